@@ -1,0 +1,191 @@
+//! `refs/ci/done/<writer>`: each writer's chain of finished jobs.
+//!
+//! The tip's tree holds every job the writer finished, under
+//! `results/<YYYYMMDD>/<job-id>/` (`job.json`, `result.json`, `log`,
+//! `junit/*.xml`, `artifacts/**`), plus the tree-cache index
+//! `cache/<key[..2]>/<key>` naming the job that passed with that definition
+//! key (fanned out so that appending never rewrites one huge tree).
+//! Finished jobs are never a ref each: every push pays for every ref.
+
+use std::path::PathBuf;
+
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+
+use crate::hub::{Hub, HubError};
+use crate::id::JobId;
+use crate::model::JobResult;
+
+/// The identity on every commit git-ci writes.
+pub fn signature() -> gix::actor::Signature {
+    gix::actor::Signature {
+        name: "git-ci".into(),
+        email: "git-ci@localhost".into(),
+        time: gix::date::Time::now_utc(),
+    }
+}
+
+/// Bytes to store, in memory or in a file (logs can be large).
+#[derive(Debug)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// One finished job, ready to be appended to a chain.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: JobId,
+    /// The queued document as it was read (it may be malformed: a poisoned
+    /// job is kept as evidence).
+    pub job_json: Vec<u8>,
+    pub result: JobResult,
+    pub log: Content,
+    /// Extra files under the job's directory: `junit/0.xml`, `artifacts/a/b`.
+    pub files: Vec<(String, Content)>,
+    /// Set for a pass that `git ci run` may reuse.
+    pub cache_key: Option<String>,
+}
+
+pub fn job_dir(id: &JobId) -> String {
+    format!("results/{}/{id}", id.day())
+}
+
+fn cache_path(key: &str) -> String {
+    format!("cache/{}/{key}", &key[..2.min(key.len())])
+}
+
+/// Writes the entries' objects and a commit on top of `tip`; returns it.
+/// Moving the ref is the caller's transaction.
+pub fn append(hub: &dyn Hub, tip: Option<ObjectId>, entries: &[Entry]) -> Result<ObjectId, HubError> {
+    append_refs(hub, tip, &entries.iter().collect::<Vec<_>>())
+}
+
+pub(crate) fn append_refs(hub: &dyn Hub, tip: Option<ObjectId>, entries: &[&Entry]) -> Result<ObjectId, HubError> {
+    let repo = hub.repo();
+    let err = |e: gix::Error| hub.local_error("could not write a done commit".into(), e);
+    let base_tree = match tip {
+        Some(tip) => repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach(),
+        None => ObjectId::empty_tree(repo.object_hash()),
+    };
+    let mut editor = repo.edit_tree(base_tree).map_err(err)?;
+    let mut message = format!("git-ci: {} finished\n\n", entries.len());
+    for e in entries {
+        let dir = job_dir(&e.id);
+        let mut put = |name: &str, content: &Content| -> Result<(), HubError> {
+            let id = write(&repo, content).map_err(|m| hub.local_error(format!("could not store {dir}/{name}"), m))?;
+            editor.upsert(format!("{dir}/{name}").as_str(), EntryKind::Blob, id).map_err(err)?;
+            Ok(())
+        };
+        put("job.json", &Content::Bytes(e.job_json.clone()))?;
+        put("result.json", &Content::Bytes(e.result.to_json()))?;
+        put("log", &e.log)?;
+        for (name, content) in &e.files {
+            put(name, content)?;
+        }
+        if let Some(key) = &e.cache_key {
+            let id = repo.write_blob(e.id.as_str()).map_err(err)?;
+            editor.upsert(cache_path(key).as_str(), EntryKind::Blob, id).map_err(err)?;
+        }
+        message.push_str(&format!("{} {}\n", e.id, e.result.status.as_str()));
+    }
+    let tree = editor.write().map_err(err)?.detach();
+    let sig = signature();
+    let mut time = Default::default();
+    let sig = sig.to_ref(&mut time);
+    let commit = repo.new_commit_as(sig, sig, message, tree, tip).map_err(err)?;
+    Ok(commit.id)
+}
+
+fn write(repo: &gix::Repository, content: &Content) -> Result<ObjectId, String> {
+    match content {
+        Content::Bytes(b) => repo.write_blob(b).map(|id| id.detach()).map_err(|e| e.to_string()),
+        Content::File(p) => {
+            let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            repo.write_blob_stream(std::io::BufReader::new(f)).map(|id| id.detach()).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Where a finished job lives: which chain, and its directory's tree.
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub writer: String,
+    pub dir: ObjectId,
+}
+
+/// Every chain tip (done and archive) known to [`Hub::repo`], as `(writer, commit)`.
+pub fn tips(hub: &dyn Hub) -> Result<Vec<(String, ObjectId)>, HubError> {
+    let mut out = Vec::new();
+    for prefix in [crate::refs::DONE, crate::refs::ARCHIVE] {
+        for (name, id) in hub.list(prefix)? {
+            out.push((name[prefix.len()..].to_owned(), id));
+        }
+    }
+    Ok(out)
+}
+
+fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Option<gix::Tree<'_>> {
+    repo.find_commit(commit).ok()?.tree().ok()
+}
+
+/// Finds `id` in any of `tips`: one tree lookup per chain.
+pub fn find(hub: &dyn Hub, tips: &[(String, ObjectId)], id: &JobId) -> Option<Located> {
+    let repo = hub.repo();
+    let path = job_dir(id);
+    tips.iter().find_map(|(writer, tip)| {
+        let entry = tree_of(&repo, *tip)?.lookup_entry_by_path(&path).ok()??;
+        Some(Located { writer: writer.clone(), dir: entry.object_id() })
+    })
+}
+
+/// A file of a finished job's directory.
+pub fn read(hub: &dyn Hub, dir: ObjectId, name: &str) -> Option<Vec<u8>> {
+    let repo = hub.repo();
+    let tree = repo.find_tree(dir).ok()?;
+    let entry = tree.lookup_entry_by_path(name).ok()??;
+    Some(entry.object().ok()?.detach().data)
+}
+
+pub fn read_result(hub: &dyn Hub, dir: ObjectId) -> Option<JobResult> {
+    JobResult::from_json(&read(hub, dir, "result.json")?).ok()
+}
+
+/// The job that passed with definition `key`, if any chain records one.
+pub fn cached_pass(hub: &dyn Hub, tips: &[(String, ObjectId)], key: &str) -> Option<JobId> {
+    let repo = hub.repo();
+    let path = cache_path(key);
+    tips.iter().find_map(|(_, tip)| {
+        let entry = tree_of(&repo, *tip)?.lookup_entry_by_path(&path).ok()??;
+        JobId::parse(std::str::from_utf8(&entry.object().ok()?.data).ok()?).ok()
+    })
+}
+
+/// Ids of the jobs a chain holds, newest day first, at most `limit`.
+pub fn list(hub: &dyn Hub, tip: ObjectId, limit: usize) -> Vec<(JobId, ObjectId)> {
+    let repo = hub.repo();
+    let Some(results) = tree_of(&repo, tip).and_then(|t| t.lookup_entry_by_path("results").ok()?) else {
+        return vec![];
+    };
+    let entries = |tree: ObjectId| -> Vec<(String, ObjectId)> {
+        let Ok(t) = repo.find_tree(tree) else { return vec![] };
+        let mut v: Vec<_> = t
+            .decode()
+            .map(|d| d.entries.iter().map(|e| (e.filename.to_string(), e.oid.to_owned())).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v
+    };
+    let mut out = Vec::new();
+    for (_, day) in entries(results.object_id()) {
+        for (name, dir) in entries(day) {
+            if out.len() >= limit {
+                return out;
+            }
+            if let Ok(id) = JobId::parse(&name) {
+                out.push((id, dir));
+            }
+        }
+    }
+    out
+}

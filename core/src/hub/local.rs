@@ -1,0 +1,109 @@
+//! A hub on this machine, read and written in-process with gix.
+
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefLog};
+use gix::refs::{FullName, Target};
+
+use super::{Hub, HubError, RefEdit};
+
+pub struct LocalHub {
+    url: String,
+    repo: gix::ThreadSafeRepository,
+}
+
+impl LocalHub {
+    pub fn open(path: &Path) -> Result<LocalHub, HubError> {
+        let url = path.display().to_string();
+        let repo = gix::open(path).map_err(|e| HubError::Unreachable {
+            hub: url.clone(),
+            message: format!("no git repository there ({e})"),
+        })?;
+        Ok(LocalHub { url, repo: repo.into_sync() })
+    }
+
+    fn to_gix(edit: &RefEdit) -> Result<gix::refs::transaction::RefEdit, String> {
+        let name = FullName::try_from(edit.name.as_str()).map_err(|e| format!("bad ref name {:?}: {e}", edit.name))?;
+        let expected = match edit.expected {
+            Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+            None => PreviousValue::MustNotExist,
+        };
+        let log = RefLog::AndReference;
+        let change = match edit.new {
+            Some(new) => Change::Update {
+                log: LogChange { mode: log, force_create_reflog: false, message: "git-ci".into() },
+                expected,
+                new: Target::Object(new),
+            },
+            None => Change::Delete { expected, log },
+        };
+        Ok(gix::refs::transaction::RefEdit { change, name, deref: false })
+    }
+
+    /// After a failed transaction: the first edit whose expectation no
+    /// longer holds, if any. Re-reading is how we tell a lost race from a
+    /// broken repository without depending on error texts.
+    fn stale_edit(&self, edits: &[RefEdit]) -> Option<(String, String)> {
+        let repo = self.repo();
+        edits.iter().find_map(|e| {
+            let actual = repo.try_find_reference(e.name.as_str()).ok()?.and_then(|mut r| r.peel_to_id().ok()).map(|i| i.detach());
+            (actual != e.expected).then(|| {
+                let detail = match (actual, e.expected) {
+                    (Some(a), None) => format!("already exists at {a}"),
+                    (None, Some(_)) => "no longer exists".to_owned(),
+                    (Some(a), Some(x)) => format!("is at {a} but expected {x}"),
+                    (None, None) => unreachable!("equal"),
+                };
+                (e.name.clone(), detail)
+            })
+        })
+    }
+}
+
+impl Hub for LocalHub {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn repo(&self) -> gix::Repository {
+        self.repo.to_thread_local()
+    }
+
+    fn refresh(&self, _prefixes: &[&str]) -> Result<(), HubError> {
+        Ok(())
+    }
+
+    fn refresh_ref(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
+        (self as &dyn Hub).get(name)
+    }
+
+    fn transact(&self, edits: &[RefEdit]) -> Result<(), HubError> {
+        let gix_edits = edits.iter().map(Self::to_gix).collect::<Result<Vec<_>, _>>().map_err(|m| HubError::Local {
+            hub: self.url.clone(),
+            context: "invalid ref edit".into(),
+            message: m,
+        })?;
+        let repo = self.repo();
+        let sig = crate::done::signature();
+        let mut time = Default::default();
+        // A lock held by a concurrent writer fails the transaction while the
+        // expectations may still hold: retry those few times.
+        let mut last = String::new();
+        for attempt in 0..5 {
+            match repo.edit_references_as(gix_edits.clone(), Some(sig.to_ref(&mut time))) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            if let Some((refname, detail)) = self.stale_edit(edits) {
+                return Err(HubError::Conflict { refname, detail });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1 << attempt));
+        }
+        Err(HubError::Local { hub: self.url.clone(), context: "ref transaction failed".into(), message: last })
+    }
+
+    fn watch_path(&self) -> Option<PathBuf> {
+        Some(self.repo.git_dir().to_path_buf())
+    }
+}

@@ -1,0 +1,163 @@
+//! The hub: the one shared repository that holds the queue.
+//!
+//! Two transports behind one trait. A local hub (a path) is read and written
+//! in-process with gix: a compare-and-swap is a ref transaction of ~0.2 ms.
+//! A remote hub (any URL, `file://` included) is mirrored into a cache
+//! repository with `git fetch` of exact ref prefixes and written with
+//! `git push --atomic --force-with-lease`, because gix cannot push.
+//!
+//! Either way, objects are read from and written to [`Hub::repo`]: the hub
+//! itself when local, the cache repository when remote (a push then carries
+//! them over).
+
+mod local;
+mod locate;
+mod porcelain;
+mod remote;
+
+use std::path::PathBuf;
+
+use gix::ObjectId;
+
+pub use local::LocalHub;
+pub use locate::{HubLocation, cache_root, locate};
+pub use remote::RemoteHub;
+
+/// One compare-and-swap on one ref; a transaction applies all or none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefEdit {
+    pub name: String,
+    /// `None` deletes the ref.
+    pub new: Option<ObjectId>,
+    /// `None`: the ref must not exist.
+    pub expected: Option<ObjectId>,
+}
+
+impl RefEdit {
+    pub fn create(name: impl Into<String>, new: ObjectId) -> RefEdit {
+        RefEdit { name: name.into(), new: Some(new), expected: None }
+    }
+    pub fn update(name: impl Into<String>, expected: ObjectId, new: ObjectId) -> RefEdit {
+        RefEdit { name: name.into(), new: Some(new), expected: Some(expected) }
+    }
+    /// Creates when `expected` is `None`, else moves from `expected`.
+    pub fn set(name: impl Into<String>, expected: Option<ObjectId>, new: ObjectId) -> RefEdit {
+        RefEdit { name: name.into(), new: Some(new), expected }
+    }
+    pub fn delete(name: impl Into<String>, expected: ObjectId) -> RefEdit {
+        RefEdit { name: name.into(), new: None, expected: Some(expected) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// Someone else changed a ref first. Not a failure of the hub: re-read
+    /// and decide again.
+    #[error("lost a race on {refname}: {detail}")]
+    Conflict { refname: String, detail: String },
+    /// The hub could not be talked to at all; retrying later may work.
+    #[error("could not reach the hub {hub}: {message}")]
+    Unreachable { hub: String, message: String },
+    /// The hub answered and said no (permissions, a hook, a full disk).
+    #[error("the hub {hub} refused to update {refname}: {message}")]
+    Refused { hub: String, refname: String, message: String },
+    /// Our side failed: the cache repository, an object, the disk.
+    #[error("{context} (hub {hub}): {message}")]
+    Local { hub: String, context: String, message: String },
+}
+
+impl HubError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, HubError::Conflict { .. })
+    }
+}
+
+/// A hub as the queue protocol needs it. Implementations are cheap to share
+/// between threads; [`Hub::repo`] hands out a thread-local handle.
+pub trait Hub: Send + Sync {
+    /// The URL or path as the user gave it, for messages.
+    fn url(&self) -> &str;
+
+    /// The object store: read blobs and trees here, write new objects here
+    /// before naming them in [`Hub::transact`].
+    fn repo(&self) -> gix::Repository;
+
+    /// Makes [`Hub::repo`]'s refs under each prefix (ending in `/`) match the
+    /// hub's. A no-op for a local hub, whose refs are the hub's.
+    fn refresh(&self, prefixes: &[&str]) -> Result<(), HubError>;
+
+    /// Refreshes one exact ref (and the objects it reaches); `None` when the
+    /// hub has no such ref.
+    fn refresh_ref(&self, name: &str) -> Result<Option<ObjectId>, HubError>;
+
+    /// Applies every edit or none. A lost compare-and-swap is
+    /// [`HubError::Conflict`].
+    fn transact(&self, edits: &[RefEdit]) -> Result<(), HubError>;
+
+    /// Where ref changes can be watched on disk, for a local hub.
+    fn watch_path(&self) -> Option<PathBuf>;
+
+    /// A short stable name for per-hub state kept on this machine (caches).
+    fn cache_key(&self) -> String {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(self.url().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl dyn Hub + '_ {
+    /// Refs under `prefix` in [`Hub::repo`], sorted by name.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, HubError> {
+        let repo = self.repo();
+        let local = |e: gix::Error| self.local_error(format!("could not list {prefix}*"), e);
+        let mut out = Vec::new();
+        for r in repo.references().map_err(local)?.prefixed(prefix).map_err(local)? {
+            let mut r = r.map_err(|e| self.local_error(format!("could not list {prefix}*"), e))?;
+            let name = r.name().as_bstr().to_string();
+            if let Ok(id) = r.peel_to_id() {
+                out.push((name, id.detach()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The ref's current target in [`Hub::repo`].
+    pub fn get(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
+        let repo = self.repo();
+        let found = repo.try_find_reference(name).map_err(|e| self.local_error(format!("could not read {name}"), e))?;
+        Ok(found.and_then(|mut r| r.peel_to_id().ok().map(|id| id.detach())))
+    }
+
+    pub fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, HubError> {
+        let repo = self.repo();
+        let blob = repo.find_blob(id).map_err(|e| self.local_error(format!("could not read blob {id}"), e))?;
+        Ok(blob.detach().data)
+    }
+
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<ObjectId, HubError> {
+        let repo = self.repo();
+        let id = repo.write_blob(bytes).map_err(|e| self.local_error("could not write a blob".into(), e))?;
+        Ok(id.detach())
+    }
+
+    pub fn local_error(&self, context: String, e: impl std::fmt::Display) -> HubError {
+        HubError::Local { hub: self.url().to_owned(), context, message: e.to_string() }
+    }
+}
+
+/// Opens the hub at `location`.
+///
+/// `from_repo` is the user's repository, whose objects (the commits to test)
+/// a remote hub's pushes must be able to send. `owner` separates the cache
+/// repositories of processes that must not share one (each worker has its
+/// own; client commands use `"client"`).
+pub fn open_hub(
+    location: &HubLocation,
+    from_repo: Option<&std::path::Path>,
+    owner: &str,
+) -> Result<Box<dyn Hub>, HubError> {
+    Ok(match location {
+        HubLocation::Path(path) => Box::new(LocalHub::open(path)?),
+        HubLocation::Url(url) => Box::new(RemoteHub::open(url, from_repo, owner)?),
+    })
+}

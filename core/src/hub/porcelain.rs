@@ -1,0 +1,85 @@
+//! Reading `git push --porcelain`, so that a lost compare-and-swap is told
+//! apart from a hub that said no (NOTES.md has the texts we measured).
+
+/// One `<flag>\t<from>:<to>\t<summary>` line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RefStatus {
+    pub flag: char,
+    pub refname: String,
+    pub summary: String,
+}
+
+impl RefStatus {
+    pub fn rejected(&self) -> bool {
+        self.flag == '!'
+    }
+
+    /// The part in parentheses: `stale info`, `atomic transaction failed`...
+    pub fn reason(&self) -> &str {
+        self.summary
+            .split_once('(')
+            .map_or(self.summary.as_str(), |(_, r)| r.trim_end_matches(')'))
+    }
+
+    /// This ref's rejection is only a consequence of another ref's in an
+    /// atomic push.
+    pub fn only_atomic(&self) -> bool {
+        let r = self.reason();
+        r.contains("atomic transaction failed") || r.contains("atomic push failed")
+    }
+}
+
+pub fn parse(stdout: &str) -> Vec<RefStatus> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let flag = parts.next()?;
+            let spec = parts.next()?;
+            let summary = parts.next()?;
+            let flag = match flag.as_bytes() {
+                [f] => *f as char,
+                _ => return None,
+            };
+            let refname = spec.rsplit_once(':').map_or(spec, |(_, to)| to).to_owned();
+            Some(RefStatus { flag, refname, summary: summary.to_owned() })
+        })
+        .collect()
+}
+
+/// Texts by which git says a lease or a lock lost to someone else's update.
+pub fn is_race(text: &str) -> bool {
+    const RACES: [&str; 6] = [
+        "stale info",
+        "reference already exists",
+        "but expected",
+        "cannot lock ref",
+        "incorrect old value",
+        "failed to lock",
+    ];
+    RACES.iter().any(|r| text.contains(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_races_are_recognised() {
+        let out = "To /tmp/hub\n!\t5b0a...:refs/ci/claims/x\t[rejected] (stale info)\n!\t:refs/ci/queue/d/x\t[rejected] (atomic push failed)\nDone\n";
+        let st = parse(out);
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0].refname, "refs/ci/claims/x");
+        assert!(st[0].rejected() && is_race(st[0].reason()));
+        assert!(st[1].only_atomic());
+        assert_eq!(st[1].refname, "refs/ci/queue/d/x");
+    }
+
+    #[test]
+    fn other_lines_are_ignored() {
+        assert!(parse("To git://x\nDone\n").is_empty());
+        let ok = parse("*\tabc:refs/ci/claims/y\t[new reference]\n");
+        assert_eq!(ok[0].flag, '*');
+        assert!(!ok[0].rejected());
+    }
+}

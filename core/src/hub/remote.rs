@@ -1,0 +1,205 @@
+//! A hub reached through the `git` binary.
+//!
+//! Reads go through a bare cache repository on this machine whose
+//! `refs/ci/...` mirror the hub's for the prefixes last refreshed. Writes are
+//! one `git push --atomic --porcelain` with a `--force-with-lease` per ref,
+//! then the mirror is moved to match, so the next read needs no fetch.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use gix::ObjectId;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefLog};
+use gix::refs::{FullName, Target};
+
+use super::porcelain;
+use super::{Hub, HubError, RefEdit};
+use crate::git::{Git, GitError};
+
+pub struct RemoteHub {
+    url: String,
+    cache: gix::ThreadSafeRepository,
+}
+
+impl RemoteHub {
+    /// Opens (creating on first use) the cache repository for `url`.
+    pub fn open(url: &str, from_repo: Option<&Path>, owner: &str) -> Result<RemoteHub, HubError> {
+        let local = |context: &str, e: &dyn std::fmt::Display| HubError::Local {
+            hub: url.to_owned(),
+            context: context.to_owned(),
+            message: e.to_string(),
+        };
+        let from = from_repo.map(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
+        let dir = cache_dir(url, from.as_deref(), owner);
+        let mut repo = match gix::open(&dir) {
+            Ok(repo) => repo,
+            Err(_) => init_cache(&dir).map_err(|e| local("could not create the cache repository", &e))?,
+        };
+        if let Some(from) = from {
+            link_objects(&repo, &from).map_err(|e| local("could not link the repository's objects into the cache", &e))?;
+            // Reopen so the object database sees the new alternate.
+            repo = gix::open(&dir).map_err(|e| local("could not open the cache repository", &e))?;
+        }
+        Ok(RemoteHub { url: url.to_owned(), cache: repo.into_sync() })
+    }
+
+    fn git(&self) -> Result<Git, HubError> {
+        Git::new(self.cache.git_dir()).map_err(|e| self.unreachable(e))
+    }
+
+    fn unreachable(&self, e: GitError) -> HubError {
+        let message = match &e {
+            GitError::Failed { stderr, .. } if !stderr.is_empty() => stderr.clone(),
+            _ => e.to_string(),
+        };
+        HubError::Unreachable { hub: self.url.clone(), message }
+    }
+
+    /// Moves the mirror refs the way a successful push moved the hub's.
+    fn mirror(&self, edits: &[RefEdit]) -> Result<(), HubError> {
+        let gix_edits = edits.iter().filter_map(|e| {
+            let name = FullName::try_from(e.name.as_str()).ok()?;
+            let change = match e.new {
+                Some(new) => Change::Update {
+                    log: LogChange { mode: RefLog::AndReference, force_create_reflog: false, message: "git-ci".into() },
+                    expected: PreviousValue::Any,
+                    new: Target::Object(new),
+                },
+                None => Change::Delete { expected: PreviousValue::Any, log: RefLog::AndReference },
+            };
+            Some(gix::refs::transaction::RefEdit { change, name, deref: false })
+        });
+        let sig = crate::done::signature();
+        let mut time = Default::default();
+        self.repo()
+            .edit_references_as(gix_edits, Some(sig.to_ref(&mut time)))
+            .map(drop)
+            .map_err(|e| (self as &dyn Hub).local_error("could not update the cache repository".into(), e))
+    }
+
+    /// Turns a failed push into a race, a refusal or an unreachable hub.
+    fn classify(&self, out: &std::process::Output) -> HubError {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let statuses = porcelain::parse(&stdout);
+        let rejected: Vec<_> = statuses.iter().filter(|s| s.rejected()).collect();
+        if rejected.is_empty() {
+            return HubError::Unreachable { hub: self.url.clone(), message: stderr.trim().to_owned() };
+        }
+        let culprit = rejected.iter().find(|s| !s.only_atomic()).unwrap_or(&rejected[0]);
+        if porcelain::is_race(culprit.reason()) || porcelain::is_race(&stderr) {
+            return HubError::Conflict { refname: culprit.refname.clone(), detail: culprit.reason().to_owned() };
+        }
+        let remote_says: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("remote: ")).collect();
+        let message = if remote_says.is_empty() {
+            culprit.summary.clone()
+        } else {
+            format!("{} ({})", culprit.summary, remote_says.join(" / "))
+        };
+        HubError::Refused { hub: self.url.clone(), refname: culprit.refname.clone(), message }
+    }
+}
+
+impl Hub for RemoteHub {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn repo(&self) -> gix::Repository {
+        self.cache.to_thread_local()
+    }
+
+    fn refresh(&self, prefixes: &[&str]) -> Result<(), HubError> {
+        let specs = prefixes.iter().map(|p| format!("+{p}*:{p}*"));
+        let git = self.git()?.args(["fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--quiet", "--", &self.url]);
+        git.args(specs).run().map(drop).map_err(|e| self.unreachable(e))
+    }
+
+    fn refresh_ref(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
+        let spec = format!("+{name}:{name}");
+        let out = self
+            .git()?
+            .args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", &self.url, &spec])
+            .output()
+            .map_err(|e| self.unreachable(e))?;
+        if out.status.success() {
+            return (self as &dyn Hub).get(name);
+        }
+        if String::from_utf8_lossy(&out.stderr).contains("couldn't find remote ref") {
+            if let Some(old) = (self as &dyn Hub).get(name)? {
+                self.mirror(&[RefEdit::delete(name, old)])?;
+            }
+            return Ok(None);
+        }
+        Err(self.unreachable(crate::git::failed(format!("fetch {spec}"), &out)))
+    }
+
+    fn transact(&self, edits: &[RefEdit]) -> Result<(), HubError> {
+        let mut git = self.git()?.args(["push", "--atomic", "--porcelain", "--no-verify"]);
+        for e in edits {
+            let expected = e.expected.map(|x| x.to_string()).unwrap_or_default();
+            git = git.arg(format!("--force-with-lease={}:{expected}", e.name));
+        }
+        git = git.args(["--", &self.url]);
+        for e in edits {
+            let src = e.new.map(|n| n.to_string()).unwrap_or_default();
+            git = git.arg(format!("{src}:{}", e.name));
+        }
+        let out = git.output().map_err(|e| self.unreachable(e))?;
+        if !out.status.success() {
+            return Err(self.classify(&out));
+        }
+        self.mirror(edits)
+    }
+
+    fn watch_path(&self) -> Option<PathBuf> {
+        None
+    }
+}
+
+fn cache_dir(url: &str, from: Option<&Path>, owner: &str) -> PathBuf {
+    use sha2::Digest;
+    let key = format!("{url}\n{}\n{owner}", from.map(|p| p.display().to_string()).unwrap_or_default());
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let tail: String = url
+        .rsplit(['/', ':'])
+        .find(|s| !s.is_empty())
+        .unwrap_or("hub")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(32)
+        .collect();
+    super::cache_root().join("hubs").join(format!("{tail}-{hex}"))
+}
+
+/// Creates the bare cache repository; a concurrent creator may win, which is fine.
+fn init_cache(dir: &Path) -> Result<gix::Repository, Box<dyn std::error::Error + Send + Sync>> {
+    let parent = dir.parent().ok_or("cache directory has no parent")?;
+    std::fs::create_dir_all(parent)?;
+    let tmp = tempfile::Builder::new().prefix(".init-").tempdir_in(parent)?;
+    gix::init_bare(tmp.path())?;
+    match std::fs::rename(tmp.path(), dir) {
+        Ok(()) => std::mem::forget(tmp),
+        Err(_) if dir.exists() => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(gix::open(dir)?)
+}
+
+/// Lets the cache repository see (and so push) the user's commits without
+/// copying them: one line in `objects/info/alternates`.
+fn link_objects(cache: &gix::Repository, from: &Path) -> std::io::Result<()> {
+    let objects = gix::open(from)
+        .map(|r| r.objects.store_ref().path().to_path_buf())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let file = cache.git_dir().join("objects/info/alternates");
+    let line = objects.display().to_string();
+    let current = std::fs::read_to_string(&file).unwrap_or_default();
+    if current.lines().any(|l| l == line) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(file.parent().expect("has parent"))?;
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&file)?;
+    writeln!(f, "{line}")
+}

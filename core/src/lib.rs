@@ -1,0 +1,25 @@
+//! git-ci's engine: everything that is not a user interface.
+//!
+//! Data flows down: the CLI, hooks and site generator call into this crate,
+//! and this crate talks to git (gix in-process for a local hub, the `git`
+//! binary for a remote one). Nothing here prints; progress leaves through
+//! [`worker::Event`]s and return values.
+#![forbid(unsafe_code)]
+
+pub mod checkout;
+pub mod done;
+pub mod git;
+pub mod hub;
+pub mod id;
+pub mod model;
+pub mod pipeline;
+pub mod queue;
+pub mod refs;
+pub mod runner;
+pub mod state;
+pub mod time;
+pub mod worker;
+
+pub use hub::{Hub, HubError, open_hub};
+pub use id::JobId;
+pub use model::{Claim, Job, JobResult, Status, TestCounts};

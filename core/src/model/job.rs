@@ -1,0 +1,174 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DocError, VERSION, parse_doc, to_json};
+use crate::id::JobId;
+
+/// What to run, independent of where and when: one `[job.NAME]` of
+/// `.git-ci.toml`, or an ad-hoc `git ci submit --run`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub name: String,
+    pub queue: String,
+    #[serde(default)]
+    pub requires: BTreeMap<String, String>,
+    pub run: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Seconds.
+    pub timeout: u64,
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    #[serde(default)]
+    pub junit: Vec<String>,
+    #[serde(default)]
+    pub cache: Vec<String>,
+    #[serde(default)]
+    pub priority: i32,
+    pub max_attempts: u32,
+}
+
+impl JobSpec {
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 3600;
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+    pub fn ad_hoc(run: &str) -> Self {
+        JobSpec {
+            name: "adhoc".into(),
+            queue: "default".into(),
+            requires: BTreeMap::new(),
+            run: run.into(),
+            env: BTreeMap::new(),
+            timeout: Self::DEFAULT_TIMEOUT_SECS,
+            artifacts: vec![],
+            junit: vec![],
+            cache: vec![],
+            priority: 0,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    /// Identifies "the same job on the same code": a pass with an equal key
+    /// lets `git ci run` skip the job. Everything that can change the outcome
+    /// is in it; queue and priority are not.
+    pub fn definition_key(&self, tree: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let material = serde_json::json!({
+            "tree": tree, "name": self.name, "run": self.run, "env": self.env,
+            "requires": self.requires, "timeout": self.timeout,
+            "artifacts": self.artifacts, "junit": self.junit,
+        });
+        let digest = Sha256::digest(material.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// `job.json`: a spec bound to a commit, as queued on the hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub version: u32,
+    pub id: JobId,
+    pub commit: String,
+    /// The branch or tag it came from (`refs/heads/main`), or `""`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// The commit's tree, for the "already passed on this tree" check.
+    #[serde(default)]
+    pub tree: String,
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    pub attempt: u32,
+    pub submitted_at: String,
+    pub submitted_by: String,
+}
+
+impl Job {
+    /// Binds `spec` to a commit; the id is derived from the document itself.
+    pub fn new(spec: JobSpec, commit: &str, tree: &str, git_ref: &str, submitted_by: &str) -> Job {
+        let at = std::time::SystemTime::now();
+        let placeholder = JobId::new(at, b"");
+        let mut job = Job {
+            version: VERSION,
+            id: placeholder,
+            commit: commit.into(),
+            git_ref: git_ref.into(),
+            tree: tree.into(),
+            spec,
+            attempt: 1,
+            submitted_at: crate::time::rfc3339(at),
+            submitted_by: submitted_by.into(),
+        };
+        job.id = JobId::new(at, &to_json(&job));
+        job
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        to_json(self)
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Job, DocError> {
+        let job: Job = parse_doc("job", bytes, |j: &Job| j.version)?;
+        job.check()?;
+        Ok(job)
+    }
+
+    /// What serde cannot say: names fit refs, the commit is an object id.
+    fn check(&self) -> Result<(), DocError> {
+        crate::refs::check_component("queue", &self.spec.queue).map_err(DocError::Invalid)?;
+        crate::refs::check_component("job name", &self.spec.name).map_err(DocError::Invalid)?;
+        if self.commit.len() != 40 || !self.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DocError::Invalid(format!("commit {:?} is not a full object id", self.commit)));
+        }
+        if self.spec.max_attempts == 0 {
+            return Err(DocError::Invalid("max_attempts must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub fn short_commit(&self) -> &str {
+        &self.commit[..self.commit.len().min(10)]
+    }
+
+    /// `main` for `refs/heads/main`, `v1.0` for `refs/tags/v1.0`.
+    pub fn branch(&self) -> &str {
+        self.git_ref
+            .strip_prefix("refs/heads/")
+            .or_else(|| self.git_ref.strip_prefix("refs/tags/"))
+            .unwrap_or(&self.git_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job::new(JobSpec::ad_hoc("true"), &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me")
+    }
+
+    #[test]
+    fn round_trips_and_ignores_unknown_fields() {
+        let j = job();
+        let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();
+        v["from_the_future"] = 1.into();
+        let back = Job::from_json(v.to_string().as_bytes()).unwrap();
+        assert_eq!(back, j);
+        assert_eq!(back.branch(), "main");
+    }
+
+    #[test]
+    fn bad_documents_say_why() {
+        let j = job();
+        let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();
+        v["version"] = 2.into();
+        assert!(Job::from_json(v.to_string().as_bytes()).unwrap_err().to_string().contains("version 2"));
+        v["version"] = 1.into();
+        v["queue"] = "../x".into();
+        assert!(Job::from_json(v.to_string().as_bytes()).unwrap_err().to_string().contains("queue"));
+        assert!(matches!(Job::from_json(b"nope"), Err(DocError::Parse { .. })));
+        let huge = vec![b' '; MAX + 1];
+        assert!(matches!(Job::from_json(&huge), Err(DocError::TooLarge { .. })));
+    }
+    const MAX: usize = super::super::MAX_DOC_BYTES;
+}

@@ -1,0 +1,54 @@
+//! The JSON documents kept on the hub. Each carries `"version": 1`; readers
+//! ignore unknown fields so that newer writers do not break older readers.
+
+mod claim;
+mod job;
+mod result;
+
+pub use claim::Claim;
+pub use job::{Job, JobSpec};
+pub use result::{Artifact, JobResult, Status, TestCounts};
+
+pub const VERSION: u32 = 1;
+
+/// Why a document from the hub could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("is not valid JSON for a {kind}: {source}")]
+    Parse {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("has version {found}, this git-ci reads version {VERSION} (upgrade git-ci)")]
+    Version { found: u32 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The largest job or claim document anyone should write; bigger ones are
+/// refused unread so that a 100 MB blob cannot blow up a worker.
+pub const MAX_DOC_BYTES: usize = 64 * 1024;
+
+pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(
+    kind: &'static str,
+    bytes: &[u8],
+    version_of: impl Fn(&T) -> u32,
+) -> Result<T, DocError> {
+    if bytes.len() > MAX_DOC_BYTES {
+        return Err(DocError::TooLarge { size: bytes.len(), limit: MAX_DOC_BYTES });
+    }
+    let doc: T = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
+    match version_of(&doc) {
+        VERSION => Ok(doc),
+        found => Err(DocError::Version { found }),
+    }
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(doc).expect("documents are plain data and always serialize");
+    v.push(b'\n');
+    v
+}

@@ -1,0 +1,175 @@
+//! The queue protocol (DESIGN.md, "The protocol"): every state change is one
+//! atomic ref transaction with a compare-and-swap on every ref it touches.
+
+use std::collections::HashMap;
+
+use gix::ObjectId;
+
+use crate::done::{self, Entry};
+use crate::hub::{Hub, HubError, RefEdit};
+use crate::id::JobId;
+use crate::model::{Claim, Job};
+use crate::refs;
+
+/// A job in the queue as its refs show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queued {
+    pub id: JobId,
+    pub queue: String,
+    /// The `job.json` blob: the expected value when the job is published.
+    pub blob: ObjectId,
+}
+
+/// The live refs a worker decides on: queued jobs, claims, cancel requests.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub queued: Vec<Queued>,
+    pub claims: HashMap<JobId, ObjectId>,
+    pub cancels: HashMap<JobId, ObjectId>,
+}
+
+impl Snapshot {
+    /// Refreshes and reads the refs under the given queues (all when empty).
+    pub fn read(hub: &dyn Hub, queues: &[String]) -> Result<Snapshot, HubError> {
+        let queue_prefixes: Vec<String> = if queues.is_empty() {
+            vec![refs::QUEUE.to_owned()]
+        } else {
+            queues.iter().map(|q| refs::queue_prefix(q)).collect()
+        };
+        let mut prefixes: Vec<&str> = queue_prefixes.iter().map(String::as_str).collect();
+        prefixes.extend([refs::CLAIMS, refs::CANCEL]);
+        hub.refresh(&prefixes)?;
+        let mut snap = Snapshot::default();
+        // Claims before queue refs: a claim whose job is not queued is then
+        // surely finished (a queue ref never comes back), never a claim on a
+        // job submitted between the two listings.
+        snap.claims = by_id(hub.list(refs::CLAIMS)?, refs::CLAIMS);
+        snap.cancels = by_id(hub.list(refs::CANCEL)?, refs::CANCEL);
+        for prefix in &queue_prefixes {
+            for (name, blob) in hub.list(prefix)? {
+                if let Some((queue, id)) = refs::parse_queue_ref(&name) {
+                    snap.queued.push(Queued { id, queue, blob });
+                }
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Queued jobs that nobody holds a claim on.
+    pub fn unclaimed(&self) -> impl Iterator<Item = &Queued> {
+        self.queued.iter().filter(|q| !self.claims.contains_key(&q.id))
+    }
+}
+
+fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId> {
+    list.into_iter().filter_map(|(name, id)| Some((refs::job_id_under(&name, prefix)?, id))).collect()
+}
+
+/// Queues `jobs`, pinning each one's commit, in one transaction: either all
+/// are queued or none.
+pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
+    let mut edits = Vec::with_capacity(jobs.len() * 2);
+    for job in jobs {
+        let commit = ObjectId::from_hex(job.commit.as_bytes())
+            .map_err(|e| hub.local_error(format!("job {} has a bad commit", job.id), e))?;
+        let blob = hub.write_blob(&job.to_json())?;
+        edits.push(RefEdit::create(refs::pin(&job.id), commit));
+        edits.push(RefEdit::create(refs::queue(&job.spec.queue, &job.id), blob));
+    }
+    hub.transact(&edits)
+}
+
+/// A claim to write: on a fresh job (`expected: None`) or a steal of an
+/// expired claim.
+pub struct ClaimRequest {
+    pub claim: Claim,
+    pub expected: Option<ObjectId>,
+}
+
+/// Claims several jobs in one transaction; returns each claim's blob id (the
+/// fencing token) in order. One lost race fails them all.
+pub fn claim(hub: &dyn Hub, requests: &[ClaimRequest]) -> Result<Vec<ObjectId>, HubError> {
+    let mut edits = Vec::with_capacity(requests.len());
+    let mut ids = Vec::with_capacity(requests.len());
+    for r in requests {
+        let blob = hub.write_blob(&r.claim.to_json())?;
+        edits.push(RefEdit::set(refs::claim(&r.claim.job), r.expected, blob));
+        ids.push(blob);
+    }
+    hub.transact(&edits)?;
+    Ok(ids)
+}
+
+/// Renews claims: `(old blob, renewed claim)`. Returns the new blobs.
+pub fn heartbeat(hub: &dyn Hub, renewals: &[(ObjectId, Claim)]) -> Result<Vec<ObjectId>, HubError> {
+    let mut edits = Vec::with_capacity(renewals.len());
+    let mut ids = Vec::with_capacity(renewals.len());
+    for (old, claim) in renewals {
+        let blob = hub.write_blob(&claim.to_json())?;
+        edits.push(RefEdit::update(refs::claim(&claim.job), *old, blob));
+        ids.push(blob);
+    }
+    hub.transact(&edits)?;
+    Ok(ids)
+}
+
+/// The live refs a finished job gives up, with the values they must hold.
+#[derive(Clone, Debug)]
+pub struct Release {
+    pub queue_ref: String,
+    pub queue_blob: ObjectId,
+    pub pin: Option<ObjectId>,
+    pub claim: Option<ObjectId>,
+    pub cancel: Option<ObjectId>,
+}
+
+impl Release {
+    fn edits(&self, id: &JobId) -> impl Iterator<Item = RefEdit> {
+        [
+            Some(RefEdit::delete(self.queue_ref.clone(), self.queue_blob)),
+            self.pin.map(|p| RefEdit::delete(refs::pin(id), p)),
+            self.claim.map(|c| RefEdit::delete(refs::claim(id), c)),
+            self.cancel.map(|c| RefEdit::delete(refs::cancel(id), c)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// Publishes finished jobs: moves `done/<writer>` from `tip` to a commit that
+/// adds them and deletes every live ref they held, in one transaction.
+/// Returns the new tip. Deleting the queue ref is the finish token, so a job
+/// can be published by exactly one transaction.
+pub fn complete(
+    hub: &dyn Hub,
+    writer: &str,
+    tip: Option<ObjectId>,
+    finished: &[(Entry, Release)],
+) -> Result<ObjectId, HubError> {
+    let refs: Vec<(&Entry, &Release)> = finished.iter().map(|(e, r)| (e, r)).collect();
+    complete_refs(hub, writer, tip, &refs)
+}
+
+pub(crate) fn complete_refs(
+    hub: &dyn Hub,
+    writer: &str,
+    tip: Option<ObjectId>,
+    finished: &[(&Entry, &Release)],
+) -> Result<ObjectId, HubError> {
+    let entries: Vec<&Entry> = finished.iter().map(|(e, _)| *e).collect();
+    let new_tip = done::append_refs(hub, tip, &entries)?;
+    let mut edits = vec![RefEdit::set(refs::done(writer), tip, new_tip)];
+    for (entry, release) in finished {
+        edits.extend(release.edits(&entry.id));
+    }
+    hub.transact(&edits)?;
+    Ok(new_tip)
+}
+
+/// The pin of a job whose document could not be read: ask the hub.
+pub fn pin_of(hub: &dyn Hub, id: &JobId, job: Option<&Job>) -> Result<Option<ObjectId>, HubError> {
+    if let Some(c) = job.and_then(|j| ObjectId::from_hex(j.commit.as_bytes()).ok()) {
+        return Ok(Some(c));
+    }
+    hub.refresh_ref(&refs::pin(id))
+}

@@ -1,0 +1,317 @@
+//! Runs one job's script and supervises it.
+//!
+//! The script runs as `sh -e -c` in its own process group, so that a
+//! timeout or a cancel can signal everything it started: SIGTERM to the
+//! group, a grace period, then SIGKILL. stdout and stderr share one pipe, so
+//! the log keeps their interleaving (and the colours a tool prints).
+
+pub mod log;
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::model::Status;
+use log::{CappedLog, LogSummary};
+
+/// Why a running job must stop before it ends by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// `git ci cancel`, or a worker's second Ctrl-C.
+    Cancel(String),
+    /// Our claim was stolen: stop, and the result will not be published.
+    Stolen,
+}
+
+pub struct RunSpec {
+    pub script: String,
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub kill_grace: Duration,
+    pub log_path: PathBuf,
+    pub log_cap: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub log: LogSummary,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    /// Set when the run stopped because the claim was stolen.
+    pub stolen: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("could not create the log {path}: {source}")]
+    Log {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not start `sh`: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+enum Msg {
+    Exited(std::io::Result<ExitStatus>),
+    Interrupt(Interrupt),
+}
+
+/// A running job: send it interrupts; join it for its outcome.
+pub struct Running {
+    tx: Sender<Msg>,
+    done: std::thread::JoinHandle<Outcome>,
+}
+
+impl Running {
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter(self.tx.clone())
+    }
+
+    pub fn wait(self) -> Outcome {
+        self.done.join().expect("the supervisor thread does not panic")
+    }
+}
+
+#[derive(Clone)]
+pub struct Interrupter(Sender<Msg>);
+
+impl Interrupter {
+    pub fn send(&self, i: Interrupt) {
+        // The job may have ended already: nothing to interrupt then.
+        let _ = self.0.send(Msg::Interrupt(i));
+    }
+}
+
+/// Starts the script; returns at once.
+pub fn start(spec: RunSpec) -> Result<Running, RunError> {
+    let log = CappedLog::create(&spec.log_path, spec.log_cap)
+        .map_err(|source| RunError::Log { path: spec.log_path.display().to_string(), source })?;
+    let log = Arc::new(Mutex::new(Some(log)));
+    let (reader, writer) = std::io::pipe().map_err(RunError::Spawn)?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-e")
+        .arg("-c")
+        .arg(&spec.script)
+        .current_dir(&spec.dir)
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().map_err(RunError::Spawn)?)
+        .stderr(writer)
+        .process_group(0)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    // `cmd` holds the parent's copies of the pipe's write end: drop them so
+    // the reader sees EOF when the job's processes are gone.
+    drop(cmd);
+    let pgid = Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    let exit_tx = tx.clone();
+    std::thread::spawn(move || {
+        let _ = exit_tx.send(Msg::Exited(child.wait()));
+    });
+    let reader_log = Arc::clone(&log);
+    let reader_thread = std::thread::spawn(move || copy_output(reader, &reader_log));
+    let done = std::thread::spawn(move || {
+        let ended = supervise(&rx, pgid, spec.timeout, spec.kill_grace);
+        // Whatever the script left behind in its group goes with it.
+        let _ = killpg(pgid, Signal::SIGKILL);
+        finish(ended, log, reader_thread, started_at, started)
+    });
+    Ok(Running { tx, done })
+}
+
+fn copy_output(mut reader: std::io::PipeReader, log: &Mutex<Option<CappedLog>>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut guard = log.lock().expect("log lock");
+        match guard.as_mut() {
+            Some(l) => {
+                let _ = l.push(&buf[..n]);
+            }
+            None => return,
+        }
+    }
+}
+
+/// How the run ended, before the log is sealed.
+struct Ended {
+    exit: Option<ExitStatus>,
+    interrupted: Option<Interrupt>,
+    timed_out: bool,
+    wait_error: Option<String>,
+}
+
+fn supervise(rx: &Receiver<Msg>, pgid: Pid, timeout: Duration, grace: Duration) -> Ended {
+    let mut ended = Ended { exit: None, interrupted: None, timed_out: false, wait_error: None };
+    let mut deadline = Instant::now() + timeout;
+    let mut terminating = false;
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Exited(Ok(status))) => {
+                ended.exit = Some(status);
+                return ended;
+            }
+            Ok(Msg::Exited(Err(e))) => {
+                ended.wait_error = Some(e.to_string());
+                return ended;
+            }
+            Ok(Msg::Interrupt(i)) => {
+                if ended.interrupted.is_none() && !ended.timed_out {
+                    ended.interrupted = Some(i);
+                }
+                if !terminating {
+                    terminating = true;
+                    let _ = killpg(pgid, Signal::SIGTERM);
+                    deadline = Instant::now() + grace;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if !terminating => {
+                ended.timed_out = ended.interrupted.is_none();
+                terminating = true;
+                let _ = killpg(pgid, Signal::SIGTERM);
+                deadline = Instant::now() + grace;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = killpg(pgid, Signal::SIGKILL);
+                deadline = Instant::now() + Duration::from_secs(3600);
+            }
+            Err(RecvTimeoutError::Disconnected) => return ended,
+        }
+    }
+}
+
+fn finish(
+    ended: Ended,
+    log: Arc<Mutex<Option<CappedLog>>>,
+    reader: std::thread::JoinHandle<()>,
+    started_at: SystemTime,
+    started: Instant,
+) -> Outcome {
+    // The reader ends at EOF once every writer is gone. A process that left
+    // the group (setsid) could hold the pipe forever: give it a moment, then
+    // seal the log without it.
+    let until = Instant::now() + Duration::from_secs(2);
+    while !reader.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let duration = started.elapsed();
+    let (status, exit_code, reason) = classify(&ended);
+    let mut guard = log.lock().expect("log lock");
+    let mut capped = guard.take().expect("sealed once");
+    if let Some(r) = &reason {
+        let _ = capped.note(r);
+    }
+    let summary = capped.finish().unwrap_or(LogSummary { sha256: String::new(), bytes: 0, truncated: false });
+    Outcome {
+        status,
+        exit_code,
+        reason,
+        log: summary,
+        started_at,
+        duration,
+        stolen: ended.interrupted == Some(Interrupt::Stolen),
+    }
+}
+
+fn classify(ended: &Ended) -> (Status, Option<i32>, Option<String>) {
+    let code = ended.exit.and_then(|s| s.code());
+    if let Some(e) = &ended.wait_error {
+        return (Status::Error, None, Some(format!("lost track of the job's process: {e}")));
+    }
+    if ended.timed_out {
+        return (Status::Timeout, code, Some("timed out: the job's processes were stopped".into()));
+    }
+    match &ended.interrupted {
+        Some(Interrupt::Cancel(why)) => return (Status::Cancelled, code, Some(why.clone())),
+        Some(Interrupt::Stolen) => return (Status::Error, code, Some("the claim was lost to another worker".into())),
+        None => {}
+    }
+    match ended.exit {
+        Some(s) if s.success() => (Status::Passed, Some(0), None),
+        Some(s) => match s.signal() {
+            Some(sig) => (Status::Failed, None, Some(format!("killed by signal {sig}"))),
+            None => (Status::Failed, code, None),
+        },
+        None => (Status::Error, None, Some("the job's process vanished".into())),
+    }
+}
+
+/// Runs to completion on this thread (for callers with nothing else to do).
+pub fn run(spec: RunSpec) -> Result<Outcome, RunError> {
+    Ok(start(spec)?.wait())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A zombie still answers `kill(pid, 0)`; only a live process counts.
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .unwrap_or(false)
+    }
+
+    fn spec(script: &str, dir: &Path, timeout: Duration) -> RunSpec {
+        RunSpec {
+            script: script.into(),
+            dir: dir.to_path_buf(),
+            env: vec![("GREETING".into(), "hi".into())],
+            timeout,
+            kill_grace: Duration::from_millis(500),
+            log_path: dir.join("log"),
+            log_cap: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn passes_fails_and_logs_both_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = run(spec("echo $GREETING; echo err >&2", dir.path(), Duration::from_secs(20))).unwrap();
+        assert_eq!((ok.status, ok.exit_code), (Status::Passed, Some(0)));
+        assert_eq!(std::fs::read_to_string(dir.path().join("log")).unwrap(), "hi\nerr\n");
+        let bad = run(spec("false; echo unreachable", dir.path(), Duration::from_secs(20))).unwrap();
+        assert_eq!((bad.status, bad.exit_code), (Status::Failed, Some(1)));
+        assert!(!std::fs::read_to_string(dir.path().join("log")).unwrap().contains("unreachable"));
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "sh -c 'trap \"\" TERM; sleep 30' & echo $! > grandchild; sleep 30";
+        let out = run(spec(script, dir.path(), Duration::from_millis(300))).unwrap();
+        assert_eq!(out.status, Status::Timeout);
+        let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
+        assert!(!alive(pid), "grandchild {pid} survived the timeout");
+    }
+
+    #[test]
+    fn interrupts_stop_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = start(spec("sleep 30", dir.path(), Duration::from_secs(60))).unwrap();
+        running.interrupter().send(Interrupt::Cancel("cancelled by test".into()));
+        let out = running.wait();
+        assert_eq!(out.status, Status::Cancelled);
+        assert_eq!(out.reason.as_deref(), Some("cancelled by test"));
+    }
+}

@@ -1,0 +1,110 @@
+//! A job's state, derived from the refs (never stored twice): pending = a
+//! queue ref and no claim; running = a claim; finished = in a `done` tree.
+//! A job both finished and still queued (a crash between steps on a hub
+//! without atomic pushes) is finished.
+
+use std::collections::HashMap;
+
+use gix::ObjectId;
+
+use crate::done::{self, Located};
+use crate::hub::{Hub, HubError};
+use crate::id::JobId;
+use crate::model::{Claim, Job, JobResult, Status};
+use crate::queue::Snapshot;
+use crate::refs;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Pending,
+    Running,
+    Finished(Status),
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Running => "running",
+            State::Finished(s) => s.as_str(),
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, State::Finished(_))
+    }
+}
+
+/// Everything known about one job.
+#[derive(Clone, Debug)]
+pub struct JobView {
+    pub id: JobId,
+    /// `None` when the queued document is malformed.
+    pub job: Option<Job>,
+    pub state: State,
+    pub result: Option<JobResult>,
+    pub claim: Option<Claim>,
+    pub located: Option<Located>,
+}
+
+/// The hub's refs as of one read, for answering many questions.
+pub struct Board {
+    pub live: Snapshot,
+    pub tips: Vec<(String, ObjectId)>,
+}
+
+impl Board {
+    pub fn read(hub: &dyn Hub) -> Result<Board, HubError> {
+        hub.refresh(&[refs::DONE, refs::ARCHIVE])?;
+        let live = Snapshot::read(hub, &[])?;
+        let tips = done::tips(hub)?;
+        Ok(Board { live, tips })
+    }
+
+    /// One job, or `None` when the hub has never heard of it.
+    pub fn view(&self, hub: &dyn Hub, id: &JobId) -> Option<JobView> {
+        if let Some(located) = done::find(hub, &self.tips, id) {
+            let job = done::read(hub, located.dir, "job.json").and_then(|b| Job::from_json(&b).ok());
+            let result = done::read_result(hub, located.dir);
+            let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
+            return Some(JobView { id: id.clone(), job, state, result, claim: None, located: Some(located) });
+        }
+        let queued = self.live.queued.iter().find(|q| &q.id == id)?;
+        Some(self.live_view(hub, queued.blob, id))
+    }
+
+    fn live_view(&self, hub: &dyn Hub, blob: ObjectId, id: &JobId) -> JobView {
+        let job = hub.read_blob(blob).ok().and_then(|b| Job::from_json(&b).ok());
+        let claim = self.live.claims.get(id).and_then(|c| hub.read_blob(*c).ok()).and_then(|b| Claim::from_json(&b).ok());
+        let state = if self.live.claims.contains_key(id) { State::Running } else { State::Pending };
+        JobView { id: id.clone(), job, state, result: None, claim, located: None }
+    }
+
+    /// Live jobs and up to `limit` finished ones, newest first.
+    pub fn all(&self, hub: &dyn Hub, limit: usize) -> Vec<JobView> {
+        let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
+        for (writer, tip) in &self.tips {
+            finished.extend(done::list(hub, *tip, limit).into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
+        }
+        finished.sort_by(|a, b| b.0.cmp(&a.0));
+        finished.dedup_by(|a, b| a.0 == b.0);
+        finished.truncate(limit);
+        let mut seen: HashMap<JobId, ()> = HashMap::new();
+        let mut out = Vec::new();
+        for (id, dir, writer) in finished {
+            seen.insert(id.clone(), ());
+            let located = Located { writer: writer.to_owned(), dir };
+            let job = done::read(hub, dir, "job.json").and_then(|b| Job::from_json(&b).ok());
+            let result = done::read_result(hub, dir);
+            let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
+            out.push(JobView { id, job, state, result, claim: None, located: Some(located) });
+        }
+        for q in &self.live.queued {
+            if !seen.contains_key(&q.id) {
+                out.push(self.live_view(hub, q.blob, &q.id));
+            }
+        }
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out
+    }
+}

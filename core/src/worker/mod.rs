@@ -1,0 +1,686 @@
+//! The worker: claims jobs it can run, runs up to `jobs` at once, keeps its
+//! claims alive, and publishes results, batching claims and completes into
+//! single transactions where it can.
+//!
+//! One coordinating thread owns all protocol state; each job runs on its
+//! own thread and reports back through the same channel as ref-change
+//! notifications and shutdown requests, so the coordinator sleeps until
+//! something happens (no poll delay on a local hub).
+
+mod backoff;
+mod execute;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use gix::ObjectId;
+
+use crate::done::{self, Content, Entry};
+use crate::hub::{Hub, HubError};
+use crate::id::JobId;
+use crate::model::{Claim, Job, JobResult, Status};
+use crate::queue::{self, ClaimRequest, Queued, Release, Snapshot};
+use crate::refs;
+use crate::runner::{Interrupt, Interrupter};
+use backoff::Backoff;
+use execute::{Assignment, Ran};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    /// Queues served; empty serves every queue.
+    pub queues: Vec<String>,
+    /// `os` and `arch` are always there; jobs' `requires` must be a subset.
+    pub labels: BTreeMap<String, String>,
+    pub jobs: usize,
+    /// Exit once nothing this worker can run is pending or running.
+    pub once: bool,
+    pub poll: Duration,
+    pub lease: Duration,
+    pub work_dir: PathBuf,
+    pub log_cap: u64,
+    pub kill_grace: Duration,
+    /// Only these jobs (for `git ci run`).
+    pub only: Option<HashSet<JobId>>,
+}
+
+impl Config {
+    pub fn default_labels() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("os".to_owned(), std::env::consts::OS.to_owned()),
+            ("arch".to_owned(), std::env::consts::ARCH.to_owned()),
+        ])
+    }
+
+    fn serves(&self, queue: &str) -> bool {
+        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+    }
+
+    fn can_run(&self, job: &Job) -> bool {
+        job.spec.requires.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// What the worker tells its user about; rendering is the caller's job.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Claimed { job: Job, attempt: u32 },
+    Published { job: Option<Job>, result: JobResult },
+    /// Another worker claimed it first; we moved on.
+    LostRace { id: JobId },
+    /// Our claim was stolen (we were too slow to heartbeat): the run was
+    /// stopped and its result dropped.
+    Stolen { id: JobId },
+    /// Someone else published the job first (a cancel while we ran it).
+    Overtaken { id: JobId },
+    HubUnreachable { error: String, retry_in: Duration },
+    HubBack,
+    HubError { error: String },
+    Draining,
+}
+
+/// Sent from signal handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Stop claiming, finish and publish running jobs, exit.
+    Drain,
+    /// Cancel running jobs, publish them as cancelled, exit.
+    CancelAll,
+}
+
+enum Wake {
+    RefsChanged,
+    Started(JobId, Interrupter),
+    Ran(Box<Ran>),
+    Control(Control),
+}
+
+#[derive(Clone)]
+pub struct Controller(Sender<Wake>);
+
+impl Controller {
+    pub fn send(&self, c: Control) {
+        let _ = self.0.send(Wake::Control(c));
+    }
+}
+
+/// What a worker did, returned when it exits.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub published: usize,
+    pub passed: usize,
+    pub lost_races: usize,
+    pub claims: usize,
+}
+
+struct Active {
+    job: Job,
+    queue_blob: ObjectId,
+    claim: Claim,
+    claim_blob: ObjectId,
+    interrupter: Option<Interrupter>,
+    cancel_seen: Option<ObjectId>,
+    stolen: bool,
+}
+
+/// A finished job waiting for its publishing transaction.
+struct Pending {
+    job: Option<Job>,
+    entry: Entry,
+    release: Release,
+    _workdir: Option<tempfile::TempDir>,
+}
+
+pub struct Worker {
+    hub: Arc<dyn Hub>,
+    cfg: Arc<Config>,
+    on_event: Box<dyn Fn(&Event) + Send + Sync>,
+    tx: Sender<Wake>,
+    rx: Receiver<Wake>,
+    active: HashMap<JobId, Active>,
+    to_publish: Vec<Pending>,
+    tip: Option<ObjectId>,
+    /// Claims of others as first seen unchanged, on our monotonic clock.
+    watched_claims: HashMap<JobId, (ObjectId, Instant)>,
+    claim_docs: HashMap<ObjectId, Option<Claim>>,
+    job_docs: HashMap<ObjectId, Result<(Job, Vec<u8>), (String, Vec<u8>)>>,
+    /// How many of the first eligible jobs we pick among; grows with lost races.
+    spread: usize,
+    draining: bool,
+    backoff: Backoff,
+    next_heartbeat: Instant,
+    summary: Summary,
+}
+
+impl Worker {
+    pub fn new(hub: Arc<dyn Hub>, cfg: Config, on_event: impl Fn(&Event) + Send + Sync + 'static) -> Worker {
+        let (tx, rx) = mpsc::channel();
+        Worker {
+            hub,
+            next_heartbeat: Instant::now() + cfg.lease / 3,
+            cfg: Arc::new(cfg),
+            on_event: Box::new(on_event),
+            tx,
+            rx,
+            active: HashMap::new(),
+            to_publish: Vec::new(),
+            tip: None,
+            watched_claims: HashMap::new(),
+            claim_docs: HashMap::new(),
+            job_docs: HashMap::new(),
+            spread: 1,
+            draining: false,
+            backoff: Backoff::default(),
+            summary: Summary::default(),
+        }
+    }
+
+    pub fn controller(&self) -> Controller {
+        Controller(self.tx.clone())
+    }
+
+    fn emit(&self, e: Event) {
+        (self.on_event)(&e);
+    }
+
+    /// Runs until drained, or with `once` until nothing is left to do.
+    pub fn run(mut self) -> Summary {
+        let _watcher = self.hub.watch_path().and_then(|p| watch(&p, self.tx.clone()));
+        self.tip = self.until_reachable(|w| w.hub.refresh_ref(&refs::done(&w.cfg.name)));
+        loop {
+            while let Ok(wake) = self.rx.try_recv() {
+                self.handle(wake);
+            }
+            let mut busy = false;
+            if !self.to_publish.is_empty() && self.backoff.ready() {
+                busy |= self.publish();
+            }
+            if !self.active.is_empty() && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
+                self.heartbeat();
+            }
+            let idle = self.active.is_empty() && self.to_publish.is_empty();
+            if self.draining && idle {
+                break;
+            }
+            let free = self.cfg.jobs.saturating_sub(self.active.len());
+            let mut found_work = false;
+            if free > 0 && !self.draining && self.backoff.ready() {
+                match self.claim_round(free) {
+                    Ok(round) => {
+                        found_work = round.eligible > 0;
+                        busy |= round.retry_now;
+                    }
+                    Err(e) => self.hub_failed(e),
+                }
+            }
+            if self.cfg.once && idle && !found_work && self.backoff.ready() {
+                break;
+            }
+            if busy {
+                continue;
+            }
+            let wait = self.next_wake();
+            match self.rx.recv_timeout(wait) {
+                Ok(wake) => self.handle(wake),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.summary
+    }
+
+    fn next_wake(&self) -> Duration {
+        let mut wait = self.cfg.poll;
+        if !self.active.is_empty() {
+            wait = wait.min(self.next_heartbeat.saturating_duration_since(Instant::now()));
+        }
+        if let Some(r) = self.backoff.remaining() {
+            wait = wait.max(r).min(self.cfg.poll.max(r));
+        }
+        wait
+    }
+
+    fn until_reachable<T>(&mut self, mut f: impl FnMut(&Self) -> Result<T, HubError>) -> T {
+        loop {
+            match f(self) {
+                Ok(v) => {
+                    if self.backoff.succeed() {
+                        self.emit(Event::HubBack);
+                    }
+                    return v;
+                }
+                Err(e) => {
+                    self.hub_failed(e);
+                    std::thread::sleep(self.backoff.remaining().unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    fn hub_failed(&mut self, e: HubError) {
+        let retry_in = self.backoff.fail();
+        match e {
+            HubError::Unreachable { .. } => self.emit(Event::HubUnreachable { error: e.to_string(), retry_in }),
+            other => self.emit(Event::HubError { error: other.to_string() }),
+        }
+    }
+
+    fn hub_ok(&mut self) {
+        if self.backoff.succeed() {
+            self.emit(Event::HubBack);
+        }
+    }
+
+    fn handle(&mut self, wake: Wake) {
+        match wake {
+            Wake::RefsChanged => {}
+            Wake::Started(id, interrupter) => {
+                if let Some(a) = self.active.get_mut(&id) {
+                    if a.stolen {
+                        interrupter.send(Interrupt::Stolen);
+                    } else if a.cancel_seen.is_some() {
+                        interrupter.send(Interrupt::Cancel("cancelled by git ci cancel".into()));
+                    }
+                    a.interrupter = Some(interrupter);
+                }
+            }
+            Wake::Ran(ran) => self.ran(*ran),
+            Wake::Control(Control::Drain) => {
+                self.draining = true;
+                self.emit(Event::Draining);
+            }
+            Wake::Control(Control::CancelAll) => {
+                self.draining = true;
+                for a in self.active.values_mut() {
+                    a.cancel_seen.get_or_insert(ObjectId::null(gix::hash::Kind::Sha1));
+                    if let Some(i) = &a.interrupter {
+                        i.send(Interrupt::Cancel("the worker was stopped".into()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn ran(&mut self, ran: Ran) {
+        let id = ran.entry.id.clone();
+        let Some(active) = self.active.remove(&id) else { return };
+        if ran.stolen || active.stolen {
+            self.emit(Event::Stolen { id });
+            return;
+        }
+        let cancel = active.cancel_seen.filter(|c| !c.is_null());
+        let release = Release {
+            queue_ref: refs::queue(&active.job.spec.queue, &id),
+            queue_blob: active.queue_blob,
+            pin: ObjectId::from_hex(active.job.commit.as_bytes()).ok(),
+            claim: Some(active.claim_blob),
+            cancel,
+        };
+        self.to_publish.push(Pending { job: Some(active.job), entry: ran.entry, release, _workdir: Some(ran.workdir) });
+    }
+
+    /// One transaction for everything finished; returns whether to go again at once.
+    fn publish(&mut self) -> bool {
+        let finished: Vec<(&Entry, &Release)> = self.to_publish.iter().map(|p| (&p.entry, &p.release)).collect();
+        match queue::complete_refs(&*self.hub, &self.cfg.name, self.tip, &finished) {
+            Ok(tip) => {
+                self.hub_ok();
+                self.tip = Some(tip);
+                for p in std::mem::take(&mut self.to_publish) {
+                    self.published(p);
+                }
+                false
+            }
+            Err(e) if e.is_conflict() => match self.reconcile() {
+                Ok(()) => true,
+                Err(e) => {
+                    self.hub_failed(e);
+                    false
+                }
+            },
+            Err(e) => {
+                self.hub_failed(e);
+                false
+            }
+        }
+    }
+
+    fn published(&mut self, p: Pending) {
+        self.summary.published += 1;
+        if p.entry.result.status == Status::Passed {
+            self.summary.passed += 1;
+        }
+        self.emit(Event::Published { job: p.job, result: p.entry.result });
+    }
+
+    /// After a lost publish: find out, job by job, what the hub now says.
+    fn reconcile(&mut self) -> Result<(), HubError> {
+        let tip = self.hub.refresh_ref(&refs::done(&self.cfg.name))?;
+        let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
+        self.tip = tip;
+        let tips: Vec<(String, ObjectId)> = tip.map(|t| (self.cfg.name.clone(), t)).into_iter().collect();
+        for mut p in std::mem::take(&mut self.to_publish) {
+            let id = p.entry.id.clone();
+            let queued = snap.queued.iter().any(|q| q.id == id && q.blob == p.release.queue_blob);
+            if done::find(&*self.hub, &tips, &id).is_some() {
+                // Our earlier push went through; its reply was lost.
+                self.published(p);
+            } else if !queued {
+                self.emit(Event::Overtaken { id: id.clone() });
+                if let Some(c) = p.release.claim.filter(|c| snap.claims.get(&id) == Some(c)) {
+                    let _ = self.hub.transact(&[crate::hub::RefEdit::delete(refs::claim(&id), c)]);
+                }
+            } else if p.release.claim.is_some() && snap.claims.get(&id) != p.release.claim.as_ref() {
+                self.emit(Event::Stolen { id });
+            } else {
+                p.release.cancel = snap.cancels.get(&id).copied();
+                self.to_publish.push(p);
+            }
+        }
+        Ok(())
+    }
+
+    fn heartbeat(&mut self) {
+        let renewals: Vec<(ObjectId, Claim)> = self
+            .active
+            .values()
+            .filter(|a| !a.stolen)
+            .map(|a| (a.claim_blob, a.claim.renewed()))
+            .collect();
+        match queue::heartbeat(&*self.hub, &renewals) {
+            Ok(blobs) => {
+                self.hub_ok();
+                for ((_, claim), blob) in renewals.into_iter().zip(blobs) {
+                    if let Some(a) = self.active.get_mut(&claim.job) {
+                        a.claim = claim;
+                        a.claim_blob = blob;
+                    }
+                }
+                self.next_heartbeat = Instant::now() + self.cfg.lease / 3;
+            }
+            Err(e) if e.is_conflict() => {
+                // Some claim is no longer ours: find which, stop those jobs.
+                match self.hub.refresh(&[refs::CLAIMS]).and_then(|()| self.hub.list(refs::CLAIMS)) {
+                    Ok(claims) => {
+                        let claims: HashMap<String, ObjectId> = claims.into_iter().collect();
+                        for (id, a) in self.active.iter_mut() {
+                            if claims.get(&refs::claim(id)) != Some(&a.claim_blob) && !a.stolen {
+                                a.stolen = true;
+                                if let Some(i) = &a.interrupter {
+                                    i.send(Interrupt::Stolen);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => self.hub_failed(e),
+                }
+            }
+            Err(e) => {
+                self.hub_failed(e);
+                self.next_heartbeat = Instant::now() + self.cfg.lease / 12;
+            }
+        }
+    }
+}
+
+/// What one look at the queue found.
+struct Round {
+    eligible: usize,
+    retry_now: bool,
+}
+
+/// A job we may claim: fresh, or a steal of a claim expired on our clock.
+struct Candidate {
+    queued: Queued,
+    job: Job,
+    json: Vec<u8>,
+    steal: Option<(ObjectId, Claim)>,
+}
+
+impl Worker {
+    fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
+        let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
+        self.hub_ok();
+        self.notice_cancels(&snap);
+        self.track_claims(&snap);
+        let mut candidates = Vec::new();
+        let mut retry_now = false;
+        let mine: Vec<&Queued> =
+            snap.queued.iter().filter(|q| self.cfg.serves(&q.queue) && !self.active.contains_key(&q.id)).collect();
+        for q in mine {
+            if self.cfg.only.as_ref().is_some_and(|only| !only.contains(&q.id)) {
+                continue;
+            }
+            if self.to_publish.iter().any(|p| p.entry.id == q.id) {
+                continue;
+            }
+            let doc = self.job_doc(q.blob);
+            let (job, json) = match doc {
+                Ok(ok) => ok,
+                Err((reason, raw)) => {
+                    self.poisoned(q, &snap, reason, raw)?;
+                    retry_now = true;
+                    continue;
+                }
+            };
+            if !self.cfg.can_run(&job) {
+                continue;
+            }
+            let steal = match snap.claims.get(&q.id) {
+                None => None,
+                Some(c) => match self.expired_claim(&q.id, *c) {
+                    Some(claim) if claim.attempt >= job.spec.max_attempts => {
+                        self.exhausted(q, &job, json, *c, &claim);
+                        retry_now = true;
+                        continue;
+                    }
+                    Some(claim) => Some((*c, claim)),
+                    None => continue,
+                },
+            };
+            candidates.push(Candidate { queued: q.clone(), job, json, steal });
+        }
+        let eligible = candidates.len();
+        if eligible == 0 {
+            return Ok(Round { eligible, retry_now });
+        }
+        let picked = self.pick(candidates, free);
+        let requests: Vec<ClaimRequest> = picked
+            .iter()
+            .map(|c| {
+                let attempt = c.steal.as_ref().map_or(c.job.attempt, |(_, old)| old.attempt + 1);
+                ClaimRequest {
+                    claim: Claim::new(&c.queued.id, &self.cfg.name, attempt, self.cfg.lease),
+                    expected: c.steal.as_ref().map(|(oid, _)| *oid),
+                }
+            })
+            .collect();
+        match queue::claim(&*self.hub, &requests) {
+            Ok(blobs) => {
+                self.spread = (self.spread.saturating_sub(1)).max(1);
+                for ((c, req), blob) in picked.into_iter().zip(requests).zip(blobs) {
+                    self.start(c, req.claim, blob);
+                }
+                Ok(Round { eligible, retry_now: true })
+            }
+            Err(e) if e.is_conflict() => {
+                self.summary.lost_races += 1;
+                self.spread = (self.spread * 2).min(16);
+                if let HubError::Conflict { refname, .. } = &e {
+                    if let Some(id) = refs::job_id_under(refname, refs::CLAIMS) {
+                        self.emit(Event::LostRace { id });
+                    }
+                }
+                Ok(Round { eligible, retry_now: true })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Oldest first within a priority; with contention, a random one of the
+    /// first few, so that workers do not all fight over the same job.
+    fn pick(&self, mut candidates: Vec<Candidate>, free: usize) -> Vec<Candidate> {
+        candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
+        let mut picked = Vec::new();
+        while picked.len() < free && !candidates.is_empty() {
+            let window = self.spread.min(candidates.len());
+            picked.push(candidates.remove(fastrand::usize(..window)));
+        }
+        picked
+    }
+
+    fn start(&mut self, c: Candidate, claim: Claim, claim_blob: ObjectId) {
+        self.summary.claims += 1;
+        let id = c.queued.id.clone();
+        let mut job = c.job;
+        job.attempt = claim.attempt;
+        self.emit(Event::Claimed { job: job.clone(), attempt: claim.attempt });
+        let cache_key = (!job.tree.is_empty()).then(|| job.spec.definition_key(&job.tree));
+        self.active.insert(
+            id.clone(),
+            Active {
+                job: job.clone(),
+                queue_blob: c.queued.blob,
+                claim: claim.clone(),
+                claim_blob,
+                interrupter: None,
+                cancel_seen: None,
+                stolen: false,
+            },
+        );
+        let assignment = Assignment { job, job_json: c.json, attempt: claim.attempt, cache_key };
+        let (started_tx, done_tx) = (self.tx.clone(), self.tx.clone());
+        execute::spawn(
+            Arc::clone(&self.hub),
+            Arc::clone(&self.cfg),
+            assignment,
+            move |i| {
+                let _ = started_tx.send(Wake::Started(id, i));
+            },
+            move |ran| {
+                let _ = done_tx.send(Wake::Ran(Box::new(ran)));
+            },
+        );
+        self.next_heartbeat = self.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
+    }
+
+    fn notice_cancels(&mut self, snap: &Snapshot) {
+        for (id, a) in self.active.iter_mut() {
+            if let Some(c) = snap.cancels.get(id).filter(|_| a.cancel_seen.is_none()) {
+                a.cancel_seen = Some(*c);
+                if let Some(i) = &a.interrupter {
+                    i.send(Interrupt::Cancel("cancelled by git ci cancel".into()));
+                }
+            }
+        }
+    }
+
+    /// Remembers when each foreign claim was first seen in its current form.
+    fn track_claims(&mut self, snap: &Snapshot) {
+        self.watched_claims.retain(|id, (oid, _)| snap.claims.get(id) == Some(oid));
+        for (id, oid) in &snap.claims {
+            if !self.active.contains_key(id) {
+                self.watched_claims.entry(id.clone()).or_insert((*oid, Instant::now()));
+            }
+        }
+        self.claim_docs.retain(|oid, _| snap.claims.values().any(|c| c == oid));
+    }
+
+    /// The claim, if it has sat unchanged for a whole lease on our clock.
+    fn expired_claim(&mut self, id: &JobId, oid: ObjectId) -> Option<Claim> {
+        let (_, since) = self.watched_claims.get(id)?;
+        let since = *since;
+        let hub = Arc::clone(&self.hub);
+        let claim = self
+            .claim_docs
+            .entry(oid)
+            .or_insert_with(|| hub.read_blob(oid).ok().and_then(|b| Claim::from_json(&b).ok()))
+            .clone();
+        // A claim we cannot read holds no lease worth respecting past ours.
+        let lease = claim.as_ref().map_or(self.cfg.lease, Claim::lease);
+        if since.elapsed() < lease {
+            return None;
+        }
+        Some(claim.unwrap_or_else(|| Claim::new(id, "unknown", 1, lease)))
+    }
+
+    fn job_doc(&mut self, blob: ObjectId) -> Result<(Job, Vec<u8>), (String, Vec<u8>)> {
+        let hub = Arc::clone(&self.hub);
+        self.job_docs
+            .entry(blob)
+            .or_insert_with(|| {
+                let bytes = hub.read_blob(blob).map_err(|e| (e.to_string(), Vec::new()))?;
+                match Job::from_json(&bytes) {
+                    Ok(job) => Ok((job, bytes)),
+                    Err(e) => {
+                        let mut raw = bytes;
+                        raw.truncate(crate::model::MAX_DOC_BYTES);
+                        Err((format!("the job document {e}"), raw))
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// A job whose document is unusable is published as `error` unrun.
+    fn poisoned(&mut self, q: &Queued, snap: &Snapshot, reason: String, raw: Vec<u8>) -> Result<(), HubError> {
+        if self.to_publish.iter().any(|p| p.entry.id == q.id) {
+            return Ok(());
+        }
+        let pin = queue::pin_of(&*self.hub, &q.id, None)?;
+        let release = Release {
+            queue_ref: refs::queue(&q.queue, &q.id),
+            queue_blob: q.blob,
+            pin,
+            claim: snap.claims.get(&q.id).copied(),
+            cancel: snap.cancels.get(&q.id).copied(),
+        };
+        let result = JobResult::without_run(&q.id, Status::Error, &self.cfg.name, 1, reason);
+        self.queue_unrun(None, q.id.clone(), raw, result, release);
+        Ok(())
+    }
+
+    /// A job whose claims expired `max_attempts` times is published as `error`.
+    fn exhausted(&mut self, q: &Queued, job: &Job, json: Vec<u8>, claim_blob: ObjectId, claim: &Claim) {
+        let reason = format!(
+            "gave up after {} attempts: each worker that claimed it stopped heartbeating (last: {}); \
+             the job may kill workers or outlive its lease",
+            claim.attempt, claim.worker
+        );
+        let result = JobResult::without_run(&q.id, Status::Error, &self.cfg.name, claim.attempt, reason);
+        let release = Release {
+            queue_ref: refs::queue(&q.queue, &q.id),
+            queue_blob: q.blob,
+            pin: ObjectId::from_hex(job.commit.as_bytes()).ok(),
+            claim: Some(claim_blob),
+            cancel: None,
+        };
+        self.queue_unrun(Some(job.clone()), q.id.clone(), json, result, release);
+    }
+
+    fn queue_unrun(&mut self, job: Option<Job>, id: JobId, json: Vec<u8>, result: JobResult, release: Release) {
+        let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or(""));
+        let entry = Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
+        self.to_publish.push(Pending { job, entry, release, _workdir: None });
+    }
+}
+
+/// Wakes the worker when the hub's refs change on disk.
+fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let refs_dir = git_dir.join("refs/ci");
+    std::fs::create_dir_all(&refs_dir).ok()?;
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.is_ok() {
+            let _ = tx.send(Wake::RefsChanged);
+        }
+    })
+    .ok()?;
+    watcher.watch(&refs_dir, RecursiveMode::Recursive).ok()?;
+    // packed-refs lives in the git dir itself.
+    watcher.watch(git_dir, RecursiveMode::NonRecursive).ok()?;
+    Some(watcher)
+}
