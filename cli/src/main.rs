@@ -1,1 +1,12 @@
-fn main() {}
+//! `git-ci`: the command a user types as `git ci ...`.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod context;
+mod error;
+mod ui;
+
+fn main() -> std::process::ExitCode {
+    commands::main()
+}

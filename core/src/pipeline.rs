@@ -145,6 +145,29 @@ impl Pipeline {
     pub fn names(&self) -> Vec<&str> {
         self.jobs.keys().map(String::as_str).collect()
     }
+
+    /// The specs named in `wanted` (all when empty), in name order.
+    pub fn select(&self, wanted: &[String]) -> Result<Vec<&PipelineJob>, UnknownJob> {
+        if wanted.is_empty() {
+            return Ok(self.jobs.values().collect());
+        }
+        wanted
+            .iter()
+            .map(|name| {
+                self.jobs.get(name).ok_or_else(|| UnknownJob {
+                    name: name.clone(),
+                    defined: self.names().join(", "),
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no job named {name:?} in {FILE_NAME} (defined: {defined})")]
+pub struct UnknownJob {
+    pub name: String,
+    pub defined: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,234 @@
+//! The command line, as clap derives it. Doc comments are the `--help`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// A distributed CI whose only server is a git repository.
+///
+/// Jobs, claims and results live under refs/ci/* in a hub repository.
+/// `git ci run` tests HEAD right here with no set-up; `git ci submit` and
+/// `git ci worker` share the work through any hub git can push to.
+#[derive(Debug, Parser)]
+#[command(name = "git-ci", bin_name = "git ci", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  git ci run                 run every job of .git-ci.toml on HEAD, here\n  git ci submit --wait       queue them on the hub and wait for workers\n  git ci worker --hub git://ci.example/hub   run jobs from a shared hub")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Run(RunArgs),
+    Submit(SubmitArgs),
+    Worker(WorkerArgs),
+    Status(StatusArgs),
+    Show(ShowArgs),
+    Log(LogArgs),
+}
+
+/// Where the hub is, for every command that talks to one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HubArgs {
+    /// The hub: a path or any URL git can push to. Default: git config
+    /// ci.hub, else $GIT_CI_HUB, else the remote origin, else this repository.
+    #[arg(long, value_name = "URL|PATH")]
+    pub hub: Option<String>,
+}
+
+/// Run the jobs of .git-ci.toml here, with an embedded worker, and wait.
+///
+/// The hub is this repository unless --hub is given, so this works in any
+/// clone with no set-up. Jobs that already passed on the same tree with the
+/// same definition are skipped.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  git ci run                  every job, on HEAD\n  git ci run --job test main  one job, on main\n  git ci run origin/main..HEAD   every commit of a range, oldest first")]
+pub struct RunArgs {
+    /// A commit, or a range A..B (every commit, oldest first).
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// Only this job (repeatable).
+    #[arg(long = "job", value_name = "NAME")]
+    pub jobs: Vec<String>,
+    /// Run jobs even if they already passed on the same tree.
+    #[arg(long)]
+    pub force: bool,
+    /// How many jobs to run at once.
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    pub parallel: Option<usize>,
+    /// The hub to queue on (default: this repository).
+    #[arg(long, value_name = "URL|PATH")]
+    pub hub: Option<String>,
+}
+
+/// Queue jobs on the hub and print their ids, one a line.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --run 'make check'  an ad-hoc job")]
+pub struct SubmitArgs {
+    /// The commit to test.
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// Only this job of .git-ci.toml (repeatable).
+    #[arg(long = "job", value_name = "NAME", conflicts_with = "run")]
+    pub jobs: Vec<String>,
+    /// An ad-hoc shell script to run instead of .git-ci.toml's jobs.
+    #[arg(long, value_name = "SCRIPT")]
+    pub run: Option<String>,
+    /// Queue for the ad-hoc job.
+    #[arg(long, value_name = "Q", requires = "run")]
+    pub queue: Option<String>,
+    /// A label the worker must have, for the ad-hoc job (repeatable).
+    #[arg(long = "require", value_name = "K=V", requires = "run", value_parser = parse_key_value)]
+    pub requires: Vec<(String, String)>,
+    /// An environment variable for the ad-hoc job (repeatable).
+    #[arg(long = "env", value_name = "K=V", requires = "run", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// Timeout for the ad-hoc job (e.g. 90s, 30m, 2h).
+    #[arg(long, value_name = "DUR", requires = "run", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Wait for the jobs to finish; exit 0 if all passed, 1 otherwise.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the queued jobs as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Claim and run jobs from the hub until stopped.
+///
+/// Ctrl-C or SIGTERM: stop claiming, finish and publish running jobs, exit.
+/// A second one cancels the running jobs and publishes them as cancelled.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit")]
+pub struct WorkerArgs {
+    /// Serve only this queue (repeatable; default: every queue).
+    #[arg(long = "queue", value_name = "Q")]
+    pub queues: Vec<String>,
+    /// A label jobs can require, besides os and arch (repeatable).
+    #[arg(long = "label", value_name = "K=V", value_parser = parse_key_value)]
+    pub labels: Vec<(String, String)>,
+    /// How many jobs to run at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// This worker's name on the hub (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Exit when nothing this worker can run is pending.
+    #[arg(long)]
+    pub once: bool,
+    /// How often to look at a remote hub when idle.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub poll: std::time::Duration,
+    /// How long a claim lasts without a heartbeat before others may steal it.
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    pub lease: std::time::Duration,
+    /// Where checkouts and logs go (default: a git-ci directory in the cache).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Largest log kept per job, in MiB (head and tail are kept).
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub log_cap: u64,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// List jobs and their states.
+///
+/// With REV (a commit or branch), show that commit's jobs like a checks
+/// view and exit 0 if all passed, 1 if any did not, 4 while any runs.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  git ci status\n  git ci status HEAD         the jobs of the current commit\n  git ci status --state failed --json")]
+pub struct StatusArgs {
+    /// A commit or branch whose jobs to show.
+    pub rev: Option<String>,
+    /// Only jobs in this state (pending, running, passed, failed, timeout, cancelled, error).
+    #[arg(long, value_name = "S")]
+    pub state: Option<String>,
+    /// Only jobs of this branch.
+    #[arg(long = "ref", value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// At most this many finished jobs.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Show one job: its definition, state and result.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci show 20261122T040704123-0123456789ab --json")]
+pub struct ShowArgs {
+    /// The job id, as `git ci status` prints it.
+    pub job: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Print a finished job's log as it was captured (colours included).
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci log 20261122T040704123-0123456789ab | less -R")]
+pub struct LogArgs {
+    /// The job id.
+    pub job: String,
+    /// Wait for a pending or running job to finish, then print its log.
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    git_ci_core::time::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn argument_lines_parse_or_fail() {
+        let ok = [
+            "git-ci run",
+            "git-ci run main~3..main --job test --force",
+            "git-ci submit --run true --env A=1 --require os=linux --timeout 5m --wait",
+            "git-ci submit HEAD~1 --job test --job lint --json",
+            "git-ci worker --hub git://127.0.0.1/hub --queue a --label gpu=yes -j 4 --once --lease 10s",
+            "git-ci status HEAD --json --limit 5",
+            "git-ci show 20261122T040704123-0123456789ab --json",
+            "git-ci log 20261122T040704123-0123456789ab --follow",
+        ];
+        for line in ok {
+            Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        let bad = [
+            "git-ci",
+            "git-ci submit --job test --run true",
+            "git-ci submit --env A=1",
+            "git-ci worker --label novalue",
+            "git-ci worker --lease soon",
+            "git-ci show",
+        ];
+        for line in bad {
+            assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! One module per subcommand; `main` dispatches and maps errors to exit codes.
+
+mod log;
+mod run;
+mod show;
+mod status;
+mod submit;
+mod wait;
+mod worker;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliResult;
+use crate::ui::Ui;
+
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let ui = Ui::new();
+    let result: CliResult = match cli.command {
+        Command::Run(args) => run::cmd_run(&ui, args),
+        Command::Submit(args) => submit::cmd_submit(&ui, args),
+        Command::Worker(args) => worker::cmd_worker(&ui, args),
+        Command::Status(args) => status::cmd_status(&ui, args),
+        Command::Show(args) => show::cmd_show(&ui, args),
+        Command::Log(args) => log::cmd_log(&ui, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(report) = e.report() {
+                eprintln!("{report}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// `GIT_CI_LOG=debug` (or `RUST_LOG`) logs every git command and its duration.
+fn init_tracing() {
+    let filter = std::env::var("GIT_CI_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
+    if filter.is_empty() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,167 @@
+//! `git ci run`: submit and run right here with an embedded worker.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use git_ci_core::hub::HubLocation;
+use git_ci_core::state::{Board, State};
+use git_ci_core::worker::{self, Config, Control, Event, Worker};
+use git_ci_core::{Job, JobId, done, queue};
+
+use super::{submit, wait};
+use crate::cli::RunArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
+    let repo = context::require_repo()?;
+    let commits = context::resolve_revs(&repo, &args.rev)?;
+    let git_ref = if args.rev.contains("..") { String::new() } else { context::symbolic_ref(&repo, &args.rev) };
+    let by = context::submitter(&repo);
+    let mut jobs = Vec::new();
+    for (commit, tree) in &commits {
+        jobs.extend(submit::plan(&repo, *commit, *tree, &git_ref, &args.jobs, &by)?);
+    }
+    let hub = match &args.hub {
+        Some(flag) => context::hub(Some(flag), Some(&repo), "client")?,
+        None => context::open_at(&HubLocation::Path(repo.git_dir().to_path_buf()), Some(&repo), "client")?,
+    };
+    let (to_run, skipped) = if args.force { (jobs, vec![]) } else { skip_passed(&*hub, jobs)? };
+    for (job, passed_as) in &skipped {
+        ui.err(&format!("skipped  {} at {}: passed on this tree as {passed_as} (--force runs it again)", job.spec.name, job.short_commit()));
+    }
+    if to_run.is_empty() {
+        ui.err(&format!("{} passed, 0 failed (all skipped)", skipped.len()));
+        return Ok(());
+    }
+    queue::submit(&*hub, &to_run)?;
+    let ids: HashSet<JobId> = to_run.iter().map(|j| j.id.clone()).collect();
+    let parallel = args.parallel.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let cfg = Config {
+        name: format!("{}-run", context::hostname()),
+        queues: vec![],
+        labels: Config::default_labels(),
+        jobs: parallel.max(1),
+        once: true,
+        poll: Duration::from_millis(500),
+        lease: Duration::from_secs(60),
+        work_dir: git_ci_core::hub::cache_root().join("work"),
+        log_cap: 16 << 20,
+        kill_grace: Duration::from_secs(10),
+        only: Some(ids.clone()),
+    };
+    let progress = Progress::new(ui, &to_run);
+    let worker = Worker::new(Arc::clone(&hub), cfg, move |e| progress.event(e));
+    stop_on_signals(worker.controller());
+    worker.run();
+    // Jobs another worker claimed first finish there: wait for them too.
+    let views = wait::wait_for(None, &*hub, ids.into_iter().collect())?;
+    let mut total = views.clone();
+    total.sort_by(|a, b| a.id.cmp(&b.id));
+    for v in &total {
+        if let (Some(job), Some(r)) = (&v.job, &v.result) {
+            if r.status != git_ci_core::Status::Passed {
+                ui.err(&format!("  {} {} at {}: see `git ci log {}`", ui.state(v.state), job.spec.name, job.short_commit(), v.id));
+            }
+        }
+    }
+    let skipped_passed = skipped.len();
+    let passed = total.iter().filter(|v| v.state == State::Finished(git_ci_core::Status::Passed)).count() + skipped_passed;
+    let failed = total.len() + skipped_passed - passed;
+    ui.err(&format!("{passed} passed, {failed} failed"));
+    if failed == 0 { Ok(()) } else { Err(CliError::JobsFailed) }
+}
+
+/// Splits off the jobs that already passed on the same tree with the same definition.
+fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<(Vec<Job>, Vec<(Job, JobId)>)> {
+    let board = Board::read(hub)?;
+    let (mut run, mut skip) = (Vec::new(), Vec::new());
+    for job in jobs {
+        match done::cached_pass(hub, &board.tips, &job.spec.definition_key(&job.tree)) {
+            Some(prev) => skip.push((job, prev)),
+            None => run.push(job),
+        }
+    }
+    Ok((run, skip))
+}
+
+/// Ctrl-C once: finish running jobs; twice: cancel them.
+pub fn stop_on_signals(controller: worker::Controller) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+    std::thread::spawn(move || {
+        for (n, _) in signals.forever().enumerate() {
+            match n {
+                0 => controller.send(Control::Drain),
+                1 => controller.send(Control::CancelAll),
+                _ => std::process::exit(130),
+            }
+        }
+    });
+}
+
+/// One line per job: a spinner on a terminal, plain lines otherwise.
+struct Progress {
+    bars: Option<(indicatif::MultiProgress, Mutex<std::collections::HashMap<JobId, indicatif::ProgressBar>>)>,
+    color: bool,
+}
+
+impl Progress {
+    fn new(ui: &Ui, jobs: &[Job]) -> Progress {
+        if !ui.interactive {
+            for j in jobs {
+                eprintln!(" pending  {} at {} {}", j.spec.name, j.short_commit(), j.id);
+            }
+            return Progress { bars: None, color: ui.color };
+        }
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed:>4}").expect("valid template");
+        let bars = jobs
+            .iter()
+            .map(|j| {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()));
+                bar.set_message(format!("pending  {} at {}", j.spec.name, j.short_commit()));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                (j.id.clone(), bar)
+            })
+            .collect();
+        Progress { bars: Some((multi, Mutex::new(bars))), color: true }
+    }
+
+    fn line(&self, id: &JobId, text: String, finished: bool) {
+        match &self.bars {
+            Some((_, bars)) => {
+                if let Some(bar) = bars.lock().expect("progress lock").get(id) {
+                    if finished {
+                        bar.finish_with_message(text);
+                    } else {
+                        bar.set_message(text);
+                    }
+                }
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        let ui = Ui { color: self.color, interactive: false };
+        match e {
+            Event::Claimed { job, .. } => {
+                self.line(&job.id, format!(" {}  {} at {}", ui.state(State::Running), job.spec.name, job.short_commit()), false)
+            }
+            Event::Published { job: Some(job), result } => {
+                let took = git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms));
+                let state = ui.state(State::Finished(result.status));
+                self.line(&job.id, format!("{state:>8}  {} at {} in {took}", job.spec.name, job.short_commit()), true)
+            }
+            Event::HubUnreachable { error, retry_in } => {
+                eprintln!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
+            }
+            Event::HubError { error } => eprintln!("hub error: {error}"),
+            Event::Draining => eprintln!("stopping: finishing running jobs (Ctrl-C again to cancel them)"),
+            _ => {}
+        }
+    }
+}

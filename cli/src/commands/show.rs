@@ -1,0 +1,84 @@
+//! `git ci show`: one job's definition, state and result.
+
+use git_ci_core::JobId;
+use git_ci_core::state::{Board, JobView};
+
+use crate::cli::ShowArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+pub fn cmd_show(ui: &Ui, args: ShowArgs) -> CliResult {
+    let id = JobId::parse(&args.job)?;
+    let repo = context::user_repo();
+    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let view = find(&*hub, &id)?;
+    if args.json {
+        ui.out(&serde_json::to_string_pretty(&document(&view)).expect("plain JSON"));
+        return Ok(());
+    }
+    for (k, v) in lines(&view) {
+        ui.out(&format!("{k:>12}: {v}"));
+    }
+    Ok(())
+}
+
+pub fn find(hub: &dyn git_ci_core::Hub, id: &JobId) -> CliResult<JobView> {
+    let board = Board::read(hub)?;
+    board.view(hub, id).ok_or_else(|| {
+        CliError::usage_hint(format!("no job {id} on the hub {}", hub.url()), "`git ci status` lists the jobs the hub knows")
+    })
+}
+
+/// The job's fields, its state, and for a finished job every field of result.json.
+pub fn document(v: &JobView) -> serde_json::Value {
+    let mut doc = match &v.job {
+        Some(job) => serde_json::to_value(job).expect("plain data"),
+        None => serde_json::json!({ "id": v.id }),
+    };
+    let obj = doc.as_object_mut().expect("an object");
+    obj.insert("state".into(), v.state.as_str().into());
+    if let Some(r) = &v.result {
+        if let serde_json::Value::Object(fields) = serde_json::to_value(r).expect("plain data") {
+            for (k, val) in fields {
+                if k != "version" && k != "id" {
+                    obj.insert(k, val);
+                }
+            }
+        }
+    }
+    if let Some(c) = &v.claim {
+        obj.insert("claim".into(), serde_json::to_value(c).expect("plain data"));
+    }
+    doc
+}
+
+fn lines(v: &JobView) -> Vec<(&'static str, String)> {
+    let mut out = vec![("id", v.id.to_string()), ("state", v.state.as_str().to_owned())];
+    if let Some(j) = &v.job {
+        out.extend([
+            ("name", j.spec.name.clone()),
+            ("commit", j.commit.clone()),
+            ("ref", j.git_ref.clone()),
+            ("queue", j.spec.queue.clone()),
+            ("run", j.spec.run.clone()),
+            ("submitted", format!("{} by {}", j.submitted_at, j.submitted_by)),
+        ]);
+    }
+    if let Some(c) = &v.claim {
+        out.push(("claimed by", format!("{} (attempt {}, lease until {})", c.worker, c.attempt, c.lease_expires_at)));
+    }
+    if let Some(r) = &v.result {
+        out.extend([
+            ("worker", format!("{} (attempt {})", r.worker, r.attempt)),
+            ("exit code", r.exit_code.map_or("-".into(), |c| c.to_string())),
+            ("started", r.started_at.clone()),
+            ("duration", git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms))),
+            ("log", format!("{} bytes{}", r.log_bytes, if r.log_truncated { ", truncated" } else { "" })),
+        ]);
+        if let Some(reason) = &r.reason {
+            out.push(("reason", reason.clone()));
+        }
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! `git ci status`: jobs and their states.
+
+use git_ci_core::state::{Board, JobView, State};
+
+use crate::cli::StatusArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::{self, Ui};
+
+pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
+    let repo = context::user_repo();
+    let commit = match &args.rev {
+        Some(rev) => {
+            let repo = repo.as_ref().ok_or_else(|| CliError::usage("a REV needs a repository: run this inside a clone"))?;
+            Some(context::resolve_commit(repo, rev)?.0.to_string())
+        }
+        None => None,
+    };
+    if let Some(s) = &args.state {
+        const STATES: [&str; 7] = ["pending", "running", "passed", "failed", "timeout", "cancelled", "error"];
+        if !STATES.contains(&s.as_str()) {
+            return Err(CliError::usage(format!("unknown state {s:?}: use one of {}", STATES.join(", "))));
+        }
+    }
+    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let board = Board::read(&*hub)?;
+    let limit = if commit.is_some() { usize::MAX } else { args.limit };
+    let views: Vec<JobView> = board
+        .all(&*hub, limit)
+        .into_iter()
+        .filter(|v| commit.as_ref().is_none_or(|c| v.job.as_ref().is_some_and(|j| &j.commit == c)))
+        .filter(|v| args.state.as_ref().is_none_or(|s| v.state.as_str() == s))
+        .filter(|v| args.branch.as_ref().is_none_or(|b| v.job.as_ref().is_some_and(|j| j.branch() == b || &j.git_ref == b)))
+        .collect();
+    if args.json {
+        let array: Vec<serde_json::Value> = views.iter().map(summary_json).collect();
+        ui.out(&serde_json::to_string_pretty(&array).expect("plain JSON"));
+    } else {
+        print_table(ui, &views);
+    }
+    match commit {
+        Some(_) if views.iter().any(|v| !v.state.is_finished()) => Err(CliError::StillRunning),
+        Some(_) if views.iter().any(|v| v.state != State::Finished(git_ci_core::Status::Passed)) => Err(CliError::JobsFailed),
+        _ => Ok(()),
+    }
+}
+
+pub fn summary_json(v: &JobView) -> serde_json::Value {
+    let job = v.job.as_ref();
+    serde_json::json!({
+        "id": v.id,
+        "name": job.map(|j| j.spec.name.clone()),
+        "state": v.state.as_str(),
+        "queue": job.map(|j| j.spec.queue.clone()),
+        "commit": job.map(|j| j.commit.clone()),
+        "ref": job.map(|j| j.git_ref.clone()),
+        "attempt": v.result.as_ref().map(|r| r.attempt).or(v.claim.as_ref().map(|c| c.attempt)).or(job.map(|j| j.attempt)),
+        "worker": v.result.as_ref().map(|r| r.worker.clone()).or(v.claim.as_ref().map(|c| c.worker.clone())),
+        "duration_ms": v.result.as_ref().map(|r| r.duration_ms),
+        "submitted_at": job.map(|j| j.submitted_at.clone()),
+    })
+}
+
+fn print_table(ui: &Ui, views: &[JobView]) {
+    if views.is_empty() {
+        ui.err("no jobs yet: `git ci submit` queues some, `git ci run` runs them here");
+        return;
+    }
+    let rows: Vec<[String; 6]> = views
+        .iter()
+        .map(|v| {
+            let job = v.job.as_ref();
+            let when = match &v.result {
+                Some(r) => git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)),
+                None => job.map_or(String::new(), |j| ui::age(&j.submitted_at)),
+            };
+            [
+                v.id.to_string(),
+                v.state.as_str().to_owned(),
+                job.map_or("?".into(), |j| j.spec.name.clone()),
+                job.map_or(String::new(), |j| j.branch().to_owned()),
+                job.map_or(String::new(), |j| j.short_commit().to_owned()),
+                when,
+            ]
+        })
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
+    for (row, v) in rows.iter().zip(views) {
+        let state = format!("{}{}", ui.state(v.state), " ".repeat(w1 - row[1].len()));
+        ui.out(&format!("{}  {state}  {:w2$}  {:w3$}  {:w4$}  {}", row[0], row[2], row[3], row[4], row[5]).trim_end().to_owned());
+    }
+}

@@ -1,0 +1,75 @@
+//! `git ci worker`: claim and run jobs until stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use git_ci_core::worker::{Config, Event, Worker};
+
+use crate::cli::WorkerArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
+    let name = args.name.clone().unwrap_or_else(context::hostname);
+    git_ci_core::refs::check_component("worker name", &name).map_err(CliError::usage)?;
+    for q in &args.queues {
+        git_ci_core::refs::check_component("queue", q).map_err(CliError::usage)?;
+    }
+    if args.jobs == 0 {
+        return Err(CliError::usage("--jobs must be at least 1"));
+    }
+    let repo = context::user_repo();
+    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), &format!("worker-{name}"))?;
+    let mut labels = Config::default_labels();
+    labels.extend(args.labels.iter().cloned());
+    let cfg = Config {
+        name: name.clone(),
+        queues: args.queues.clone(),
+        labels,
+        jobs: args.jobs,
+        once: args.once,
+        poll: args.poll,
+        lease: args.lease.max(Duration::from_secs(1)),
+        work_dir: args.work_dir.clone().unwrap_or_else(|| git_ci_core::hub::cache_root().join("work").join(&name)),
+        log_cap: args.log_cap.max(1) << 20,
+        kill_grace: Duration::from_secs(10),
+        only: None,
+    };
+    eprintln!("git-ci worker {name}: serving {} on {} with {} slot(s)", queues(&cfg), hub.url(), cfg.jobs);
+    let worker = Worker::new(Arc::clone(&hub), cfg, move |e| log_event(&name, e));
+    super::run::stop_on_signals(worker.controller());
+    let summary = worker.run();
+    eprintln!("git-ci worker: exiting; {} published ({} passed), {} claims, {} lost races", summary.published, summary.passed, summary.claims, summary.lost_races);
+    Ok(())
+}
+
+fn queues(cfg: &Config) -> String {
+    if cfg.queues.is_empty() { "every queue".into() } else { format!("queues {}", cfg.queues.join(",")) }
+}
+
+/// One line per event on stderr, in a form journald keeps well.
+fn log_event(name: &str, e: &Event) {
+    let line = match e {
+        Event::Claimed { job, attempt } => {
+            format!("claimed {} {} at {} (attempt {attempt})", job.id, job.spec.name, job.short_commit())
+        }
+        Event::Published { job, result } => format!(
+            "finished {} {} {} in {}",
+            result.id,
+            job.as_ref().map_or("?", |j| j.spec.name.as_str()),
+            result.status.as_str(),
+            git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms)),
+        ) + &result.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default(),
+        Event::LostRace { id } => format!("lost the race for {id}; moving on"),
+        Event::Stolen { id } => format!("claim on {id} was taken over by another worker; stopped it, not publishing"),
+        Event::Overtaken { id } => format!("{id} was finished elsewhere (cancelled?); dropped our result"),
+        Event::HubUnreachable { error, retry_in } => {
+            format!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
+        }
+        Event::HubBack => "hub reachable again".into(),
+        Event::HubError { error } => format!("hub error: {error}"),
+        Event::Draining => "stopping: no new claims; finishing running jobs (signal again to cancel them)".into(),
+    };
+    eprintln!("git-ci worker {name}: {line}");
+}

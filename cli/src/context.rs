@@ -1,0 +1,104 @@
+//! What most commands need first: the user's repository, the hub, commits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use git_ci_core::git::Git;
+use git_ci_core::hub::{HubLocation, locate, open_hub};
+use git_ci_core::{Hub, HubError};
+
+use crate::error::{CliError, CliResult};
+
+/// The repository the command runs in, if any.
+pub fn user_repo() -> Option<gix::Repository> {
+    gix::discover(".").ok()
+}
+
+pub fn require_repo() -> CliResult<gix::Repository> {
+    user_repo().ok_or_else(|| {
+        CliError::usage_hint("not inside a git repository", "cd into your project's clone, or pass --hub for commands that only read the hub")
+    })
+}
+
+/// Opens the hub named by `flag` or the usual fallbacks.
+pub fn hub(flag: Option<&str>, repo: Option<&gix::Repository>, owner: &str) -> CliResult<Arc<dyn Hub>> {
+    let (location, source) = locate(flag, repo).ok_or_else(|| {
+        CliError::usage_hint("no hub given", "pass --hub URL, set `git config ci.hub URL`, or run inside a repository")
+    })?;
+    open_at(&location, repo, owner).map_err(|error| {
+        let hint = format!("the hub {} came from {source}", location.display());
+        CliError::Hub { error, hint: Some(hint) }
+    })
+}
+
+pub fn open_at(location: &HubLocation, repo: Option<&gix::Repository>, owner: &str) -> Result<Arc<dyn Hub>, HubError> {
+    let from = repo.map(|r| r.git_dir().to_path_buf());
+    Ok(Arc::from(open_hub(location, from.as_deref(), owner)?))
+}
+
+pub fn repo_dir(repo: &gix::Repository) -> PathBuf {
+    repo.workdir().unwrap_or(repo.git_dir()).to_path_buf()
+}
+
+/// A commit as `(id, tree)`; a usage error when `rev` names none.
+pub fn resolve_commit(repo: &gix::Repository, rev: &str) -> CliResult<(gix::ObjectId, gix::ObjectId)> {
+    let spec = format!("{rev}^{{commit}}");
+    let out = Git::new(&repo_dir(repo))
+        .and_then(|g| g.args(["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]).run())
+        .map_err(|_| CliError::usage_hint(format!("{rev:?} is not a commit in this repository"), "try a branch, a tag or a commit id; `git log --oneline` lists commits"))?;
+    let id = gix::ObjectId::from_hex(String::from_utf8_lossy(&out).trim().as_bytes())
+        .map_err(|e| CliError::Internal(format!("git rev-parse printed no object id: {e}")))?;
+    let tree = repo
+        .find_commit(id)
+        .and_then(|c| c.tree_id().map(|t| t.detach()))
+        .map_err(|e| CliError::Internal(format!("could not read commit {id}: {e}")))?;
+    Ok((id, tree))
+}
+
+/// Commits of `A..B`, oldest first; a single commit otherwise.
+pub fn resolve_revs(repo: &gix::Repository, rev: &str) -> CliResult<Vec<(gix::ObjectId, gix::ObjectId)>> {
+    if !rev.contains("..") {
+        return Ok(vec![resolve_commit(repo, rev)?]);
+    }
+    let out = Git::new(&repo_dir(repo))
+        .and_then(|g| g.args(["rev-list", "--reverse", "--end-of-options", rev]).run())
+        .map_err(|e| CliError::usage(format!("{rev:?} is not a valid range: {}", e.stderr())))?;
+    let text = String::from_utf8_lossy(&out);
+    let commits: Vec<_> = text.lines().map(|l| resolve_commit(repo, l.trim())).collect::<CliResult<_>>()?;
+    if commits.is_empty() {
+        return Err(CliError::usage(format!("the range {rev:?} holds no commits")));
+    }
+    Ok(commits)
+}
+
+/// The full ref name `rev` stands for, if it is a branch or tag (`refs/heads/main`).
+pub fn symbolic_ref(repo: &gix::Repository, rev: &str) -> String {
+    if rev.starts_with('-') {
+        return String::new();
+    }
+    Git::new(&repo_dir(repo))
+        .and_then(|g| g.args(["rev-parse", "--symbolic-full-name", rev]).run())
+        .map(|o| String::from_utf8_lossy(&o).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Who submits: git's user.email, else $USER.
+pub fn submitter(repo: &gix::Repository) -> String {
+    let config = repo.config_snapshot();
+    let email = config.string("user.email").map(|e| e.to_string());
+    email.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into())
+}
+
+pub fn hostname() -> String {
+    nix_hostname().unwrap_or_else(|| "worker".into())
+}
+
+fn nix_hostname() -> Option<String> {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let clean: String = raw
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .collect();
+    (!clean.is_empty()).then_some(clean)
+}
