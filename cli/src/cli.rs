@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 /// `git ci worker` share the work through any hub git can push to.
 #[derive(Debug, Parser)]
 #[command(name = "git-ci", bin_name = "git ci", version, propagate_version = true)]
-#[command(after_help = "Examples:\n  git ci run                 run every job of .git-ci.toml on HEAD, here\n  git ci submit --wait       queue them on the hub and wait for workers\n  git ci worker --hub git://ci.example/hub   run jobs from a shared hub")]
+#[command(
+    after_help = "Examples:\n  git ci run                 run every job of .git-ci.toml on HEAD, here\n  git ci submit --wait       queue them on the hub and wait for workers\n  git ci worker --hub git://ci.example/hub   run jobs from a shared hub"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -40,7 +42,9 @@ pub struct HubArgs {
 /// clone with no set-up. Jobs that already passed on the same tree with the
 /// same definition are skipped.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  git ci run                  every job, on HEAD\n  git ci run --job test main  one job, on main\n  git ci run origin/main..HEAD   every commit of a range, oldest first")]
+#[command(
+    after_help = "Examples:\n  git ci run                  every job, on HEAD\n  git ci run --job test main  one job, on main\n  git ci run origin/main..HEAD   every commit of a range, oldest first"
+)]
 pub struct RunArgs {
     /// A commit, or a range A..B (every commit, oldest first).
     #[arg(default_value = "HEAD")]
@@ -61,7 +65,9 @@ pub struct RunArgs {
 
 /// Queue jobs on the hub and print their ids, one a line.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --run 'make check'  an ad-hoc job")]
+#[command(
+    after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --run 'make check'  an ad-hoc job"
+)]
 pub struct SubmitArgs {
     /// The commit to test.
     #[arg(default_value = "HEAD")]
@@ -99,7 +105,9 @@ pub struct SubmitArgs {
 /// Ctrl-C or SIGTERM: stop claiming, finish and publish running jobs, exit.
 /// A second one cancels the running jobs and publishes them as cancelled.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit")]
+#[command(
+    after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit"
+)]
 pub struct WorkerArgs {
     /// Serve only this queue (repeatable; default: every queue).
     #[arg(long = "queue", value_name = "Q")]
@@ -137,7 +145,9 @@ pub struct WorkerArgs {
 /// With REV (a commit or branch), show that commit's jobs like a checks
 /// view and exit 0 if all passed, 1 if any did not, 4 while any runs.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  git ci status\n  git ci status HEAD         the jobs of the current commit\n  git ci status --state failed --json")]
+#[command(
+    after_help = "Examples:\n  git ci status\n  git ci status HEAD         the jobs of the current commit\n  git ci status --state failed --json"
+)]
 pub struct StatusArgs {
     /// A commit or branch whose jobs to show.
     pub rev: Option<String>,

@@ -16,7 +16,10 @@ pub fn user_repo() -> Option<gix::Repository> {
 
 pub fn require_repo() -> CliResult<gix::Repository> {
     user_repo().ok_or_else(|| {
-        CliError::usage_hint("not inside a git repository", "cd into your project's clone, or pass --hub for commands that only read the hub")
+        CliError::usage_hint(
+            "not inside a git repository",
+            "cd into your project's clone, or pass --hub for commands that only read the hub",
+        )
     })
 }
 
@@ -45,7 +48,12 @@ pub fn resolve_commit(repo: &gix::Repository, rev: &str) -> CliResult<(gix::Obje
     let spec = format!("{rev}^{{commit}}");
     let out = Git::new(&repo_dir(repo))
         .and_then(|g| g.args(["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]).run())
-        .map_err(|_| CliError::usage_hint(format!("{rev:?} is not a commit in this repository"), "try a branch, a tag or a commit id; `git log --oneline` lists commits"))?;
+        .map_err(|_| {
+            CliError::usage_hint(
+                format!("{rev:?} is not a commit in this repository"),
+                "try a branch, a tag or a commit id; `git log --oneline` lists commits",
+            )
+        })?;
     let id = gix::ObjectId::from_hex(String::from_utf8_lossy(&out).trim().as_bytes())
         .map_err(|e| CliError::Internal(format!("git rev-parse printed no object id: {e}")))?;
     let tree = repo

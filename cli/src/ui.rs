@@ -43,7 +43,9 @@ impl Ui {
 
 /// `2m` / `3h` / `5d` ago, from an RFC 3339 stamp.
 pub fn age(stamp: &str) -> String {
-    let Some(t) = git_ci_core::time::parse_rfc3339(stamp) else { return "?".into() };
+    let Some(t) = git_ci_core::time::parse_rfc3339(stamp) else {
+        return "?".into();
+    };
     let secs = std::time::SystemTime::now().duration_since(t).map(|d| d.as_secs()).unwrap_or(0);
     match secs {
         0..=59 => format!("{secs}s ago"),

@@ -37,7 +37,8 @@ pub fn checkout(repo: &gix::Repository, commit: ObjectId, dir: &Path) -> Result<
 fn write_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result<(), CheckoutError> {
     let read = |id, e: gix::Error| CheckoutError::Read { what: "tree", id, message: e.to_string() };
     let tree = repo.find_tree(tree).map_err(|e| read(tree, e))?;
-    let decoded = tree.decode().map_err(|e| CheckoutError::Read { what: "tree", id: tree.id, message: e.to_string() })?;
+    let decoded =
+        tree.decode().map_err(|e| CheckoutError::Read { what: "tree", id: tree.id, message: e.to_string() })?;
     for entry in &decoded.entries {
         let name = entry.filename.to_string();
         // Trees from the hub are untrusted: never leave `dir`.
@@ -53,14 +54,16 @@ fn write_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result<(), 
                 write_tree(repo, id, &path)?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
-                let blob = repo.find_blob(id).map_err(|e| CheckoutError::Read { what: "blob", id, message: e.to_string() })?;
+                let blob =
+                    repo.find_blob(id).map_err(|e| CheckoutError::Read { what: "blob", id, message: e.to_string() })?;
                 std::fs::write(&path, &blob.data).map_err(write_err)?;
                 if entry.mode.kind() == EntryKind::BlobExecutable {
                     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(write_err)?;
                 }
             }
             EntryKind::Link => {
-                let blob = repo.find_blob(id).map_err(|e| CheckoutError::Read { what: "blob", id, message: e.to_string() })?;
+                let blob =
+                    repo.find_blob(id).map_err(|e| CheckoutError::Read { what: "blob", id, message: e.to_string() })?;
                 let target = String::from_utf8_lossy(&blob.data).into_owned();
                 std::os::unix::fs::symlink(target, &path).map_err(write_err)?;
             }

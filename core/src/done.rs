@@ -18,11 +18,7 @@ use crate::model::JobResult;
 
 /// The identity on every commit git-ci writes.
 pub fn signature() -> gix::actor::Signature {
-    gix::actor::Signature {
-        name: "git-ci".into(),
-        email: "git-ci@localhost".into(),
-        time: gix::date::Time::now_utc(),
-    }
+    gix::actor::Signature { name: "git-ci".into(), email: "git-ci@localhost".into(), time: gix::date::Time::now_utc() }
 }
 
 /// Bytes to store, in memory or in a file (logs can be large).
@@ -168,7 +164,9 @@ pub fn list(hub: &dyn Hub, tip: ObjectId, limit: usize) -> Vec<(JobId, ObjectId)
         return vec![];
     };
     let entries = |tree: ObjectId| -> Vec<(String, ObjectId)> {
-        let Ok(t) = repo.find_tree(tree) else { return vec![] };
+        let Ok(t) = repo.find_tree(tree) else {
+            return vec![];
+        };
         let mut v: Vec<_> = t
             .decode()
             .map(|d| d.entries.iter().map(|e| (e.filename.to_string(), e.oid.to_owned())).collect())

@@ -94,11 +94,7 @@ impl Git {
     pub fn run(self) -> Result<Vec<u8>, GitError> {
         let args = self.args.join(" ");
         let out = self.output()?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(failed(args, &out))
-        }
+        if out.status.success() { Ok(out.stdout) } else { Err(failed(args, &out)) }
     }
 }
 

@@ -133,12 +133,14 @@ impl Pipeline {
         let Some(bytes) = read().map_err(|e| PipelineAtCommitError::Read { commit, message: e.to_string() })? else {
             return Ok(None);
         };
-        let text = String::from_utf8(bytes).map_err(|_| PipelineAtCommitError::Parse(PipelineError {
-            origin: origin.clone(),
-            line: 1,
-            column: 1,
-            message: "the file is not UTF-8".into(),
-        }))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            PipelineAtCommitError::Parse(PipelineError {
+                origin: origin.clone(),
+                line: 1,
+                column: 1,
+                message: "the file is not UTF-8".into(),
+            })
+        })?;
         Ok(Some(Pipeline::parse(&text, &origin)?))
     }
 
@@ -154,10 +156,7 @@ impl Pipeline {
         wanted
             .iter()
             .map(|name| {
-                self.jobs.get(name).ok_or_else(|| UnknownJob {
-                    name: name.clone(),
-                    defined: self.names().join(", "),
-                })
+                self.jobs.get(name).ok_or_else(|| UnknownJob { name: name.clone(), defined: self.names().join(", ") })
             })
             .collect()
     }

@@ -39,12 +39,14 @@ impl Snapshot {
         let mut prefixes: Vec<&str> = queue_prefixes.iter().map(String::as_str).collect();
         prefixes.extend([refs::CLAIMS, refs::CANCEL]);
         hub.refresh(&prefixes)?;
-        let mut snap = Snapshot::default();
         // Claims before queue refs: a claim whose job is not queued is then
         // surely finished (a queue ref never comes back), never a claim on a
         // job submitted between the two listings.
-        snap.claims = by_id(hub.list(refs::CLAIMS)?, refs::CLAIMS);
-        snap.cancels = by_id(hub.list(refs::CANCEL)?, refs::CANCEL);
+        let mut snap = Snapshot {
+            claims: by_id(hub.list(refs::CLAIMS)?, refs::CLAIMS),
+            cancels: by_id(hub.list(refs::CANCEL)?, refs::CANCEL),
+            queued: Vec::new(),
+        };
         for prefix in &queue_prefixes {
             for (name, blob) in hub.list(prefix)? {
                 if let Some((queue, id)) = refs::parse_queue_ref(&name) {

@@ -75,7 +75,8 @@ impl Board {
 
     fn live_view(&self, hub: &dyn Hub, blob: ObjectId, id: &JobId) -> JobView {
         let job = hub.read_blob(blob).ok().and_then(|b| Job::from_json(&b).ok());
-        let claim = self.live.claims.get(id).and_then(|c| hub.read_blob(*c).ok()).and_then(|b| Claim::from_json(&b).ok());
+        let claim =
+            self.live.claims.get(id).and_then(|c| hub.read_blob(*c).ok()).and_then(|b| Claim::from_json(&b).ok());
         let state = if self.live.claims.contains_key(id) { State::Running } else { State::Pending };
         JobView { id: id.clone(), job, state, result: None, claim, located: None }
     }

@@ -19,10 +19,7 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 
 /// `YYYYMMDDTHHMMSSmmm`, the sortable time prefix of a job id.
 pub fn compact(t: SystemTime) -> String {
-    rfc3339(t)
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == 'T')
-        .collect()
+    rfc3339(t).chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect()
 }
 
 pub fn millis_since_epoch(t: SystemTime) -> u64 {
@@ -31,7 +28,8 @@ pub fn millis_since_epoch(t: SystemTime) -> u64 {
 
 /// Parses `30s`, `10m`, `1h 30m`... as `.git-ci.toml` and the flags write them.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e} (try \"90s\", \"30m\" or \"1h\")"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?}: {e} (try \"90s\", \"30m\" or \"1h\")"))
 }
 
 /// A short human form: `850ms`, `12.3s`, `4m05s`, `2h10m`.

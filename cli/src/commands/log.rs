@@ -24,7 +24,8 @@ pub fn cmd_log(_ui: &Ui, args: LogArgs) -> CliResult {
         }
         view = wait::wait_for(None, &*hub, vec![id.clone()])?.remove(0);
     }
-    let located = view.located.ok_or_else(|| CliError::Internal(format!("job {id} is finished but has no directory")))?;
+    let located =
+        view.located.ok_or_else(|| CliError::Internal(format!("job {id} is finished but has no directory")))?;
     let log = done::read(&*hub, located.dir, "log").unwrap_or_default();
     // A closed pipe (`git ci log X | head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(&log);

@@ -12,7 +12,7 @@ use git_ci_core::{Job, JobId, done, queue};
 use super::{submit, wait};
 use crate::cli::RunArgs;
 use crate::context;
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::ui::Ui;
 
 pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
@@ -30,11 +30,14 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     };
     let (to_run, skipped) = if args.force { (jobs, vec![]) } else { skip_passed(&*hub, jobs)? };
     for (job, passed_as) in &skipped {
-        ui.err(&format!("skipped  {} at {}: passed on this tree as {passed_as} (--force runs it again)", job.spec.name, job.short_commit()));
+        ui.err(&format!(
+            "skipped  {} at {}: passed on this tree as {passed_as} (--force runs it again)",
+            job.spec.name,
+            job.short_commit()
+        ));
     }
     if to_run.is_empty() {
-        ui.err(&format!("{} passed, 0 failed (all skipped)", skipped.len()));
-        return Ok(());
+        return wait::conclude(ui, &[], skipped.len());
     }
     queue::submit(&*hub, &to_run)?;
     let ids: HashSet<JobId> = to_run.iter().map(|j| j.id.clone()).collect();
@@ -58,24 +61,22 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     worker.run();
     // Jobs another worker claimed first finish there: wait for them too.
     let views = wait::wait_for(None, &*hub, ids.into_iter().collect())?;
-    let mut total = views.clone();
-    total.sort_by(|a, b| a.id.cmp(&b.id));
-    for v in &total {
-        if let (Some(job), Some(r)) = (&v.job, &v.result) {
-            if r.status != git_ci_core::Status::Passed {
-                ui.err(&format!("  {} {} at {}: see `git ci log {}`", ui.state(v.state), job.spec.name, job.short_commit(), v.id));
-            }
+    for v in &views {
+        if let (Some(job), Some(r)) = (&v.job, &v.result)
+            && r.status != git_ci_core::Status::Passed
+        {
+            let state = ui.state(v.state);
+            ui.err(&format!("  {state} {} at {}: see `git ci log {}`", job.spec.name, job.short_commit(), v.id));
         }
     }
-    let skipped_passed = skipped.len();
-    let passed = total.iter().filter(|v| v.state == State::Finished(git_ci_core::Status::Passed)).count() + skipped_passed;
-    let failed = total.len() + skipped_passed - passed;
-    ui.err(&format!("{passed} passed, {failed} failed"));
-    if failed == 0 { Ok(()) } else { Err(CliError::JobsFailed) }
+    wait::conclude(ui, &views, skipped.len())
 }
 
+/// Jobs to run, and jobs skipped with the id of their earlier pass.
+type Skipping = (Vec<Job>, Vec<(Job, JobId)>);
+
 /// Splits off the jobs that already passed on the same tree with the same definition.
-fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<(Vec<Job>, Vec<(Job, JobId)>)> {
+fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<Skipping> {
     let board = Board::read(hub)?;
     let (mut run, mut skip) = (Vec::new(), Vec::new());
     for job in jobs {
@@ -90,7 +91,9 @@ fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<(Vec<Job
 /// Ctrl-C once: finish running jobs; twice: cancel them.
 pub fn stop_on_signals(controller: worker::Controller) {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
     std::thread::spawn(move || {
         for (n, _) in signals.forever().enumerate() {
             match n {
@@ -148,9 +151,11 @@ impl Progress {
     fn event(&self, e: &Event) {
         let ui = Ui { color: self.color, interactive: false };
         match e {
-            Event::Claimed { job, .. } => {
-                self.line(&job.id, format!(" {}  {} at {}", ui.state(State::Running), job.spec.name, job.short_commit()), false)
-            }
+            Event::Claimed { job, .. } => self.line(
+                &job.id,
+                format!(" {}  {} at {}", ui.state(State::Running), job.spec.name, job.short_commit()),
+                false,
+            ),
             Event::Published { job: Some(job), result } => {
                 let took = git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms));
                 let state = ui.state(State::Finished(result.status));
@@ -160,7 +165,9 @@ impl Progress {
                 eprintln!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
             }
             Event::HubError { error } => eprintln!("hub error: {error}"),
-            Event::Draining => eprintln!("stopping: finishing running jobs (Ctrl-C again to cancel them)"),
+            Event::Draining => {
+                eprintln!("stopping: finishing running jobs (Ctrl-C again to cancel them)")
+            }
             _ => {}
         }
     }

@@ -26,7 +26,10 @@ pub fn cmd_show(ui: &Ui, args: ShowArgs) -> CliResult {
 pub fn find(hub: &dyn git_ci_core::Hub, id: &JobId) -> CliResult<JobView> {
     let board = Board::read(hub)?;
     board.view(hub, id).ok_or_else(|| {
-        CliError::usage_hint(format!("no job {id} on the hub {}", hub.url()), "`git ci status` lists the jobs the hub knows")
+        CliError::usage_hint(
+            format!("no job {id} on the hub {}", hub.url()),
+            "`git ci status` lists the jobs the hub knows",
+        )
     })
 }
 
@@ -38,13 +41,11 @@ pub fn document(v: &JobView) -> serde_json::Value {
     };
     let obj = doc.as_object_mut().expect("an object");
     obj.insert("state".into(), v.state.as_str().into());
-    if let Some(r) = &v.result {
-        if let serde_json::Value::Object(fields) = serde_json::to_value(r).expect("plain data") {
-            for (k, val) in fields {
-                if k != "version" && k != "id" {
-                    obj.insert(k, val);
-                }
-            }
+    if let Some(r) = &v.result
+        && let serde_json::Value::Object(fields) = serde_json::to_value(r).expect("plain data")
+    {
+        for (k, val) in fields.into_iter().filter(|(k, _)| k != "version" && k != "id") {
+            obj.insert(k, val);
         }
     }
     if let Some(c) = &v.claim {

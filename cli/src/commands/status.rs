@@ -11,7 +11,8 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
     let repo = context::user_repo();
     let commit = match &args.rev {
         Some(rev) => {
-            let repo = repo.as_ref().ok_or_else(|| CliError::usage("a REV needs a repository: run this inside a clone"))?;
+            let repo =
+                repo.as_ref().ok_or_else(|| CliError::usage("a REV needs a repository: run this inside a clone"))?;
             Some(context::resolve_commit(repo, rev)?.0.to_string())
         }
         None => None,
@@ -30,7 +31,9 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
         .into_iter()
         .filter(|v| commit.as_ref().is_none_or(|c| v.job.as_ref().is_some_and(|j| &j.commit == c)))
         .filter(|v| args.state.as_ref().is_none_or(|s| v.state.as_str() == s))
-        .filter(|v| args.branch.as_ref().is_none_or(|b| v.job.as_ref().is_some_and(|j| j.branch() == b || &j.git_ref == b)))
+        .filter(|v| {
+            args.branch.as_ref().is_none_or(|b| v.job.as_ref().is_some_and(|j| j.branch() == b || &j.git_ref == b))
+        })
         .collect();
     if args.json {
         let array: Vec<serde_json::Value> = views.iter().map(summary_json).collect();
@@ -40,7 +43,9 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
     }
     match commit {
         Some(_) if views.iter().any(|v| !v.state.is_finished()) => Err(CliError::StillRunning),
-        Some(_) if views.iter().any(|v| v.state != State::Finished(git_ci_core::Status::Passed)) => Err(CliError::JobsFailed),
+        Some(_) if views.iter().any(|v| v.state != State::Finished(git_ci_core::Status::Passed)) => {
+            Err(CliError::JobsFailed)
+        }
         _ => Ok(()),
     }
 }
@@ -88,6 +93,7 @@ fn print_table(ui: &Ui, views: &[JobView]) {
     let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
     for (row, v) in rows.iter().zip(views) {
         let state = format!("{}{}", ui.state(v.state), " ".repeat(w1 - row[1].len()));
-        ui.out(&format!("{}  {state}  {:w2$}  {:w3$}  {:w4$}  {}", row[0], row[2], row[3], row[4], row[5]).trim_end().to_owned());
+        let line = format!("{}  {state}  {:w2$}  {:w3$}  {:w4$}  {}", row[0], row[2], row[3], row[4], row[5]);
+        ui.out(line.trim_end());
     }
 }

@@ -18,7 +18,9 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     let git_ref = context::symbolic_ref(&repo, &args.rev);
     let by = context::submitter(&repo);
     let jobs = match &args.run {
-        Some(script) => vec![Job::new(ad_hoc_spec(&args, script)?, &commit.to_string(), &tree.to_string(), &git_ref, &by)],
+        Some(script) => {
+            vec![Job::new(ad_hoc_spec(&args, script)?, &commit.to_string(), &tree.to_string(), &git_ref, &by)]
+        }
         None => plan(&repo, commit, tree, &git_ref, &args.jobs, &by)?,
     };
     let hub = context::hub(args.hub.hub.as_deref(), Some(&repo), "client")?;
@@ -34,7 +36,7 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     if args.wait {
         let ids = jobs.iter().map(|j| j.id.clone()).collect();
         let views = wait::wait_for(Some(ui), &*hub, ids)?;
-        return wait::conclude(ui, &views);
+        return wait::conclude(ui, &views, 0);
     }
     Ok(())
 }
@@ -65,7 +67,9 @@ pub fn plan(
     let pipeline = Pipeline::at_commit(repo, commit)?.ok_or_else(|| {
         CliError::usage_hint(
             format!("commit {} has no {FILE_NAME}", commit.to_hex_with_len(10)),
-            format!("add a {FILE_NAME} with a [job.NAME] table and `run = \"...\"`, or submit an ad-hoc job with --run"),
+            format!(
+                "add a {FILE_NAME} with a [job.NAME] table and `run = \"...\"`, or submit an ad-hoc job with --run"
+            ),
         )
     })?;
     let selected = pipeline.select(names)?;

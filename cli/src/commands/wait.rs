@@ -23,7 +23,12 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
             if last.get(&v.id) != Some(&v.state) {
                 last.insert(v.id.clone(), v.state);
                 let name = v.job.as_ref().map_or("?", |j| j.spec.name.as_str());
-                ui.err(&format!("{:>8}  {name} {} ({})", ui.state(v.state), v.id, git_ci_core::time::human_duration(started.elapsed())));
+                ui.err(&format!(
+                    "{:>8}  {name} {} ({})",
+                    ui.state(v.state),
+                    v.id,
+                    git_ci_core::time::human_duration(started.elapsed())
+                ));
             }
         }
         if views.len() == ids.len() && views.iter().all(|v| v.state.is_finished()) {
@@ -33,10 +38,12 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
     }
 }
 
-/// Prints a one-line summary; the exit status follows DESIGN.md.
-pub fn conclude(ui: &Ui, views: &[JobView]) -> CliResult {
+/// Prints a one-line summary; the exit status follows DESIGN.md. Skipped
+/// jobs passed earlier on the same tree and count as passes.
+pub fn conclude(ui: &Ui, views: &[JobView], skipped: usize) -> CliResult {
     let passed = views.iter().filter(|v| v.state == State::Finished(Status::Passed)).count();
     let failed = views.len() - passed;
+    let passed = passed + skipped;
     ui.err(&format!("{passed} passed, {failed} failed"));
     if failed == 0 { Ok(()) } else { Err(CliError::JobsFailed) }
 }

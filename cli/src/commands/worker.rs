@@ -1,5 +1,6 @@
 //! `git ci worker`: claim and run jobs until stopped.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,10 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     let worker = Worker::new(Arc::clone(&hub), cfg, move |e| log_event(&name, e));
     super::run::stop_on_signals(worker.controller());
     let summary = worker.run();
-    eprintln!("git-ci worker: exiting; {} published ({} passed), {} claims, {} lost races", summary.published, summary.passed, summary.claims, summary.lost_races);
+    eprintln!(
+        "git-ci worker: exiting; {} published ({} passed), {} claims, {} lost races",
+        summary.published, summary.passed, summary.claims, summary.lost_races
+    );
     Ok(())
 }
 
@@ -54,16 +58,22 @@ fn log_event(name: &str, e: &Event) {
         Event::Claimed { job, attempt } => {
             format!("claimed {} {} at {} (attempt {attempt})", job.id, job.spec.name, job.short_commit())
         }
-        Event::Published { job, result } => format!(
-            "finished {} {} {} in {}",
-            result.id,
-            job.as_ref().map_or("?", |j| j.spec.name.as_str()),
-            result.status.as_str(),
-            git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms)),
-        ) + &result.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default(),
+        Event::Published { job, result } => {
+            format!(
+                "finished {} {} {} in {}",
+                result.id,
+                job.as_ref().map_or("?", |j| j.spec.name.as_str()),
+                result.status.as_str(),
+                git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms)),
+            ) + &result.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+        }
         Event::LostRace { id } => format!("lost the race for {id}; moving on"),
-        Event::Stolen { id } => format!("claim on {id} was taken over by another worker; stopped it, not publishing"),
-        Event::Overtaken { id } => format!("{id} was finished elsewhere (cancelled?); dropped our result"),
+        Event::Stolen { id } => {
+            format!("claim on {id} was taken over by another worker; stopped it, not publishing")
+        }
+        Event::Overtaken { id } => {
+            format!("{id} was finished elsewhere (cancelled?); dropped our result")
+        }
         Event::HubUnreachable { error, retry_in } => {
             format!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
         }
@@ -71,5 +81,7 @@ fn log_event(name: &str, e: &Event) {
         Event::HubError { error } => format!("hub error: {error}"),
         Event::Draining => "stopping: no new claims; finishing running jobs (signal again to cancel them)".into(),
     };
-    eprintln!("git-ci worker {name}: {line}");
+    // One write per line: workers sharing a terminal or a journal must not
+    // interleave within a line.
+    let _ = std::io::stderr().write_all(format!("git-ci worker {name}: {line}\n").as_bytes());
 }

@@ -47,7 +47,11 @@ impl LocalHub {
     fn stale_edit(&self, edits: &[RefEdit]) -> Option<(String, String)> {
         let repo = self.repo();
         edits.iter().find_map(|e| {
-            let actual = repo.try_find_reference(e.name.as_str()).ok()?.and_then(|mut r| r.peel_to_id().ok()).map(|i| i.detach());
+            let actual = repo
+                .try_find_reference(e.name.as_str())
+                .ok()?
+                .and_then(|mut r| r.peel_to_id().ok())
+                .map(|i| i.detach());
             (actual != e.expected).then(|| {
                 let detail = match (actual, e.expected) {
                     (Some(a), None) => format!("already exists at {a}"),

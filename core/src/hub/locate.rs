@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn urls_and_paths_are_told_apart() {
         let base = Path::new("/work");
-        assert_eq!(HubLocation::parse("git://127.0.0.1:9418/hub", base), HubLocation::Url("git://127.0.0.1:9418/hub".into()));
+        assert_eq!(
+            HubLocation::parse("git://127.0.0.1:9418/hub", base),
+            HubLocation::Url("git://127.0.0.1:9418/hub".into())
+        );
         assert_eq!(HubLocation::parse("file:///srv/hub", base), HubLocation::Url("file:///srv/hub".into()));
         assert_eq!(HubLocation::parse("git@host:hub.git", base), HubLocation::Url("git@host:hub.git".into()));
         assert_eq!(HubLocation::parse("../hub.git", base), HubLocation::Path("/work/../hub.git".into()));

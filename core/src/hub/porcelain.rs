@@ -16,9 +16,7 @@ impl RefStatus {
 
     /// The part in parentheses: `stale info`, `atomic transaction failed`...
     pub fn reason(&self) -> &str {
-        self.summary
-            .split_once('(')
-            .map_or(self.summary.as_str(), |(_, r)| r.trim_end_matches(')'))
+        self.summary.split_once('(').map_or(self.summary.as_str(), |(_, r)| r.trim_end_matches(')'))
     }
 
     /// This ref's rejection is only a consequence of another ref's in an

@@ -36,7 +36,8 @@ impl RemoteHub {
             Err(_) => init_cache(&dir).map_err(|e| local("could not create the cache repository", &e))?,
         };
         if let Some(from) = from {
-            link_objects(&repo, &from).map_err(|e| local("could not link the repository's objects into the cache", &e))?;
+            link_objects(&repo, &from)
+                .map_err(|e| local("could not link the repository's objects into the cache", &e))?;
             // Reopen so the object database sees the new alternate.
             repo = gix::open(&dir).map_err(|e| local("could not open the cache repository", &e))?;
         }
@@ -111,7 +112,8 @@ impl Hub for RemoteHub {
 
     fn refresh(&self, prefixes: &[&str]) -> Result<(), HubError> {
         let specs = prefixes.iter().map(|p| format!("+{p}*:{p}*"));
-        let git = self.git()?.args(["fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--quiet", "--", &self.url]);
+        let git =
+            self.git()?.args(["fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--quiet", "--", &self.url]);
         git.args(specs).run().map(drop).map_err(|e| self.unreachable(e))
     }
 

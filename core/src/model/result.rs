@@ -96,7 +96,8 @@ impl JobResult {
     pub fn from_json(bytes: &[u8]) -> Result<JobResult, DocError> {
         // Results are small; the size cap is for job and claim blobs that
         // anyone with push access can write.
-        let r: JobResult = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind: "result", source })?;
+        let r: JobResult =
+            serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind: "result", source })?;
         match r.version {
             VERSION => Ok(r),
             found => Err(DocError::Version { found }),

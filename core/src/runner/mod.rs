@@ -242,7 +242,9 @@ fn classify(ended: &Ended) -> (Status, Option<i32>, Option<String>) {
     }
     match &ended.interrupted {
         Some(Interrupt::Cancel(why)) => return (Status::Cancelled, code, Some(why.clone())),
-        Some(Interrupt::Stolen) => return (Status::Error, code, Some("the claim was lost to another worker".into())),
+        Some(Interrupt::Stolen) => {
+            return (Status::Error, code, Some("the claim was lost to another worker".into()));
+        }
         None => {}
     }
     match ended.exit {

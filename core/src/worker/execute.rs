@@ -83,8 +83,12 @@ fn prepare(hub: &dyn Hub, job: &Job, workdir: &Path) -> Result<std::path::PathBu
         }
         match hub.refresh_ref(&pin) {
             Ok(_) if hub.repo().has_object(commit) => break,
-            Ok(_) => return Err(format!("the hub has no commit {} (pin {pin} is gone)", job.commit)),
-            Err(e) if attempt >= 6 => return Err(format!("could not fetch commit {}: {e}", job.commit)),
+            Ok(_) => {
+                return Err(format!("the hub has no commit {} (pin {pin} is gone)", job.commit));
+            }
+            Err(e) if attempt >= 6 => {
+                return Err(format!("could not fetch commit {}: {e}", job.commit));
+            }
             Err(_) => std::thread::sleep(delay),
         }
         delay = (delay * 2).min(Duration::from_secs(8));

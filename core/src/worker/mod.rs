@@ -67,18 +67,35 @@ impl Config {
 /// What the worker tells its user about; rendering is the caller's job.
 #[derive(Clone, Debug)]
 pub enum Event {
-    Claimed { job: Job, attempt: u32 },
-    Published { job: Option<Job>, result: JobResult },
+    Claimed {
+        job: Box<Job>,
+        attempt: u32,
+    },
+    Published {
+        job: Option<Box<Job>>,
+        result: Box<JobResult>,
+    },
     /// Another worker claimed it first; we moved on.
-    LostRace { id: JobId },
+    LostRace {
+        id: JobId,
+    },
     /// Our claim was stolen (we were too slow to heartbeat): the run was
     /// stopped and its result dropped.
-    Stolen { id: JobId },
+    Stolen {
+        id: JobId,
+    },
     /// Someone else published the job first (a cancel while we ran it).
-    Overtaken { id: JobId },
-    HubUnreachable { error: String, retry_in: Duration },
+    Overtaken {
+        id: JobId,
+    },
+    HubUnreachable {
+        error: String,
+        retry_in: Duration,
+    },
     HubBack,
-    HubError { error: String },
+    HubError {
+        error: String,
+    },
     Draining,
 }
 
@@ -126,6 +143,9 @@ struct Active {
     stolen: bool,
 }
 
+/// A queued document: the job and its bytes, or why it is unusable and its bytes.
+type JobDoc = Result<(Job, Vec<u8>), (String, Vec<u8>)>;
+
 /// A finished job waiting for its publishing transaction.
 struct Pending {
     job: Option<Job>,
@@ -146,7 +166,7 @@ pub struct Worker {
     /// Claims of others as first seen unchanged, on our monotonic clock.
     watched_claims: HashMap<JobId, (ObjectId, Instant)>,
     claim_docs: HashMap<ObjectId, Option<Claim>>,
-    job_docs: HashMap<ObjectId, Result<(Job, Vec<u8>), (String, Vec<u8>)>>,
+    job_docs: HashMap<ObjectId, JobDoc>,
     /// How many of the first eligible jobs we pick among; grows with lost races.
     spread: usize,
     draining: bool,
@@ -306,7 +326,9 @@ impl Worker {
 
     fn ran(&mut self, ran: Ran) {
         let id = ran.entry.id.clone();
-        let Some(active) = self.active.remove(&id) else { return };
+        let Some(active) = self.active.remove(&id) else {
+            return;
+        };
         if ran.stolen || active.stolen {
             self.emit(Event::Stolen { id });
             return;
@@ -353,7 +375,7 @@ impl Worker {
         if p.entry.result.status == Status::Passed {
             self.summary.passed += 1;
         }
-        self.emit(Event::Published { job: p.job, result: p.entry.result });
+        self.emit(Event::Published { job: p.job.map(Box::new), result: Box::new(p.entry.result) });
     }
 
     /// After a lost publish: find out, job by job, what the hub now says.
@@ -384,12 +406,8 @@ impl Worker {
     }
 
     fn heartbeat(&mut self) {
-        let renewals: Vec<(ObjectId, Claim)> = self
-            .active
-            .values()
-            .filter(|a| !a.stolen)
-            .map(|a| (a.claim_blob, a.claim.renewed()))
-            .collect();
+        let renewals: Vec<(ObjectId, Claim)> =
+            self.active.values().filter(|a| !a.stolen).map(|a| (a.claim_blob, a.claim.renewed())).collect();
         match queue::heartbeat(&*self.hub, &renewals) {
             Ok(blobs) => {
                 self.hub_ok();
@@ -509,10 +527,10 @@ impl Worker {
             Err(e) if e.is_conflict() => {
                 self.summary.lost_races += 1;
                 self.spread = (self.spread * 2).min(16);
-                if let HubError::Conflict { refname, .. } = &e {
-                    if let Some(id) = refs::job_id_under(refname, refs::CLAIMS) {
-                        self.emit(Event::LostRace { id });
-                    }
+                if let HubError::Conflict { refname, .. } = &e
+                    && let Some(id) = refs::job_id_under(refname, refs::CLAIMS)
+                {
+                    self.emit(Event::LostRace { id });
                 }
                 Ok(Round { eligible, retry_now: true })
             }
@@ -537,7 +555,7 @@ impl Worker {
         let id = c.queued.id.clone();
         let mut job = c.job;
         job.attempt = claim.attempt;
-        self.emit(Event::Claimed { job: job.clone(), attempt: claim.attempt });
+        self.emit(Event::Claimed { job: Box::new(job.clone()), attempt: claim.attempt });
         let cache_key = (!job.tree.is_empty()).then(|| job.spec.definition_key(&job.tree));
         self.active.insert(
             id.clone(),
@@ -607,7 +625,7 @@ impl Worker {
         Some(claim.unwrap_or_else(|| Claim::new(id, "unknown", 1, lease)))
     }
 
-    fn job_doc(&mut self, blob: ObjectId) -> Result<(Job, Vec<u8>), (String, Vec<u8>)> {
+    fn job_doc(&mut self, blob: ObjectId) -> JobDoc {
         let hub = Arc::clone(&self.hub);
         self.job_docs
             .entry(blob)
@@ -663,7 +681,8 @@ impl Worker {
 
     fn queue_unrun(&mut self, job: Option<Job>, id: JobId, json: Vec<u8>, result: JobResult, release: Release) {
         let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or(""));
-        let entry = Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
+        let entry =
+            Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
         self.to_publish.push(Pending { job, entry, release, _workdir: None });
     }
 }

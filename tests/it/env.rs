@@ -1,0 +1,185 @@
+//! A hermetic world per test: temp dirs, real git, real hubs, a git daemon.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestEnv {
+    pub root: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let root = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(root.path().join("home")).unwrap();
+        TestEnv { root }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// The environment every git and git-ci process of the test gets.
+    fn hermetic(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.com")
+            .env("GIT_COMMITTER_NAME", "Test Committer")
+            .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+            .env("GIT_AUTHOR_DATE", "2026-11-01T12:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-11-01T12:00:00Z")
+            .env("GIT_CI_CACHE_DIR", self.path("cache"))
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null());
+    }
+
+    pub fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        self.hermetic(&mut cmd);
+        let out = cmd.current_dir(dir).args(args).output().expect("git runs");
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `git-ci ARGS` in `dir`, to completion.
+    pub fn ci(&self, dir: &Path, args: &[&str]) -> Run {
+        Run(self.ci_cmd(dir, args).output().expect("git-ci runs"))
+    }
+
+    pub fn ci_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-ci"));
+        self.hermetic(&mut cmd);
+        cmd.current_dir(dir).args(args);
+        cmd
+    }
+
+    /// A repository with `.git-ci.toml` holding `pipeline`, committed.
+    pub fn project(&self, name: &str, pipeline: &str) -> PathBuf {
+        let dir = self.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        self.git(&dir, &["init", "-q", "-b", "main"]);
+        self.commit_file(&dir, ".git-ci.toml", pipeline, "add pipeline");
+        dir
+    }
+
+    pub fn commit_file(&self, repo: &Path, file: &str, content: &str, message: &str) -> String {
+        std::fs::write(repo.join(file), content).unwrap();
+        self.git(repo, &["add", file]);
+        self.git(repo, &["commit", "-q", "-m", message]);
+        self.git(repo, &["rev-parse", "HEAD"])
+    }
+
+    pub fn bare_hub(&self, name: &str) -> PathBuf {
+        let dir = self.path(name);
+        self.git(self.root.path(), &["init", "-q", "--bare", "-b", "main", dir.to_str().unwrap()]);
+        dir
+    }
+
+    /// `git daemon --enable=receive-pack` on 127.0.0.1 serving `base`.
+    pub fn daemon(&self, base: &Path) -> Daemon {
+        let port = free_port();
+        let mut cmd = Command::new("git");
+        self.hermetic(&mut cmd);
+        let child = cmd
+            .args(["daemon", "--enable=receive-pack", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let daemon = Daemon { child, port };
+        wait_until(Duration::from_secs(20), "git daemon to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        daemon
+    }
+
+    /// Refs under `refs/ci/` of a hub, as `(name, oid)`.
+    pub fn ci_refs(&self, hub: &Path) -> Vec<(String, String)> {
+        let out = self.git(hub, &["for-each-ref", "--format=%(refname) %(objectname)", "refs/ci/"]);
+        out.lines().filter_map(|l| l.split_once(' ')).map(|(a, b)| (a.to_owned(), b.to_owned())).collect()
+    }
+
+    /// Every job id in every `done` chain tip of a hub, with repeats.
+    pub fn published_ids(&self, hub: &Path) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (name, _) in self.ci_refs(hub).into_iter().filter(|(n, _)| n.starts_with("refs/ci/done/")) {
+            let listing = self.git(hub, &["ls-tree", "-r", "--name-only", &name, "--", "results"]);
+            ids.extend(
+                listing
+                    .lines()
+                    .filter(|l| l.ends_with("/result.json"))
+                    .map(|l| l.split('/').nth(2).unwrap().to_owned()),
+            );
+        }
+        ids
+    }
+}
+
+pub struct Daemon {
+    child: Child,
+    pub port: u16,
+}
+
+impl Daemon {
+    pub fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `cond` until it holds; fails the test after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A finished `git-ci` process.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Asserts the exit code, showing both streams when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(self.code(), code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout()))
+    }
+    /// No panic, no Rust debug print reached the user.
+    pub fn assert_clean_error(&self) {
+        let err = self.stderr();
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic: {err}");
+        assert!(!err.contains("Error {") && !err.contains("Os {"), "debug print: {err}");
+        assert!(err.contains("error: "), "no error line: {err}");
+    }
+}

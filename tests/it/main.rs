@@ -1,0 +1,8 @@
+//! git-ci's integration tests: the real binary, real git, real hubs.
+
+mod env;
+
+mod errors;
+mod hubs;
+mod race;
+mod run;
