@@ -84,3 +84,17 @@ fn logs_keep_bytes_and_colours() {
     assert_eq!(show["attempt"], 1);
     assert!(show["log_sha256"].as_str().unwrap().len() == 64);
 }
+
+#[test]
+fn cache_directories_survive_between_runs_of_a_job() {
+    let env = TestEnv::new();
+    let script = "if test -f c/seen; then echo warm; else echo cold; fi; mkdir -p c; touch c/seen";
+    let repo = env.project("p", &format!("[job.cached]\nrun = \"{script}\"\ncache = [\"c\"]\n"));
+    env.ci(&repo, &["run"]).expect(0);
+    env.ci(&repo, &["run", "--force"]).expect(0);
+    let status = env.ci(&repo, &["status", "--json"]).expect(0).json();
+    let mut ids: Vec<String> = status.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    let logs: Vec<String> = ids.iter().map(|id| env.ci(&repo, &["log", id]).expect(0).stdout()).collect();
+    assert_eq!(logs, ["cold\n", "warm\n"]);
+}

@@ -12,7 +12,7 @@ use crate::hub::Hub;
 use crate::model::{Job, JobResult, Status, TestCounts, VERSION};
 use crate::runner::{self, Interrupter, Outcome, RunSpec};
 
-use super::Config;
+use super::{Config, cache};
 
 /// A job that ran (or failed to start), waiting to be published.
 pub struct Ran {
@@ -48,9 +48,13 @@ fn execute(hub: &dyn Hub, cfg: &Config, a: Assignment, on_started: impl FnOnce(I
         .or_else(|_| tempfile::tempdir())
         .expect("a temporary directory can be created");
     let outcome = prepare(hub, &a.job, workdir.path()).and_then(|checkout| {
+        let caches = cache::Caches::new(cfg, hub, &a.job);
+        caches.restore(&checkout);
         let running = runner::start(spec(cfg, &a.job, &checkout, workdir.path())).map_err(|e| e.to_string())?;
         on_started(running.interrupter());
-        Ok(running.wait())
+        let outcome = running.wait();
+        caches.save(&checkout);
+        Ok(outcome)
     });
     let (result, stolen) = match outcome {
         Ok(o) => (result_of(cfg, &a, &o), o.stolen),

@@ -8,6 +8,7 @@
 //! something happens (no poll delay on a local hub).
 
 mod backoff;
+mod cache;
 mod execute;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
