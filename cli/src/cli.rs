@@ -25,6 +25,7 @@ pub enum Command {
     Status(StatusArgs),
     Show(ShowArgs),
     Log(LogArgs),
+    Cancel(CancelArgs),
 }
 
 /// Where the hub is, for every command that talks to one.
@@ -193,6 +194,18 @@ pub struct LogArgs {
     pub hub: HubArgs,
 }
 
+/// Cancel jobs: a pending job is published as cancelled at once; a running
+/// one is stopped by its worker within a heartbeat and published cancelled.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci cancel 20261122T040704123-0123456789ab")]
+pub struct CancelArgs {
+    /// Job ids, as `git ci status` prints them.
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
@@ -225,6 +238,7 @@ mod tests {
             "git-ci status HEAD --json --limit 5",
             "git-ci show 20261122T040704123-0123456789ab --json",
             "git-ci log 20261122T040704123-0123456789ab --follow",
+            "git-ci cancel 20261122T040704123-0123456789ab 20261122T040704123-0123456789ac",
         ];
         for line in ok {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -236,6 +250,7 @@ mod tests {
             "git-ci worker --label novalue",
             "git-ci worker --lease soon",
             "git-ci show",
+            "git-ci cancel",
         ];
         for line in bad {
             assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");

@@ -175,3 +175,52 @@ pub fn pin_of(hub: &dyn Hub, id: &JobId, job: Option<&Job>) -> Result<Option<Obj
     }
     hub.refresh_ref(&refs::pin(id))
 }
+
+/// Cancels a pending job: published as `cancelled` in `done/_hub`. Racing a
+/// worker's claim is safe: whichever transaction deletes the queue ref
+/// first publishes the job, and the other learns it lost.
+pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &str) -> Result<(), HubError> {
+    let job = Job::from_json(&job_json).ok();
+    let pin = pin_of(hub, &queued.id, job.as_ref())?;
+    let result = crate::model::JobResult::without_run(
+        &queued.id,
+        crate::model::Status::Cancelled,
+        refs::HUB_WRITER,
+        job.as_ref().map_or(1, |j| j.attempt),
+        format!("cancelled by {by} before it started"),
+    );
+    let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or_default());
+    let entry = Entry {
+        id: queued.id.clone(),
+        job_json,
+        result,
+        log: done::Content::Bytes(log.into_bytes()),
+        files: vec![],
+        cache_key: None,
+    };
+    let release = Release {
+        queue_ref: refs::queue(&queued.queue, &queued.id),
+        queue_blob: queued.blob,
+        pin,
+        claim: None,
+        cancel: None,
+    };
+    let writer = refs::done(refs::HUB_WRITER);
+    let tip = hub.refresh_ref(&writer)?;
+    complete_refs(hub, refs::HUB_WRITER, tip, &[(&entry, &release)]).map(drop)
+}
+
+/// Asks the worker running `id` to stop it: `refs/ci/cancel/<id>`.
+pub fn request_cancel(hub: &dyn Hub, id: &JobId, by: &str) -> Result<(), HubError> {
+    let note = format!(
+        "{{\"version\": 1, \"job\": \"{id}\", \"by\": {}, \"at\": \"{}\"}}\n",
+        serde_json::Value::from(by),
+        crate::time::now_rfc3339()
+    );
+    let blob = hub.write_blob(note.as_bytes())?;
+    match hub.transact(&[RefEdit::create(refs::cancel(id), blob)]) {
+        // Already requested: that is what the user wants.
+        Err(e) if e.is_conflict() => Ok(()),
+        other => other,
+    }
+}

@@ -3,6 +3,7 @@
 mod env;
 
 mod errors;
+mod faults;
 mod hubs;
 mod race;
 mod run;

@@ -93,7 +93,8 @@ fn cache_directories_survive_between_runs_of_a_job() {
     env.ci(&repo, &["run"]).expect(0);
     env.ci(&repo, &["run", "--force"]).expect(0);
     let status = env.ci(&repo, &["status", "--json"]).expect(0).json();
-    let mut ids: Vec<String> = status.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
+    let mut ids: Vec<String> =
+        status.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect();
     ids.sort();
     let logs: Vec<String> = ids.iter().map(|id| env.ci(&repo, &["log", id]).expect(0).stdout()).collect();
     assert_eq!(logs, ["cold\n", "warm\n"]);

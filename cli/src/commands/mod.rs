@@ -1,5 +1,6 @@
 //! One module per subcommand; `main` dispatches and maps errors to exit codes.
 
+mod cancel;
 mod log;
 mod run;
 mod show;
@@ -27,6 +28,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::cmd_status(&ui, args),
         Command::Show(args) => show::cmd_show(&ui, args),
         Command::Log(args) => log::cmd_log(&ui, args),
+        Command::Cancel(args) => cancel::cmd_cancel(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -236,6 +236,11 @@ impl Worker {
                     }
                     Err(e) => self.hub_failed(e),
                 }
+            } else if !self.active.is_empty() && self.backoff.ready() {
+                // No claim round to see cancel requests in: look for them alone.
+                if let Err(e) = self.check_cancels() {
+                    self.hub_failed(e);
+                }
             }
             if self.cfg.once && idle && !found_work && self.backoff.ready() {
                 break;
@@ -463,7 +468,7 @@ impl Worker {
     fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
         let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
         self.hub_ok();
-        self.notice_cancels(&snap);
+        self.notice_cancels(&snap.cancels);
         self.track_claims(&snap);
         let mut candidates = Vec::new();
         let mut retry_now = false;
@@ -586,9 +591,18 @@ impl Worker {
         self.next_heartbeat = self.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
     }
 
-    fn notice_cancels(&mut self, snap: &Snapshot) {
+    fn check_cancels(&mut self) -> Result<(), HubError> {
+        self.hub.refresh(&[refs::CANCEL])?;
+        let cancels = self.hub.list(refs::CANCEL)?;
+        let by_id =
+            cancels.into_iter().filter_map(|(n, oid)| Some((refs::job_id_under(&n, refs::CANCEL)?, oid))).collect();
+        self.notice_cancels(&by_id);
+        Ok(())
+    }
+
+    fn notice_cancels(&mut self, cancels: &HashMap<JobId, ObjectId>) {
         for (id, a) in self.active.iter_mut() {
-            if let Some(c) = snap.cancels.get(id).filter(|_| a.cancel_seen.is_none()) {
+            if let Some(c) = cancels.get(id).filter(|_| a.cancel_seen.is_none()) {
                 a.cancel_seen = Some(*c);
                 if let Some(i) = &a.interrupter {
                     i.send(Interrupt::Cancel("cancelled by git ci cancel".into()));

@@ -1,0 +1,51 @@
+//! `git ci cancel`: stop jobs, pending or running.
+
+use git_ci_core::state::{Board, State};
+use git_ci_core::{JobId, queue};
+
+use crate::cli::CancelArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+pub fn cmd_cancel(ui: &Ui, args: CancelArgs) -> CliResult {
+    let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
+    let repo = context::user_repo();
+    let by =
+        repo.as_ref().map_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()), context::submitter);
+    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    for id in &ids {
+        // A lost race means a worker claimed it meanwhile: look again.
+        for attempt in 0.. {
+            match cancel_one(ui, &*hub, id, &by) {
+                Err(CliError::Hub { error, .. }) if error.is_conflict() && attempt < 5 => continue,
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cancel_one(ui: &Ui, hub: &dyn git_ci_core::Hub, id: &JobId, by: &str) -> CliResult {
+    let board = Board::read(hub)?;
+    let view = board.view(hub, id).ok_or_else(|| {
+        CliError::usage_hint(format!("no job {id} on the hub {}", hub.url()), "`git ci status` lists the jobs")
+    })?;
+    match view.state {
+        State::Finished(s) => ui.err(&format!("{id} already finished ({})", s.as_str())),
+        State::Pending => {
+            let queued = board.live.queued.iter().find(|q| &q.id == id).expect("a pending job is queued");
+            queue::cancel_pending(hub, queued, hub.read_blob(queued.blob)?, by)?;
+            ui.err(&format!("{id} cancelled"));
+        }
+        State::Running => {
+            queue::request_cancel(hub, id, by)?;
+            let worker = view.claim.map(|c| c.worker).unwrap_or_else(|| "its worker".into());
+            ui.err(&format!("{id} is running: asked {worker} to stop it"));
+        }
+    }
+    Ok(())
+}
