@@ -11,6 +11,7 @@ pub mod done;
 pub mod git;
 pub mod hub;
 pub mod id;
+pub mod junit;
 pub mod model;
 pub mod pipeline;
 pub mod queue;

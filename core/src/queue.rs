@@ -74,6 +74,7 @@ pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
     for job in jobs {
         let commit = ObjectId::from_hex(job.commit.as_bytes())
             .map_err(|e| hub.local_error(format!("job {} has a bad commit", job.id), e))?;
+        hub.import_commit(commit)?;
         let blob = hub.write_blob(&job.to_json())?;
         edits.push(RefEdit::create(refs::pin(&job.id), commit));
         edits.push(RefEdit::create(refs::queue(&job.spec.queue, &job.id), blob));
@@ -86,16 +87,21 @@ pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
 pub struct ClaimRequest {
     pub claim: Claim,
     pub expected: Option<ObjectId>,
+    /// The job's queue ref and blob: the claim fails if the job was
+    /// finished since the snapshot it was chosen from (no claim then exists
+    /// either, so a stale snapshot would otherwise run it again).
+    pub queued: (String, ObjectId),
 }
 
 /// Claims several jobs in one transaction; returns each claim's blob id (the
 /// fencing token) in order. One lost race fails them all.
 pub fn claim(hub: &dyn Hub, requests: &[ClaimRequest]) -> Result<Vec<ObjectId>, HubError> {
-    let mut edits = Vec::with_capacity(requests.len());
+    let mut edits = Vec::with_capacity(requests.len() * 2);
     let mut ids = Vec::with_capacity(requests.len());
     for r in requests {
         let blob = hub.write_blob(&r.claim.to_json())?;
         edits.push(RefEdit::set(refs::claim(&r.claim.job), r.expected, blob));
+        edits.push(RefEdit::verify(r.queued.0.clone(), r.queued.1));
         ids.push(blob);
     }
     hub.transact(&edits)?;
@@ -123,6 +129,8 @@ pub struct Release {
     pub pin: Option<ObjectId>,
     pub claim: Option<ObjectId>,
     pub cancel: Option<ObjectId>,
+    /// The live log tail (`refs/ci/logs/<id>`), if one was pushed.
+    pub log: Option<ObjectId>,
 }
 
 impl Release {
@@ -132,6 +140,7 @@ impl Release {
             self.pin.map(|p| RefEdit::delete(refs::pin(id), p)),
             self.claim.map(|c| RefEdit::delete(refs::claim(id), c)),
             self.cancel.map(|c| RefEdit::delete(refs::cancel(id), c)),
+            self.log.map(|l| RefEdit::delete(refs::log(id), l)),
         ]
         .into_iter()
         .flatten()
@@ -204,6 +213,7 @@ pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &st
         pin,
         claim: None,
         cancel: None,
+        log: None,
     };
     let writer = refs::done(refs::HUB_WRITER);
     let tip = hub.refresh_ref(&writer)?;

@@ -51,6 +51,21 @@ impl TestEnv {
         Run(self.ci_cmd(dir, args).output().expect("git-ci runs"))
     }
 
+    /// `git-ci ARGS` in the background; stdout and stderr go to files (a
+    /// pipe nobody reads would block a chatty worker).
+    pub fn spawn_ci(&self, dir: &Path, args: &[&str]) -> Bg {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (out, err) = (self.path(&format!("bg-{n}.out")), self.path(&format!("bg-{n}.err")));
+        let child = self
+            .ci_cmd(dir, args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("git-ci starts");
+        Bg { child: Some(child), out, err }
+    }
+
     pub fn ci_cmd(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-ci"));
         self.hermetic(&mut cmd);
@@ -82,11 +97,18 @@ impl TestEnv {
 
     /// `git daemon --enable=receive-pack` on 127.0.0.1 serving `base`.
     pub fn daemon(&self, base: &Path) -> Daemon {
-        let port = free_port();
-        let mut cmd = Command::new("git");
+        self.daemon_on(base, free_port())
+    }
+
+    /// The same on a given port (to restart a hub where clients expect it).
+    pub fn daemon_on(&self, base: &Path, port: u16) -> Daemon {
+        // The daemon binary itself: `git daemon` would run it as a child
+        // that outlives a kill of `git`.
+        let exec_path = self.git(self.root.path(), &["--exec-path"]);
+        let mut cmd = Command::new(Path::new(&exec_path).join("git-daemon"));
         self.hermetic(&mut cmd);
         let child = cmd
-            .args(["daemon", "--enable=receive-pack", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+            .args(["--enable=receive-pack", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
@@ -120,6 +142,50 @@ impl TestEnv {
             );
         }
         ids
+    }
+}
+
+/// A background process (a worker, a follower) killed when the test ends,
+/// however it ends, so a failing test leaves nothing running.
+pub struct Bg {
+    child: Option<Child>,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Bg {
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// What it printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, `STOP`, `CONT`, `KILL`).
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill").arg(format!("-{sig}")).arg(self.id().to_string()).status().expect("kill runs");
+    }
+
+    /// Waits for the exit; returns its status, stdout and stderr.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String, String) {
+        let status = self.child.take().expect("running").wait().expect("waits");
+        (status, self.stdout(), self.stderr())
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

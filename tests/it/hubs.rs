@@ -90,17 +90,13 @@ fn the_origin_remote_is_the_default_hub_and_wait_reports_results() {
     let env = TestEnv::new();
     let hub = env.bare_hub("hub.git");
     let clone = clone_of(&env, &hub);
-    let mut worker = env.ci_cmd(&clone, &["worker", "--name", "bg", "--poll", "100ms"]).spawn().unwrap();
+    let worker = env.spawn_ci(&clone, &["worker", "--name", "bg", "--poll", "100ms"]);
     let passed = env.ci(&clone, &["submit", "--wait", "--job", "ok"]).expect(0);
     assert!(passed.stderr().contains("1 passed, 0 failed"), "{}", passed.stderr());
     env.ci(&clone, &["submit", "--wait", "--job", "bad"]).expect(1);
     let adhoc = env.ci(&clone, &["submit", "--wait", "--run", "test \"$X\" = 1", "--env", "X=1"]).expect(0);
     assert_eq!(adhoc.stdout().lines().count(), 1);
-    let _ = nix_kill(worker.id());
-    let status = worker.wait().unwrap();
-    assert!(status.success(), "SIGTERM drains and exits 0: {status:?}");
-}
-
-fn nix_kill(pid: u32) -> std::io::Result<()> {
-    std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().map(drop)
+    worker.signal("TERM");
+    let (status, _, stderr) = worker.wait();
+    assert!(status.success(), "SIGTERM drains and exits 0: {status:?} {stderr}");
 }

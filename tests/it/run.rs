@@ -53,18 +53,20 @@ fn only_passing_jobs_are_skipped_on_the_same_tree() {
 #[test]
 fn a_range_runs_every_commit_oldest_first() {
     let env = TestEnv::new();
-    let repo = env.project("p", "[job.count]\nrun = \"cat n\"\n");
+    let order = env.path("order");
+    let repo = env.project("p", &format!("[job.count]\nrun = \"cat n; cat n >> {}\"\n", order.display()));
     let first = env.commit_file(&repo, "n", "1", "one");
     env.commit_file(&repo, "n", "2", "two");
     env.commit_file(&repo, "n", "3", "three");
-    env.ci(&repo, &["run", &format!("{first}..HEAD")]).expect(0);
+    env.ci(&repo, &["run", "--jobs", "1", &format!("{first}..HEAD")]).expect(0);
+    assert_eq!(std::fs::read_to_string(&order).unwrap(), "23", "ran oldest first");
     let status = env.ci(&repo, &["status", "--json"]).expect(0).json();
     let mut jobs: Vec<_> = status.as_array().unwrap().iter().collect();
     assert_eq!(jobs.len(), 2, "two commits after {first}");
     jobs.sort_by_key(|j| j["id"].as_str().unwrap().to_owned());
     let logs: Vec<String> =
         jobs.iter().map(|j| env.ci(&repo, &["log", j["id"].as_str().unwrap()]).expect(0).stdout()).collect();
-    assert_eq!(logs, ["2", "3"], "oldest first");
+    assert_eq!(logs, ["2", "3"], "ids sort oldest first");
 }
 
 #[test]

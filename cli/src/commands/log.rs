@@ -1,10 +1,14 @@
-//! `git ci log`: a finished job's log, byte for byte.
+//! `git ci log`: a job's log, byte for byte; `--follow` streams a running
+//! job's log from its live tail (`refs/ci/logs/<id>`) until it finishes.
 
 use std::io::Write;
+use std::time::Duration;
 
-use git_ci_core::{JobId, done};
+use git_ci_core::state::JobView;
+use git_ci_core::worker::parse_live_log;
+use git_ci_core::{Hub, JobId, done, refs};
 
-use super::{show, wait};
+use super::show;
 use crate::cli::LogArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -14,20 +18,51 @@ pub fn cmd_log(_ui: &Ui, args: LogArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
-    let mut view = show::find(&*hub, &id)?;
-    if !view.state.is_finished() {
-        if !args.follow {
-            return Err(CliError::usage_hint(
-                format!("job {id} is {}: its log is published when it finishes", view.state.as_str()),
-                format!("`git ci log --follow {id}` waits for it"),
-            ));
-        }
-        view = wait::wait_for(None, &*hub, vec![id.clone()])?.remove(0);
+    let view = show::find(&*hub, &id)?;
+    if view.state.is_finished() {
+        return print_final(&*hub, &view, 0);
     }
+    if !args.follow {
+        return Err(CliError::usage_hint(
+            format!("job {id} is {}: its log is published when it finishes", view.state.as_str()),
+            format!("`git ci log --follow {id}` shows it as it grows"),
+        ));
+    }
+    follow(&*hub, &id)
+}
+
+/// Prints the published log from byte `from` on.
+fn print_final(hub: &dyn Hub, view: &JobView, from: u64) -> CliResult {
     let located =
-        view.located.ok_or_else(|| CliError::Internal(format!("job {id} is finished but has no directory")))?;
-    let log = done::read(&*hub, located.dir, "log").unwrap_or_default();
+        view.located.as_ref().ok_or_else(|| CliError::Internal(format!("job {} has no directory", view.id)))?;
+    let log = done::read(hub, located.dir, "log").unwrap_or_default();
+    let start = (from as usize).min(log.len());
     // A closed pipe (`git ci log X | head`) is not an error worth a message.
-    let _ = std::io::stdout().lock().write_all(&log);
+    let _ = std::io::stdout().lock().write_all(&log[start..]);
     Ok(())
+}
+
+fn follow(hub: &dyn Hub, id: &JobId) -> CliResult {
+    let interval = if hub.watch_path().is_some() { Duration::from_millis(200) } else { Duration::from_secs(1) };
+    let mut printed = 0u64;
+    loop {
+        let view = show::find(hub, id)?;
+        if view.state.is_finished() {
+            return print_final(hub, &view, printed);
+        }
+        if let Some(blob) = hub.refresh_ref(&refs::log(id))?.and_then(|oid| hub.read_blob(oid).ok())
+            && let Some((total, tail)) = parse_live_log(&blob)
+            && total > printed
+        {
+            let new = (total - printed) as usize;
+            let mut out = std::io::stdout().lock();
+            if new > tail.len() {
+                let _ = writeln!(out, "\n[git-ci] ... {} bytes not shown ...", new - tail.len());
+            }
+            let _ = out.write_all(&tail[tail.len().saturating_sub(new)..]);
+            let _ = out.flush();
+            printed = total;
+        }
+        std::thread::sleep(interval);
+    }
 }

@@ -43,17 +43,11 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     let ids: HashSet<JobId> = to_run.iter().map(|j| j.id.clone()).collect();
     let parallel = args.parallel.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let cfg = Config {
-        name: format!("{}-run", context::hostname()),
-        queues: vec![],
-        labels: Config::default_labels(),
         jobs: parallel.max(1),
         once: true,
         poll: Duration::from_millis(500),
-        lease: Duration::from_secs(60),
-        work_dir: git_ci_core::hub::cache_root().join("work"),
-        log_cap: 16 << 20,
-        kill_grace: Duration::from_secs(10),
         only: Some(ids.clone()),
+        ..Config::new(format!("{}-run", context::hostname()), git_ci_core::hub::cache_root().join("work"))
     };
     let progress = Progress::new(ui, &to_run);
     let worker = Worker::new(Arc::clone(&hub), cfg, move |e| progress.event(e));

@@ -77,6 +77,16 @@ fn lines(v: &JobView) -> Vec<(&'static str, String)> {
             ("duration", git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms))),
             ("log", format!("{} bytes{}", r.log_bytes, if r.log_truncated { ", truncated" } else { "" })),
         ]);
+        if r.tests.total > 0 {
+            let t = r.tests;
+            out.push((
+                "tests",
+                format!("{} total, {} passed, {} failed, {} skipped", t.total, t.passed, t.failed, t.skipped),
+            ));
+        }
+        for a in &r.artifacts {
+            out.push(("artifact", format!("{} ({} bytes)", a.path, a.size)));
+        }
         if let Some(reason) = &r.reason {
             out.push(("reason", reason.clone()));
         }

@@ -24,18 +24,27 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), &format!("worker-{name}"))?;
     let mut labels = Config::default_labels();
     labels.extend(args.labels.iter().cloned());
+    let work_dir = args.work_dir.clone().unwrap_or_else(|| git_ci_core::hub::cache_root().join("work").join(&name));
     let cfg = Config {
-        name: name.clone(),
         queues: args.queues.clone(),
         labels,
         jobs: args.jobs,
         once: args.once,
         poll: args.poll,
         lease: args.lease.max(Duration::from_secs(1)),
-        work_dir: args.work_dir.clone().unwrap_or_else(|| git_ci_core::hub::cache_root().join("work").join(&name)),
         log_cap: args.log_cap.max(1) << 20,
-        kill_grace: Duration::from_secs(10),
-        only: None,
+        secrets: match &args.env_file {
+            Some(path) => read_env_file(path)?,
+            None => vec![],
+        },
+        require_signed: match &args.allowed_signers {
+            Some(p) => {
+                Some(p.canonicalize().map_err(|e| CliError::usage(format!("--allowed-signers {}: {e}", p.display())))?)
+            }
+            None => None,
+        },
+        log_interval: args.log_interval.max(Duration::from_millis(200)),
+        ..Config::new(name.clone(), work_dir)
     };
     eprintln!("git-ci worker {name}: serving {} on {} with {} slot(s)", queues(&cfg), hub.url(), cfg.jobs);
     let worker = Worker::new(Arc::clone(&hub), cfg, move |e| log_event(&name, e));
@@ -46,6 +55,23 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
         summary.published, summary.passed, summary.claims, summary.lost_races
     );
     Ok(())
+}
+
+/// `KEY=VALUE` lines; blank lines and `#` comments are skipped.
+fn read_env_file(path: &std::path::Path) -> CliResult<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError::usage(format!("--env-file {}: {e}", path.display())))?;
+    let mut vars = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = crate::cli::parse_key_value(line.strip_prefix("export ").unwrap_or(line))
+            .map_err(|e| CliError::usage(format!("{}:{}: {e}", path.display(), n + 1)))?;
+        vars.push((k, v.trim_matches('"').to_owned()));
+    }
+    Ok(vars)
 }
 
 fn queues(cfg: &Config) -> String {

@@ -11,6 +11,8 @@ use super::{Hub, HubError, RefEdit};
 pub struct LocalHub {
     url: String,
     repo: gix::ThreadSafeRepository,
+    /// The user's repository, where commits to submit come from.
+    from_repo: Option<PathBuf>,
 }
 
 impl LocalHub {
@@ -20,7 +22,13 @@ impl LocalHub {
             hub: url.clone(),
             message: format!("no git repository there ({e})"),
         })?;
-        Ok(LocalHub { url, repo: repo.into_sync() })
+        Ok(LocalHub { url, repo: repo.into_sync(), from_repo: None })
+    }
+
+    /// Commits submitted through this hub that it lacks are copied from `repo`.
+    pub fn importing_from(mut self, repo: Option<&Path>) -> LocalHub {
+        self.from_repo = repo.map(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
+        self
     }
 
     fn to_gix(edit: &RefEdit) -> Result<gix::refs::transaction::RefEdit, String> {
@@ -47,11 +55,8 @@ impl LocalHub {
     fn stale_edit(&self, edits: &[RefEdit]) -> Option<(String, String)> {
         let repo = self.repo();
         edits.iter().find_map(|e| {
-            let actual = repo
-                .try_find_reference(e.name.as_str())
-                .ok()?
-                .and_then(|mut r| r.peel_to_id().ok())
-                .map(|i| i.detach());
+            let actual =
+                repo.try_find_reference(e.name.as_str()).ok()?.and_then(|r| r.target().try_id().map(|i| i.to_owned()));
             (actual != e.expected).then(|| {
                 let detail = match (actual, e.expected) {
                     (Some(a), None) => format!("already exists at {a}"),
@@ -109,5 +114,30 @@ impl Hub for LocalHub {
 
     fn watch_path(&self) -> Option<PathBuf> {
         Some(self.repo.git_dir().to_path_buf())
+    }
+
+    fn import_commit(&self, commit: ObjectId) -> Result<(), HubError> {
+        if self.repo().has_object(commit) {
+            return Ok(());
+        }
+        let local = |message: String| HubError::Local {
+            hub: self.url.clone(),
+            context: format!("could not copy commit {commit} into the hub"),
+            message,
+        };
+        let from = self
+            .from_repo
+            .as_ref()
+            .ok_or_else(|| local("the hub does not have it and no repository was given to copy it from".into()))?;
+        // Objects only, no refs: protocol v2 serves any reachable commit.
+        crate::git::Git::new(self.repo.git_dir())
+            .and_then(|g| {
+                g.args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--"])
+                    .arg(from)
+                    .arg(commit.to_string())
+                    .run()
+            })
+            .map(drop)
+            .map_err(|e| local(e.to_string()))
     }
 }

@@ -47,6 +47,10 @@ impl RefEdit {
     pub fn delete(name: impl Into<String>, expected: ObjectId) -> RefEdit {
         RefEdit { name: name.into(), new: None, expected: Some(expected) }
     }
+    /// Changes nothing, but fails the transaction unless the ref is at `expected`.
+    pub fn verify(name: impl Into<String>, expected: ObjectId) -> RefEdit {
+        RefEdit { name: name.into(), new: Some(expected), expected: Some(expected) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +101,11 @@ pub trait Hub: Send + Sync {
     /// Where ref changes can be watched on disk, for a local hub.
     fn watch_path(&self) -> Option<PathBuf>;
 
+    /// Makes `commit` (and its history) available to [`Hub::transact`]
+    /// before a ref names it: a push carries it to a remote hub; a local hub
+    /// that lacks it fetches it from the user's repository.
+    fn import_commit(&self, commit: ObjectId) -> Result<(), HubError>;
+
     /// A short stable name for per-hub state kept on this machine (caches).
     fn cache_key(&self) -> String {
         let digest = <sha2::Sha256 as sha2::Digest>::digest(self.url().as_bytes());
@@ -111,10 +120,11 @@ impl dyn Hub + '_ {
         let local = |e: gix::Error| self.local_error(format!("could not list {prefix}*"), e);
         let mut out = Vec::new();
         for r in repo.references().map_err(local)?.prefixed(prefix).map_err(local)? {
-            let mut r = r.map_err(|e| self.local_error(format!("could not list {prefix}*"), e))?;
-            let name = r.name().as_bstr().to_string();
-            if let Ok(id) = r.peel_to_id() {
-                out.push((name, id.detach()));
+            let r = r.map_err(|e| self.local_error(format!("could not list {prefix}*"), e))?;
+            // refs/ci/* refs are direct: reading their target needs no
+            // object lookup (peeling would read every blob's header).
+            if let Some(id) = r.target().try_id() {
+                out.push((r.name().as_bstr().to_string(), id.to_owned()));
             }
         }
         out.sort();
@@ -125,7 +135,7 @@ impl dyn Hub + '_ {
     pub fn get(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
         let repo = self.repo();
         let found = repo.try_find_reference(name).map_err(|e| self.local_error(format!("could not read {name}"), e))?;
-        Ok(found.and_then(|mut r| r.peel_to_id().ok().map(|id| id.detach())))
+        Ok(found.and_then(|r| r.target().try_id().map(|id| id.to_owned())))
     }
 
     pub fn read_blob(&self, id: ObjectId) -> Result<Vec<u8>, HubError> {
@@ -157,7 +167,7 @@ pub fn open_hub(
     owner: &str,
 ) -> Result<Box<dyn Hub>, HubError> {
     Ok(match location {
-        HubLocation::Path(path) => Box::new(LocalHub::open(path)?),
+        HubLocation::Path(path) => Box::new(LocalHub::open(path)?.importing_from(from_repo)),
         HubLocation::Url(url) => Box::new(RemoteHub::open(url, from_repo, owner)?),
     })
 }

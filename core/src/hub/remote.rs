@@ -157,6 +157,17 @@ impl Hub for RemoteHub {
     fn watch_path(&self) -> Option<PathBuf> {
         None
     }
+
+    fn import_commit(&self, commit: ObjectId) -> Result<(), HubError> {
+        // The push carries it, from the cache or its alternate (the user's
+        // repository); only its presence there is needed.
+        if self.repo().has_object(commit) {
+            Ok(())
+        } else {
+            Err((self as &dyn Hub)
+                .local_error(format!("commit {commit} is in neither the cache nor this repository"), "not found"))
+        }
+    }
 }
 
 fn cache_dir(url: &str, from: Option<&Path>, owner: &str) -> PathBuf {

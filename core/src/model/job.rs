@@ -86,7 +86,7 @@ pub struct Job {
 impl Job {
     /// Binds `spec` to a commit; the id is derived from the document itself.
     pub fn new(spec: JobSpec, commit: &str, tree: &str, git_ref: &str, submitted_by: &str) -> Job {
-        let at = std::time::SystemTime::now();
+        let at = submission_time();
         let placeholder = JobId::new(at, b"");
         let mut job = Job {
             version: VERSION,
@@ -139,12 +139,33 @@ impl Job {
     }
 }
 
+/// Now, but strictly later than the previous job made by this process, so
+/// that jobs made in one go (a range, a pipeline) queue in the order made:
+/// ids sort by their millisecond first.
+fn submission_time() -> std::time::SystemTime {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, UNIX_EPOCH};
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now = crate::time::millis_since_epoch(std::time::SystemTime::now());
+    let prev = LAST_MS.fetch_max(now, Ordering::SeqCst);
+    let ms = if prev >= now { LAST_MS.fetch_add(1, Ordering::SeqCst) + 1 } else { now };
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn job() -> Job {
         Job::new(JobSpec::ad_hoc("true"), &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me")
+    }
+
+    #[test]
+    fn jobs_made_together_sort_in_the_order_made() {
+        let ids: Vec<JobId> = (0..50).map(|_| job().id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 
     #[test]

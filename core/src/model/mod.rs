@@ -4,10 +4,12 @@
 mod claim;
 mod job;
 mod result;
+mod worker;
 
 pub use claim::Claim;
 pub use job::{Job, JobSpec};
 pub use result::{Artifact, JobResult, Status, TestCounts};
+pub use worker::WorkerInfo;
 
 pub const VERSION: u32 = 1;
 

@@ -5,6 +5,10 @@
 //! group, a grace period, then SIGKILL. stdout and stderr share one pipe, so
 //! the log keeps their interleaving (and the colours a tool prints).
 
+#[cfg(not(target_os = "linux"))]
+compile_error!("git-ci's job runner needs Linux (waitid with WNOWAIT); other systems are not supported yet");
+
+mod exit;
 pub mod log;
 
 use std::io::Read;
@@ -113,22 +117,28 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let child = cmd.spawn().map_err(RunError::Spawn)?;
     // `cmd` holds the parent's copies of the pipe's write end: drop them so
     // the reader sees EOF when the job's processes are gone.
     drop(cmd);
     let pgid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     let exit_tx = tx.clone();
+    let reaper = exit::Reaper::new(child);
+    let waiter = reaper.waiter();
     std::thread::spawn(move || {
-        let _ = exit_tx.send(Msg::Exited(child.wait()));
+        let _ = exit_tx.send(Msg::Exited(waiter.wait()));
     });
     let reader_log = Arc::clone(&log);
     let reader_thread = std::thread::spawn(move || copy_output(reader, &reader_log));
     let done = std::thread::spawn(move || {
         let ended = supervise(&rx, pgid, spec.timeout, spec.kill_grace);
-        // Whatever the script left behind in its group goes with it.
+        // Whatever the script left behind in its group goes with it. The
+        // group's leader is not reaped yet, so its id cannot have been
+        // reused by an unrelated process group (pids wrap fast on a busy
+        // machine: pid_max is often 32768).
         let _ = killpg(pgid, Signal::SIGKILL);
+        reaper.reap();
         finish(ended, log, reader_thread, started_at, started)
     });
     Ok(Running { tx, done })

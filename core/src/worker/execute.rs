@@ -1,24 +1,24 @@
 //! One claimed job on its own thread: fetch the commit, check it out into
-//! a fresh directory, run the script, and hand back what to publish.
+//! a fresh directory, run the script, collect its outputs, and hand back
+//! what to publish.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use gix::ObjectId;
 
+use super::{Config, cache, mask::Masker, outputs, trust};
 use crate::done::{Content, Entry};
 use crate::hub::Hub;
-use crate::model::{Job, JobResult, Status, TestCounts, VERSION};
+use crate::model::{Job, JobResult, Status, VERSION};
 use crate::runner::{self, Interrupter, Outcome, RunSpec};
-
-use super::{Config, cache};
 
 /// A job that ran (or failed to start), waiting to be published.
 pub struct Ran {
     pub entry: Entry,
     pub stolen: bool,
-    /// Holds the checkout and the log until the result is published.
+    /// Holds the checkout, the log and kept outputs until the result is published.
     pub workdir: tempfile::TempDir,
 }
 
@@ -30,72 +30,86 @@ pub struct Assignment {
     pub cache_key: Option<String>,
 }
 
-/// Starts the job; the interrupter reaches it once its script runs.
+/// Starts the job; `on_started` gets its interrupter and log file once its
+/// script runs.
 pub fn spawn(
     hub: Arc<dyn Hub>,
     cfg: Arc<Config>,
     a: Assignment,
-    on_started: impl FnOnce(Interrupter) + Send + 'static,
+    on_started: impl FnOnce(Interrupter, PathBuf) + Send + 'static,
     on_done: impl FnOnce(Ran) + Send + 'static,
 ) {
     std::thread::spawn(move || on_done(execute(&*hub, &cfg, a, on_started)));
 }
 
-fn execute(hub: &dyn Hub, cfg: &Config, a: Assignment, on_started: impl FnOnce(Interrupter)) -> Ran {
+fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOnce(Interrupter, PathBuf)) -> Ran {
     let jobs_dir = cfg.work_dir.join("jobs");
     let workdir = std::fs::create_dir_all(&jobs_dir)
         .and_then(|()| tempfile::Builder::new().prefix(&format!("{}-", a.job.id)).tempdir_in(&jobs_dir))
         .or_else(|_| tempfile::tempdir())
         .expect("a temporary directory can be created");
-    let outcome = prepare(hub, &a.job, workdir.path()).and_then(|checkout| {
+    let log_path = workdir.path().join("log");
+    let masker = Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str()));
+    let mut collected = outputs::Outputs::default();
+    let outcome = prepare(hub, cfg, &mut a.job, workdir.path()).and_then(|checkout| {
         let caches = cache::Caches::new(cfg, hub, &a.job);
         caches.restore(&checkout);
-        let running = runner::start(spec(cfg, &a.job, &checkout, workdir.path())).map_err(|e| e.to_string())?;
-        on_started(running.interrupter());
+        let running = runner::start(spec(cfg, &a.job, &checkout, &log_path)).map_err(|e| e.to_string())?;
+        on_started(running.interrupter(), log_path.clone());
         let outcome = running.wait();
+        collected = outputs::collect(&a.job, &checkout, workdir.path());
         caches.save(&checkout);
         Ok(outcome)
     });
-    let (result, stolen) = match outcome {
+    let (mut result, stolen) = match outcome {
         Ok(o) => (result_of(cfg, &a, &o), o.stolen),
         Err(reason) => {
-            let _ = std::fs::write(workdir.path().join("log"), format!("[git-ci] {reason}\n"));
+            let _ = std::fs::write(&log_path, format!("[git-ci] {reason}\n"));
             (JobResult::without_run(&a.job.id, Status::Error, &cfg.name, a.attempt, reason), false)
         }
     };
+    if cfg.require_signed.is_some() {
+        // Record the definition that ran: the signed commit's, not the queue's.
+        a.job_json = a.job.to_json();
+    }
+    seal_log(&log_path, &collected.notes, &masker, &mut result);
+    result.tests = collected.tests;
+    result.artifacts = std::mem::take(&mut collected.artifacts);
     let cache_key = a.cache_key.filter(|_| result.status == Status::Passed);
     let entry = Entry {
         id: a.job.id.clone(),
         job_json: a.job_json,
         result,
-        log: Content::File(workdir.path().join("log")),
-        files: vec![],
+        log: Content::File(log_path),
+        files: collected.files,
         cache_key,
     };
     Ran { entry, stolen, workdir }
 }
 
-/// Makes the commit available and writes it out; the error is the reason
-/// the job could not run.
-fn prepare(hub: &dyn Hub, job: &Job, workdir: &Path) -> Result<std::path::PathBuf, String> {
+/// Appends git-ci's notes, masks secrets, and records what the log now is.
+fn seal_log(path: &Path, notes: &[String], masker: &Masker, result: &mut JobResult) {
+    if notes.is_empty() && masker.is_empty() {
+        return;
+    }
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    for n in notes {
+        bytes.extend_from_slice(format!("[git-ci] {n}\n").as_bytes());
+    }
+    let bytes = masker.mask(&bytes);
+    let _ = std::fs::write(path, &bytes);
+    result.log_sha256 = crate::runner::log::sha256_hex(&bytes);
+    result.log_bytes = bytes.len() as u64;
+}
+
+/// Makes the commit available, checks trust, writes it out; the error is
+/// the reason the job could not run.
+fn prepare(hub: &dyn Hub, cfg: &Config, job: &mut Job, workdir: &Path) -> Result<PathBuf, String> {
     let commit = ObjectId::from_hex(job.commit.as_bytes()).map_err(|e| format!("bad commit id: {e}"))?;
-    let pin = crate::refs::pin(&job.id);
-    let mut delay = Duration::from_millis(250);
-    for attempt in 0.. {
-        if hub.repo().has_object(commit) {
-            break;
-        }
-        match hub.refresh_ref(&pin) {
-            Ok(_) if hub.repo().has_object(commit) => break,
-            Ok(_) => {
-                return Err(format!("the hub has no commit {} (pin {pin} is gone)", job.commit));
-            }
-            Err(e) if attempt >= 6 => {
-                return Err(format!("could not fetch commit {}: {e}", job.commit));
-            }
-            Err(_) => std::thread::sleep(delay),
-        }
-        delay = (delay * 2).min(Duration::from_secs(8));
+    fetch_commit(hub, job, commit)?;
+    if let Some(signers) = &cfg.require_signed {
+        trust::verify(hub, commit, signers)?;
+        job.spec = trust::spec_from_commit(hub, commit, &job.spec.name)?;
     }
     let checkout = workdir.join("checkout");
     std::fs::create_dir(&checkout).map_err(|e| format!("could not create {}: {e}", checkout.display()))?;
@@ -103,8 +117,28 @@ fn prepare(hub: &dyn Hub, job: &Job, workdir: &Path) -> Result<std::path::PathBu
     Ok(checkout)
 }
 
-fn spec(cfg: &Config, job: &Job, checkout: &Path, workdir: &Path) -> RunSpec {
+/// Fetches the pinned commit, retrying a while if the hub is unreachable.
+fn fetch_commit(hub: &dyn Hub, job: &Job, commit: ObjectId) -> Result<(), String> {
+    let pin = crate::refs::pin(&job.id);
+    let mut delay = Duration::from_millis(250);
+    for attempt in 0.. {
+        if hub.repo().has_object(commit) {
+            return Ok(());
+        }
+        match hub.refresh_ref(&pin) {
+            Ok(_) if hub.repo().has_object(commit) => return Ok(()),
+            Ok(_) => return Err(format!("the hub has no commit {} (pin {pin} is gone)", job.commit)),
+            Err(e) if attempt >= 6 => return Err(format!("could not fetch commit {}: {e}", job.commit)),
+            Err(_) => std::thread::sleep(delay),
+        }
+        delay = (delay * 2).min(Duration::from_secs(8));
+    }
+    unreachable!("the loop returns")
+}
+
+fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path) -> RunSpec {
     let mut env: Vec<(String, String)> = job.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    env.extend(cfg.secrets.iter().cloned());
     env.extend([
         ("CI".into(), "true".into()),
         ("GIT_CI".into(), "true".into()),
@@ -121,7 +155,7 @@ fn spec(cfg: &Config, job: &Job, checkout: &Path, workdir: &Path) -> RunSpec {
         env,
         timeout: Duration::from_secs(job.spec.timeout),
         kill_grace: cfg.kill_grace,
-        log_path: workdir.join("log"),
+        log_path: log_path.to_path_buf(),
         log_cap: cfg.log_cap,
     }
 }
@@ -141,7 +175,7 @@ fn result_of(cfg: &Config, a: &Assignment, o: &Outcome) -> JobResult {
         log_sha256: o.log.sha256.clone(),
         log_bytes: o.log.bytes,
         log_truncated: o.log.truncated,
-        tests: TestCounts::default(),
+        tests: Default::default(),
         artifacts: vec![],
         reason: o.reason.clone(),
     }

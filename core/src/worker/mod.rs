@@ -10,6 +10,13 @@
 mod backoff;
 mod cache;
 mod execute;
+mod live_log;
+mod mask;
+mod outputs;
+mod registry;
+mod trust;
+
+pub use live_log::parse as parse_live_log;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -46,9 +53,36 @@ pub struct Config {
     pub kill_grace: Duration,
     /// Only these jobs (for `git ci run`).
     pub only: Option<HashSet<JobId>>,
+    /// Variables given to every job whose values are masked in logs.
+    pub secrets: Vec<(String, String)>,
+    /// An ssh allowed-signers file: run only commits signed by one of them.
+    pub require_signed: Option<PathBuf>,
+    /// How often a running job's log tail is pushed to `refs/ci/logs/<id>`.
+    pub log_interval: Duration,
 }
 
 impl Config {
+    /// A worker with the documented defaults: every queue, one job at a
+    /// time, 60 s leases, 2 s polls, 16 MiB logs.
+    pub fn new(name: impl Into<String>, work_dir: PathBuf) -> Config {
+        Config {
+            name: name.into(),
+            queues: vec![],
+            labels: Self::default_labels(),
+            jobs: 1,
+            once: false,
+            poll: Duration::from_secs(2),
+            lease: Duration::from_secs(60),
+            work_dir,
+            log_cap: 16 << 20,
+            kill_grace: Duration::from_secs(10),
+            only: None,
+            secrets: vec![],
+            require_signed: None,
+            log_interval: Duration::from_secs(3),
+        }
+    }
+
     pub fn default_labels() -> BTreeMap<String, String> {
         BTreeMap::from([
             ("os".to_owned(), std::env::consts::OS.to_owned()),
@@ -111,7 +145,7 @@ pub enum Control {
 
 enum Wake {
     RefsChanged,
-    Started(JobId, Interrupter),
+    Started(JobId, Interrupter, PathBuf),
     Ran(Box<Ran>),
     Control(Control),
 }
@@ -140,6 +174,7 @@ struct Active {
     claim: Claim,
     claim_blob: ObjectId,
     interrupter: Option<Interrupter>,
+    log_path: Option<PathBuf>,
     cancel_seen: Option<ObjectId>,
     stolen: bool,
 }
@@ -173,6 +208,10 @@ pub struct Worker {
     draining: bool,
     backoff: Backoff,
     next_heartbeat: Instant,
+    next_cancel_check: Instant,
+    registration: registry::Registration,
+    live_logs: live_log::LiveLogs,
+    masker: mask::Masker,
     summary: Summary,
 }
 
@@ -182,6 +221,10 @@ impl Worker {
         Worker {
             hub,
             next_heartbeat: Instant::now() + cfg.lease / 3,
+            next_cancel_check: Instant::now() + cfg.poll,
+            registration: registry::Registration::new(&cfg),
+            live_logs: live_log::LiveLogs::new(cfg.log_interval),
+            masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
             cfg: Arc::new(cfg),
             on_event: Box::new(on_event),
             tx,
@@ -222,6 +265,7 @@ impl Worker {
             if !self.active.is_empty() && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
                 self.heartbeat();
             }
+            self.housekeeping();
             let idle = self.active.is_empty() && self.to_publish.is_empty();
             if self.draining && idle {
                 break;
@@ -255,13 +299,36 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.registration.remove(&*self.hub);
         self.summary
     }
 
+    /// The registration and live logs, when due; failures only delay them.
+    fn housekeeping(&mut self) {
+        if !self.backoff.ready() {
+            return;
+        }
+        if self.registration.due() {
+            let running = self.active.keys().cloned().collect();
+            if let Err(e) = self.registration.refresh(&*self.hub, running) {
+                self.emit(Event::HubError { error: format!("could not refresh the worker's registration: {e}") });
+            }
+        }
+        if !self.active.is_empty() && self.live_logs.due() {
+            let logs: Vec<(JobId, &std::path::Path)> =
+                self.active.iter().filter_map(|(id, a)| Some((id.clone(), a.log_path.as_deref()?))).collect();
+            if let Err(e) = self.live_logs.publish(&*self.hub, &logs, &self.masker) {
+                self.emit(Event::HubError { error: format!("could not push live logs: {e}") });
+            }
+        }
+    }
+
     fn next_wake(&self) -> Duration {
-        let mut wait = self.cfg.poll;
+        let now = Instant::now();
+        let mut wait = self.cfg.poll.min(self.registration.next().saturating_duration_since(now));
         if !self.active.is_empty() {
-            wait = wait.min(self.next_heartbeat.saturating_duration_since(Instant::now()));
+            wait = wait.min(self.next_heartbeat.saturating_duration_since(now));
+            wait = wait.min(self.live_logs.next().saturating_duration_since(now));
         }
         if let Some(r) = self.backoff.remaining() {
             wait = wait.max(r).min(self.cfg.poll.max(r));
@@ -303,8 +370,9 @@ impl Worker {
     fn handle(&mut self, wake: Wake) {
         match wake {
             Wake::RefsChanged => {}
-            Wake::Started(id, interrupter) => {
+            Wake::Started(id, interrupter, log_path) => {
                 if let Some(a) = self.active.get_mut(&id) {
+                    a.log_path = Some(log_path);
                     if a.stolen {
                         interrupter.send(Interrupt::Stolen);
                     } else if a.cancel_seen.is_some() {
@@ -335,6 +403,8 @@ impl Worker {
         let Some(active) = self.active.remove(&id) else {
             return;
         };
+        let live_tail = self.live_logs.take(&id);
+        self.registration.soon();
         if ran.stolen || active.stolen {
             self.emit(Event::Stolen { id });
             return;
@@ -346,6 +416,7 @@ impl Worker {
             pin: ObjectId::from_hex(active.job.commit.as_bytes()).ok(),
             claim: Some(active.claim_blob),
             cancel,
+            log: live_tail,
         };
         self.to_publish.push(Pending { job: Some(active.job), entry: ran.entry, release, _workdir: Some(ran.workdir) });
     }
@@ -519,6 +590,7 @@ impl Worker {
                 ClaimRequest {
                     claim: Claim::new(&c.queued.id, &self.cfg.name, attempt, self.cfg.lease),
                     expected: c.steal.as_ref().map(|(oid, _)| *oid),
+                    queued: (refs::queue(&c.queued.queue, &c.queued.id), c.queued.blob),
                 }
             })
             .collect();
@@ -558,6 +630,7 @@ impl Worker {
 
     fn start(&mut self, c: Candidate, claim: Claim, claim_blob: ObjectId) {
         self.summary.claims += 1;
+        self.registration.soon();
         let id = c.queued.id.clone();
         let mut job = c.job;
         job.attempt = claim.attempt;
@@ -571,6 +644,7 @@ impl Worker {
                 claim: claim.clone(),
                 claim_blob,
                 interrupter: None,
+                log_path: None,
                 cancel_seen: None,
                 stolen: false,
             },
@@ -581,8 +655,8 @@ impl Worker {
             Arc::clone(&self.hub),
             Arc::clone(&self.cfg),
             assignment,
-            move |i| {
-                let _ = started_tx.send(Wake::Started(id, i));
+            move |i, log| {
+                let _ = started_tx.send(Wake::Started(id, i, log));
             },
             move |ran| {
                 let _ = done_tx.send(Wake::Ran(Box::new(ran)));
@@ -591,7 +665,13 @@ impl Worker {
         self.next_heartbeat = self.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
     }
 
+    /// Looks for cancel requests when no claim round does, at most once
+    /// per poll interval (on a remote hub each look is a fetch).
     fn check_cancels(&mut self) -> Result<(), HubError> {
+        if Instant::now() < self.next_cancel_check {
+            return Ok(());
+        }
+        self.next_cancel_check = Instant::now() + self.cfg.poll;
         self.hub.refresh(&[refs::CANCEL])?;
         let cancels = self.hub.list(refs::CANCEL)?;
         let by_id =
@@ -670,6 +750,7 @@ impl Worker {
             pin,
             claim: snap.claims.get(&q.id).copied(),
             cancel: snap.cancels.get(&q.id).copied(),
+            log: None,
         };
         let result = JobResult::without_run(&q.id, Status::Error, &self.cfg.name, 1, reason);
         self.queue_unrun(None, q.id.clone(), raw, result, release);
@@ -690,6 +771,7 @@ impl Worker {
             pin: ObjectId::from_hex(job.commit.as_bytes()).ok(),
             claim: Some(claim_blob),
             cancel: None,
+            log: None,
         };
         self.queue_unrun(Some(job.clone()), q.id.clone(), json, result, release);
     }

@@ -1,0 +1,37 @@
+//! `git ci retry`: queue a new run of finished jobs.
+
+use git_ci_core::{Job, JobId, queue};
+
+use super::{show, wait};
+use crate::cli::RetryArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+pub fn cmd_retry(ui: &Ui, args: RetryArgs) -> CliResult {
+    let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
+    let repo = context::user_repo();
+    let by =
+        repo.as_ref().map_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()), context::submitter);
+    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let mut jobs = Vec::new();
+    for id in &ids {
+        let view = show::find(&*hub, id)?;
+        if !view.state.is_finished() {
+            return Err(CliError::usage(format!("{id} is {}: only finished jobs can be retried", view.state.as_str())));
+        }
+        let old =
+            view.job.ok_or_else(|| CliError::usage(format!("{id}'s job document is unreadable: nothing to retry")))?;
+        jobs.push(Job::new(old.spec.clone(), &old.commit, &old.tree, &old.git_ref, &by));
+    }
+    queue::submit(&*hub, &jobs)?;
+    for (job, old) in jobs.iter().zip(&ids) {
+        ui.out(job.id.as_str());
+        ui.err(&format!("queued {} again as {} (was {old})", job.spec.name, job.id));
+    }
+    if args.wait {
+        let views = wait::wait_for(Some(ui), &*hub, jobs.iter().map(|j| j.id.clone()).collect())?;
+        return wait::conclude(ui, &views, 0);
+    }
+    Ok(())
+}
