@@ -26,6 +26,12 @@ pub enum Command {
     Show(ShowArgs),
     Log(LogArgs),
     Cancel(CancelArgs),
+    Hooks(crate::commands::hooks::HooksArgs),
+    Watch(crate::commands::watch::WatchArgs),
+    Doctor(crate::commands::doctor::DoctorArgs),
+    Retry(RetryArgs),
+    Artifact(ArtifactArgs),
+    Junit(JunitArgs),
 }
 
 /// Where the hub is, for every command that talks to one.
@@ -137,6 +143,20 @@ pub struct WorkerArgs {
     /// Largest log kept per job, in MiB (head and tail are kept).
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     pub log_cap: u64,
+    /// KEY=VALUE lines given to every job as environment variables, their
+    /// values masked as *** in logs (values of 4 characters or more).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+    /// Run only commits signed by a key of --allowed-signers, with the job
+    /// definition taken from the commit's .git-ci.toml, never the queue.
+    #[arg(long, requires = "allowed_signers")]
+    pub require_signed: bool,
+    /// An ssh allowed-signers file (see ssh-keygen(1)), kept outside any checkout.
+    #[arg(long, value_name = "FILE", requires = "require_signed")]
+    pub allowed_signers: Option<std::path::PathBuf>,
+    /// How often a running job's log tail is pushed for `git ci log --follow`.
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    pub log_interval: std::time::Duration,
     #[command(flatten)]
     pub hub: HubArgs,
 }
@@ -206,6 +226,49 @@ pub struct CancelArgs {
     pub hub: HubArgs,
 }
 
+/// Queue a new run of finished jobs (same commit, ref and definition).
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci retry $(git ci status --state failed --json | jq -r '.[].id')")]
+pub struct RetryArgs {
+    /// Job ids of finished jobs.
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    /// Wait for the new runs; exit 0 if all passed.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Fetch one artifact of a finished job.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci artifact 20261122T040704123-0123456789ab target/app.tar.gz -o app.tar.gz")]
+pub struct ArtifactArgs {
+    /// The job id.
+    pub job: String,
+    /// The artifact's path in the checkout, as `git ci show` lists it.
+    pub path: String,
+    /// Write it here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Export the JUnit results of finished jobs as one JUnit XML file.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci junit 20261122T040704123-0123456789ab -o results.xml")]
+pub struct JunitArgs {
+    /// Job ids.
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    /// Where to write the merged XML.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
@@ -239,6 +302,10 @@ mod tests {
             "git-ci show 20261122T040704123-0123456789ab --json",
             "git-ci log 20261122T040704123-0123456789ab --follow",
             "git-ci cancel 20261122T040704123-0123456789ab 20261122T040704123-0123456789ac",
+            "git-ci retry 20261122T040704123-0123456789ab --wait",
+            "git-ci artifact 20261122T040704123-0123456789ab out/app.bin -o app.bin",
+            "git-ci junit 20261122T040704123-0123456789ab -o all.xml",
+            "git-ci worker --env-file secrets.env --require-signed --allowed-signers signers",
         ];
         for line in ok {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -251,6 +318,8 @@ mod tests {
             "git-ci worker --lease soon",
             "git-ci show",
             "git-ci cancel",
+            "git-ci junit 20261122T040704123-0123456789ab",
+            "git-ci worker --require-signed",
         ];
         for line in bad {
             assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");

@@ -2,8 +2,12 @@
 
 mod env;
 
+mod doctor;
 mod errors;
 mod faults;
+mod hooks;
 mod hubs;
 mod race;
 mod run;
+mod watch;
+mod worker;

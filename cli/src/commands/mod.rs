@@ -1,12 +1,18 @@
 //! One module per subcommand; `main` dispatches and maps errors to exit codes.
 
+mod artifact;
 mod cancel;
+pub mod doctor;
+pub mod hooks;
+mod junit;
 mod log;
+mod retry;
 mod run;
 mod show;
 mod status;
 mod submit;
 mod wait;
+pub mod watch;
 mod worker;
 
 use std::process::ExitCode;
@@ -29,6 +35,12 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::cmd_show(&ui, args),
         Command::Log(args) => log::cmd_log(&ui, args),
         Command::Cancel(args) => cancel::cmd_cancel(&ui, args),
+        Command::Hooks(args) => hooks::cmd_hooks(&ui, args),
+        Command::Watch(args) => watch::cmd_watch(&ui, args),
+        Command::Doctor(args) => doctor::cmd_doctor(&ui, args),
+        Command::Retry(args) => retry::cmd_retry(&ui, args),
+        Command::Artifact(args) => artifact::cmd_artifact(&ui, args),
+        Command::Junit(args) => junit::cmd_junit(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

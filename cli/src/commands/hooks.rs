@@ -1,0 +1,174 @@
+//! `git ci hooks`: the push trigger of a hub on this machine.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use git_ci_core::hub::{HubLocation, locate};
+use git_ci_hooks::install::{self, HookChange, InstallError, Removed};
+use git_ci_hooks::post_receive;
+
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+/// Install or remove the post-receive trigger of a hub on this machine.
+///
+/// With the hook installed, every push of a branch (or of a tag that a job
+/// asks for) queues the jobs of the pushed commit's .git-ci.toml, and a new
+/// push to a branch cancels that branch's older pending runs. A hosted hub
+/// (GitHub, GitLab, Gitea) runs no hooks: use `git ci watch` there.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci hooks install --hub /srv/ci-hub.git\n  git ci hooks uninstall --hub /srv/ci-hub.git"
+)]
+pub struct HooksArgs {
+    #[command(subcommand)]
+    pub command: HooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Install the post-receive trigger and the hub's durability settings.
+    ///
+    /// A post-receive hook already there is kept (as post-receive.pre-git-ci)
+    /// and still runs, with the same input. Installing again changes nothing.
+    /// Sets core.fsync=committed,reference and receive.fsckObjects=true, so
+    /// that an acknowledged claim or result survives power loss.
+    Install(TargetArgs),
+    /// Remove the trigger and put back the hook that was there before.
+    ///
+    /// The durability settings stay.
+    Uninstall(TargetArgs),
+    /// What the installed hook runs (reads post-receive's standard input).
+    #[command(hide = true)]
+    PostReceive(PostReceiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The hub: a repository on this machine. Default: git config ci.hub,
+    /// else $GIT_CI_HUB, else the remote origin, else this repository.
+    #[arg(long, value_name = "PATH")]
+    pub hub: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PostReceiveArgs {
+    /// Where the hook lives (and the earlier hook, if any).
+    #[arg(long, value_name = "DIR")]
+    pub hook_dir: Option<PathBuf>,
+    /// The hook's own arguments, passed on to the earlier hook.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+pub fn cmd_hooks(ui: &Ui, args: HooksArgs) -> CliResult {
+    match args.command {
+        HooksCommand::Install(t) => cmd_install(ui, &t),
+        HooksCommand::Uninstall(t) => cmd_uninstall(ui, &t),
+        HooksCommand::PostReceive(p) => cmd_post_receive(p),
+    }
+}
+
+/// Hooks go into a repository on this machine; a URL is a usage error.
+fn local_hub(target: &TargetArgs) -> CliResult<PathBuf> {
+    let repo = context::user_repo();
+    let (location, source) = locate(target.hub.as_deref(), repo.as_ref()).ok_or_else(|| {
+        CliError::usage_hint("no hub given", "pass --hub PATH, or run this inside the hub repository")
+    })?;
+    match location {
+        HubLocation::Path(p) => Ok(p),
+        HubLocation::Url(u) => Err(CliError::usage_hint(
+            format!("the hub {u} (from {source}) is not on this machine: hooks can only be installed into a path"),
+            "run this on the hub's machine with --hub PATH, or run `git ci watch --hub URL` for a hub without hooks",
+        )),
+    }
+}
+
+fn install_error(e: InstallError) -> CliError {
+    match e {
+        InstallError::Io { .. } | InstallError::Git(_) => CliError::Internal(e.to_string()),
+        other => CliError::usage(other.to_string()),
+    }
+}
+
+fn cmd_install(ui: &Ui, target: &TargetArgs) -> CliResult {
+    let hub = local_hub(target)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Internal(format!("could not tell where the git-ci binary is: {e}")))?;
+    let done = install::install(&hub, &exe).map_err(install_error)?;
+    let hook = done.hook.display();
+    ui.err(&match done.change {
+        HookChange::Created => format!("installed {hook} (runs {})", exe.display()),
+        HookChange::KeptPrevious => format!(
+            "installed {hook} (runs {}); the hook that was there is kept as {} and still runs first",
+            exe.display(),
+            install::PREVIOUS
+        ),
+        HookChange::Updated => format!("updated {hook} to run {}", exe.display()),
+        HookChange::Unchanged => format!("{hook} is already installed; nothing changed"),
+    });
+    for f in &done.settings {
+        let was = f.current.as_deref().unwrap_or("unset");
+        ui.err(&format!("set {} = {} (was {was}): {}", f.setting.key, f.setting.value, f.setting.why));
+    }
+    Ok(())
+}
+
+fn cmd_uninstall(ui: &Ui, target: &TargetArgs) -> CliResult {
+    let hub = local_hub(target)?;
+    let hook = install::hooks_dir(&hub).map_err(install_error)?.join(install::HOOK);
+    let hook = hook.display();
+    ui.err(&match install::uninstall(&hub).map_err(install_error)? {
+        Removed::Removed => format!("removed {hook}"),
+        Removed::Restored => format!("removed git-ci's hook and put back the one that was there: {hook}"),
+        Removed::NotInstalled => format!("git-ci's hook is not installed in {hook}; nothing changed"),
+    });
+    Ok(())
+}
+
+/// Runs in the hub, as git runs hooks: the current directory (or $GIT_DIR)
+/// is the repository.
+fn cmd_post_receive(args: PostReceiveArgs) -> CliResult {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| CliError::Internal(format!("could not read the hook's input: {e}")))?;
+    let hub = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    // git says `.`: name the hub by its full path in messages.
+    let hub = std::fs::canonicalize(&hub).unwrap_or(hub);
+    // stderr: git relays it to the pusher as `remote: ...` lines, and it is
+    // not buffered, so our lines and the earlier hook's keep their order.
+    let outcome = post_receive::run(&hub, args.hook_dir.as_deref(), &args.args, &input, &mut std::io::stderr());
+    if outcome.success() {
+        Ok(())
+    } else {
+        // Everything was said already; exit 1 tells a person running the
+        // hook by hand (git itself ignores a post-receive's exit code).
+        Err(CliError::JobsFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn argument_lines_parse_or_fail() {
+        for line in [
+            "git-ci hooks install",
+            "git-ci hooks install --hub /srv/hub.git",
+            "git-ci hooks uninstall --hub hub.git",
+            "git-ci hooks post-receive --hook-dir hooks",
+            "git-ci hooks post-receive --hook-dir hooks -- a -b",
+        ] {
+            Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        for line in ["git-ci hooks", "git-ci hooks install --hub", "git-ci hooks frobnicate"] {
+            assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");
+        }
+    }
+}

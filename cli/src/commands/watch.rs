@@ -1,0 +1,103 @@
+//! `git ci watch`: queue jobs for a hub's new branch and tag heads, for hubs
+//! that run no hooks.
+
+use std::time::Duration;
+
+use clap::Args;
+use git_ci_hooks::Event;
+use git_ci_hooks::watch::Watcher;
+
+use crate::cli::{HubArgs, parse_duration};
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+/// Poll a hub's branches and tags and queue jobs like the post-receive hook.
+///
+/// For hubs that run no hooks (GitHub, GitLab, Gitea): every interval, the
+/// heads not handled yet get the jobs of their .git-ci.toml, a new head of a
+/// branch cancels that branch's older pending runs, and a deleted branch's
+/// pending jobs are cancelled. What was queued is recorded on the hub, so a
+/// restarted watcher, or two at once, never queue a job twice. Ctrl-C stops
+/// it at any moment: every change it makes is one atomic push.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci watch --hub https://example.com/team/project.git\n  git ci watch --once     one look, then exit (for cron)"
+)]
+pub struct WatchArgs {
+    /// How long to wait between two looks at the hub.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Look once and exit; exit 3 if the hub could not be reached.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> CliResult {
+    if !args.once && args.interval < Duration::from_secs(1) {
+        return Err(CliError::usage("--interval must be at least 1s (a hosted hub may also rate-limit fetches)"));
+    }
+    let repo = context::user_repo();
+    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "watch")?;
+    let by = format!("watch@{}", context::hostname());
+    let mut watcher = Watcher::new(&*hub, &by);
+    if !args.once {
+        ui.err(&format!(
+            "git-ci watch: watching {} every {}",
+            hub.url(),
+            git_ci_core::time::human_duration(args.interval)
+        ));
+    }
+    loop {
+        match watcher.poll() {
+            Ok(events) => report(ui, &events),
+            Err(e) if args.once => return Err(e.into()),
+            // A hosted hub has bad minutes: say so and look again later.
+            Err(e) => ui.err(&format!(
+                "git-ci watch: {e}; trying again in {}",
+                git_ci_core::time::human_duration(args.interval)
+            )),
+        }
+        if args.once {
+            return Ok(());
+        }
+        std::thread::sleep(args.interval);
+    }
+}
+
+/// One line per thing done; what earlier runs did is only counted (a
+/// restarted watcher finds every head already handled).
+fn report(ui: &Ui, events: &[Event]) {
+    let mut already = 0;
+    for e in events {
+        if let Event::AlreadyQueued { .. } = e {
+            already += 1;
+            continue;
+        }
+        for line in e.describe().lines() {
+            ui.err(&format!("git-ci watch: {line}"));
+        }
+    }
+    if already > 0 {
+        ui.err(&format!("git-ci watch: {already} job(s) of these heads were queued before; nothing to do for them"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn argument_lines_parse_or_fail() {
+        for line in ["git-ci watch", "git-ci watch --hub git://127.0.0.1/hub --interval 5s", "git-ci watch --once"] {
+            Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+        for line in ["git-ci watch --interval soon", "git-ci watch extra", "git-ci watch --once=yes"] {
+            assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");
+        }
+    }
+}

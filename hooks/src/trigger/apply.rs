@@ -1,0 +1,247 @@
+//! Doing a [`Plan`] on the hub: one transaction, re-decided after every lost
+//! race.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use git_ci_core::done::{self, Content, Entry};
+use git_ci_core::hub::{Hub, HubError, RefEdit};
+use git_ci_core::model::{JobResult, Status};
+use git_ci_core::queue::{self, Queued, Snapshot};
+use git_ci_core::{Job, JobId, refs};
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+
+use super::{Broken, Event, Plan, Wanted};
+use crate::index::{self, Index};
+
+/// Lost races tolerated before giving up: each one means another trigger or
+/// a cancel moved `_hub` (or a worker took a job we meant to cancel) between
+/// our read and our write, and the next read sees it.
+const ATTEMPTS: u32 = 12;
+
+/// Applies `plan`; returns what happened, notes first.
+pub fn apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
+    if plan.wanted.is_empty() && plan.broken.is_empty() && plan.deleted.is_empty() {
+        return Ok(plan.notes.clone());
+    }
+    let mut attempt = 0;
+    loop {
+        match try_apply(hub, plan) {
+            Err(e) if e.is_conflict() && attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!("trigger lost a race ({e}); deciding again");
+                // Jitter, so that two watchers that collided do not collide again.
+                std::thread::sleep(Duration::from_millis(fastrand::u64(1..=(4 << attempt.min(6)))));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A pending job to publish as `cancelled`.
+struct Cancel {
+    queued: Queued,
+    job: Job,
+    job_json: Vec<u8>,
+    reason: String,
+}
+
+fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
+    let writer = refs::done(refs::HUB_WRITER);
+    let tip = hub.refresh_ref(&writer)?;
+    let repo = hub.repo();
+    let index = Index::at(hub, &repo, tip)?;
+    let mut events = plan.notes.clone();
+    let (fresh, broken) = unseen(plan, &index, &mut events);
+    // Only the transaction that queues the newer run supersedes: a push
+    // of a commit whose jobs were queued before changes nothing.
+    let needs_snapshot = !plan.deleted.is_empty() || fresh.iter().any(|w| w.supersede);
+    let cancels = if needs_snapshot { find_cancels(hub, plan, &fresh, &index)? } else { Vec::new() };
+    if fresh.is_empty() && broken.is_empty() && cancels.is_empty() {
+        return Ok(events);
+    }
+    let new_tip = write_commit(hub, tip, &fresh, &broken, &cancels)?;
+    let mut edits = vec![RefEdit::set(writer, tip, new_tip)];
+    edits.extend(ref_edits(hub, &fresh, &cancels)?);
+    hub.transact(&edits)?;
+
+    events.extend(broken.into_iter().map(|b| bad_pipeline(b, true)));
+    events.extend(cancels.into_iter().map(|c| Event::Cancelled {
+        id: c.queued.id,
+        name: c.job.spec.name,
+        git_ref: c.job.git_ref,
+        reason: c.reason,
+    }));
+    events.extend(fresh.into_iter().map(|w| Event::Queued(Box::new(w.job.clone()))));
+    Ok(events)
+}
+
+/// What the index does not know yet; what it knows becomes events.
+fn unseen<'p>(plan: &'p Plan, index: &Index<'_>, events: &mut Vec<Event>) -> (Vec<&'p Wanted>, Vec<&'p Broken>) {
+    let mut fresh = Vec::new();
+    for w in &plan.wanted {
+        match index.get(&w.key) {
+            None => fresh.push(w),
+            Some(id) => {
+                events.push(Event::AlreadyQueued { name: w.job.spec.name.clone(), git_ref: w.job.git_ref.clone(), id })
+            }
+        }
+    }
+    let (broken, reported): (Vec<&Broken>, Vec<&Broken>) =
+        plan.broken.iter().partition(|b| index.get(&b.key).is_none());
+    // Said again to whoever pushes it again, recorded once.
+    events.extend(reported.into_iter().map(|b| bad_pipeline(b, false)));
+    (fresh, broken)
+}
+
+/// Queue refs and pins created for the new jobs, deleted for the cancelled.
+fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec<RefEdit>, HubError> {
+    let mut edits = Vec::new();
+    for w in fresh {
+        let blob = hub.write_blob(&w.job.to_json())?;
+        edits.push(RefEdit::create(refs::pin(&w.job.id), commit_of(hub, &w.job)?));
+        edits.push(RefEdit::create(refs::queue(&w.job.spec.queue, &w.job.id), blob));
+    }
+    for c in cancels {
+        edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.blob));
+        if let Some(pin) = queue::pin_of(hub, &c.queued.id, Some(&c.job))? {
+            edits.push(RefEdit::delete(refs::pin(&c.queued.id), pin));
+        }
+    }
+    Ok(edits)
+}
+
+fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
+    Event::BadPipeline {
+        git_ref: b.job.git_ref.clone(),
+        commit: b.job.commit.clone(),
+        message: b.message.clone(),
+        recorded: recorded.then(|| b.job.id.clone()),
+    }
+}
+
+fn commit_of(hub: &dyn Hub, job: &Job) -> Result<ObjectId, HubError> {
+    ObjectId::from_hex(job.commit.as_bytes())
+        .map_err(|e| hub.local_error(format!("job {} has a bad commit", job.id), e))
+}
+
+/// Pending (unclaimed) jobs that this plan cancels: older runs of a job the
+/// plan queues again on the same branch, and jobs of deleted refs. Running
+/// jobs are left to finish.
+fn find_cancels(hub: &dyn Hub, plan: &Plan, fresh: &[&Wanted], index: &Index<'_>) -> Result<Vec<Cancel>, HubError> {
+    let superseding: HashMap<(&str, &str), &Job> = fresh
+        .iter()
+        .filter(|w| w.supersede)
+        .map(|w| ((w.job.git_ref.as_str(), w.job.spec.name.as_str()), &w.job))
+        .collect();
+    let snapshot = Snapshot::read(hub, &[])?;
+    let mut out = Vec::new();
+    for queued in snapshot.unclaimed() {
+        // A job we cannot read is not ours to judge: workers publish it as
+        // an error when they meet it.
+        let Ok(job_json) = hub.read_blob(queued.blob) else { continue };
+        let Ok(job) = Job::from_json(&job_json) else { continue };
+        let Some(reason) = cancel_reason(&job, &queued.id, plan, &superseding, index) else { continue };
+        out.push(Cancel { queued: queued.clone(), job, job_json, reason });
+    }
+    Ok(out)
+}
+
+fn cancel_reason(
+    job: &Job,
+    id: &JobId,
+    plan: &Plan,
+    superseding: &HashMap<(&str, &str), &Job>,
+    index: &Index<'_>,
+) -> Option<String> {
+    if let Some(newer) = superseding.get(&(job.git_ref.as_str(), job.spec.name.as_str())) {
+        // The same commit pushed again (or submitted by hand) is not older.
+        return (newer.commit != job.commit).then(|| format!("superseded by {}", newer.commit));
+    }
+    let deletion = plan.deleted.iter().find(|d| d.git_ref == job.git_ref)?;
+    if deletion.only.as_ref().is_some_and(|only| !only.contains(id)) {
+        return None;
+    }
+    if deletion.triggered_only {
+        let commit = ObjectId::from_hex(job.commit.as_bytes()).ok()?;
+        let key = index::key(&commit, &job.git_ref, &job.spec.name);
+        if index.get(&key).as_deref() != Some(id.as_str()) {
+            return None;
+        }
+    }
+    Some(format!("{} was deleted", job.git_ref))
+}
+
+/// The new `_hub` tip: the results of the cancelled jobs and broken
+/// configurations, and an index entry for everything queued or recorded.
+fn write_commit(
+    hub: &dyn Hub,
+    tip: Option<ObjectId>,
+    fresh: &[&Wanted],
+    broken: &[&Broken],
+    cancels: &[Cancel],
+) -> Result<ObjectId, HubError> {
+    let entries: Vec<Entry> = cancels.iter().map(cancel_entry).chain(broken.iter().map(|b| broken_entry(b))).collect();
+    let repo = hub.repo();
+    let err = |e: gix::Error| hub.local_error("could not write the _hub commit".into(), e);
+    let mut editor = repo.edit_tree(base_tree(hub, &repo, tip, &entries)?).map_err(err)?;
+    let mut message = format!("git-ci: {} finished, {} triggered\n\n", entries.len(), fresh.len());
+    for e in &entries {
+        message.push_str(&format!("{} {}\n", e.id, e.result.status.as_str()));
+    }
+    let indexed = fresh.iter().map(|w| (&w.key, &w.job.id)).chain(broken.iter().map(|b| (&b.key, &b.job.id)));
+    for (key, id) in indexed {
+        let blob = repo.write_blob(id.as_str()).map_err(err)?;
+        editor.upsert(index::path(key).as_str(), EntryKind::Blob, blob).map_err(err)?;
+        message.push_str(&format!("trigger {id}\n"));
+    }
+    let tree = editor.write().map_err(err)?.detach();
+    let sig = done::signature();
+    let mut time = Default::default();
+    let sig = sig.to_ref(&mut time);
+    Ok(repo.new_commit_as(sig, sig, message, tree, tip).map_err(err)?.id)
+}
+
+/// The tree to add index entries to: the tip's, with `entries` added.
+/// `done::append` lays results out the way every reader expects; the commit
+/// it writes only lends us its tree (and is left unreferenced), so that the
+/// chain gets one commit a trigger, whose parent is `tip`.
+fn base_tree(
+    hub: &dyn Hub,
+    repo: &gix::Repository,
+    tip: Option<ObjectId>,
+    entries: &[Entry],
+) -> Result<ObjectId, HubError> {
+    let err = |e: gix::Error| hub.local_error("could not read the _hub chain".into(), e);
+    let commit = if entries.is_empty() { tip } else { Some(done::append(hub, tip, entries)?) };
+    match commit {
+        Some(c) => Ok(repo.find_commit(c).and_then(|c| c.tree_id()).map_err(err)?.detach()),
+        None => Ok(ObjectId::empty_tree(repo.object_hash())),
+    }
+}
+
+fn cancel_entry(c: &Cancel) -> Entry {
+    let result =
+        JobResult::without_run(&c.queued.id, Status::Cancelled, refs::HUB_WRITER, c.job.attempt, c.reason.clone());
+    Entry {
+        id: c.queued.id.clone(),
+        job_json: c.job_json.clone(),
+        result,
+        log: Content::Bytes(format!("[git-ci] cancelled before it started: {}\n", c.reason).into_bytes()),
+        files: vec![],
+        cache_key: None,
+    }
+}
+
+fn broken_entry(b: &Broken) -> Entry {
+    let result = JobResult::without_run(&b.job.id, Status::Error, refs::HUB_WRITER, 1, b.message.clone());
+    Entry {
+        id: b.job.id.clone(),
+        job_json: b.job.to_json(),
+        result,
+        log: Content::Bytes(format!("[git-ci] {}\n", b.message).into_bytes()),
+        files: vec![],
+        cache_key: None,
+    }
+}

@@ -1,0 +1,139 @@
+//! Planning and applying against a real bare repository, in-process.
+
+use git_ci_core::hub::{Hub, LocalHub};
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+
+use super::{Event, Update, apply, plan};
+
+const PIPELINE: &str = "[job.a]\nrun = \"true\"\n\n[job.b]\nrun = \"true\"\nsupersede = false\n";
+
+fn hub() -> (tempfile::TempDir, LocalHub) {
+    let dir = tempfile::tempdir().unwrap();
+    gix::init_bare(dir.path()).unwrap();
+    let hub = LocalHub::open(dir.path()).unwrap();
+    (dir, hub)
+}
+
+/// A commit holding `.git-ci.toml` with `text` (and `salt`, to make it new).
+fn commit(hub: &LocalHub, text: &str, salt: &str) -> ObjectId {
+    let repo = hub.repo();
+    let blob = repo.write_blob(text).unwrap().detach();
+    let salt = repo.write_blob(salt).unwrap().detach();
+    let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash())).unwrap();
+    editor.upsert(".git-ci.toml", EntryKind::Blob, blob).unwrap();
+    editor.upsert("salt", EntryKind::Blob, salt).unwrap();
+    let tree = editor.write().unwrap().detach();
+    let sig = git_ci_core::done::signature();
+    let mut time = Default::default();
+    let sig = sig.to_ref(&mut time);
+    repo.new_commit_as(sig, sig, "test", tree, None::<ObjectId>).unwrap().id
+}
+
+fn push(git_ref: &str, new: ObjectId) -> Update {
+    Update { refname: git_ref.into(), old: None, new: Some(new) }
+}
+
+fn trigger(hub: &LocalHub, updates: &[Update]) -> Vec<Event> {
+    apply(hub, &plan(&hub.repo(), updates, "test")).unwrap()
+}
+
+fn count(events: &[Event], what: fn(&Event) -> bool) -> usize {
+    events.iter().filter(|e| what(e)).count()
+}
+
+fn live_refs(hub: &LocalHub) -> Vec<(String, ObjectId)> {
+    let h: &dyn Hub = hub;
+    [h.list("refs/ci/queue/").unwrap(), h.list("refs/ci/pins/").unwrap()].concat()
+}
+
+#[test]
+fn the_same_update_twice_queues_once() {
+    let (_dir, hub) = hub();
+    let c = commit(&hub, PIPELINE, "1");
+    let first = trigger(&hub, &[push("refs/heads/main", c)]);
+    assert_eq!(count(&first, |e| matches!(e, Event::Queued(_))), 2, "{first:?}");
+    let refs = live_refs(&hub);
+    let second = trigger(&hub, &[push("refs/heads/main", c)]);
+    assert_eq!(count(&second, |e| matches!(e, Event::AlreadyQueued { .. })), 2, "{second:?}");
+    assert_eq!(live_refs(&hub), refs);
+    let other_branch = trigger(&hub, &[push("refs/heads/other", c)]);
+    assert_eq!(count(&other_branch, |e| matches!(e, Event::Queued(_))), 2, "the ref is part of the key");
+}
+
+#[test]
+fn racing_triggers_queue_each_job_once() {
+    let (dir, hub) = hub();
+    let c = commit(&hub, PIPELINE, "1");
+    let path = dir.path().to_path_buf();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let hub = LocalHub::open(&path).unwrap();
+                trigger(&hub, &[push("refs/heads/main", c)])
+            })
+        })
+        .collect();
+    let queued: usize = threads.into_iter().map(|t| count(&t.join().unwrap(), |e| matches!(e, Event::Queued(_)))).sum();
+    assert_eq!(queued, 2);
+    assert_eq!(live_refs(&hub).len(), 4, "two queue refs and two pins");
+}
+
+#[test]
+fn a_newer_push_supersedes_unless_the_job_says_not_to() {
+    let (_dir, hub) = hub();
+    let old = commit(&hub, PIPELINE, "1");
+    trigger(&hub, &[push("refs/heads/main", old)]);
+    let new = commit(&hub, PIPELINE, "2");
+    let events = trigger(&hub, &[push("refs/heads/main", new)]);
+    let cancelled: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Cancelled { name, reason, .. } => Some((name.as_str(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, [("a", format!("superseded by {new}"))]);
+    assert_eq!(live_refs(&hub).len(), 6, "a at new, b at old and new: queue refs and pins");
+    let gone = trigger(&hub, &[Update { refname: "refs/heads/main".into(), old: Some(new), new: None }]);
+    assert_eq!(count(&gone, |e| matches!(e, Event::Cancelled { .. })), 3);
+    assert!(live_refs(&hub).is_empty());
+}
+
+#[test]
+fn a_broken_file_is_recorded_once_and_said_every_time() {
+    let (_dir, hub) = hub();
+    let c = commit(&hub, "[job.a]\nrun = 1\n", "1");
+    for round in 0..2 {
+        let events = trigger(&hub, &[push("refs/heads/main", c)]);
+        let [Event::BadPipeline { message, recorded, .. }] = events.as_slice() else { panic!("{events:?}") };
+        assert!(message.contains(".git-ci.toml:2:7"), "{message}");
+        assert_eq!(recorded.is_some(), round == 0);
+    }
+    assert!(live_refs(&hub).is_empty());
+    let h: &dyn Hub = &hub;
+    assert!(h.get("refs/ci/done/_hub").unwrap().is_some());
+}
+
+#[test]
+fn refs_other_than_branches_and_tags_trigger_nothing() {
+    let (_dir, hub) = hub();
+    let c = commit(&hub, PIPELINE, "1");
+    let p = plan(&hub.repo(), &[push("refs/ci/queue/default/x", c), push("refs/notes/ci", c)], "test");
+    assert!(p.is_empty());
+    let tag = trigger(&hub, &[push("refs/tags/v1", c)]);
+    assert!(tag.is_empty(), "no job asks for tags: {tag:?}");
+}
+
+#[test]
+fn post_receive_lines_parse() {
+    let z = "0".repeat(40);
+    let a = "a".repeat(40);
+    let u = Update::parse_line(&format!("{z} {a} refs/heads/main\n")).unwrap();
+    assert_eq!((u.old, u.new.map(|n| n.to_string())), (None, Some(a.clone())));
+    let d = Update::parse_line(&format!("{a} {z} refs/heads/gone")).unwrap();
+    assert_eq!((d.new, d.refname.as_str()), (None, "refs/heads/gone"));
+    assert!(Update::parse_line("garbage").is_none());
+    assert!(Update::parse_line(&format!("{a} {a}")).is_none());
+}
