@@ -1,0 +1,76 @@
+//! Group 2, claim + complete of one queued job (not run): git-ci-core
+//! against the two bare transactions the same work needs.
+
+use crate::Ctx;
+use crate::fixture::Res;
+use crate::measure::{self, Samples, WARMUP};
+use crate::proto::{Floor, Target, Writer, submit_one};
+use crate::report::{Goal, Row};
+
+/// Floors measured here that later figures are built on (medians, ms).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClaimFloors {
+    pub local: f64,
+    pub remote: f64,
+    pub remote_claim: f64,
+}
+
+pub fn run(ctx: &Ctx) -> Res<(Vec<Row>, ClaimFloors)> {
+    let (local_row, local) = local(ctx)?;
+    let (remote_row, remote, remote_claim) = remote(ctx)?;
+    Ok((vec![local_row, remote_row], ClaimFloors { local, remote, remote_claim }))
+}
+
+fn local(ctx: &Ctx) -> Res<(Row, f64)> {
+    let path = ctx.fx.hub("claim-local.git")?;
+    let hub = ctx.fx.local(&path)?;
+    let mut writer = Writer::new("bench");
+    let mut floor = Floor::new(Target::Path(path.clone()), &path)?;
+    let (ours, bare) = measure::pair(
+        ctx.sizes.runs,
+        || {
+            let q = submit_one(&hub, &ctx.fx.commit)?;
+            writer.claim_complete(&hub, &q)
+        },
+        || {
+            let t = floor.claim_complete(&ctx.fx.commit)?;
+            Ok(t.claim + t.complete)
+        },
+    )?;
+    let name = "claim+complete, local hub (floor: 2 × update-ref --stdin)";
+    Ok((Row::timed(name, &ours, &bare, Goal::None), bare.median_ms()))
+}
+
+fn remote(ctx: &Ctx) -> Res<(Row, f64, f64)> {
+    let name = "claim-remote.git";
+    let path = ctx.fx.hub(name)?;
+    let hub = ctx.fx.remote(name, "bench")?;
+    let target = Target::Url { url: ctx.fx.url(name), client: ctx.fx.client("claim-floor.git")? };
+    let mut writer = Writer::new("bench");
+    let mut floor = Floor::new(target, &path)?;
+    let mut claims = Samples::default();
+    let mut rounds = 0;
+    let (ours, bare) = measure::pair(
+        ctx.sizes.runs,
+        || {
+            let q = submit_one(&hub, &ctx.fx.commit)?;
+            writer.claim_complete(&hub, &q)
+        },
+        || {
+            let t = floor.claim_complete(&ctx.fx.commit)?;
+            rounds += 1;
+            if rounds > WARMUP {
+                claims.push(t.claim);
+            }
+            Ok(t.claim + t.complete)
+        },
+    )?;
+    let row = Row::timed(
+        "claim+complete, git daemon (floor: 2 × push --atomic with leases)",
+        &ours,
+        &bare,
+        Goal::RatioAtMost(1.2),
+    )
+    .detail(format!("floor claim push alone {}", claims.spread()));
+    Ok((row, bare.median_ms(), claims.median_ms()))
+}

@@ -1,0 +1,87 @@
+//! Group 3, end-to-end latency of a no-op job: from just before
+//! `queue::submit` to the worker's `Published` event, one job at a time.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use git_ci_core::hub::{Hub, RemoteHub};
+use git_ci_core::queue;
+use git_ci_core::worker::Config;
+
+use crate::Ctx;
+use crate::claim::ClaimFloors;
+use crate::fixture::Res;
+use crate::measure::{self, Samples};
+use crate::proto;
+use crate::report::{Goal, Row, Value};
+use crate::workers::{self, Published};
+
+/// A no-op job that takes longer than this is a failure, not a figure.
+const JOB_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How often the remote worker looks at the hub: it has no way to be told.
+pub const REMOTE_POLL: Duration = Duration::from_millis(50);
+
+pub fn run(ctx: &Ctx, floors: &ClaimFloors) -> Res<Vec<Row>> {
+    Ok(vec![local(ctx, floors)?, remote(ctx, floors)?])
+}
+
+fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
+    let path = ctx.fx.hub("e2e-local.git")?;
+    let worker_hub: Arc<dyn Hub> = Arc::new(ctx.fx.local(&path)?);
+    let cfg = workers::config("e2e-local", ctx.fx.work_dir("e2e-local")?, Duration::from_secs(2), false);
+    let submitter = ctx.fx.local(&path)?;
+    let (ours, sh) = latency(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_local)?;
+    let name = "end-to-end no-op job, local hub (floor: sh -c true + 2a floor)";
+    Ok(row(name, &ours, &sh, floors.local, Goal::MsAtMost(12.0)))
+}
+
+fn remote(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
+    let name = "e2e-remote.git";
+    ctx.fx.hub(name)?;
+    // Not seeded with the commit: the worker fetches its pin once, during
+    // the warm-up, like a worker meeting a new commit.
+    let worker_hub: Arc<dyn Hub> = Arc::new(RemoteHub::open(&ctx.fx.url(name), None, "e2e-remote-worker")?);
+    let cfg = workers::config("e2e-remote", ctx.fx.work_dir("e2e-remote")?, REMOTE_POLL, false);
+    let submitter = ctx.fx.remote(name, "bench")?;
+    let (ours, sh) = latency(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_remote)?;
+    let label = format!(
+        "end-to-end no-op job, git daemon, worker polls every {} ms (floor: sh -c true + 2b floor)",
+        REMOTE_POLL.as_millis()
+    );
+    Ok(row(&label, &ours, &sh, floors.remote, Goal::None))
+}
+
+fn row(name: &str, ours: &Samples, sh: &Samples, claim_floor_ms: f64, goal: Goal) -> Row {
+    let floor = sh.median_ms() + claim_floor_ms;
+    Row::new(name, Value::Ms(ours.median_ms()), Some(Value::Ms(floor)), goal)
+        .detail(format!("ours {}", ours.spread()))
+        .detail(format!("sh -c true {}", sh.spread()))
+        .detail(format!("claim+complete floor {claim_floor_ms:.2} ms"))
+}
+
+/// Runs one worker and times `n` jobs through it, interleaved with
+/// `sh -c true` for the floor.
+fn latency(ctx: &Ctx, worker_hub: Arc<dyn Hub>, cfg: Config, submitter: &dyn Hub, n: usize) -> Res<(Samples, Samples)> {
+    let (tx, rx) = mpsc::channel();
+    let incidents = workers::Incidents::default();
+    let worker = workers::spawn(worker_hub, cfg, tx, &incidents)?;
+    let measured = measure::pair(n, || one_job(ctx, submitter, &rx), proto::sh_true);
+    // Stop the worker whatever happened, then report the first failure.
+    let stopped = workers::stop(vec![worker]);
+    let samples = measured?;
+    stopped?;
+    if let Some(first) = incidents.take().first() {
+        return Err(format!("a lone worker should meet no trouble, but: {first}").into());
+    }
+    Ok(samples)
+}
+
+fn one_job(ctx: &Ctx, submitter: &dyn Hub, rx: &Receiver<Published>) -> Res<Duration> {
+    let job = proto::job(&ctx.fx.commit);
+    let start = Instant::now();
+    queue::submit(submitter, std::slice::from_ref(&job))?;
+    workers::wait_for(rx, &job.id, start + JOB_DEADLINE)?;
+    Ok(start.elapsed())
+}

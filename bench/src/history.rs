@@ -1,0 +1,124 @@
+//! Group 5, what finished jobs cost the live protocol: a poll
+//! (`Snapshot::read`) and a claim+complete on a hub whose `done` chains
+//! hold many results, against the same on a hub with none. DESIGN.md
+//! promises both flat.
+
+use std::time::{Duration, SystemTime};
+
+use git_ci_core::done::{self, Entry};
+use git_ci_core::hub::{Hub, RefEdit};
+use git_ci_core::queue::Snapshot;
+use git_ci_core::{JobId, refs};
+
+use crate::Ctx;
+use crate::fixture::{Commit, Res, git};
+use crate::measure::{self, Samples, Step, time};
+use crate::proto::{self, Writer, submit_one};
+use crate::report::{Goal, Row};
+
+/// The writer whose chain holds the old results.
+const FILLER: &str = "bench-filler";
+/// Results per `done` commit while filling: a few commits, not thousands.
+const BATCH: usize = 500;
+/// The old results are spread over this many days, as history would be.
+const DAYS: usize = 50;
+const FLAT: Goal = Goal::RatioAtMost(1.1);
+
+pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
+    let (empty, full) = ("history-0.git", "history-full.git");
+    ctx.fx.hub(empty)?;
+    let full_path = ctx.fx.hub(full)?;
+    let (took, filled) = time(|| fill(&ctx.fx.local(&full_path)?, &ctx.fx.commit, ctx.sizes.results));
+    filled?;
+    eprintln!("  filled {} results in {:.1} s", ctx.sizes.results, took.as_secs_f64());
+    // A hub is packed in real life; loose objects would also set off
+    // `gc --auto` in the background of the first push, mid-measurement.
+    for hub in [empty, full] {
+        git(&ctx.fx.hub_path(hub), &["repack", "-a", "-d", "-q"])?;
+    }
+    let local = [ctx.fx.local(&ctx.fx.hub_path(empty))?, ctx.fx.local(&full_path)?];
+    let mut rows = measure_hubs(ctx, "local hub", [&local[0], &local[1]], ctx.sizes.runs * 4)?;
+    let remote = [ctx.fx.remote(empty, "bench")?, ctx.fx.remote(full, "bench")?];
+    rows.extend(measure_hubs(ctx, "git daemon", [&remote[0], &remote[1]], ctx.sizes.runs)?);
+    Ok(rows)
+}
+
+/// Writes `results` finished jobs in batches and points the filler's
+/// `done` ref at the last commit.
+fn fill(hub: &dyn Hub, commit: &Commit, results: usize) -> Res<()> {
+    let mut tip = None;
+    let mut made = 0;
+    while made < results {
+        let count = BATCH.min(results - made);
+        let entries: Vec<Entry> = (made..made + count).map(|i| old_result(commit, i)).collect();
+        tip = Some(done::append(hub, tip, &entries)?);
+        made += count;
+    }
+    let tip = tip.ok_or("nothing to fill")?;
+    hub.transact(&[RefEdit::create(refs::done(FILLER), tip)])?;
+    Ok(())
+}
+
+/// The `i`th old result, on one of the last [`DAYS`] days.
+fn old_result(commit: &Commit, i: usize) -> Entry {
+    let mut job = proto::job(commit);
+    let day = SystemTime::now() - Duration::from_secs(86_400 * (i % DAYS) as u64);
+    job.id = JobId::new(day, &i.to_le_bytes());
+    proto::entry(&job, FILLER)
+}
+
+/// Poll and claim+complete rows for one transport: `[empty, full]` hubs.
+fn measure_hubs(ctx: &Ctx, transport: &str, hubs: [&dyn Hub; 2], poll_runs: usize) -> Res<Vec<Row>> {
+    let [empty, full] = hubs;
+    let n = ctx.sizes.results;
+    let (full_read, empty_read) = measure::pair(poll_runs, || read(full), || read(empty))?;
+    let [c_empty, c_other, c_own] = claims(ctx, transport, empty, full)?;
+    Ok(vec![
+        Row::timed(
+            format!("poll (Snapshot::read), {transport}, {n} results (floor: 0 results)"),
+            &full_read,
+            &empty_read,
+            FLAT,
+        ),
+        Row::timed(
+            format!("claim+complete, {transport}, {n} results in another chain (floor: 0 results)"),
+            &c_other,
+            &c_empty,
+            FLAT,
+        ),
+        Row::timed(
+            format!("claim+complete, {transport}, {n} results in the writer's own chain (floor: 0 results)"),
+            &c_own,
+            &c_empty,
+            FLAT,
+        ),
+    ])
+}
+
+fn read(hub: &dyn Hub) -> Res<Duration> {
+    let (d, snap) = time(|| Snapshot::read(hub, &[]));
+    snap?;
+    Ok(d)
+}
+
+/// Claim+complete on the empty hub, on the full hub by a new writer, and
+/// on the full hub by the writer of the old results, interleaved.
+fn claims(ctx: &Ctx, transport: &str, empty: &dyn Hub, full: &dyn Hub) -> Res<[Samples; 3]> {
+    let commit = &ctx.fx.commit;
+    // Each transport writes its own new chains; the old results' chain is
+    // shared, so take its tip as it is now (fetching it into a remote hub's
+    // cache, as the worker that wrote it would have it).
+    let fresh = format!("bench-{}", transport.replace(' ', "-"));
+    let mut fresh_empty = Writer::new(&fresh);
+    let mut fresh_full = Writer::new(&fresh);
+    let tip = full.refresh_ref(&refs::done(FILLER))?.ok_or("the old results' chain is gone")?;
+    let mut owner = Writer { name: FILLER.to_owned(), tip: Some(tip) };
+    let mut steps: [Step<'_>; 3] = [
+        Box::new(|| fresh_empty.claim_complete(empty, &submit_one(empty, commit)?)),
+        Box::new(|| fresh_full.claim_complete(full, &submit_one(full, commit)?)),
+        Box::new(|| owner.claim_complete(full, &submit_one(full, commit)?)),
+    ];
+    let mut out = measure::interleave(ctx.sizes.runs, &mut steps)?.into_iter();
+    let mut next = || out.next().unwrap_or_default();
+    Ok([next(), next(), next()])
+}

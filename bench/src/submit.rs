@@ -1,0 +1,58 @@
+//! Group 1, submit: `queue::submit` of one job against the bare
+//! transaction creating the same two refs.
+
+use git_ci_core::queue;
+
+use crate::Ctx;
+use crate::fixture::Res;
+use crate::measure::{self, time};
+use crate::proto::{Floor, Target, clear_ci_refs, job};
+use crate::report::{Goal, Row};
+
+pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
+    Ok(vec![local(ctx)?, remote(ctx)?])
+}
+
+fn local(ctx: &Ctx) -> Res<Row> {
+    let path = ctx.fx.hub("submit-local.git")?;
+    let hub = ctx.fx.local(&path)?;
+    let floor = Floor::new(Target::Path(path.clone()), &path)?;
+    let (ours, bare) = measure::pair(
+        ctx.sizes.runs,
+        || {
+            clear_ci_refs(&hub)?;
+            let job = job(&ctx.fx.commit);
+            let (d, r) = time(|| queue::submit(&hub, &[job]));
+            r?;
+            Ok(d)
+        },
+        || {
+            clear_ci_refs(floor.hub())?;
+            floor.submit(&ctx.fx.commit)
+        },
+    )?;
+    Ok(Row::timed("submit 1 job, local hub (floor: update-ref --stdin, 2 creates)", &ours, &bare, Goal::None))
+}
+
+fn remote(ctx: &Ctx) -> Res<Row> {
+    let name = "submit-remote.git";
+    let path = ctx.fx.hub(name)?;
+    let hub = ctx.fx.remote(name, "bench")?;
+    let target = Target::Url { url: ctx.fx.url(name), client: ctx.fx.client("submit-floor.git")? };
+    let floor = Floor::new(target, &path)?;
+    let (ours, bare) = measure::pair(
+        ctx.sizes.runs,
+        || {
+            clear_ci_refs(floor.hub())?;
+            let job = job(&ctx.fx.commit);
+            let (d, r) = time(|| queue::submit(&hub, &[job]));
+            r?;
+            Ok(d)
+        },
+        || {
+            clear_ci_refs(floor.hub())?;
+            floor.submit(&ctx.fx.commit)
+        },
+    )?;
+    Ok(Row::timed("submit 1 job, git daemon (floor: push --atomic, 2 refs)", &ours, &bare, Goal::None))
+}
