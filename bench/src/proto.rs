@@ -81,7 +81,8 @@ impl Writer {
     pub fn claim_complete(&mut self, hub: &dyn Hub, q: &Queued) -> Res<Duration> {
         let start = Instant::now();
         let claim = Claim::new(&q.job.id, &self.name, 1, Duration::from_secs(60));
-        let [claim_blob] = queue::claim(hub, &[ClaimRequest { claim, expected: None }])?[..] else {
+        let queued = (refs::queue(&q.job.spec.queue, &q.job.id), q.blob);
+        let [claim_blob] = queue::claim(hub, &[ClaimRequest { claim, expected: None, queued }])?[..] else {
             return Err("claim returned no blob".into());
         };
         let release = Release {
@@ -133,6 +134,7 @@ fn update_ref(hub: &Path, edits: &[RefEdit]) -> Res<()> {
     let mut input = String::from("start\n");
     for e in edits {
         let line = match (e.new, e.expected) {
+            (Some(new), Some(old)) if new == old => format!("verify {} {old}\n", e.name),
             (Some(new), None) => format!("create {} {new}\n", e.name),
             (Some(new), Some(old)) => format!("update {} {new} {old}\n", e.name),
             (None, Some(old)) => format!("delete {} {old}\n", e.name),
@@ -212,7 +214,10 @@ impl Floor {
         let claim_blob = objects.write_blob(&claim.to_json())?;
         let new_tip = done::append(objects, self.writer.tip, &[entry(&q.job, &self.writer.name)])?;
         let claim_ref = refs::claim(&q.job.id);
-        let claim_time = self.target.transact(&[RefEdit::create(claim_ref.clone(), claim_blob)], true)?;
+        // Like ours, the claim also checks that the job is still queued.
+        let queue_ref = refs::queue(&q.job.spec.queue, &q.job.id);
+        let claim_edits = [RefEdit::create(claim_ref.clone(), claim_blob), RefEdit::verify(queue_ref, q.blob)];
+        let claim_time = self.target.transact(&claim_edits, true)?;
         let complete = [
             RefEdit::set(refs::done(&self.writer.name), self.writer.tip, new_tip),
             RefEdit::delete(refs::queue(&q.job.spec.queue, &q.job.id), q.blob),
