@@ -57,17 +57,27 @@ fn a_malformed_job_is_published_as_error_and_the_worker_goes_on() {
     let hub = env.bare_hub("hub.git");
     env.git(&repo, &["push", "-q", hub.to_str().unwrap(), "main"]);
     let hub_s = hub.to_str().unwrap();
-    let poison = "20261122T000000000-0123456789ab";
-    let garbage = env.path("garbage");
-    std::fs::write(&garbage, "this is { not json").unwrap();
-    let blob = env.git(&hub, &["hash-object", "-w", garbage.to_str().unwrap()]);
-    env.git(&hub, &["update-ref", &format!("refs/ci/queue/default/{poison}"), &blob]);
+    let huge = "x".repeat(100 << 20);
+    let poisons = [
+        ("20261122T000000000-000000000001", "this is { not json".to_owned(), "not valid JSON"),
+        ("20261122T000000000-000000000002", r#"{"version": 2, "id": "x"}"#.to_owned(), "version 2"),
+        ("20261122T000000000-000000000003", r#"{"version": 1}"#.to_owned(), "missing field"),
+        ("20261122T000000000-000000000004", huge, "over the 65536-byte limit"),
+    ];
+    for (id, doc, _) in &poisons {
+        let file = env.path(id);
+        std::fs::write(&file, doc).unwrap();
+        let blob = env.git(&hub, &["hash-object", "-w", file.to_str().unwrap()]);
+        env.git(&hub, &["update-ref", &format!("refs/ci/queue/default/{id}"), &blob]);
+    }
     let good = env.ci(&repo, &["submit", "--hub", hub_s]).expect(0).stdout().trim().to_owned();
 
     env.ci(&repo, &["worker", "--hub", hub_s, "--once", "--name", "w"]).expect(0);
-    let bad = state_of(&env, &repo, hub_s, poison);
-    assert_eq!(bad["state"], "error", "{bad}");
-    assert!(bad["reason"].as_str().unwrap().contains("not valid JSON"), "{bad}");
+    for (id, _, why) in &poisons {
+        let bad = state_of(&env, &repo, hub_s, id);
+        assert_eq!(bad["state"], "error", "{bad}");
+        assert!(bad["reason"].as_str().unwrap().contains(why), "{why}: {bad}");
+    }
     assert_eq!(state_of(&env, &repo, hub_s, &good)["state"], "passed");
     assert!(env.ci_refs(&hub).iter().all(|(n, _)| n.starts_with("refs/ci/done/")));
 }

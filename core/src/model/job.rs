@@ -108,7 +108,7 @@ impl Job {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Job, DocError> {
-        let job: Job = parse_doc("job", bytes, |j: &Job| j.version)?;
+        let job: Job = parse_doc("job", bytes)?;
         job.check()?;
         Ok(job)
     }

@@ -34,19 +34,20 @@ pub enum DocError {
 /// refused unread so that a 100 MB blob cannot blow up a worker.
 pub const MAX_DOC_BYTES: usize = 64 * 1024;
 
-pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(
-    kind: &'static str,
-    bytes: &[u8],
-    version_of: impl Fn(&T) -> u32,
-) -> Result<T, DocError> {
+/// Parses a document, checking its size first and its version before its
+/// fields, so that a newer writer's document says "upgrade", not "missing
+/// field".
+pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(kind: &'static str, bytes: &[u8]) -> Result<T, DocError> {
     if bytes.len() > MAX_DOC_BYTES {
         return Err(DocError::TooLarge { size: bytes.len(), limit: MAX_DOC_BYTES });
     }
-    let doc: T = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
-    match version_of(&doc) {
-        VERSION => Ok(doc),
-        found => Err(DocError::Version { found }),
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
+    match value.get("version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(found) => return Err(DocError::Version { found: found as u32 }),
+        None => return Err(DocError::Invalid(format!("the {kind} has no \"version\" field"))),
     }
+    serde_json::from_value(value).map_err(|source| DocError::Parse { kind, source })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {

@@ -31,7 +31,7 @@ impl WorkerInfo {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<WorkerInfo, DocError> {
-        parse_doc("worker", bytes, |w: &WorkerInfo| w.version)
+        parse_doc("worker", bytes)
     }
 
     pub fn new(

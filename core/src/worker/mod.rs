@@ -541,6 +541,8 @@ impl Worker {
         self.hub_ok();
         self.notice_cancels(&snap.cancels);
         self.track_claims(&snap);
+        let queued: HashSet<ObjectId> = snap.queued.iter().map(|q| q.blob).collect();
+        self.job_docs.retain(|blob, _| queued.contains(blob));
         let mut candidates = Vec::new();
         let mut retry_now = false;
         let mine: Vec<&Queued> =
@@ -725,6 +727,12 @@ impl Worker {
         self.job_docs
             .entry(blob)
             .or_insert_with(|| {
+                // Never load a huge blob to find out it is too big.
+                let size = hub.repo().find_header(blob).map(|h| h.size()).unwrap_or(0);
+                if size > crate::model::MAX_DOC_BYTES as u64 {
+                    let limit = crate::model::MAX_DOC_BYTES;
+                    return Err((format!("the job document is {size} bytes, over the {limit}-byte limit"), Vec::new()));
+                }
                 let bytes = hub.read_blob(blob).map_err(|e| (e.to_string(), Vec::new()))?;
                 match Job::from_json(&bytes) {
                     Ok(job) => Ok((job, bytes)),
