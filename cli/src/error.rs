@@ -12,6 +12,9 @@ pub enum CliError {
     Hub { error: HubError, hint: Option<String> },
     /// Some job did not pass: exit 1 (the details were already printed).
     JobsFailed,
+    /// A check found problems (`doctor`, a hook run by hand): exit 1, the
+    /// findings were the output.
+    Findings,
     /// `status REV`: some job is still pending or running: exit 4.
     StillRunning,
     /// Something broke on this machine: exit 2 with the message.
@@ -31,7 +34,7 @@ impl CliError {
 
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            CliError::JobsFailed => 1,
+            CliError::JobsFailed | CliError::Findings => 1,
             CliError::Usage { .. } | CliError::Internal(_) => 2,
             CliError::Hub { .. } => 3,
             CliError::StillRunning => 4,
@@ -41,7 +44,7 @@ impl CliError {
     /// The lines to print on stderr, if any.
     pub fn report(&self) -> Option<String> {
         let (message, hint) = match self {
-            CliError::JobsFailed | CliError::StillRunning => return None,
+            CliError::JobsFailed | CliError::Findings | CliError::StillRunning => return None,
             CliError::Usage { message, hint } => (message.clone(), hint.clone()),
             CliError::Internal(m) => (m.clone(), None),
             CliError::Hub { error, hint } => (error.to_string(), hint.clone().or_else(|| hub_hint(error))),

@@ -54,7 +54,7 @@ pub fn cmd_doctor(ui: &Ui, args: DoctorArgs) -> CliResult {
     }
     ui.out(&format!("{problems} thing(s) to fix"));
     // Exit 1 with nothing more to print: the findings were the output.
-    Err(CliError::JobsFailed)
+    Err(CliError::Findings)
 }
 
 fn print(ui: &Ui, c: &Check) {

@@ -146,7 +146,7 @@ fn cmd_post_receive(args: PostReceiveArgs) -> CliResult {
     } else {
         // Everything was said already; exit 1 tells a person running the
         // hook by hand (git itself ignores a post-receive's exit code).
-        Err(CliError::JobsFailed)
+        Err(CliError::Findings)
     }
 }
 

@@ -132,6 +132,8 @@ impl Progress {
             Some((_, bars)) => {
                 if let Some(bar) = bars.lock().expect("progress lock").get(id) {
                     if finished {
+                        // The message carries the job's own duration now.
+                        bar.set_style(indicatif::ProgressStyle::with_template("  {msg}").expect("valid template"));
                         bar.finish_with_message(text);
                     } else {
                         bar.set_message(text);
