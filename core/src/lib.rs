@@ -19,6 +19,7 @@ pub mod refs;
 pub mod runner;
 pub mod state;
 pub mod time;
+pub mod validate;
 pub mod worker;
 
 pub use hub::{Hub, HubError, open_hub};

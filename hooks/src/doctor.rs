@@ -180,9 +180,53 @@ fn local_setup(path: &Path) -> Vec<Check> {
         ),
         Ok(HookState::Ours { exe, .. }) => Check::ok(format!("post-receive hook installed, runs {}", exe.display())),
     }];
+    checks.extend(guard(path, &install));
     match durability::inspect(path) {
         Err(e) => checks.push(Check::problem(format!("could not read the hub's configuration: {e}"), "check git")),
         Ok(found) => checks.extend(found.into_iter().map(|f| setting_check(f, path))),
+    }
+    checks
+}
+
+/// The pre-receive guard: installed, switched on, and the limits it applies.
+fn guard(path: &Path, install: &str) -> Vec<Check> {
+    let hook = match install::inspect_guard(path) {
+        Err(e) => Check::problem(format!("could not read the hub's hooks: {e}"), "check the hub's permissions"),
+        Ok(HookState::Missing) => {
+            Check::problem("no pre-receive guard: malformed refs/ci updates are stored", install.to_owned())
+        }
+        Ok(HookState::Foreign) => Check::problem(
+            "the pre-receive hook is not git-ci's: malformed refs/ci updates are stored",
+            install.to_owned(),
+        ),
+        Ok(HookState::Ours { executable: false, .. }) => {
+            Check::problem("the pre-receive guard is not executable: git skips it", install.to_owned())
+        }
+        Ok(HookState::Ours { exe_runs: false, exe, .. }) => Check::problem(
+            format!("the pre-receive guard runs {}, which is not an executable file any more", exe.display()),
+            format!("{install} (with the git-ci you want the hooks to run)"),
+        ),
+        Ok(HookState::Ours { exe, .. }) => Check::ok(format!("pre-receive guard installed, runs {}", exe.display())),
+    };
+    let mut checks = vec![hook];
+    // As the guard reads it: the hub's own configuration only.
+    let Ok(repo) = gix::open_opts(path, gix::open::Options::isolated()) else { return checks };
+    let config = repo.config_snapshot();
+    if config.boolean(crate::guard::SWITCH) == Some(false) {
+        checks.push(Check::problem(
+            "the guard is switched off (ci.guard=false): malformed refs/ci updates are stored",
+            format!("git -C {} config --unset ci.guard", path.display()),
+        ));
+    } else {
+        let limits = git_ci_core::validate::Limits::from_config(&config);
+        checks.push(Check::ok(format!(
+            "guard limits: documents {} bytes, ci.maxLogBytes {}, ci.maxArtifactBytes {}",
+            limits.doc_bytes, limits.log_bytes, limits.artifact_bytes
+        )));
+    }
+    match install::inspect_setting(path, install::PUSH_OPTIONS) {
+        Ok(f) => checks.push(setting_check(f, path)),
+        Err(e) => checks.push(Check::problem(format!("could not read the hub's configuration: {e}"), "check git")),
     }
     checks
 }

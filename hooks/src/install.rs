@@ -1,12 +1,14 @@
-//! `git ci hooks install` / `uninstall`: the post-receive trigger in a hub on
-//! this machine.
+//! `git ci hooks install` / `uninstall`: the post-receive trigger and the
+//! pre-receive guard ([`crate::guard`]) in a hub on this machine.
 //!
 //! The installed hook is a few lines of `sh` that exec the `git-ci` binary
 //! by the absolute path it had at install time (hooks run with whatever
 //! PATH the git server has, often not the user's). A hook that was already
 //! there is kept as `post-receive.pre-git-ci` and still runs, first, with
 //! the same input; uninstall puts it back as it was (the same file, moved).
-//! Installing again with the same binary changes nothing.
+//! Installing again with the same binary changes nothing. Both hooks are
+//! handled alike; the guard's earlier hook is `pre-receive.pre-git-ci`, and
+//! its refusal still refuses the push.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -19,6 +21,18 @@ use crate::durability;
 pub const HOOK: &str = "post-receive";
 /// The name a hook that was there before ours is kept under.
 pub const PREVIOUS: &str = "post-receive.pre-git-ci";
+pub const GUARD_HOOK: &str = "pre-receive";
+pub use crate::guard::PREVIOUS as GUARD_PREVIOUS;
+
+/// `git ci gc` tells the guard it may rewrite `done` chains with a push
+/// option, which git sends only to a hub that advertises them.
+pub const PUSH_OPTIONS: durability::Setting = durability::Setting {
+    key: "receive.advertisePushOptions",
+    value: "true",
+    ok: |v| v == Some("true"),
+    why: "pushes can carry -o ci.gc, which lets `git ci gc` through the guard",
+    risk: "`git ci gc` cannot rewrite done chains through the guard",
+};
 /// How we recognise our own hook.
 const MARKER: &str = "# managed-by: git-ci";
 
@@ -68,6 +82,9 @@ pub enum HookChange {
 pub struct Installed {
     pub hook: PathBuf,
     pub change: HookChange,
+    /// The pre-receive guard.
+    pub guard: PathBuf,
+    pub guard_change: HookChange,
     /// Settings that were changed, with their old values.
     pub settings: Vec<durability::Found>,
 }
@@ -81,7 +98,14 @@ pub enum Removed {
     NotInstalled,
 }
 
-/// What the hub's post-receive is.
+/// What uninstall did to each hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Uninstalled {
+    pub trigger: Removed,
+    pub guard: Removed,
+}
+
+/// What the hub's post-receive (or pre-receive) is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HookState {
     Missing,
@@ -140,22 +164,56 @@ fi
     ))
 }
 
+/// The pre-receive hook for the binary at `exe`: git-ci reads the input
+/// itself (and runs the earlier hook first), so the script only execs it.
+/// Without the binary the guard cannot check anything; it says so and lets
+/// the earlier hook decide, rather than stop every push to the hub.
+pub fn guard_script(exe: &Path) -> Result<String, InstallError> {
+    let exe = exe.to_str().ok_or_else(|| InstallError::ExePath(exe.to_owned()))?;
+    Ok(format!(
+        r#"#!/bin/sh
+{MARKER} (`git ci hooks install`; `git ci hooks uninstall` restores what was here)
+# Refuses malformed refs/ci updates (git-ci's guard), after running the hook
+# that was here before ({GUARD_PREVIOUS}, if any) with the same input.
+exe={exe}
+case $0 in */*) dir=${{0%/*}} ;; *) dir=. ;; esac
+if [ -x "$exe" ]; then
+	exec "$exe" hooks pre-receive --hook-dir "$dir" "$@"
+fi
+echo "git-ci: $exe is missing, refs/ci updates are not checked: run \`git ci hooks install\` again" >&2
+if [ -x "$dir/{GUARD_PREVIOUS}" ]; then
+	exec "$dir/{GUARD_PREVIOUS}" "$@"
+fi
+"#,
+        exe = shell_quote(exe)
+    ))
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Installs the hook into the hub at `hub` for the binary at `exe`, and the
-/// durability settings.
+/// Installs both hooks into the hub at `hub` for the binary at `exe`, and
+/// the durability settings.
 pub fn install(hub: &Path, exe: &Path) -> Result<Installed, InstallError> {
     let dir = hooks_dir(hub)?;
     std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-    let hook = dir.join(HOOK);
-    let previous = dir.join(PREVIOUS);
-    let want = script(exe)?;
-    let change = match read_hook(&hook)? {
+    let change = place(&dir, HOOK, PREVIOUS, &script(exe)?)?;
+    let guard_change = place(&dir, GUARD_HOOK, GUARD_PREVIOUS, &guard_script(exe)?)?;
+    let mut settings = durability::ensure(hub)?;
+    settings.extend(ensure_setting(hub, PUSH_OPTIONS)?);
+    Ok(Installed { hook: dir.join(HOOK), change, guard: dir.join(GUARD_HOOK), guard_change, settings })
+}
+
+/// Puts `want` in place as `dir/name`, keeping someone else's hook as
+/// `dir/previous`.
+fn place(dir: &Path, name: &str, previous: &str, want: &str) -> Result<HookChange, InstallError> {
+    let hook = dir.join(name);
+    let previous = dir.join(previous);
+    Ok(match read_hook(&hook)? {
         Some(text) if text == want => HookChange::Unchanged,
         Some(text) if is_ours(&text) => {
-            write_hook(&dir, &hook, &want)?;
+            write_hook(dir, &hook, want)?;
             HookChange::Updated
         }
         Some(_) if exists(&previous) => {
@@ -166,24 +224,48 @@ pub fn install(hub: &Path, exe: &Path) -> Result<Installed, InstallError> {
         }
         Some(_) => {
             keep_previous(&hook, &previous)?;
-            write_hook(&dir, &hook, &want)?;
+            write_hook(dir, &hook, want)?;
             HookChange::KeptPrevious
         }
         None => {
-            write_hook(&dir, &hook, &want)?;
+            write_hook(dir, &hook, want)?;
             HookChange::Created
         }
-    };
-    let settings = durability::ensure(hub)?;
-    Ok(Installed { hook, change, settings })
+    })
 }
 
-/// Removes our hook and puts back the one that was there before, if any.
+/// Sets one setting when its current value does not do; returns it with
+/// its old value when it changed.
+fn ensure_setting(hub: &Path, setting: durability::Setting) -> Result<Option<durability::Found>, InstallError> {
+    let found = inspect_setting(hub, setting)?;
+    if found.ok() {
+        return Ok(None);
+    }
+    Git::new(hub)?.args(["config", "--local", setting.key, setting.value]).run()?;
+    Ok(Some(found))
+}
+
+/// One setting as git sees it (booleans normalised).
+pub fn inspect_setting(hub: &Path, setting: durability::Setting) -> Result<durability::Found, InstallError> {
+    let out = Git::new(hub)?.args(["config", "--get", "--type=bool", setting.key]).output()?;
+    let current = match out.status.code() {
+        Some(0) => Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+        Some(1) => None,
+        _ => return Err(git_ci_core::git::failed(format!("config --get {}", setting.key), &out).into()),
+    };
+    Ok(durability::Found { setting, current })
+}
+
+/// Removes our hooks and puts back the ones that were there before, if any.
 /// The durability settings stay: they are good for any hub.
-pub fn uninstall(hub: &Path) -> Result<Removed, InstallError> {
+pub fn uninstall(hub: &Path) -> Result<Uninstalled, InstallError> {
     let dir = hooks_dir(hub)?;
-    let hook = dir.join(HOOK);
-    let previous = dir.join(PREVIOUS);
+    Ok(Uninstalled { trigger: remove(&dir, HOOK, PREVIOUS)?, guard: remove(&dir, GUARD_HOOK, GUARD_PREVIOUS)? })
+}
+
+fn remove(dir: &Path, name: &str, previous: &str) -> Result<Removed, InstallError> {
+    let hook = dir.join(name);
+    let previous = dir.join(previous);
     let current = read_hook(&hook)?;
     if current.as_deref().is_some_and(|t| !is_ours(t)) {
         if exists(&previous) {
@@ -208,8 +290,16 @@ pub fn uninstall(hub: &Path) -> Result<Removed, InstallError> {
 
 /// What the hub's post-receive hook is, for `git ci doctor`.
 pub fn inspect(hub: &Path) -> Result<HookState, InstallError> {
-    let hook = hooks_dir(hub)?.join(HOOK);
-    let Some(text) = read_hook(&hook)? else {
+    inspect_hook(&hooks_dir(hub)?.join(HOOK))
+}
+
+/// What the hub's pre-receive hook is, for `git ci doctor`.
+pub fn inspect_guard(hub: &Path) -> Result<HookState, InstallError> {
+    inspect_hook(&hooks_dir(hub)?.join(GUARD_HOOK))
+}
+
+fn inspect_hook(hook: &Path) -> Result<HookState, InstallError> {
+    let Some(text) = read_hook(hook)? else {
         return Ok(HookState::Missing);
     };
     if !is_ours(&text) {
@@ -220,7 +310,7 @@ pub fn inspect(hub: &Path) -> Result<HookState, InstallError> {
         .find_map(|l| l.strip_prefix("exe="))
         .map(|q| PathBuf::from(q.trim_matches('\'').replace(r"'\''", "'")))
         .unwrap_or_default();
-    Ok(HookState::Ours { executable: is_executable(&hook), exe_runs: is_executable(&exe), exe })
+    Ok(HookState::Ours { executable: is_executable(hook), exe_runs: is_executable(&exe), exe })
 }
 
 fn is_ours(text: &str) -> bool {
@@ -262,7 +352,7 @@ fn keep_previous(hook: &Path, previous: &Path) -> Result<(), InstallError> {
 
 /// Writes the hook atomically: a temporary file, made executable, renamed.
 fn write_hook(dir: &Path, hook: &Path, text: &str) -> Result<(), InstallError> {
-    let mut tmp = tempfile::Builder::new().prefix(".post-receive-").tempfile_in(dir).map_err(io("write", hook))?;
+    let mut tmp = tempfile::Builder::new().prefix(".git-ci-hook-").tempfile_in(dir).map_err(io("write", hook))?;
     tmp.write_all(text.as_bytes()).map_err(io("write", hook))?;
     tmp.as_file().sync_data().map_err(io("write", hook))?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).map_err(io("write", hook))?;
@@ -280,5 +370,7 @@ mod tests {
         assert!(s.contains(r"exe='/opt/it'\''s/git-ci'"), "{s}");
         assert!(is_ours(&s));
         assert!(!is_ours("#!/bin/sh\necho hi\n"));
+        let g = guard_script(Path::new("/opt/git-ci")).unwrap();
+        assert!(is_ours(&g) && g.contains("hooks pre-receive"), "{g}");
     }
 }

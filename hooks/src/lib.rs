@@ -10,11 +10,15 @@
 //! hook run, a restarted watcher or two watchers at once never queue the
 //! same (commit, ref, job) twice.
 //!
+//! The `pre-receive` hook [`install`] puts beside it runs [`guard`], which
+//! refuses malformed updates under `refs/ci/` before git stores them.
+//!
 //! [`doctor`] checks a hub end to end, including what [`install`] set up.
 #![forbid(unsafe_code)]
 
 pub mod doctor;
 pub mod durability;
+pub mod guard;
 pub mod index;
 pub mod install;
 pub mod patterns;

@@ -5,6 +5,7 @@ mod env;
 mod doctor;
 mod errors;
 mod faults;
+mod guard;
 mod hooks;
 mod hubs;
 mod race;

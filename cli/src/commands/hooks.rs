@@ -1,4 +1,4 @@
-//! `git ci hooks`: the push trigger of a hub on this machine.
+//! `git ci hooks`: the push trigger and the guard of a hub on this machine.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -6,17 +6,19 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use git_ci_core::hub::{HubLocation, locate};
 use git_ci_hooks::install::{self, HookChange, InstallError, Removed};
-use git_ci_hooks::post_receive;
+use git_ci_hooks::{guard, post_receive};
 
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
 
-/// Install or remove the post-receive trigger of a hub on this machine.
+/// Install or remove the post-receive trigger and pre-receive guard of a hub
+/// on this machine.
 ///
-/// With the hook installed, every push of a branch (or of a tag that a job
-/// asks for) queues the jobs of the pushed commit's .git-ci.toml, and a new
-/// push to a branch cancels that branch's older pending runs. A hosted hub
+/// With the hooks installed, every push of a branch (or of a tag that a job
+/// asks for) queues the jobs of the pushed commit's .git-ci.toml, a new
+/// push to a branch cancels that branch's older pending runs, and malformed
+/// updates under refs/ci/ are refused before they are stored. A hosted hub
 /// (GitHub, GitLab, Gitea) runs no hooks: use `git ci watch` there.
 #[derive(Debug, Args)]
 #[command(
@@ -29,20 +31,28 @@ pub struct HooksArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
-    /// Install the post-receive trigger and the hub's durability settings.
+    /// Install the post-receive trigger, the pre-receive guard and the hub's
+    /// durability settings.
     ///
-    /// A post-receive hook already there is kept (as post-receive.pre-git-ci)
-    /// and still runs, with the same input. Installing again changes nothing.
-    /// Sets core.fsync=committed,reference and receive.fsckObjects=true, so
-    /// that an acknowledged claim or result survives power loss.
+    /// A post-receive or pre-receive hook already there is kept (as
+    /// post-receive.pre-git-ci, pre-receive.pre-git-ci) and still runs first,
+    /// with the same input; its refusal still refuses a push. Installing again
+    /// changes nothing. Sets core.fsync=committed,reference and
+    /// receive.fsckObjects=true, so that an acknowledged claim or result
+    /// survives power loss, and receive.advertisePushOptions=true for
+    /// `git ci gc`. `git config ci.guard false` switches the guard off;
+    /// ci.maxLogBytes and ci.maxArtifactBytes set its limits.
     Install(TargetArgs),
-    /// Remove the trigger and put back the hook that was there before.
+    /// Remove the hooks and put back the ones that were there before.
     ///
     /// The durability settings stay.
     Uninstall(TargetArgs),
     /// What the installed hook runs (reads post-receive's standard input).
     #[command(hide = true)]
     PostReceive(PostReceiveArgs),
+    /// What the installed guard runs (reads pre-receive's standard input).
+    #[command(hide = true)]
+    PreReceive(PostReceiveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +78,7 @@ pub fn cmd_hooks(ui: &Ui, args: HooksArgs) -> CliResult {
         HooksCommand::Install(t) => cmd_install(ui, &t),
         HooksCommand::Uninstall(t) => cmd_uninstall(ui, &t),
         HooksCommand::PostReceive(p) => cmd_post_receive(p),
+        HooksCommand::PreReceive(p) => cmd_pre_receive(p),
     }
 }
 
@@ -98,17 +109,8 @@ fn cmd_install(ui: &Ui, target: &TargetArgs) -> CliResult {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Internal(format!("could not tell where the git-ci binary is: {e}")))?;
     let done = install::install(&hub, &exe).map_err(install_error)?;
-    let hook = done.hook.display();
-    ui.err(&match done.change {
-        HookChange::Created => format!("installed {hook} (runs {})", exe.display()),
-        HookChange::KeptPrevious => format!(
-            "installed {hook} (runs {}); the hook that was there is kept as {} and still runs first",
-            exe.display(),
-            install::PREVIOUS
-        ),
-        HookChange::Updated => format!("updated {hook} to run {}", exe.display()),
-        HookChange::Unchanged => format!("{hook} is already installed; nothing changed"),
-    });
+    ui.err(&installed(&done.hook, &done.change, install::PREVIOUS, &exe));
+    ui.err(&installed(&done.guard, &done.guard_change, install::GUARD_PREVIOUS, &exe));
     for f in &done.settings {
         let was = f.current.as_deref().unwrap_or("unset");
         ui.err(&format!("set {} = {} (was {was}): {}", f.setting.key, f.setting.value, f.setting.why));
@@ -116,15 +118,31 @@ fn cmd_install(ui: &Ui, target: &TargetArgs) -> CliResult {
     Ok(())
 }
 
+fn installed(hook: &std::path::Path, change: &HookChange, previous: &str, exe: &std::path::Path) -> String {
+    let (hook, exe) = (hook.display(), exe.display());
+    match change {
+        HookChange::Created => format!("installed {hook} (runs {exe})"),
+        HookChange::KeptPrevious => {
+            format!("installed {hook} (runs {exe}); the hook that was there is kept as {previous} and still runs first")
+        }
+        HookChange::Updated => format!("updated {hook} to run {exe}"),
+        HookChange::Unchanged => format!("{hook} is already installed; nothing changed"),
+    }
+}
+
 fn cmd_uninstall(ui: &Ui, target: &TargetArgs) -> CliResult {
     let hub = local_hub(target)?;
-    let hook = install::hooks_dir(&hub).map_err(install_error)?.join(install::HOOK);
-    let hook = hook.display();
-    ui.err(&match install::uninstall(&hub).map_err(install_error)? {
-        Removed::Removed => format!("removed {hook}"),
-        Removed::Restored => format!("removed git-ci's hook and put back the one that was there: {hook}"),
-        Removed::NotInstalled => format!("git-ci's hook is not installed in {hook}; nothing changed"),
-    });
+    let dir = install::hooks_dir(&hub).map_err(install_error)?;
+    let done = install::uninstall(&hub).map_err(install_error)?;
+    for (name, removed) in [(install::HOOK, done.trigger), (install::GUARD_HOOK, done.guard)] {
+        let hook = dir.join(name);
+        let hook = hook.display();
+        ui.err(&match removed {
+            Removed::Removed => format!("removed {hook}"),
+            Removed::Restored => format!("removed git-ci's hook and put back the one that was there: {hook}"),
+            Removed::NotInstalled => format!("git-ci's hook is not installed in {hook}; nothing changed"),
+        });
+    }
     Ok(())
 }
 
@@ -150,6 +168,22 @@ fn cmd_post_receive(args: PostReceiveArgs) -> CliResult {
     }
 }
 
+/// The guard: runs in the hub before git applies a push. A non-zero exit
+/// refuses the whole push; what we print on stderr reaches the pusher.
+fn cmd_pre_receive(args: PostReceiveArgs) -> CliResult {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| CliError::Internal(format!("could not read the hook's input: {e}")))?;
+    let hub = std::env::var_os("GIT_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let push = guard::Push::from_env();
+    if guard::run(&hub, args.hook_dir.as_deref(), &args.args, &input, &push, &mut std::io::stderr()) {
+        Ok(())
+    } else {
+        Err(CliError::Findings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -164,6 +198,7 @@ mod tests {
             "git-ci hooks uninstall --hub hub.git",
             "git-ci hooks post-receive --hook-dir hooks",
             "git-ci hooks post-receive --hook-dir hooks -- a -b",
+            "git-ci hooks pre-receive --hook-dir hooks",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
