@@ -32,6 +32,7 @@ pub enum Command {
     Retry(RetryArgs),
     Artifact(ArtifactArgs),
     Junit(JunitArgs),
+    Site(crate::commands::site::SiteArgs),
 }
 
 /// Where the hub is, for every command that talks to one.

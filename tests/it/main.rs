@@ -10,5 +10,6 @@ mod hooks;
 mod hubs;
 mod race;
 mod run;
+mod site;
 mod watch;
 mod worker;

@@ -9,6 +9,7 @@ mod log;
 mod retry;
 mod run;
 mod show;
+pub mod site;
 mod status;
 mod submit;
 mod wait;
@@ -41,6 +42,7 @@ pub fn main() -> ExitCode {
         Command::Retry(args) => retry::cmd_retry(&ui, args),
         Command::Artifact(args) => artifact::cmd_artifact(&ui, args),
         Command::Junit(args) => junit::cmd_junit(&ui, args),
+        Command::Site(args) => site::cmd_site(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

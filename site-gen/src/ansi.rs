@@ -1,0 +1,503 @@
+//! Logs as HTML: every byte of the log is HTML-escaped first, and only then
+//! are ANSI colour sequences (which escaping leaves alone: ESC, `[`, digits,
+//! `;` and `m`) turned into `<span class>` markup. Whatever a log holds, the
+//! only tags in the result are the ones written here.
+//!
+//! Colours become classes, never inline styles, so the page's
+//! Content-Security-Policy can forbid inline styles; [`css`] defines them.
+//! Other escape sequences (cursor moves, erase, OSC titles and links) are
+//! dropped; a carriage return shows what a terminal would: the text after
+//! the last one on its line.
+
+use std::fmt::Write;
+
+/// A log rendered as lines of HTML, for a `<pre>`.
+pub struct LogHtml {
+    pub html: String,
+    /// Lines of the log (also those left out of `html` by the size limit).
+    pub lines: usize,
+    /// Bytes of the log left out of the page (shown in the raw log only).
+    pub omitted: usize,
+}
+
+/// Renders `log`; past `limit` bytes, only its head and tail (half the
+/// limit each) are put in the page, with a marker between them.
+pub fn render(log: &[u8], limit: usize) -> LogHtml {
+    let mut r = Renderer { html: String::with_capacity(log.len() * 2 + 64), line: 0, style: Style::default() };
+    if log.len() <= limit {
+        r.part(log);
+        return LogHtml { html: r.html, lines: r.line, omitted: 0 };
+    }
+    let head_end = cut_after_newline(log, limit / 2);
+    let tail_start = cut_after_newline(log, log.len() - limit / 2).max(head_end);
+    let (head, middle, tail) = (&log[..head_end], &log[head_end..tail_start], &log[tail_start..]);
+    r.part(head);
+    let skipped_lines = middle.iter().filter(|b| **b == b'\n').count();
+    let _ = write!(
+        r.html,
+        "<span class=\"l cut\">… {} bytes ({skipped_lines} lines) of this log are not shown here: open the raw log</span>",
+        middle.len()
+    );
+    r.line += skipped_lines;
+    r.style = Style::default();
+    r.part(tail);
+    LogHtml { html: r.html, lines: r.line, omitted: middle.len() }
+}
+
+/// The index just past the first newline at or after `at` (or `at`).
+fn cut_after_newline(log: &[u8], at: usize) -> usize {
+    log[at..].iter().position(|b| *b == b'\n').map_or(at, |p| at + p + 1)
+}
+
+struct Renderer {
+    html: String,
+    line: usize,
+    /// Colours carry over from line to line, as in a terminal.
+    style: Style,
+}
+
+impl Renderer {
+    fn part(&mut self, bytes: &[u8]) {
+        let escaped = escape(&String::from_utf8_lossy(bytes));
+        let body = escaped.strip_suffix('\n').unwrap_or(&escaped);
+        if bytes.is_empty() {
+            return;
+        }
+        for line in body.split('\n') {
+            self.line(line);
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.line += 1;
+        let n = self.line;
+        let class = if line.starts_with("[git-ci] log truncated") {
+            "l cut"
+        } else if line.starts_with("[git-ci]") {
+            "l note"
+        } else {
+            "l"
+        };
+        let _ = write!(self.html, "<span class=\"{class}\" id=\"L{n}\"><a href=\"#L{n}\">{n}</a>");
+        // What a terminal shows of `a\rb` is `b`; colours set in `a` still hold.
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let shown = match line.rfind('\r') {
+            Some(cr) => {
+                sgr_pass(&line[..cr], &mut self.style, None);
+                &line[cr + 1..]
+            }
+            None => line,
+        };
+        if !self.style.is_plain() {
+            self.style.open(&mut self.html);
+        }
+        if sgr_pass(shown, &mut self.style, Some(&mut self.html)) {
+            self.html.push_str("</span>");
+        }
+        // No newline between lines: each is a block, and a newline in the
+        // `<pre>` would add an empty line after each.
+        self.html.push_str("</span>");
+    }
+}
+
+/// Text with escape sequences and control characters (but newlines and
+/// tabs) removed: for values outside logs (a commit subject with colours,
+/// a reason with a NUL), which XML would refuse and HTML would garble.
+pub fn plain(s: &str) -> std::borrow::Cow<'_, str> {
+    let unwanted = |c: char| c == '\x1b' || (is_dropped_control(c) && c != '\n');
+    if !s.contains(unwanted) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find(unwanted) {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        let skip = if after.starts_with('\x1b') {
+            escape_sequence(after).0
+        } else {
+            after.chars().next().map_or(1, char::len_utf8)
+        };
+        rest = &after[skip..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// HTML-escapes text; leaves ESC and everything else as is.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
+/// Walks escaped text: SGR sequences update `style`, other sequences and
+/// control characters are dropped, text goes to `out` inside spans.
+/// Returns whether a span is left open in `out`. With `out` `None`, only
+/// the style is tracked.
+fn sgr_pass(text: &str, style: &mut Style, mut out: Option<&mut String>) -> bool {
+    let mut open = out.is_some() && !style.is_plain();
+    let mut rest = text;
+    while let Some(pos) = find_special(rest) {
+        if let Some(o) = out.as_deref_mut() {
+            o.push_str(&rest[..pos]);
+        }
+        let after = &rest[pos..];
+        let first = after.chars().next().unwrap_or_default();
+        if first != '\x1b' {
+            rest = &after[first.len_utf8()..];
+            continue;
+        }
+        let (consumed, params) = escape_sequence(after);
+        rest = &after[consumed..];
+        let Some(params) = params else { continue };
+        let before = *style;
+        style.apply(&params);
+        if *style == before {
+            continue;
+        }
+        if let Some(o) = out.as_deref_mut() {
+            if open {
+                o.push_str("</span>");
+            }
+            open = !style.is_plain();
+            if open {
+                style.open(o);
+            }
+        }
+    }
+    if let Some(o) = out {
+        o.push_str(rest);
+    }
+    open
+}
+
+/// C0 and C1 control characters other than tab and ESC: not shown.
+fn is_dropped_control(c: char) -> bool {
+    (c.is_control() && c != '\t' && c != '\x1b') || c == '\u{7f}'
+}
+
+/// Where the next ESC or dropped control character is: a byte scan, as
+/// logs are mostly plain text (C1 controls are `C2 80`..`C2 9F` in UTF-8).
+fn find_special(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    b.iter().enumerate().position(|(i, &c)| {
+        (c < 0x20 && c != b'\t') || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
+/// Parses the escape sequence at the start of `s` (which starts with ESC).
+/// Returns the bytes it spans, and its parameters if it is an SGR (`ESC [
+/// ... m`). `<` and `>` (private parameters) arrive escaped as entities.
+fn escape_sequence(s: &str) -> (usize, Option<Vec<u16>>) {
+    let b = s.as_bytes();
+    match b.get(1) {
+        Some(b'[') => {
+            let mut i = 2;
+            let mut private = false;
+            loop {
+                match b.get(i) {
+                    Some(b'0'..=b'9' | b';' | b':') => i += 1,
+                    Some(b'?' | b'=') => {
+                        private = true;
+                        i += 1;
+                    }
+                    Some(b'&') if s[i..].starts_with("&lt;") || s[i..].starts_with("&gt;") => {
+                        private = true;
+                        i += 4;
+                    }
+                    Some(0x20..=0x2f) => i += 1,
+                    Some(c @ 0x40..=0x7e) => {
+                        let sgr = *c == b'm' && !private;
+                        return (i + 1, sgr.then(|| parse_params(&s[2..i])));
+                    }
+                    // Unterminated or broken: drop ESC and `[` only.
+                    _ => return (2, None),
+                }
+            }
+        }
+        Some(b']') => {
+            // OSC (titles, hyperlinks) ends with BEL or ESC \.
+            let end = s.find(['\x07', '\u{9c}']).map(|p| p + 1);
+            let st = s[1..].find("\x1b\\").map(|p| p + 3);
+            let len = [end, st].into_iter().flatten().min().unwrap_or(s.len());
+            (len, None)
+        }
+        Some(_) => (1 + s[1..].chars().next().map_or(0, char::len_utf8), None),
+        None => (1, None),
+    }
+}
+
+fn parse_params(s: &str) -> Vec<u16> {
+    if s.is_empty() {
+        return vec![0];
+    }
+    s.split([';', ':']).map(|p| p.parse::<u16>().unwrap_or(0)).collect()
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Style {
+    fg: Option<u8>,
+    bg: Option<u8>,
+    bold: bool,
+    dim: bool,
+    italic: bool,
+    underline: bool,
+    strike: bool,
+    inverse: bool,
+}
+
+impl Style {
+    fn is_plain(&self) -> bool {
+        *self == Style::default()
+    }
+
+    fn apply(&mut self, params: &[u16]) {
+        let mut i = 0;
+        while i < params.len() {
+            let p = params[i];
+            match p {
+                0 => *self = Style::default(),
+                1 => self.bold = true,
+                2 => self.dim = true,
+                3 => self.italic = true,
+                4 => self.underline = true,
+                7 => self.inverse = true,
+                9 => self.strike = true,
+                21 | 22 => (self.bold, self.dim) = (false, false),
+                23 => self.italic = false,
+                24 => self.underline = false,
+                27 => self.inverse = false,
+                29 => self.strike = false,
+                30..=37 => self.fg = Some((p - 30) as u8),
+                39 => self.fg = None,
+                40..=47 => self.bg = Some((p - 40) as u8),
+                49 => self.bg = None,
+                90..=97 => self.fg = Some((p - 90 + 8) as u8),
+                100..=107 => self.bg = Some((p - 100 + 8) as u8),
+                38 | 48 => {
+                    let (colour, used) = extended_colour(&params[i + 1..]);
+                    i += used;
+                    if p == 38 {
+                        self.fg = colour.or(self.fg);
+                    } else {
+                        self.bg = colour.or(self.bg);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    fn open(&self, out: &mut String) {
+        let (fg, bg) = if self.inverse { (self.bg, self.fg) } else { (self.fg, self.bg) };
+        out.push_str("<span class=\"");
+        let mut first = true;
+        let mut class = |out: &mut String, c: std::fmt::Arguments| {
+            if !first {
+                out.push(' ');
+            }
+            first = false;
+            let _ = out.write_fmt(c);
+        };
+        if let Some(f) = fg {
+            class(out, format_args!("f{f}"));
+        }
+        if let Some(b) = bg {
+            class(out, format_args!("b{b}"));
+        }
+        if self.inverse && fg.is_none() && bg.is_none() {
+            class(out, format_args!("iv"));
+        }
+        for (on, name) in
+            [(self.bold, "bo"), (self.dim, "di"), (self.italic, "it"), (self.underline, "un"), (self.strike, "st")]
+        {
+            if on {
+                class(out, format_args!("{name}"));
+            }
+        }
+        out.push_str("\">");
+    }
+}
+
+/// `5;N` or `2;R;G;B` after a 38 or 48: the colour and how many
+/// parameters it used. True colours map to the nearest of the 256.
+fn extended_colour(p: &[u16]) -> (Option<u8>, usize) {
+    match p {
+        [5, n, ..] => (u8::try_from(*n).ok(), 2),
+        [2, r, g, b, ..] => (Some(nearest_256(*r, *g, *b)), 4),
+        [5] | [2, ..] => (None, p.len()),
+        _ => (None, 0),
+    }
+}
+
+fn nearest_256(r: u16, g: u16, b: u16) -> u8 {
+    let level = |v: u16| -> u8 {
+        let v = v.min(255);
+        if v < 48 {
+            0
+        } else if v < 115 {
+            1
+        } else {
+            ((v - 35) / 40) as u8
+        }
+    };
+    let (lr, lg, lb) = (level(r), level(g), level(b));
+    if lr == lg && lg == lb {
+        let avg = (r.min(255) + g.min(255) + b.min(255)) / 3;
+        if avg > 8 && avg < 238 {
+            return 232 + ((avg - 8) / 10).min(23) as u8;
+        }
+    }
+    16 + 36 * lr + 6 * lg + lb
+}
+
+/// The RGB of colour `n` of the 256-colour palette (16 and up).
+fn rgb_256(n: u8) -> (u8, u8, u8) {
+    const STEPS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    match n {
+        16..=231 => {
+            let i = n - 16;
+            (STEPS[(i / 36) as usize], STEPS[(i / 6 % 6) as usize], STEPS[(i % 6) as usize])
+        }
+        232..=255 => {
+            let v = 8 + 10 * (n - 232);
+            (v, v, v)
+        }
+        _ => (0, 0, 0),
+    }
+}
+
+/// The classes [`render`] uses. The 16 basic colours come from CSS
+/// variables (`--a0`...`--a15`), so each theme can make them readable on
+/// its own background; the rest of the 256 are fixed.
+pub fn css() -> String {
+    let mut css = String::with_capacity(24 * 1024);
+    for n in 0..16 {
+        let _ = writeln!(css, ".f{n}{{color:var(--a{n})}}.b{n}{{background:var(--a{n})}}");
+    }
+    for n in 16..=255u8 {
+        let (r, g, b) = rgb_256(n);
+        let _ = writeln!(css, ".f{n}{{color:#{r:02x}{g:02x}{b:02x}}}.b{n}{{background:#{r:02x}{g:02x}{b:02x}}}");
+    }
+    css.push_str(
+        ".bo{font-weight:bold}.di{opacity:.7}.it{font-style:italic}.un{text-decoration:underline}\
+         .st{text-decoration:line-through}.iv{color:var(--bg);background:var(--fg)}\n",
+    );
+    css
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(log: &str) -> String {
+        render(log.as_bytes(), 1 << 20).html
+    }
+
+    #[test]
+    fn text_is_escaped_before_colours_become_markup() {
+        let html = body("\x1b[31m<script>alert('x')</script>\x1b[0m & done\n");
+        assert!(html.contains("<span class=\"f1\">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</span> &amp; done"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains('\x1b'));
+    }
+
+    #[test]
+    fn no_sequence_can_smuggle_a_tag() {
+        // Params, intermediates and OSC payloads are dropped, never echoed.
+        let nasty = "\x1b]0;<img src=x onerror=alert(1)>\x07a\x1b[<1;2mb\x1b[\"<i>c\x1b]8;;javascript:alert(1)\x1b\\d";
+        let html = body(nasty);
+        for bad in ["<img", "<i>", "javascript:"] {
+            assert!(!html.contains(bad), "{bad} in {html}");
+        }
+        let tags: Vec<&str> = html.split('<').skip(1).map(|t| t.split([' ', '>']).next().unwrap()).collect();
+        assert!(tags.iter().all(|t| ["span", "/span", "a", "/a"].contains(t)), "{tags:?}");
+    }
+
+    /// The HTML of each line.
+    fn lines(html: &str) -> Vec<&str> {
+        html.split("<span class=\"l").skip(1).collect()
+    }
+
+    #[test]
+    fn colours_carry_over_lines_and_spans_close_on_each() {
+        let html = body("\x1b[1;32mok\nstill\x1b[0m\nplain\n");
+        let lines = lines(&html);
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].contains("<span class=\"f2 bo\">ok</span>"), "{}", lines[0]);
+        assert!(lines[1].contains("<span class=\"f2 bo\">still</span>"), "{}", lines[1]);
+        assert!(lines[2].ends_with("plain</span>"), "{}", lines[2]);
+        for l in lines {
+            assert_eq!(l.matches("<span").count() + 1, l.matches("</span>").count(), "{l}");
+        }
+    }
+
+    #[test]
+    fn extended_colours_become_classes() {
+        assert!(body("\x1b[38;5;196mred").contains("class=\"f196\""));
+        assert!(body("\x1b[48;2;0;0;255mblue").contains("class=\"b21\""));
+        assert!(body("\x1b[7minv").contains("class=\"iv\""));
+    }
+
+    #[test]
+    fn carriage_returns_keep_the_last_frame_and_controls_vanish() {
+        let html = body("10%\r50%\r100%\r\nbell\x07 nul\x00\n");
+        assert!(html.contains(">1</a>100%</span>"), "{html}");
+        assert!(html.contains("bell nul"), "{html}");
+    }
+
+    #[test]
+    fn lines_have_anchors_and_notes_stand_out() {
+        let html = body("one\n[git-ci] timed out after 5s\n");
+        assert!(html.contains("id=\"L1\"><a href=\"#L1\">1</a>one"));
+        assert!(html.contains("<span class=\"l note\" id=\"L2\">"));
+    }
+
+    #[test]
+    fn huge_logs_keep_head_and_tail_with_a_marker() {
+        let log: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+        let out = render(log.as_bytes(), 1000);
+        assert_eq!(out.lines, 10_000);
+        assert!(out.omitted > 0);
+        assert!(out.html.contains("id=\"L1\""));
+        assert!(out.html.contains("id=\"L10000\"><a href=\"#L10000\">10000</a>line 9999"));
+        assert!(out.html.contains("class=\"l cut\""));
+        assert!(out.html.len() < 10_000);
+    }
+
+    #[test]
+    fn invalid_utf8_and_an_empty_log_are_fine() {
+        assert!(render(b"caf\xe9\n", 100).html.contains("caf\u{fffd}"));
+        assert_eq!(render(b"", 100).lines, 0);
+    }
+
+    #[test]
+    fn plain_text_loses_sequences_and_controls() {
+        assert_eq!(plain("\x1b[31mred\x1b[0m & \x00nul\r\nnext\tab"), "red & nul\nnext\tab");
+        assert!(matches!(plain("clean <text>"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_palette_covers_every_class() {
+        let css = css();
+        for c in [".f0{", ".f15{", ".f255{", ".b196{", ".iv{", ".bo{"] {
+            assert!(css.contains(c), "{c}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `index.html`: what runs now and what finished last, newest first, with
+//! links to older days. Rebuilt every time: it shows ages.
+
+use git_ci_core::state::State;
+use serde::Serialize;
+
+use super::history::DayLink;
+use super::{Build, value, view};
+use crate::badge::Badge;
+use crate::error::SiteError;
+use crate::output::Output;
+
+/// Days linked from the bottom of the index.
+const DAYS_LINKED: usize = 7;
+
+#[derive(Serialize)]
+struct Counts {
+    running: usize,
+    pending: usize,
+    finished: usize,
+    failing_branches: usize,
+    workers: usize,
+}
+
+#[derive(Serialize)]
+struct IndexPage<'a> {
+    /// What ages are measured from: the hub's latest activity.
+    as_of: String,
+    counts: Counts,
+    live: Vec<view::JobItem<'a>>,
+    recent: Vec<view::JobItem<'a>>,
+    days: Vec<DayLink>,
+}
+
+pub fn render_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
+    let rows = &b.data.rows;
+    let count = |s: State| rows.iter().filter(|r| r.state == s).count();
+    let failing = b
+        .groups
+        .branches
+        .iter()
+        .filter(|br| Badge::of_branch(b.groups.latest_by_name(br).into_values()) == Badge::Failing)
+        .count();
+    let page = IndexPage {
+        as_of: git_ci_core::time::rfc3339(b.now()),
+        counts: Counts {
+            running: count(State::Running),
+            pending: count(State::Pending),
+            finished: rows.iter().filter(|r| !r.is_live()).count(),
+            failing_branches: failing,
+            workers: b.data.workers.iter().filter(|w| !w.stale).count(),
+        },
+        live: rows.iter().filter(|r| r.is_live()).map(|r| b.live_item(r)).collect(),
+        recent: rows.iter().filter(|r| !r.is_live()).take(b.options.recent).map(|r| b.live_item(r)).collect(),
+        days: b.groups.by_day.keys().rev().take(DAYS_LINKED).map(|d| DayLink::new(d)).collect(),
+    };
+    out.always("index", |files| files.write("index.html", &b.page("index.html", "", "Jobs", "jobs", value(&page))?))
+}

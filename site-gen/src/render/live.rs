@@ -1,0 +1,112 @@
+//! The live views: `queue.html` (pending and running jobs, their ages and
+//! claims) and `workers.html` (registrations, what each runs, who went
+//! quiet). Rebuilt every time.
+
+use git_ci_core::{Claim, JobId};
+use serde::Serialize;
+use std::collections::HashSet;
+
+use super::{Build, paths, value, view};
+use crate::error::SiteError;
+use crate::model::Source;
+use crate::model::objects;
+use crate::output::Output;
+
+#[derive(Serialize)]
+struct QueueRow<'a> {
+    job: view::JobItem<'a>,
+    lease_until: Option<String>,
+}
+
+pub fn render_queue(b: &Build, out: &mut Output) -> Result<(), SiteError> {
+    let repo = b.repo();
+    let mut jobs: Vec<QueueRow> = Vec::new();
+    for row in b.data.rows.iter().filter(|r| r.is_live()) {
+        let claim = match &row.source {
+            Source::Live { claim: Some(c), .. } => {
+                objects::blob(&repo, c.0).ok().and_then(|c| Claim::from_json(&c).ok())
+            }
+            _ => None,
+        };
+        jobs.push(QueueRow { job: b.live_item(row), lease_until: claim.map(|c| c.lease_expires_at) });
+    }
+    // Running first, then the longest waiting first: the queue's order.
+    jobs.reverse();
+    jobs.sort_by_key(|q| q.job.state != "running");
+    let running = jobs.iter().filter(|q| q.job.state == "running").count();
+    let page = serde_json::json!({
+        "now": git_ci_core::time::rfc3339(b.now()),
+        "running": running,
+        "pending": jobs.len() - running,
+        "jobs": serde_json::to_value(&jobs).expect("plain data"),
+    });
+    out.always("queue", |files| files.write("queue.html", &b.page("queue.html", "", "Queue", "queue", value(page))?))
+}
+
+#[derive(Serialize)]
+struct WorkerRow<'a> {
+    name: &'a str,
+    readable: bool,
+    stale: bool,
+    labels: Vec<(&'a str, &'a str)>,
+    queues: &'a [String],
+    slots: Option<u64>,
+    running: Vec<RunningJob>,
+    last_seen: &'a str,
+    age: String,
+    platform: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct RunningJob {
+    label: String,
+    href: Option<String>,
+}
+
+pub fn render_workers(b: &Build, out: &mut Output) -> Result<(), SiteError> {
+    let known: HashSet<&str> = b.data.rows.iter().map(|r| r.id.as_str()).collect();
+    let workers: Vec<WorkerRow> = b
+        .data
+        .workers
+        .iter()
+        .map(|w| {
+            let doc = w.doc.as_ref();
+            let running = doc.map_or(&[][..], |d| &d.running[..]);
+            WorkerRow {
+                name: &w.name,
+                readable: doc.is_some(),
+                stale: w.stale,
+                labels: doc
+                    .map(|d| d.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+                    .unwrap_or_default(),
+                queues: doc.map_or(&[][..], |d| &d.queues[..]),
+                slots: doc.and_then(|d| d.jobs),
+                running: running.iter().map(|id| running_job(id, &known, b)).collect(),
+                last_seen: doc.map_or("", |d| d.last_seen.as_str()),
+                age: doc.map(|d| view::age(&d.last_seen, b.now())).unwrap_or_default(),
+                platform: doc.map_or("", |d| d.platform.as_str()),
+                version: doc.map_or("", |d| d.git_ci_version.as_str()),
+            }
+        })
+        .collect();
+    let page = serde_json::json!({
+        "now": git_ci_core::time::rfc3339(b.now()),
+        "stale_periods": crate::model::STALE_PERIODS,
+        "workers": serde_json::to_value(&workers).expect("plain data"),
+    });
+    out.always("workers", |files| {
+        files.write("workers.html", &b.page("workers.html", "", "Workers", "workers", value(page))?)
+    })
+}
+
+/// A job a worker says it runs: a link when the site has its page. Only a
+/// checked job id ever becomes a link.
+fn running_job(id: &str, known: &HashSet<&str>, b: &Build) -> RunningJob {
+    let name = JobId::parse(id).ok().and_then(|id| b.data.rows.iter().find(|r| r.id == id)).map(|r| r.name.as_str());
+    let label = match name {
+        Some(n) if !n.is_empty() => format!("{n} ({})", &id[19..]),
+        _ => id.chars().take(64).collect(),
+    };
+    RunningJob { label, href: known.contains(id).then(|| paths::job(id)) }
+}
