@@ -10,9 +10,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use git_ci_core::validate::{self, HubStore, Limits, Update};
+
+use crate::chain::{is_executable, run_previous, say};
 
 /// The name a pre-receive hook that was there before ours is kept under.
 pub const PREVIOUS: &str = "pre-receive.pre-git-ci";
@@ -83,40 +84,4 @@ fn check(hub_dir: &Path, updates: &[Update], push: &Push) -> Result<(), String> 
     }
     let limits = Limits::from_config(&config);
     validate::check_push(&store, updates, push.gc(), &limits).map_err(|r| r.to_string())
-}
-
-/// Every line prefixed, so the pusher knows which hook spoke.
-fn say(out: &mut dyn Write, text: &str) {
-    for line in text.lines() {
-        let _ = writeln!(out, "git-ci: {line}");
-    }
-    let _ = out.flush();
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Runs the hook git-ci found at install with our arguments, environment
-/// (the quarantine and push options included) and standard streams.
-fn run_previous(hook: &Path, args: &[String], input: &[u8], out: &mut dyn Write) -> i32 {
-    let mut child = match Command::new(hook).args(args).stdin(Stdio::piped()).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            say(out, &format!("error: could not run {}: {e}", hook.display()));
-            return 127;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its input closes the pipe early: fine.
-        let _ = stdin.write_all(input);
-    }
-    match child.wait() {
-        Ok(status) => status.code().unwrap_or(128),
-        Err(e) => {
-            say(out, &format!("error: waiting for {}: {e}", hook.display()));
-            128
-        }
-    }
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use git_ci_core::git::{Git, GitError};
 
+use crate::chain::is_executable;
 use crate::durability;
 
 pub const HOOK: &str = "post-receive";
@@ -319,10 +320,6 @@ fn is_ours(text: &str) -> bool {
 
 fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
-}
-
-fn is_executable(path: &Path) -> bool {
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The hook's text (lossy: a binary hook is simply not ours); `None` when

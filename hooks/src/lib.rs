@@ -16,6 +16,7 @@
 //! [`doctor`] checks a hub end to end, including what [`install`] set up.
 #![forbid(unsafe_code)]
 
+mod chain;
 pub mod doctor;
 pub mod durability;
 pub mod guard;

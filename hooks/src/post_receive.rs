@@ -7,10 +7,10 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use git_ci_core::hub::{Hub, LocalHub};
 
+use crate::chain::{is_executable, run_previous, say};
 use crate::install::PREVIOUS;
 use crate::trigger::{self, Update};
 
@@ -62,41 +62,4 @@ fn trigger_jobs(hub_dir: &Path, updates: &[Update]) -> Result<Vec<trigger::Event
     let hub = LocalHub::open(hub_dir)?;
     let plan = trigger::plan(&hub.repo(), updates, "post-receive");
     trigger::apply(&hub, &plan)
-}
-
-/// Every line prefixed, so the pusher knows which hook spoke.
-fn say(out: &mut dyn Write, text: &str) {
-    for line in text.lines() {
-        let _ = writeln!(out, "git-ci: {line}");
-    }
-    let _ = out.flush();
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Runs the hook git-ci found at install, with our arguments, environment
-/// and standard streams, feeding it the same input.
-fn run_previous(hook: &Path, args: &[String], input: &[u8], out: &mut dyn Write) -> i32 {
-    let child = Command::new(hook).args(args).stdin(Stdio::piped()).spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            say(out, &format!("error: could not run {}: {e}", hook.display()));
-            return 127;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its input closes the pipe early: fine.
-        let _ = stdin.write_all(input);
-    }
-    match child.wait() {
-        Ok(status) => status.code().unwrap_or(128),
-        Err(e) => {
-            say(out, &format!("error: waiting for {}: {e}", hook.display()));
-            128
-        }
-    }
 }

@@ -46,6 +46,14 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// `git ARGS` in `dir`, to completion, whatever the exit (for tests of
+    /// what a push says when it is refused).
+    pub fn git_output(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new("git");
+        self.hermetic(&mut cmd);
+        cmd.current_dir(dir).args(args).output().expect("git runs")
+    }
+
     /// `git-ci ARGS` in `dir`, to completion.
     pub fn ci(&self, dir: &Path, args: &[&str]) -> Run {
         Run(self.ci_cmd(dir, args).output().expect("git-ci runs"))

@@ -4,7 +4,7 @@
 //! runs no hooks, so every hub address here is a URL.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use git_ci_core::done::{self, Content, Entry};
@@ -14,19 +14,6 @@ use git_ci_core::refs;
 use gix::ObjectId;
 
 use crate::env::{TestEnv, wait_until};
-
-/// `git ARGS` in `dir` with the test's hermetic environment.
-fn git_output(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
-    let template = env.ci_cmd(dir, &[]);
-    let mut cmd = Command::new("git");
-    cmd.env_clear();
-    for (k, v) in template.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    cmd.current_dir(dir).args(args).stdin(Stdio::null()).output().expect("git runs")
-}
 
 /// A guarded hub, and a scratch repository where the pushed objects are made.
 struct World {
@@ -53,7 +40,7 @@ impl World {
     }
 
     fn push(&self, args: &[&str]) -> Output {
-        git_output(&self.env, &self.src_dir, &[&["push", "--atomic", "--porcelain"], args].concat())
+        self.env.git_output(&self.src_dir, &[&["push", "--atomic", "--porcelain"], args].concat())
     }
 
     /// Every ref of the hub and its value.
@@ -62,7 +49,7 @@ impl World {
     }
 
     fn hub_has(&self, oid: &str) -> bool {
-        git_output(&self.env, &self.hub, &["cat-file", "-e", oid]).status.success()
+        self.env.git_output(&self.hub, &["cat-file", "-e", oid]).status.success()
     }
 
     /// Pushes `spec` with a good companion update in the same atomic push;
@@ -224,11 +211,11 @@ fn an_existing_pre_receive_hook_still_runs_and_can_refuse() {
     env.ci(env.root.path(), &["hooks", "install", "--hub", hub_s]).expect(0);
     let project = env.project("p", "[job.a]\nrun = \"true\"\n");
     let url = format!("file://{hub_s}");
-    let ok = git_output(&env, &project, &["push", &url, "main"]);
+    let ok = env.git_output(&project, &["push", &url, "main"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let input = std::fs::read_to_string(&seen).unwrap();
     assert!(input.ends_with(" refs/heads/main\n"), "the earlier hook got the same input: {input:?}");
-    let no = git_output(&env, &project, &["push", &url, "main:refs/heads/blocked"]);
+    let no = env.git_output(&project, &["push", &url, "main:refs/heads/blocked"]);
     assert!(!no.status.success());
     assert!(String::from_utf8_lossy(&no.stderr).contains("remote: policy: no"));
     assert!(!env.git(&hub, &["for-each-ref"]).contains("blocked"));
@@ -247,7 +234,7 @@ fn normal_traffic(env: &TestEnv, hub_dir: &Path, url: &str) {
     );
     let project = env.project("p", &pipeline);
     // The hook-triggered push: post-receive queues both jobs.
-    let out = git_output(env, &project, &["push", url, "main"]);
+    let out = env.git_output(&project, &["push", url, "main"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.contains("git-ci: queued quick"), "{stderr}");
     assert!(!stderr.contains("refused"), "{stderr}");

@@ -5,27 +5,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use crate::env::TestEnv;
 
-/// `git ARGS` in `dir` with the test's hermetic environment (borrowed from
-/// the git-ci command the env builds), to completion.
-fn git_output(env: &TestEnv, dir: &Path, args: &[&str]) -> Output {
-    let template = env.ci_cmd(dir, &[]);
-    let mut cmd = Command::new("git");
-    cmd.env_clear();
-    for (k, v) in template.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    cmd.current_dir(dir).args(args).stdin(Stdio::null()).output().expect("git runs")
-}
-
 /// `git push ARGS`, which must succeed; returns what the pusher saw on stderr.
 pub fn push(env: &TestEnv, repo: &Path, args: &[&str]) -> String {
-    let out = git_output(env, repo, &[&["push"], args].concat());
+    let out = env.git_output(repo, &[&["push"], args].concat());
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "git push {args:?} failed:\n{stderr}");
     stderr
