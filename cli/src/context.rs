@@ -90,6 +90,14 @@ pub fn symbolic_ref(repo: &gix::Repository, rev: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Who acts (submits, cancels, retries): git's user.email in `repo`, else $USER.
+pub fn actor(repo: Option<&gix::Repository>) -> String {
+    match repo {
+        Some(r) => submitter(r),
+        None => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+    }
+}
+
 /// Who submits: git's user.email, else $USER.
 pub fn submitter(repo: &gix::Repository) -> String {
     let config = repo.config_snapshot();

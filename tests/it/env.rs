@@ -97,6 +97,15 @@ impl TestEnv {
         self.git(repo, &["rev-parse", "HEAD"])
     }
 
+    /// A project with `pipeline`, pushed to a new bare hub `hub.git`:
+    /// returns the project and the hub's path as a string (for `--hub`).
+    pub fn project_on_hub(&self, pipeline: &str) -> (PathBuf, String) {
+        let repo = self.project("p", pipeline);
+        let hub = self.bare_hub("hub.git");
+        self.git(&repo, &["push", "-q", hub.to_str().unwrap(), "main"]);
+        (repo, hub.to_str().unwrap().to_owned())
+    }
+
     pub fn bare_hub(&self, name: &str) -> PathBuf {
         let dir = self.path(name);
         self.git(self.root.path(), &["init", "-q", "--bare", "-b", "main", dir.to_str().unwrap()]);

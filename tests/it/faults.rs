@@ -140,7 +140,7 @@ fn a_paused_worker_whose_job_was_stolen_publishes_nothing() {
         "echo $GIT_CI_ATTEMPT >> {}; if [ $GIT_CI_ATTEMPT = 1 ]; then for i in $(seq 100); do sleep 0.1; done; fi",
         attempts.display()
     );
-    let (repo, hub) = pushed(&env, &format!("[job.slow]\nrun = \"{script}\"\n"));
+    let (repo, hub) = env.project_on_hub(&format!("[job.slow]\nrun = \"{script}\"\n"));
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     let paused = env.spawn_ci(&repo, &["worker", "--hub", &hub, "--name", "sleepy", "--lease", "2s"]);
     wait_until(Duration::from_secs(20), "the first attempt", || attempts.exists());
@@ -160,8 +160,8 @@ fn a_paused_worker_whose_job_was_stolen_publishes_nothing() {
 fn a_job_whose_claims_keep_expiring_ends_as_error() {
     let env = TestEnv::new();
     let started = env.path("started");
-    let (repo, hub) =
-        pushed(&env, &format!("[job.killer]\nrun = \"touch {}; sleep 30\"\nmax_attempts = 1\n", started.display()));
+    let (repo, hub) = env
+        .project_on_hub(&format!("[job.killer]\nrun = \"touch {}; sleep 30\"\nmax_attempts = 1\n", started.display()));
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     let victim = env.spawn_ci(&repo, &["worker", "--hub", &hub, "--name", "victim", "--lease", "1s"]);
     wait_until(Duration::from_secs(20), "the job to start", || started.exists());
@@ -183,7 +183,7 @@ fn a_hub_outage_mid_job_loses_nothing() {
         started.display(),
         release.display()
     );
-    let (repo, hub) = pushed(&env, &format!("[job.outage]\nrun = \"{script}\"\n"));
+    let (repo, hub) = env.project_on_hub(&format!("[job.outage]\nrun = \"{script}\"\n"));
     let daemon = env.daemon(env.root.path());
     let (port, url) = (daemon.port, daemon.url("hub.git"));
     let id = env.ci(&repo, &["submit", "--hub", &url]).expect(0).stdout().trim().to_owned();
@@ -202,7 +202,7 @@ fn a_hub_outage_mid_job_loses_nothing() {
 fn a_flood_of_output_is_capped_head_and_tail() {
     let env = TestEnv::new();
     let script = "echo FIRST; yes x | head -c 300000000; echo; echo LAST";
-    let (repo, hub) = pushed(&env, &format!("[job.flood]\nrun = \"{script}\"\n"));
+    let (repo, hub) = env.project_on_hub(&format!("[job.flood]\nrun = \"{script}\"\n"));
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     env.ci(&repo, &["worker", "--hub", &hub, "--once", "--log-cap", "1"]).expect(0);
     let doc = state_of(&env, &repo, &hub, &id);
@@ -226,7 +226,7 @@ fn signed_mode_runs_only_signed_commits_as_they_define_their_jobs() {
     let signers = env.path("allowed_signers");
     std::fs::write(&signers, format!("committer@example.com namespaces=\"git\" {public}")).unwrap();
 
-    let (repo, hub) = pushed(&env, "[job.build]\nrun = \"echo built\"\n");
+    let (repo, hub) = env.project_on_hub("[job.build]\nrun = \"echo built\"\n");
     let key_s = key.to_str().unwrap();
     let sign = ["-c", "gpg.format=ssh", "-c", &format!("user.signingkey={key_s}")];
     let mut args: Vec<&str> = sign.to_vec();
@@ -247,12 +247,4 @@ fn signed_mode_runs_only_signed_commits_as_they_define_their_jobs() {
     let unsigned_doc = state_of(&env, &repo, &hub, &unsigned);
     assert_eq!(unsigned_doc["state"], "error");
     assert!(unsigned_doc["reason"].as_str().unwrap().contains("not signed by an allowed signer"), "{unsigned_doc}");
-}
-
-/// A project pushed to a bare hub; returns the clone and the hub's path.
-fn pushed(env: &TestEnv, pipeline: &str) -> (std::path::PathBuf, String) {
-    let repo = env.project("p", pipeline);
-    let hub = env.bare_hub("hub.git");
-    env.git(&repo, &["push", "-q", hub.to_str().unwrap(), "main"]);
-    (repo, hub.to_str().unwrap().to_owned())
 }

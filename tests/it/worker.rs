@@ -5,14 +5,6 @@ use std::time::Duration;
 
 use crate::env::{TestEnv, wait_until};
 
-/// A project pushed to a bare hub; returns (clone dir, hub path as a string).
-fn setup(env: &TestEnv, pipeline: &str) -> (std::path::PathBuf, String) {
-    let repo = env.project("p", pipeline);
-    let hub = env.bare_hub("hub.git");
-    env.git(&repo, &["push", "-q", hub.to_str().unwrap(), "main"]);
-    (repo, hub.to_str().unwrap().to_owned())
-}
-
 fn show(env: &TestEnv, repo: &std::path::Path, hub: &str, id: &str) -> serde_json::Value {
     env.ci(repo, &["show", "--hub", hub, id, "--json"]).expect(0).json()
 }
@@ -27,7 +19,7 @@ fn artifacts_and_junit_are_published_and_fetched_back() {
     let pipeline = format!(
         "[job.build]\nrun = \"\"\"{script}\"\"\"\nartifacts = [\"out/*\", \"../outside\"]\njunit = [\"report.xml\"]\n"
     );
-    let (repo, hub) = setup(&env, &pipeline);
+    let (repo, hub) = env.project_on_hub(&pipeline);
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     env.ci(&repo, &["worker", "--hub", &hub, "--once", "--name", "w"]).expect(0);
     let doc = show(&env, &repo, &hub, &id);
@@ -59,7 +51,8 @@ fn artifacts_and_junit_are_published_and_fetched_back() {
 #[test]
 fn secrets_from_an_env_file_reach_the_job_masked() {
     let env = TestEnv::new();
-    let (repo, hub) = setup(&env, "[job.leaky]\nrun = \"echo token=$API_TOKEN; test $API_TOKEN = s3cr3t-value\"\n");
+    let (repo, hub) =
+        env.project_on_hub("[job.leaky]\nrun = \"echo token=$API_TOKEN; test $API_TOKEN = s3cr3t-value\"\n");
     let secrets = env.path("secrets.env");
     std::fs::write(&secrets, "# deploy key\nAPI_TOKEN=s3cr3t-value\n").unwrap();
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
@@ -72,8 +65,7 @@ fn secrets_from_an_env_file_reach_the_job_masked() {
 #[test]
 fn workers_claim_only_jobs_their_labels_and_queues_satisfy() {
     let env = TestEnv::new();
-    let (repo, hub) = setup(
-        &env,
+    let (repo, hub) = env.project_on_hub(
         "[job.gpu]\nrun = \"true\"\nrequires = { gpu = \"yes\" }\n\n[job.fast]\nrun = \"true\"\nqueue = \"fast\"\n",
     );
     let ids: Vec<String> =
@@ -100,7 +92,7 @@ fn jobs_2_runs_two_jobs_at_once_in_separate_checkouts() {
         "[job.a]\nrun = \"touch {d}/a; touch mine-a; for i in $(seq 100); do test -f {d}/b && test ! -f mine-b && exit 0; sleep 0.1; done; exit 1\"\n\
          [job.b]\nrun = \"touch {d}/b; touch mine-b; for i in $(seq 100); do test -f {d}/a && test ! -f mine-a && exit 0; sleep 0.1; done; exit 1\"\n"
     );
-    let (repo, hub) = setup(&env, &pipeline);
+    let (repo, hub) = env.project_on_hub(&pipeline);
     let ids = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout();
     env.ci(&repo, &["worker", "--hub", &hub, "--once", "--jobs", "2"]).expect(0);
     for id in ids.lines() {
@@ -118,7 +110,7 @@ fn sigterm_finishes_running_jobs_and_a_second_signal_cancels_them() {
         s = started.display(),
         r = release.display()
     );
-    let (repo, hub) = setup(&env, &pipeline);
+    let (repo, hub) = env.project_on_hub(&pipeline);
     let first = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     let worker = env.spawn_ci(&repo, &["worker", "--hub", &hub, "--name", "w"]);
     wait_until(Duration::from_secs(20), "the job to start", || started.exists());
@@ -157,7 +149,7 @@ fn a_running_job_shows_its_worker_registration_and_live_log() {
         "[job.talk]\nrun = \"echo first line; for i in $(seq 600); do test -f {} && break; sleep 0.05; done; echo last line\"\n",
         release.display()
     );
-    let (repo, hub) = setup(&env, &pipeline);
+    let (repo, hub) = env.project_on_hub(&pipeline);
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     let worker = env.spawn_ci(
         &repo,
@@ -194,7 +186,7 @@ fn a_running_job_shows_its_worker_registration_and_live_log() {
 fn retry_queues_a_new_attempt_of_a_finished_job() {
     let env = TestEnv::new();
     let flag = env.path("flag");
-    let (repo, hub) = setup(&env, &format!("[job.flaky]\nrun = \"test -f {}\"\n", flag.display()));
+    let (repo, hub) = env.project_on_hub(&format!("[job.flaky]\nrun = \"test -f {}\"\n", flag.display()));
     let id = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     env.ci(&repo, &["worker", "--hub", &hub, "--once"]).expect(0);
     assert_eq!(show(&env, &repo, &hub, &id)["state"], "failed");

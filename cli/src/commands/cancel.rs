@@ -11,8 +11,7 @@ use crate::ui::Ui;
 pub fn cmd_cancel(ui: &Ui, args: CancelArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
     let repo = context::user_repo();
-    let by =
-        repo.as_ref().map_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".into()), context::submitter);
+    let by = context::actor(repo.as_ref());
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
     for id in &ids {
         // A lost race means a worker claimed it meanwhile: look again.
