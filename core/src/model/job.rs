@@ -81,6 +81,11 @@ pub struct Job {
     pub attempt: u32,
     pub submitted_at: String,
     pub submitted_by: String,
+    /// Makes every submission a distinct document (and id): two triggers
+    /// submitting the same job in the same millisecond must not produce
+    /// one blob whose "create" both would see succeed.
+    #[serde(default)]
+    pub nonce: String,
 }
 
 impl Job {
@@ -98,6 +103,7 @@ impl Job {
             attempt: 1,
             submitted_at: crate::time::rfc3339(at),
             submitted_by: submitted_by.into(),
+            nonce: format!("{:016x}", fastrand::u64(..)),
         };
         job.id = JobId::new(at, &to_json(&job));
         job
