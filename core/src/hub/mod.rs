@@ -116,6 +116,19 @@ pub trait Hub: Send + Sync {
 impl dyn Hub + '_ {
     /// Refs under `prefix` in [`Hub::repo`], sorted by name.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, HubError> {
+        // Another process deleting a ref (and its emptied directory) while
+        // we walk the loose refs makes the walk fail: that is a moment, not
+        // a broken hub, so look again before saying so.
+        let mut attempt = 0;
+        loop {
+            match self.list_once(prefix) {
+                Err(_) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn list_once(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, HubError> {
         let repo = self.repo();
         let local = |e: gix::Error| self.local_error(format!("could not list {prefix}*"), e);
         let mut out = Vec::new();
