@@ -33,6 +33,8 @@ pub enum Command {
     Artifact(ArtifactArgs),
     Junit(JunitArgs),
     Site(crate::commands::site::SiteArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
 }
 
 /// Where the hub is, for every command that talks to one.
@@ -270,6 +272,28 @@ pub struct JunitArgs {
     pub hub: HubArgs,
 }
 
+/// Print a shell completion script.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci completions bash > ~/.local/share/bash-completion/completions/git-ci\n  git ci completions zsh > ~/.zfunc/_git-ci"
+)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Write man pages for git-ci and every subcommand.
+///
+/// `git ci --help` is answered by git with `man git-ci`: put DIR/man1 on
+/// your MANPATH (or write into ~/.local/share/man/man1).
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci man --out ~/.local/share/man/man1")]
+pub struct ManArgs {
+    /// The directory to write `git-ci.1`, `git-ci-run.1`... into.
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+}
+
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
@@ -307,6 +331,8 @@ mod tests {
             "git-ci artifact 20261122T040704123-0123456789ab out/app.bin -o app.bin",
             "git-ci junit 20261122T040704123-0123456789ab -o all.xml",
             "git-ci worker --env-file secrets.env --require-signed --allowed-signers signers",
+            "git-ci completions bash",
+            "git-ci man --out /tmp/man",
         ];
         for line in ok {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -321,6 +347,8 @@ mod tests {
             "git-ci cancel",
             "git-ci junit 20261122T040704123-0123456789ab",
             "git-ci worker --require-signed",
+            "git-ci completions tcsh",
+            "git-ci man",
         ];
         for line in bad {
             assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");

@@ -2,6 +2,7 @@
 
 mod env;
 
+mod docs;
 mod doctor;
 mod errors;
 mod faults;

@@ -2,6 +2,7 @@
 
 mod artifact;
 mod cancel;
+mod docs;
 pub mod doctor;
 pub mod hooks;
 mod junit;
@@ -43,6 +44,8 @@ pub fn main() -> ExitCode {
         Command::Artifact(args) => artifact::cmd_artifact(&ui, args),
         Command::Junit(args) => junit::cmd_junit(&ui, args),
         Command::Site(args) => site::cmd_site(&ui, args),
+        Command::Completions(args) => docs::cmd_completions(args),
+        Command::Man(args) => docs::cmd_man(&ui, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
