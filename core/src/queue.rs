@@ -31,6 +31,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Refreshes and reads the refs under the given queues (all when empty).
     pub fn read(hub: &dyn Hub, queues: &[String]) -> Result<Snapshot, HubError> {
+        Self::read_with(hub, queues, &[])
+    }
+
+    /// The same, refreshing `also` (more prefixes) in the same fetch.
+    pub fn read_with(hub: &dyn Hub, queues: &[String], also: &[&str]) -> Result<Snapshot, HubError> {
         let queue_prefixes: Vec<String> = if queues.is_empty() {
             vec![refs::QUEUE.to_owned()]
         } else {
@@ -38,6 +43,7 @@ impl Snapshot {
         };
         let mut prefixes: Vec<&str> = queue_prefixes.iter().map(String::as_str).collect();
         prefixes.extend([refs::CLAIMS, refs::CANCEL]);
+        prefixes.extend(also);
         hub.refresh(&prefixes)?;
         // Claims before queue refs: a claim whose job is not queued is then
         // surely finished (a queue ref never comes back), never a claim on a

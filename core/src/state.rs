@@ -55,8 +55,8 @@ pub struct Board {
 
 impl Board {
     pub fn read(hub: &dyn Hub) -> Result<Board, HubError> {
-        hub.refresh(&[refs::DONE, refs::ARCHIVE])?;
-        let live = Snapshot::read(hub, &[])?;
+        // One fetch for everything a remote hub must tell us.
+        let live = Snapshot::read_with(hub, &[], &[refs::DONE, refs::ARCHIVE])?;
         let tips = done::tips(hub)?;
         Ok(Board { live, tips })
     }
