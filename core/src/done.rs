@@ -54,10 +54,33 @@ fn cache_path(key: &str) -> String {
 /// Writes the entries' objects and a commit on top of `tip`; returns it.
 /// Moving the ref is the caller's transaction.
 pub fn append(hub: &dyn Hub, tip: Option<ObjectId>, entries: &[Entry]) -> Result<ObjectId, HubError> {
-    append_refs(hub, tip, &entries.iter().collect::<Vec<_>>())
+    append_refs(hub, tip, &entries.iter().collect::<Vec<_>>(), &[])
 }
 
-pub(crate) fn append_refs(hub: &dyn Hub, tip: Option<ObjectId>, entries: &[&Entry]) -> Result<ObjectId, HubError> {
+/// A blob to put at `path` of the tree besides the results (the hooks'
+/// `triggers/` index), named in the commit message as `note`.
+pub struct Extra {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub note: String,
+}
+
+/// [`append`] that also writes `extras`, in the same one commit.
+pub fn append_with(
+    hub: &dyn Hub,
+    tip: Option<ObjectId>,
+    entries: &[Entry],
+    extras: &[Extra],
+) -> Result<ObjectId, HubError> {
+    append_refs(hub, tip, &entries.iter().collect::<Vec<_>>(), extras)
+}
+
+pub(crate) fn append_refs(
+    hub: &dyn Hub,
+    tip: Option<ObjectId>,
+    entries: &[&Entry],
+    extras: &[Extra],
+) -> Result<ObjectId, HubError> {
     let repo = hub.repo();
     let err = |e: gix::Error| hub.local_error("could not write a done commit".into(), e);
     let base_tree = match tip {
@@ -84,6 +107,11 @@ pub(crate) fn append_refs(hub: &dyn Hub, tip: Option<ObjectId>, entries: &[&Entr
             editor.upsert(cache_path(key).as_str(), EntryKind::Blob, id).map_err(err)?;
         }
         message.push_str(&format!("{} {}\n", e.id, e.result.status.as_str()));
+    }
+    for x in extras {
+        let id = repo.write_blob(&x.bytes).map_err(err)?;
+        editor.upsert(x.path.as_str(), EntryKind::Blob, id).map_err(err)?;
+        message.push_str(&format!("{}\n", x.note));
     }
     let tree = editor.write().map_err(err)?.detach();
     let sig = signature();

@@ -174,7 +174,7 @@ pub(crate) fn complete_refs(
     finished: &[(&Entry, &Release)],
 ) -> Result<ObjectId, HubError> {
     let entries: Vec<&Entry> = finished.iter().map(|(e, _)| *e).collect();
-    let new_tip = done::append_refs(hub, tip, &entries)?;
+    let new_tip = done::append_refs(hub, tip, &entries, &[])?;
     let mut edits = vec![RefEdit::set(refs::done(writer), tip, new_tip)];
     for (entry, release) in finished {
         edits.extend(release.edits(&entry.id));

@@ -10,7 +10,6 @@ use git_ci_core::model::{JobResult, Status};
 use git_ci_core::queue::{self, Queued, Snapshot};
 use git_ci_core::{Job, JobId, refs};
 use gix::ObjectId;
-use gix::objs::tree::EntryKind;
 
 use super::{Broken, Event, Plan, Wanted};
 use crate::index::{self, Index};
@@ -183,42 +182,15 @@ fn write_commit(
     cancels: &[Cancel],
 ) -> Result<ObjectId, HubError> {
     let entries: Vec<Entry> = cancels.iter().map(cancel_entry).chain(broken.iter().map(|b| broken_entry(b))).collect();
-    let repo = hub.repo();
-    let err = |e: gix::Error| hub.local_error("could not write the _hub commit".into(), e);
-    let mut editor = repo.edit_tree(base_tree(hub, &repo, tip, &entries)?).map_err(err)?;
-    let mut message = format!("git-ci: {} finished, {} triggered\n\n", entries.len(), fresh.len());
-    for e in &entries {
-        message.push_str(&format!("{} {}\n", e.id, e.result.status.as_str()));
-    }
     let indexed = fresh.iter().map(|w| (&w.key, &w.job.id)).chain(broken.iter().map(|b| (&b.key, &b.job.id)));
-    for (key, id) in indexed {
-        let blob = repo.write_blob(id.as_str()).map_err(err)?;
-        editor.upsert(index::path(key).as_str(), EntryKind::Blob, blob).map_err(err)?;
-        message.push_str(&format!("trigger {id}\n"));
-    }
-    let tree = editor.write().map_err(err)?.detach();
-    let sig = done::signature();
-    let mut time = Default::default();
-    let sig = sig.to_ref(&mut time);
-    Ok(repo.new_commit_as(sig, sig, message, tree, tip).map_err(err)?.id)
-}
-
-/// The tree to add index entries to: the tip's, with `entries` added.
-/// `done::append` lays results out the way every reader expects; the commit
-/// it writes only lends us its tree (and is left unreferenced), so that the
-/// chain gets one commit a trigger, whose parent is `tip`.
-fn base_tree(
-    hub: &dyn Hub,
-    repo: &gix::Repository,
-    tip: Option<ObjectId>,
-    entries: &[Entry],
-) -> Result<ObjectId, HubError> {
-    let err = |e: gix::Error| hub.local_error("could not read the _hub chain".into(), e);
-    let commit = if entries.is_empty() { tip } else { Some(done::append(hub, tip, entries)?) };
-    match commit {
-        Some(c) => Ok(repo.find_commit(c).and_then(|c| c.tree_id()).map_err(err)?.detach()),
-        None => Ok(ObjectId::empty_tree(repo.object_hash())),
-    }
+    let extras: Vec<done::Extra> = indexed
+        .map(|(key, id)| done::Extra {
+            path: index::path(key),
+            bytes: id.as_str().as_bytes().to_vec(),
+            note: format!("trigger {id}"),
+        })
+        .collect();
+    done::append_with(hub, tip, &entries, &extras)
 }
 
 fn cancel_entry(c: &Cancel) -> Entry {
