@@ -258,7 +258,13 @@ fn normal_traffic(env: &TestEnv, hub_dir: &Path, url: &str) {
     let running = env.ci(&project, &["submit", "--hub", url, "--job", "slow"]).expect(0).stdout().trim().to_owned();
     let worker = env.spawn_ci(&project, &["worker", "--hub", url, "--name", "w2", "--lease", "1s"]);
     wait_until(Duration::from_secs(30), "the job to run", || status(&running) == "running");
-    std::thread::sleep(Duration::from_millis(1500));
+    let claim_ref = format!("{}{running}", refs::CLAIMS);
+    let claim = || env.ci_refs(hub_dir).into_iter().find(|(n, _)| *n == claim_ref).map(|(_, oid)| oid);
+    let first = claim();
+    wait_until(Duration::from_secs(30), "a heartbeat through the guard", || {
+        let now = claim();
+        now.is_some() && now != first
+    });
     env.ci(&project, &["cancel", "--hub", url, &running]).expect(0);
     wait_until(Duration::from_secs(30), "the cancel", || status(&running) == "cancelled");
     worker.signal("TERM");
