@@ -305,6 +305,18 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     git_ci_core::time::parse_duration(s)
 }
 
+/// Asserts that each of `ok` parses and each of `bad` is refused (test
+/// helper shared by every command's argument table).
+#[cfg(test)]
+pub fn assert_parse_table(ok: &[&str], bad: &[&str]) {
+    for line in ok {
+        Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    for line in bad {
+        assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,9 +346,6 @@ mod tests {
             "git-ci completions bash",
             "git-ci man --out /tmp/man",
         ];
-        for line in ok {
-            Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
-        }
         let bad = [
             "git-ci",
             "git-ci submit --job test --run true",
@@ -350,8 +359,6 @@ mod tests {
             "git-ci completions tcsh",
             "git-ci man",
         ];
-        for line in bad {
-            assert!(Cli::try_parse_from(line.split(' ')).is_err(), "{line} should fail");
-        }
+        assert_parse_table(&ok, &bad);
     }
 }
