@@ -3,7 +3,7 @@
 //! A job both finished and still queued (a crash between steps on a hub
 //! without atomic pushes) is finished.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use gix::ObjectId;
 
@@ -90,10 +90,10 @@ impl Board {
         finished.sort_by(|a, b| b.0.cmp(&a.0));
         finished.dedup_by(|a, b| a.0 == b.0);
         finished.truncate(limit);
-        let mut seen: HashMap<JobId, ()> = HashMap::new();
+        let mut seen: HashSet<JobId> = HashSet::new();
         let mut out = Vec::new();
         for (id, dir, writer) in finished {
-            seen.insert(id.clone(), ());
+            seen.insert(id.clone());
             let located = Located { writer: writer.to_owned(), dir };
             let job = done::read(hub, dir, "job.json").and_then(|b| Job::from_json(&b).ok());
             let result = done::read_result(hub, dir);
@@ -101,7 +101,7 @@ impl Board {
             out.push(JobView { id, job, state, result, claim: None, located: Some(located) });
         }
         for q in &self.live.queued {
-            if !seen.contains_key(&q.id) {
+            if !seen.contains(&q.id) {
                 out.push(self.live_view(hub, q.blob, &q.id));
             }
         }

@@ -10,6 +10,7 @@ mod log;
 mod retry;
 mod run;
 mod show;
+mod signals;
 pub mod site;
 mod status;
 mod submit;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use git_ci_core::hub::HubLocation;
 use git_ci_core::state::{Board, State};
-use git_ci_core::worker::{self, Config, Control, Event, Worker};
+use git_ci_core::worker::{Config, Event, Worker};
 use git_ci_core::{Job, JobId, done, queue};
 
 use super::{submit, wait};
@@ -51,7 +51,7 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     };
     let progress = Progress::new(ui, &to_run);
     let worker = Worker::new(Arc::clone(&hub), cfg, move |e| progress.event(e));
-    stop_on_signals(worker.controller());
+    super::signals::stop_on_signals(worker.controller());
     worker.run();
     // Jobs another worker claimed first finish there: wait for them too.
     let views = wait::wait_for(None, &*hub, ids.into_iter().collect())?;
@@ -80,23 +80,6 @@ fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<Skipping
         }
     }
     Ok((run, skip))
-}
-
-/// Ctrl-C once: finish running jobs; twice: cancel them.
-pub fn stop_on_signals(controller: worker::Controller) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        for (n, _) in signals.forever().enumerate() {
-            match n {
-                0 => controller.send(Control::Drain),
-                1 => controller.send(Control::CancelAll),
-                _ => std::process::exit(130),
-            }
-        }
-    });
 }
 
 /// One line per job: a spinner on a terminal, plain lines otherwise.

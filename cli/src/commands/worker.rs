@@ -48,7 +48,7 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     };
     eprintln!("git-ci worker {name}: serving {} on {} with {} slot(s)", queues(&cfg), hub.url(), cfg.jobs);
     let worker = Worker::new(Arc::clone(&hub), cfg, move |e| log_event(&name, e));
-    super::run::stop_on_signals(worker.controller());
+    super::signals::stop_on_signals(worker.controller());
     let summary = worker.run();
     eprintln!(
         "git-ci worker: exiting; {} published ({} passed), {} claims, {} lost races",
