@@ -1,7 +1,7 @@
 //! Group 1, submit: `queue::submit` of one job against the bare
 //! transaction creating the same two refs.
 
-use git_ci_core::queue;
+use git_ci_core::{Hub, queue};
 
 use crate::Ctx;
 use crate::fixture::Res;
@@ -17,21 +17,7 @@ fn local(ctx: &Ctx) -> Res<Row> {
     let path = ctx.fx.hub("submit-local.git")?;
     let hub = ctx.fx.local(&path)?;
     let floor = Floor::new(Target::Path(path.clone()), &path)?;
-    let (ours, bare) = measure::pair(
-        ctx.sizes.runs,
-        || {
-            clear_ci_refs(&hub)?;
-            let job = job(&ctx.fx.commit);
-            let (d, r) = time(|| queue::submit(&hub, &[job]));
-            r?;
-            Ok(d)
-        },
-        || {
-            clear_ci_refs(floor.hub())?;
-            floor.submit(&ctx.fx.commit)
-        },
-    )?;
-    Ok(Row::timed("submit 1 job, local hub (floor: update-ref --stdin, 2 creates)", &ours, &bare, Goal::None))
+    compare(ctx, &hub, &floor, "submit 1 job, local hub (floor: update-ref --stdin, 2 creates)")
 }
 
 fn remote(ctx: &Ctx) -> Res<Row> {
@@ -40,12 +26,18 @@ fn remote(ctx: &Ctx) -> Res<Row> {
     let hub = ctx.fx.remote(name, "bench")?;
     let target = Target::Url { url: ctx.fx.url(name), client: ctx.fx.client("submit-floor.git")? };
     let floor = Floor::new(target, &path)?;
+    compare(ctx, &hub, &floor, "submit 1 job, git daemon (floor: push --atomic, 2 refs)")
+}
+
+/// Our submit through `hub` against the floor's, alternately; both start
+/// from a hub without refs/ci (the floor's hub is the same repository).
+fn compare(ctx: &Ctx, hub: &dyn Hub, floor: &Floor, name: &str) -> Res<Row> {
     let (ours, bare) = measure::pair(
         ctx.sizes.runs,
         || {
             clear_ci_refs(floor.hub())?;
             let job = job(&ctx.fx.commit);
-            let (d, r) = time(|| queue::submit(&hub, &[job]));
+            let (d, r) = time(|| queue::submit(hub, &[job]));
             r?;
             Ok(d)
         },
@@ -54,5 +46,5 @@ fn remote(ctx: &Ctx) -> Res<Row> {
             floor.submit(&ctx.fx.commit)
         },
     )?;
-    Ok(Row::timed("submit 1 job, git daemon (floor: push --atomic, 2 refs)", &ours, &bare, Goal::None))
+    Ok(Row::timed(name, &ours, &bare, Goal::None))
 }
