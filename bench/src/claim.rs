@@ -1,6 +1,8 @@
 //! Group 2, claim + complete of one queued job (not run): git-ci-core
 //! against the two bare transactions the same work needs.
 
+use git_ci_core::Hub;
+
 use crate::Ctx;
 use crate::fixture::Res;
 use crate::measure::{self, Samples, WARMUP};
@@ -24,19 +26,8 @@ pub fn run(ctx: &Ctx) -> Res<(Vec<Row>, ClaimFloors)> {
 fn local(ctx: &Ctx) -> Res<(Row, f64)> {
     let path = ctx.fx.hub("claim-local.git")?;
     let hub = ctx.fx.local(&path)?;
-    let mut writer = Writer::new("bench");
-    let mut floor = Floor::new(Target::Path(path.clone()), &path)?;
-    let (ours, bare) = measure::pair(
-        ctx.sizes.runs,
-        || {
-            let q = submit_one(&hub, &ctx.fx.commit)?;
-            writer.claim_complete(&hub, &q)
-        },
-        || {
-            let t = floor.claim_complete(&ctx.fx.commit)?;
-            Ok(t.claim + t.complete)
-        },
-    )?;
+    let floor = Floor::new(Target::Path(path.clone()), &path)?;
+    let (ours, bare, _) = compare(ctx, &hub, floor)?;
     let name = "claim+complete, local hub (floor: 2 × update-ref --stdin)";
     Ok((Row::timed(name, &ours, &bare, Goal::None), bare.median_ms()))
 }
@@ -46,15 +37,28 @@ fn remote(ctx: &Ctx) -> Res<(Row, f64, f64)> {
     let path = ctx.fx.hub(name)?;
     let hub = ctx.fx.remote(name, "bench")?;
     let target = Target::Url { url: ctx.fx.url(name), client: ctx.fx.client("claim-floor.git")? };
+    let (ours, bare, claims) = compare(ctx, &hub, Floor::new(target, &path)?)?;
+    let row = Row::timed(
+        "claim+complete, git daemon (floor: 2 × push --atomic with leases)",
+        &ours,
+        &bare,
+        Goal::RatioAtMost(1.2),
+    )
+    .detail(format!("floor claim push alone {}", claims.spread()));
+    Ok((row, bare.median_ms(), claims.median_ms()))
+}
+
+/// Ours and the floor alternately, one job each; also returns the floor's
+/// claim transactions alone (after the warm-up).
+fn compare(ctx: &Ctx, hub: &dyn Hub, mut floor: Floor) -> Res<(Samples, Samples, Samples)> {
     let mut writer = Writer::new("bench");
-    let mut floor = Floor::new(target, &path)?;
     let mut claims = Samples::default();
     let mut rounds = 0;
     let (ours, bare) = measure::pair(
         ctx.sizes.runs,
         || {
-            let q = submit_one(&hub, &ctx.fx.commit)?;
-            writer.claim_complete(&hub, &q)
+            let q = submit_one(hub, &ctx.fx.commit)?;
+            writer.claim_complete(hub, &q)
         },
         || {
             let t = floor.claim_complete(&ctx.fx.commit)?;
@@ -65,12 +69,5 @@ fn remote(ctx: &Ctx) -> Res<(Row, f64, f64)> {
             Ok(t.claim + t.complete)
         },
     )?;
-    let row = Row::timed(
-        "claim+complete, git daemon (floor: 2 × push --atomic with leases)",
-        &ours,
-        &bare,
-        Goal::RatioAtMost(1.2),
-    )
-    .detail(format!("floor claim push alone {}", claims.spread()));
-    Ok((row, bare.median_ms(), claims.median_ms()))
+    Ok((ours, bare, claims))
 }
