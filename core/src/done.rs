@@ -14,7 +14,7 @@ use gix::objs::tree::EntryKind;
 
 use crate::hub::{Hub, HubError};
 use crate::id::JobId;
-use crate::model::JobResult;
+use crate::model::{Job, JobResult};
 
 /// The identity on every commit git-ci writes.
 pub fn signature() -> gix::actor::Signature {
@@ -169,6 +169,12 @@ pub fn read(hub: &dyn Hub, dir: ObjectId, name: &str) -> Option<Vec<u8>> {
     let tree = repo.find_tree(dir).ok()?;
     let entry = tree.lookup_entry_by_path(name).ok()??;
     Some(entry.object().ok()?.detach().data)
+}
+
+/// The job document of a finished job, if it is the job `id` (a `done`
+/// tree a guard never saw may hold anything).
+pub fn read_job(hub: &dyn Hub, dir: ObjectId, id: &JobId) -> Option<Job> {
+    Job::from_json(&read(hub, dir, "job.json")?).ok().filter(|job| &job.id == id)
 }
 
 pub fn read_result(hub: &dyn Hub, dir: ObjectId) -> Option<JobResult> {

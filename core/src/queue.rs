@@ -20,6 +20,30 @@ pub struct Queued {
     pub blob: ObjectId,
 }
 
+impl Queued {
+    /// The job document, with the guard's checks ([`crate::validate`]): a
+    /// hosted hub runs no guard, so every reader applies them itself. The
+    /// error says why the document is unusable, and carries its first
+    /// bytes (none when it was too big to load).
+    pub fn read_job(&self, hub: &dyn Hub) -> Result<(Job, Vec<u8>), (String, Vec<u8>)> {
+        // Never load a huge blob to find out it is too big.
+        let size = hub.repo().find_header(self.blob).map(|h| h.size()).unwrap_or(0);
+        let limit = crate::model::MAX_DOC_BYTES;
+        if size > limit as u64 {
+            return Err((format!("the job document is {size} bytes, over the {limit}-byte limit"), Vec::new()));
+        }
+        let bytes = hub.read_blob(self.blob).map_err(|e| (e.to_string(), Vec::new()))?;
+        match crate::validate::job_blob(&bytes, &self.queue, &self.id) {
+            Ok(job) => Ok((job, bytes)),
+            Err(reason) => {
+                let mut raw = bytes;
+                raw.truncate(limit);
+                Err((format!("the {reason}"), raw))
+            }
+        }
+    }
+}
+
 /// The live refs a worker decides on: queued jobs, claims, cancel requests.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
@@ -63,10 +87,20 @@ impl Snapshot {
         Ok(snap)
     }
 
+    /// The claim on `id`, if there is one that passes the guard's checks.
+    pub fn read_claim(&self, hub: &dyn Hub, id: &JobId) -> Option<Claim> {
+        read_claim(hub, *self.claims.get(id)?, id)
+    }
+
     /// Queued jobs that nobody holds a claim on.
     pub fn unclaimed(&self) -> impl Iterator<Item = &Queued> {
         self.queued.iter().filter(|q| !self.claims.contains_key(&q.id))
     }
+}
+
+/// A claim document, with the guard's checks against the job it claims.
+pub fn read_claim(hub: &dyn Hub, blob: ObjectId, id: &JobId) -> Option<Claim> {
+    crate::validate::claim_blob(&hub.read_blob(blob).ok()?, id).ok()
 }
 
 fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId> {
@@ -195,7 +229,7 @@ pub fn pin_of(hub: &dyn Hub, id: &JobId, job: Option<&Job>) -> Result<Option<Obj
 /// worker's claim is safe: whichever transaction deletes the queue ref
 /// first publishes the job, and the other learns it lost.
 pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &str) -> Result<(), HubError> {
-    let job = Job::from_json(&job_json).ok();
+    let job = crate::validate::job_blob(&job_json, &queued.queue, &queued.id).ok();
     let pin = pin_of(hub, &queued.id, job.as_ref())?;
     let result = crate::model::JobResult::without_run(
         &queued.id,

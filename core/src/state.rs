@@ -11,7 +11,7 @@ use crate::done::{self, Located};
 use crate::hub::{Hub, HubError};
 use crate::id::JobId;
 use crate::model::{Claim, Job, JobResult, Status};
-use crate::queue::Snapshot;
+use crate::queue::{Queued, Snapshot};
 use crate::refs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,19 +64,21 @@ impl Board {
     /// One job, or `None` when the hub has never heard of it.
     pub fn view(&self, hub: &dyn Hub, id: &JobId) -> Option<JobView> {
         if let Some(located) = done::find(hub, &self.tips, id) {
-            let job = done::read(hub, located.dir, "job.json").and_then(|b| Job::from_json(&b).ok());
+            let job = done::read_job(hub, located.dir, id);
             let result = done::read_result(hub, located.dir);
             let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
             return Some(JobView { id: id.clone(), job, state, result, claim: None, located: Some(located) });
         }
         let queued = self.live.queued.iter().find(|q| &q.id == id)?;
-        Some(self.live_view(hub, queued.blob, id))
+        Some(self.live_view(hub, queued))
     }
 
-    fn live_view(&self, hub: &dyn Hub, blob: ObjectId, id: &JobId) -> JobView {
-        let job = hub.read_blob(blob).ok().and_then(|b| Job::from_json(&b).ok());
-        let claim =
-            self.live.claims.get(id).and_then(|c| hub.read_blob(*c).ok()).and_then(|b| Claim::from_json(&b).ok());
+    /// A queued job; its documents pass the guard's checks or count as
+    /// malformed (`None`), as on a hub without the guard they may be.
+    fn live_view(&self, hub: &dyn Hub, queued: &Queued) -> JobView {
+        let id = &queued.id;
+        let job = queued.read_job(hub).ok().map(|(job, _)| job);
+        let claim = self.live.read_claim(hub, id);
         let state = if self.live.claims.contains_key(id) { State::Running } else { State::Pending };
         JobView { id: id.clone(), job, state, result: None, claim, located: None }
     }
@@ -95,14 +97,14 @@ impl Board {
         for (id, dir, writer) in finished {
             seen.insert(id.clone());
             let located = Located { writer: writer.to_owned(), dir };
-            let job = done::read(hub, dir, "job.json").and_then(|b| Job::from_json(&b).ok());
+            let job = done::read_job(hub, dir, &id);
             let result = done::read_result(hub, dir);
             let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
             out.push(JobView { id, job, state, result, claim: None, located: Some(located) });
         }
         for q in &self.live.queued {
             if !seen.contains(&q.id) {
-                out.push(self.live_view(hub, q.blob, &q.id));
+                out.push(self.live_view(hub, q));
             }
         }
         out.sort_by(|a, b| b.id.cmp(&a.id));

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use git_ci_core::git::Git;
 use git_ci_core::hub::{Hub, HubError, RefEdit};
-use git_ci_core::model::{Claim, WorkerInfo};
+use git_ci_core::model::WorkerInfo;
 use git_ci_core::queue::Snapshot;
 use git_ci_core::time::{human_duration, parse_rfc3339};
 use git_ci_core::{Job, refs};
@@ -263,10 +263,11 @@ fn read_workers(hub: &dyn Hub, now: SystemTime) -> Vec<Seen> {
 
 fn worker(hub: &dyn Hub, refname: &str, blob: ObjectId, now: SystemTime) -> Seen {
     let remove = format!("git push --force-with-lease={refname}:{blob} {} :{refname}", hub.url());
-    let info = match hub.read_blob(blob).map(|b| WorkerInfo::from_json(&b)) {
+    let name = refname.strip_prefix(git_ci_core::refs::WORKERS).unwrap_or(refname);
+    let info = match hub.read_blob(blob).map(|b| git_ci_core::validate::worker_blob(&b, name)) {
         Ok(Ok(info)) => info,
         Ok(Err(e)) => {
-            let check = Check::problem(format!("{refname} is not a worker registration: it {e}"), remove);
+            let check = Check::problem(format!("{refname} is not a worker registration: the {e}"), remove);
             return Seen { info: None, live: false, check };
         }
         Err(e) => return Seen { info: None, live: false, check: Check::problem(e.to_string(), "run again") },
@@ -314,7 +315,7 @@ fn claims(hub: &dyn Hub, snapshot: &Snapshot, now: SystemTime) -> Vec<Check> {
             out.push(Check::problem(format!("a claim on {id} is left over from a finished job"), remove));
             continue;
         };
-        let Some(claim) = hub.read_blob(*blob).ok().and_then(|b| Claim::from_json(&b).ok()) else { continue };
+        let Some(claim) = git_ci_core::queue::read_claim(hub, *blob, id) else { continue };
         let Some(over) = parse_rfc3339(&claim.lease_expires_at).and_then(|t| now.duration_since(t + CLOCK_SLACK).ok())
         else {
             continue;
@@ -345,7 +346,7 @@ fn pending(hub: &dyn Hub, snapshot: &Snapshot, workers: &[Seen], now: SystemTime
     let unclaimed: Vec<_> = snapshot.unclaimed().collect();
     let mut old = Vec::new();
     for q in &unclaimed {
-        let Some(job) = hub.read_blob(q.blob).ok().and_then(|b| Job::from_json(&b).ok()) else { continue };
+        let Ok((job, _)) = q.read_job(hub) else { continue };
         let age = parse_rfc3339(&job.submitted_at).and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
         if age > PENDING_TOO_LONG {
             old.push((job, age));

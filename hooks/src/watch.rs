@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use git_ci_core::hub::{Hub, HubError};
 use git_ci_core::queue::Snapshot;
-use git_ci_core::{Job, JobId};
+use git_ci_core::JobId;
 use gix::ObjectId;
 
 use crate::patterns::RefKind;
@@ -62,7 +62,7 @@ impl<'h> Watcher<'h> {
         let snapshot = Snapshot::read(self.hub, &[])?;
         let mut out: HashMap<String, HashSet<JobId>> = HashMap::new();
         for q in snapshot.unclaimed() {
-            let Some(job) = self.hub.read_blob(q.blob).ok().and_then(|b| Job::from_json(&b).ok()) else { continue };
+            let Ok((job, _)) = q.read_job(self.hub) else { continue };
             if RefKind::of(&job.git_ref).is_some() {
                 out.entry(job.git_ref).or_default().insert(q.id.clone());
             }

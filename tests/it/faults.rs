@@ -71,8 +71,16 @@ fn a_malformed_job_is_published_as_error_and_the_worker_goes_on() {
         env.git(&hub, &["update-ref", &format!("refs/ci/queue/default/{id}"), &blob]);
     }
     let good = env.ci(&repo, &["submit", "--hub", hub_s]).expect(0).stdout().trim().to_owned();
+    // A well-formed job copied under another job's ref: a hub without the
+    // guard takes it, the worker must not.
+    let copy = "20261122T000000000-000000000005";
+    let good_blob = env.git(&hub, &["rev-parse", &format!("refs/ci/queue/default/{good}")]);
+    env.git(&hub, &["update-ref", &format!("refs/ci/queue/default/{copy}"), &good_blob]);
 
     env.ci(&repo, &["worker", "--hub", hub_s, "--once", "--name", "w"]).expect(0);
+    let copied = state_of(&env, &repo, hub_s, copy);
+    assert_eq!(copied["state"], "error", "{copied}");
+    assert!(copied["reason"].as_str().unwrap().contains("not the ref's"), "{copied}");
     for (id, _, why) in &poisons {
         let bad = state_of(&env, &repo, hub_s, id);
         assert_eq!(bad["state"], "error", "{bad}");

@@ -202,7 +202,8 @@ pub struct Worker {
     /// Claims of others as first seen unchanged, on our monotonic clock.
     watched_claims: HashMap<JobId, (ObjectId, Instant)>,
     claim_docs: HashMap<ObjectId, Option<Claim>>,
-    job_docs: HashMap<ObjectId, JobDoc>,
+    /// Keyed by the ref's job id too: a document is checked against its ref.
+    job_docs: HashMap<(JobId, ObjectId), JobDoc>,
     /// How many of the first eligible jobs we pick among; grows with lost races.
     spread: usize,
     draining: bool,
@@ -541,8 +542,8 @@ impl Worker {
         self.hub_ok();
         self.notice_cancels(&snap.cancels);
         self.track_claims(&snap);
-        let queued: HashSet<ObjectId> = snap.queued.iter().map(|q| q.blob).collect();
-        self.job_docs.retain(|blob, _| queued.contains(blob));
+        let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.blob)).collect();
+        self.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
         let mut candidates = Vec::new();
         let mut retry_now = false;
         let mine: Vec<&Queued> =
@@ -554,7 +555,7 @@ impl Worker {
             if self.to_publish.iter().any(|p| p.entry.id == q.id) {
                 continue;
             }
-            let doc = self.job_doc(q.blob);
+            let doc = self.job_doc(q);
             let (job, json) = match doc {
                 Ok(ok) => ok,
                 Err((reason, raw)) => {
@@ -712,7 +713,7 @@ impl Worker {
         let claim = self
             .claim_docs
             .entry(oid)
-            .or_insert_with(|| hub.read_blob(oid).ok().and_then(|b| Claim::from_json(&b).ok()))
+            .or_insert_with(|| queue::read_claim(&*hub, oid, id))
             .clone();
         // A claim we cannot read holds no lease worth respecting past ours.
         let lease = claim.as_ref().map_or(self.cfg.lease, Claim::lease);
@@ -722,28 +723,9 @@ impl Worker {
         Some(claim.unwrap_or_else(|| Claim::new(id, "unknown", 1, lease)))
     }
 
-    fn job_doc(&mut self, blob: ObjectId) -> JobDoc {
+    fn job_doc(&mut self, q: &Queued) -> JobDoc {
         let hub = Arc::clone(&self.hub);
-        self.job_docs
-            .entry(blob)
-            .or_insert_with(|| {
-                // Never load a huge blob to find out it is too big.
-                let size = hub.repo().find_header(blob).map(|h| h.size()).unwrap_or(0);
-                if size > crate::model::MAX_DOC_BYTES as u64 {
-                    let limit = crate::model::MAX_DOC_BYTES;
-                    return Err((format!("the job document is {size} bytes, over the {limit}-byte limit"), Vec::new()));
-                }
-                let bytes = hub.read_blob(blob).map_err(|e| (e.to_string(), Vec::new()))?;
-                match Job::from_json(&bytes) {
-                    Ok(job) => Ok((job, bytes)),
-                    Err(e) => {
-                        let mut raw = bytes;
-                        raw.truncate(crate::model::MAX_DOC_BYTES);
-                        Err((format!("the job document {e}"), raw))
-                    }
-                }
-            })
-            .clone()
+        self.job_docs.entry((q.id.clone(), q.blob)).or_insert_with(|| q.read_job(&*hub)).clone()
     }
 
     /// A job whose document is unusable is published as `error` unrun.

@@ -139,8 +139,7 @@ fn find_cancels(hub: &dyn Hub, plan: &Plan, fresh: &[&Wanted], index: &Index<'_>
     for queued in snapshot.unclaimed() {
         // A job we cannot read is not ours to judge: workers publish it as
         // an error when they meet it.
-        let Ok(job_json) = hub.read_blob(queued.blob) else { continue };
-        let Ok(job) = Job::from_json(&job_json) else { continue };
+        let Ok((job, job_json)) = queued.read_job(hub) else { continue };
         let Some(reason) = cancel_reason(&job, &queued.id, plan, &superseding, index) else { continue };
         out.push(Cancel { queued: queued.clone(), job, job_json, reason });
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use git_ci_core::queue::Snapshot;
-use git_ci_core::{Claim, Hub, JobId, refs};
+use git_ci_core::{Hub, JobId, refs};
 
 use super::Row;
 use crate::error::SiteError;
@@ -24,7 +24,7 @@ pub fn read(hub: &dyn Hub, snapshot: &Snapshot, finished: &HashMap<JobId, Row>) 
         // A blob that vanished since the listing: the job just finished.
         let Ok(job_json) = hub.read_blob(q.blob) else { continue };
         let claim = snapshot.claims.get(&q.id).map(|blob| {
-            let doc = hub.read_blob(*blob).ok().and_then(|b| Claim::from_json(&b).ok());
+            let doc = git_ci_core::queue::read_claim(hub, *blob, &q.id);
             (*blob, doc)
         });
         let mut row = Row::live(q.id.clone(), (q.blob, &job_json), claim, logs.get(&q.id).copied());

@@ -142,7 +142,11 @@ impl Row {
             malformed: false,
             source,
         };
-        match Job::from_json(bytes) {
+        // Checked against the ref's id, as the guard would have (a hosted
+        // hub has none).
+        match Job::from_json(bytes).map_err(|e| e.to_string()).and_then(|job| {
+            if job.id == row.id { Ok(job) } else { Err(format!("its id is {}, not {}", job.id, row.id)) }
+        }) {
             Ok(job) => {
                 row.name = job.spec.name;
                 row.git_ref = job.git_ref;
