@@ -9,6 +9,7 @@
 mod claim;
 mod e2e;
 mod fixture;
+mod guard;
 mod history;
 mod measure;
 mod opts;
@@ -124,23 +125,26 @@ fn run(opts: &Opts) -> Res<()> {
 fn run_groups(ctx: &Ctx, opts: &Opts) -> Res<Vec<Row>> {
     let mut rows = Vec::new();
     if opts.wants(1) {
-        rows.extend(stage("1/6 submit", || submit::run(ctx))?);
+        rows.extend(stage("1/7 submit", || submit::run(ctx))?);
     }
     if opts.wants(2) || opts.wants(3) || opts.wants(4) {
-        let (claim_rows, floors) = stage("2/6 claim+complete", || claim::run(ctx))?;
+        let (claim_rows, floors) = stage("2/7 claim+complete", || claim::run(ctx))?;
         rows.extend(claim_rows);
         if opts.wants(3) {
-            rows.extend(stage("3/6 end-to-end latency", || e2e::run(ctx, &floors))?);
+            rows.extend(stage("3/7 end-to-end latency", || e2e::run(ctx, &floors))?);
         }
         if opts.wants(4) {
-            rows.extend(stage("4/6 throughput", || throughput::run(ctx, &floors))?);
+            rows.extend(stage("4/7 throughput", || throughput::run(ctx, &floors))?);
         }
     }
     if opts.wants(5) {
-        rows.extend(stage("5/6 finished results", || history::run(ctx))?);
+        rows.extend(stage("5/7 finished results", || history::run(ctx))?);
     }
     if opts.wants(6) {
-        rows.extend(stage("6/6 report site", || site::run(ctx))?);
+        rows.extend(stage("6/7 report site", || site::run(ctx))?);
+    }
+    if opts.wants(7) {
+        rows.extend(stage("7/7 hub guard", || guard::run(ctx))?);
     }
     Ok(rows)
 }

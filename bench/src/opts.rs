@@ -11,7 +11,7 @@ each figure, its floor from the same run, their ratio, and the goal.
   --quick        few runs and small job counts (a smoke test, under a minute)
   --runs N       recorded runs per timed figure (default 30, 5 with --quick)
   --only GROUPS  run only these groups, e.g. 2,5 (1 submit, 2 claim+complete,
-                 3 end-to-end, 4 throughput, 5 finished results, 6 site; 3 and 4 also
+                 3 end-to-end, 4 throughput, 5 finished results, 6 site, 7 guard; 3 and 4 also
                  run 2, whose floors they use)
   --dir DIR      where hubs, caches and checkouts go (default: the system's
                  temporary directory); a tmpfs such as /dev/shm separates
@@ -22,14 +22,14 @@ each figure, its floor from the same run, their ratio, and the goal.
 pub struct Opts {
     pub quick: bool,
     pub runs: Option<usize>,
-    /// Groups to run, 1 to 6; all when empty.
+    /// Groups to run, 1 to 7; all when empty.
     pub only: Vec<u8>,
     pub dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
 }
 
 impl Opts {
-    /// Whether group `g` (1 to 6) is to run.
+    /// Whether group `g` (1 to 7) is to run.
     pub fn wants(&self, g: u8) -> bool {
         self.only.is_empty() || self.only.contains(&g)
     }
@@ -48,8 +48,8 @@ impl Opts {
                 "--only" => {
                     let list = args.next().ok_or("--only needs a list of groups")?;
                     for g in list.split(',') {
-                        let g = g.trim().parse().ok().filter(|g| (1..=6).contains(g));
-                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 6"))?);
+                        let g = g.trim().parse().ok().filter(|g| (1..=7).contains(g));
+                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 7"))?);
                     }
                 }
                 "--dir" => opts.dir = Some(args.next().ok_or("--dir needs a directory")?.into()),
