@@ -87,13 +87,14 @@ pub(crate) fn append_refs(
         Some(tip) => repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach(),
         None => ObjectId::empty_tree(repo.object_hash()),
     };
-    let mut editor = repo.edit_tree(base_tree).map_err(err)?;
+    let tree_err = |e: String| hub.local_error("could not write a done tree".into(), e);
+    let mut editor = crate::tree_edit::TreeEditor::new(&repo, base_tree).map_err(tree_err)?;
     let mut message = format!("git-ci: {} finished\n\n", entries.len());
     for e in entries {
         let dir = job_dir(&e.id);
         let mut put = |name: &str, content: &Content| -> Result<(), HubError> {
             let id = write(&repo, content).map_err(|m| hub.local_error(format!("could not store {dir}/{name}"), m))?;
-            editor.upsert(format!("{dir}/{name}").as_str(), EntryKind::Blob, id).map_err(err)?;
+            editor.upsert(&format!("{dir}/{name}"), EntryKind::Blob, id).map_err(tree_err)?;
             Ok(())
         };
         put("job.json", &Content::Bytes(e.job_json.clone()))?;
@@ -104,16 +105,16 @@ pub(crate) fn append_refs(
         }
         if let Some(key) = &e.cache_key {
             let id = repo.write_blob(e.id.as_str()).map_err(err)?;
-            editor.upsert(cache_path(key).as_str(), EntryKind::Blob, id).map_err(err)?;
+            editor.upsert(&cache_path(key), EntryKind::Blob, id.detach()).map_err(tree_err)?;
         }
         message.push_str(&format!("{} {}\n", e.id, e.result.status.as_str()));
     }
     for x in extras {
         let id = repo.write_blob(&x.bytes).map_err(err)?;
-        editor.upsert(x.path.as_str(), EntryKind::Blob, id).map_err(err)?;
+        editor.upsert(&x.path, EntryKind::Blob, id.detach()).map_err(tree_err)?;
         message.push_str(&format!("{}\n", x.note));
     }
-    let tree = editor.write().map_err(err)?.detach();
+    let tree = editor.write().map_err(tree_err)?;
     let sig = signature();
     let mut time = Default::default();
     let sig = sig.to_ref(&mut time);
