@@ -8,6 +8,7 @@
 
 pub mod checkout;
 pub mod done;
+pub mod gc;
 pub mod git;
 pub mod hub;
 pub mod id;
@@ -19,6 +20,7 @@ pub mod refs;
 pub mod runner;
 pub mod state;
 pub mod time;
+pub mod tree_edit;
 pub mod validate;
 pub mod worker;
 

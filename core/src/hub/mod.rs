@@ -98,6 +98,14 @@ pub trait Hub: Send + Sync {
     /// [`HubError::Conflict`].
     fn transact(&self, edits: &[RefEdit]) -> Result<(), HubError>;
 
+    /// [`Hub::transact`] carrying push options (`git push -o`) for the
+    /// hub's hooks to read: `git ci gc` sends `ci.gc` so that the guard lets
+    /// it rewrite `done` chains. A local hub runs no hooks and ignores them.
+    fn transact_with_options(&self, edits: &[RefEdit], options: &[&str]) -> Result<(), HubError> {
+        let _ = options;
+        self.transact(edits)
+    }
+
     /// Where ref changes can be watched on disk, for a local hub.
     fn watch_path(&self) -> Option<PathBuf>;
 

@@ -1,0 +1,679 @@
+//! `git ci gc`: cutting old results off the `done` chains.
+//!
+//! A `done` tip's tree holds every result its writer ever published, so it
+//! only grows, and so does every fetch of it. gc replaces each chain with a
+//! new root commit whose tree keeps the recent results and the whole
+//! `cache/` and `triggers/` indexes (their tree objects reused as they are:
+//! the trigger index must never forget what it queued, or the hook would
+//! queue it again). The results cut off are added to the writer's
+//! `refs/ci/archive/<writer>` chain, which only grows by fast-forward and
+//! which every reader looks in too ([`crate::done::tips`]); with `prune`
+//! they are dropped instead, and `git gc --prune=now` on the hub reclaims
+//! them.
+//!
+//! Moving one chain is one transaction: `done/<writer>` expected at the tip
+//! that was read, `archive/<writer>` expected at its tip. A writer that
+//! appends meanwhile makes it fail; gc then reads again and starts over, so
+//! the appended result is never lost.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+
+use crate::hub::{Hub, HubError, RefEdit};
+use crate::id::JobId;
+use crate::refs;
+
+/// What is kept when neither an age nor a count is given.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The push option that tells the hub's guard a chain may move backwards
+/// (`git_ci_hooks::guard::GC_OPTION`).
+pub const PUSH_OPTION: &str = "ci.gc";
+/// How many times a chain is read again after its writer moved it first.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Which results a chain keeps: those that either rule keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Keep results that finished less than this long ago.
+    pub max_age: Option<Duration>,
+    /// Keep the newest N results (by job id: submission order) of each chain.
+    pub keep: Option<usize>,
+}
+
+impl Policy {
+    /// With neither rule given, results of the last [`DEFAULT_MAX_AGE`] are kept.
+    pub fn new(max_age: Option<Duration>, keep: Option<usize>) -> Policy {
+        match (max_age, keep) {
+            (None, None) => Policy { max_age: Some(DEFAULT_MAX_AGE), keep: None },
+            _ => Policy { max_age, keep },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub policy: Policy,
+    /// Drop the cut results rather than archive them.
+    pub prune: bool,
+    /// Decide, change nothing.
+    pub dry_run: bool,
+    /// The time ages are measured from.
+    pub now: SystemTime,
+}
+
+/// What gc did (or, on a dry run, would do) to one chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    pub writer: String,
+    /// How many results the chain still holds.
+    pub kept: usize,
+    /// The results cut off, newest first; none when the chain was left alone.
+    pub cut: Vec<JobId>,
+    /// The tip read (the last time, after lost races).
+    pub before: ObjectId,
+    /// The new root commit, when the chain moved.
+    pub after: Option<ObjectId>,
+    /// The new archive tip, when one was written.
+    pub archive: Option<ObjectId>,
+    /// How many times the chain was read (more than one: its writer appended meanwhile).
+    pub attempts: u32,
+}
+
+/// Progress, for a user interface to show.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Deciding what `done/<writer>` keeps: chain `index` (from 0) of `total`.
+    Reading { writer: &'a str, index: usize, total: usize },
+    /// The writer appended while gc worked: reading the chain again.
+    Retrying { writer: &'a str, attempt: u32 },
+    /// A chain is done with (moved, left alone, or only planned on a dry run).
+    Done(&'a ChainReport),
+}
+
+/// Cuts every `done` chain of the hub by `opts`, one transaction a chain.
+/// Chains already moved stay moved if a later one fails.
+pub fn collect(hub: &dyn Hub, opts: &Options, on: &mut dyn FnMut(Event<'_>)) -> Result<Vec<ChainReport>, HubError> {
+    hub.refresh(&[refs::DONE, refs::ARCHIVE])?;
+    let chains = hub.list(refs::DONE)?;
+    let mut reports = Vec::with_capacity(chains.len());
+    for (index, (name, _)) in chains.iter().enumerate() {
+        let writer = &name[refs::DONE.len()..];
+        on(Event::Reading { writer, index, total: chains.len() });
+        if let Some(report) = chain(hub, writer, opts, on)? {
+            on(Event::Done(&report));
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}
+
+fn archive_ref(writer: &str) -> String {
+    format!("{}{writer}", refs::ARCHIVE)
+}
+
+/// One chain, read again and again while its writer wins the race.
+fn chain(
+    hub: &dyn Hub,
+    writer: &str,
+    opts: &Options,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<Option<ChainReport>, HubError> {
+    let mut attempt = 1;
+    loop {
+        match cut_once(hub, writer, opts, attempt)? {
+            Try::Done(report) => return Ok(report),
+            Try::Lost(HubError::Conflict { refname, detail }) if attempt == MAX_ATTEMPTS => {
+                let detail = format!("{detail}; gave up after {MAX_ATTEMPTS} attempts while the chain kept moving");
+                return Err(HubError::Conflict { refname, detail });
+            }
+            Try::Lost(_) => {
+                attempt += 1;
+                on(Event::Retrying { writer, attempt });
+                // Out of step with a writer that publishes in bursts.
+                std::thread::sleep(Duration::from_millis(fastrand::u64(0..10 << attempt.min(6))));
+            }
+        }
+    }
+}
+
+/// How one attempt at a chain ended.
+enum Try {
+    /// Moved, left alone, or only planned; `None` when the chain is gone.
+    Done(Option<ChainReport>),
+    /// The chain (or its archive) moved since it was read.
+    Lost(HubError),
+}
+
+/// One read, plan and transaction.
+fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result<Try, HubError> {
+    let (done_ref, archive_ref) = (refs::done(writer), archive_ref(writer));
+    // The first look uses what `collect` just fetched.
+    let read = |name: &str| if attempt == 1 { hub.get(name) } else { hub.refresh_ref(name) };
+    let (Some(tip), archive_tip) = (read(&done_ref)?, read(&archive_ref)?) else {
+        return Ok(Try::Done(None));
+    };
+    let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
+    let mut report = ChainReport {
+        writer: writer.to_owned(),
+        kept: plan.kept,
+        cut: plan.cut_ids(),
+        before: tip,
+        after: None,
+        archive: None,
+        attempts: attempt,
+    };
+    if report.cut.is_empty() || opts.dry_run {
+        return Ok(Try::Done(Some(report)));
+    }
+    let archive = if opts.prune { None } else { Some(plan.write_archive(hub, writer, archive_tip)?) };
+    let root = plan.write_root(hub, writer, archive)?;
+    let mut edits = vec![RefEdit::update(&done_ref, tip, root)];
+    edits.extend(archive.map(|a| RefEdit::set(&archive_ref, archive_tip, a)));
+    match hub.transact_with_options(&edits, &[PUSH_OPTION]) {
+        Ok(()) => {
+            (report.after, report.archive) = (Some(root), archive);
+            Ok(Try::Done(Some(report)))
+        }
+        Err(e) if e.is_conflict() => Ok(Try::Lost(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// One job directory of a `done` tree.
+struct Item {
+    day: usize,
+    name: String,
+    dir: ObjectId,
+    keep: bool,
+}
+
+/// What one chain tip keeps and cuts.
+struct Plan {
+    tip: ObjectId,
+    tree: ObjectId,
+    /// `results/<day>` names and trees.
+    days: Vec<(String, ObjectId)>,
+    /// Every job directory, newest first.
+    jobs: Vec<Item>,
+    kept: usize,
+}
+
+impl Plan {
+    fn read(hub: &dyn Hub, tip: ObjectId, policy: &Policy, now: SystemTime) -> Result<Plan, HubError> {
+        let repo = hub.repo();
+        let err = |e: gix::Error| hub.local_error(format!("could not read the done commit {tip}"), e);
+        let tree = repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach();
+        let results = repo.find_tree(tree).map_err(err)?.lookup_entry_by_path("results").map_err(err)?;
+        let days = match results {
+            Some(r) if r.mode().is_tree() => subtrees(&repo, r.object_id()).map_err(err)?,
+            _ => vec![],
+        };
+        let mut jobs = Vec::new();
+        for (day, (_, day_tree)) in days.iter().enumerate() {
+            for (name, dir, is_tree) in entries(&repo, *day_tree).map_err(err)? {
+                // Not a job directory: not ours to judge, never cut.
+                jobs.push(Item { day, name, dir, keep: !is_tree });
+            }
+        }
+        jobs.sort_by(|a, b| b.name.cmp(&a.name));
+        let cutoff = policy.max_age.map(|age| now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH));
+        let mut rank = 0;
+        for job in jobs.iter_mut().filter(|j| !j.keep) {
+            let Ok(id) = JobId::parse(&job.name) else {
+                job.keep = true;
+                continue;
+            };
+            let newest = policy.keep.is_some_and(|n| rank < n);
+            rank += 1;
+            job.keep = newest || cutoff.is_some_and(|c| finished_at(&repo, &id, job.dir) >= c);
+        }
+        // Results, that is: other entries are kept but not counted.
+        let kept = jobs.iter().filter(|j| j.keep && JobId::parse(&j.name).is_ok()).count();
+        Ok(Plan { tip, tree, days, jobs, kept })
+    }
+
+    fn cut(&self) -> impl Iterator<Item = &Item> {
+        self.jobs.iter().filter(|j| !j.keep)
+    }
+
+    fn cut_ids(&self) -> Vec<JobId> {
+        self.cut().filter_map(|j| JobId::parse(&j.name).ok()).collect()
+    }
+
+    /// Per day: `(kept, cut)` counts.
+    fn by_day(&self) -> HashMap<usize, (usize, usize)> {
+        let mut out: HashMap<usize, (usize, usize)> = HashMap::new();
+        for j in &self.jobs {
+            let e = out.entry(j.day).or_default();
+            if j.keep { e.0 += 1 } else { e.1 += 1 }
+        }
+        out
+    }
+
+    /// The new root: the tip's tree without the cut results. Editing the
+    /// old tree leaves `cache/`, `triggers/` and every kept day or job
+    /// directory the very same tree objects.
+    fn write_root(&self, hub: &dyn Hub, writer: &str, archive: Option<ObjectId>) -> Result<ObjectId, HubError> {
+        let repo = hub.repo();
+        let err = |e: gix::Error| hub.local_error(format!("could not write the new root of done/{writer}"), e);
+        let mut editor = repo.edit_tree(self.tree).map_err(err)?;
+        let by_day = self.by_day();
+        for (day, (name, _)) in self.days.iter().enumerate() {
+            if by_day.get(&day).is_some_and(|&(kept, _)| kept == 0) {
+                editor.remove(format!("results/{name}").as_str()).map_err(err)?;
+            }
+        }
+        for j in self.cut().filter(|j| by_day[&j.day].0 > 0) {
+            editor.remove(format!("results/{}/{}", self.days[j.day].0, j.name).as_str()).map_err(err)?;
+        }
+        let tree = editor.write().map_err(err)?.detach();
+        let cut = self.cut().count();
+        let whereto = archive.map_or("pruned".to_owned(), |a| format!("archived in {} at {a}", archive_ref(writer)));
+        let message = format!("git-ci gc: kept {} results, {cut} {whereto}\n\nprevious tip: {}\n", self.kept, self.tip);
+        commit(&repo, message, tree, None).map_err(err)
+    }
+
+    /// The archive's next commit: its tree merged with the cut results.
+    fn write_archive(&self, hub: &dyn Hub, writer: &str, tip: Option<ObjectId>) -> Result<ObjectId, HubError> {
+        let repo = hub.repo();
+        let err = |e: gix::Error| hub.local_error(format!("could not write the archive of {writer}"), e);
+        let base = match tip {
+            Some(t) => repo.find_commit(t).map_err(err)?.tree_id().map_err(err)?.detach(),
+            None => ObjectId::empty_tree(repo.object_hash()),
+        };
+        let base_tree = repo.find_tree(base).map_err(err)?;
+        let mut editor = repo.edit_tree(base).map_err(err)?;
+        let by_day = self.by_day();
+        for (day, (name, tree)) in self.days.iter().enumerate() {
+            let path = format!("results/{name}");
+            let all_cut = by_day.get(&day).is_some_and(|&(kept, cut)| kept == 0 && cut > 0);
+            // A whole day the archive does not hold yet goes in as one tree.
+            if all_cut && base_tree.lookup_entry_by_path(&path).map_err(err)?.is_none() {
+                editor.upsert(path.as_str(), EntryKind::Tree, *tree).map_err(err)?;
+                continue;
+            }
+            for j in self.cut().filter(|j| j.day == day) {
+                editor.upsert(format!("{path}/{}", j.name).as_str(), EntryKind::Tree, j.dir).map_err(err)?;
+            }
+        }
+        let tree = editor.write().map_err(err)?.detach();
+        let cut = self.cut().count();
+        let message = format!("git-ci gc: archived {cut} results of {} at {}\n", refs::done(writer), self.tip);
+        commit(&repo, message, tree, tip).map_err(err)
+    }
+}
+
+fn commit(
+    repo: &gix::Repository,
+    message: String,
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+) -> Result<ObjectId, gix::Error> {
+    let sig = crate::done::signature();
+    let mut time = Default::default();
+    let sig = sig.to_ref(&mut time);
+    Ok(repo.new_commit_as(sig, sig, message, tree, parent)?.id)
+}
+
+/// A tree's entries as `(name, id, is a tree)`.
+fn entries(repo: &gix::Repository, tree: ObjectId) -> Result<Vec<(String, ObjectId, bool)>, gix::Error> {
+    let tree = repo.find_tree(tree)?;
+    let decoded = tree.decode()?;
+    Ok(decoded.entries.iter().map(|e| (e.filename.to_string(), e.oid.to_owned(), e.mode.is_tree())).collect())
+}
+
+/// A tree's subtrees as `(name, id)`.
+fn subtrees(repo: &gix::Repository, tree: ObjectId) -> Result<Vec<(String, ObjectId)>, gix::Error> {
+    Ok(entries(repo, tree)?.into_iter().filter(|e| e.2).map(|(name, id, _)| (name, id)).collect())
+}
+
+/// When the job finished: `result.json`'s `finished_at`, else (a result
+/// that does not say) its submission time from the id.
+fn finished_at(repo: &gix::Repository, id: &JobId, dir: ObjectId) -> SystemTime {
+    let from_result = || -> Option<SystemTime> {
+        let entry = repo.find_tree(dir).ok()?.lookup_entry_by_path("result.json").ok()??;
+        let doc: serde_json::Value = serde_json::from_slice(&entry.object().ok()?.data).ok()?;
+        crate::time::parse_rfc3339(doc.get("finished_at")?.as_str()?)
+    };
+    from_result().unwrap_or_else(|| submitted_at(id))
+}
+
+/// The time prefix of a job id, `YYYYMMDDTHHMMSSmmm`.
+fn submitted_at(id: &JobId) -> SystemTime {
+    let s = id.as_str();
+    let stamp =
+        format!("{}-{}-{}T{}:{}:{}.{}Z", &s[..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15], &s[15..18]);
+    crate::time::parse_rfc3339(&stamp).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// What [`pack_refs`] could do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Packed {
+    /// `git pack-refs --all` ran in this repository.
+    Packed(PathBuf),
+    /// The hub is not on this machine: its refs are packed where it lives.
+    Remote,
+}
+
+/// Refs git-ci deletes: never packed by [`pack_refs`].
+const TRANSIENT: [&str; 6] = [refs::QUEUE, refs::PINS, refs::CLAIMS, refs::CANCEL, refs::LOGS, refs::WORKERS];
+
+/// Packs the hub's refs when it is on this machine (a path, or a `file://`
+/// URL): every push pays for every loose ref the hub advertises.
+///
+/// Every ref but the live ones: deleting a packed ref rewrites
+/// `packed-refs`, and gix (workers on a local hub, the hooks) tells a
+/// changed `packed-refs` by its mtime alone, so two rewrites within one
+/// timestamp tick make a writer rewrite it from a stale copy and silently
+/// undo other refs' updates. Measured: `pack-refs --all` in a loop beside
+/// two workers lost finished results in half the runs; without the live refs,
+/// in none. The refs packed here (branches, tags, `done`, `archive`) are
+/// updated in place, by a loose ref, and never deleted by git-ci.
+pub fn pack_refs(hub: &dyn Hub) -> Result<Packed, HubError> {
+    let dir = hub.watch_path().or_else(|| hub.url().strip_prefix("file://").map(PathBuf::from));
+    let Some(dir) = dir else { return Ok(Packed::Remote) };
+    let excludes = TRANSIENT.iter().flat_map(|prefix| ["--exclude".to_owned(), format!("{prefix}*")]);
+    crate::git::Git::new(&dir)
+        .and_then(|g| g.args(["pack-refs", "--all"]).args(excludes).run())
+        .map_err(|e| hub.local_error(format!("could not pack the refs of {}", dir.display()), e))?;
+    Ok(Packed::Packed(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::done::{self, Content, Entry, Extra};
+    use crate::hub::LocalHub;
+    use crate::model::{JobResult, Status};
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    /// A hub where some results were published long before [`now`].
+    struct World {
+        _dir: tempfile::TempDir,
+        hub: LocalHub,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        gix::init_bare(dir.path()).unwrap();
+        let hub = LocalHub::open(dir.path()).unwrap();
+        World { _dir: dir, hub }
+    }
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_000_000)
+    }
+
+    /// A result submitted `age` before [`now`] and finished `ran` later.
+    fn entry(n: u8, age: Duration, ran: Duration) -> Entry {
+        let at = now() - age;
+        let id = JobId::new(at, &[n]);
+        let mut result = JobResult::without_run(&id, Status::Passed, "w", 1, "test".into());
+        result.finished_at = crate::time::rfc3339(at + ran);
+        let log = Content::Bytes(b"log\n".to_vec());
+        Entry { id, job_json: b"{}".to_vec(), result, log, files: vec![], cache_key: Some(format!("{n:02x}key")) }
+    }
+
+    fn trigger(n: u8) -> Extra {
+        Extra { path: format!("triggers/ab/{n:062x}"), bytes: vec![n], note: "trigger".into() }
+    }
+
+    /// Publishes each entry in its own commit, as a worker would.
+    fn publish(hub: &dyn Hub, writer: &str, entries: Vec<Entry>) -> ObjectId {
+        let name = refs::done(writer);
+        for (i, e) in entries.into_iter().enumerate() {
+            let tip = hub.get(&name).unwrap();
+            let new = done::append_with(hub, tip, &[e], &[trigger(i as u8)]).unwrap();
+            hub.transact(&[RefEdit::set(&name, tip, new)]).unwrap();
+        }
+        hub.get(&name).unwrap().unwrap()
+    }
+
+    fn opts(max_age: Option<Duration>, keep: Option<usize>) -> Options {
+        Options { policy: Policy::new(max_age, keep), prune: false, dry_run: false, now: now() }
+    }
+
+    fn gc(hub: &dyn Hub, opts: Options) -> Vec<ChainReport> {
+        collect(hub, &opts, &mut |_| {}).unwrap()
+    }
+
+    /// The job ids a chain tip holds, oldest first.
+    fn ids(hub: &dyn Hub, commit: ObjectId) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = done::list(hub, commit, usize::MAX).into_iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids
+    }
+
+    fn at(hub: &dyn Hub, commit: ObjectId, path: &str) -> Option<ObjectId> {
+        let repo = hub.repo();
+        let tree = repo.find_commit(commit).unwrap().tree().unwrap();
+        tree.lookup_entry_by_path(path).unwrap().map(|e| e.object_id())
+    }
+
+    fn parents(hub: &dyn Hub, commit: ObjectId) -> Vec<ObjectId> {
+        hub.repo().find_commit(commit).unwrap().parent_ids().map(|p| p.detach()).collect()
+    }
+
+    /// Five results over three days: a b | c d | e.
+    fn five(hub: &dyn Hub, writer: &str) -> (ObjectId, Vec<JobId>) {
+        let entries = vec![
+            entry(0, 90 * DAY, Duration::ZERO),
+            entry(1, 90 * DAY - Duration::from_secs(60), Duration::ZERO),
+            entry(2, 60 * DAY, Duration::ZERO),
+            entry(3, 60 * DAY - Duration::from_secs(60), Duration::ZERO),
+            entry(4, 30 * DAY, Duration::ZERO),
+        ];
+        let ids = entries.iter().map(|e| e.id.clone()).collect();
+        (publish(hub, writer, entries), ids)
+    }
+
+    #[test]
+    fn keep_moves_the_oldest_into_the_archive_and_carries_the_indexes() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let (before, all) = five(hub, "_hub");
+        let reports = gc(hub, opts(None, Some(2)));
+        let r = &reports[0];
+        assert_eq!((r.writer.as_str(), r.kept, r.attempts), ("_hub", 2, 1));
+        assert_eq!(r.cut, vec![all[2].clone(), all[1].clone(), all[0].clone()], "newest first");
+        let tip = hub.get(&refs::done("_hub")).unwrap().unwrap();
+        assert_eq!(Some(tip), r.after);
+        assert!(parents(hub, tip).is_empty(), "a new root");
+        assert_eq!(ids(hub, tip), all[3..]);
+        for path in ["cache", "triggers", &format!("results/{}", all[4].day())] {
+            assert_eq!(at(hub, tip, path), at(hub, before, path), "{path} is the same tree");
+        }
+        let archive = hub.get(&archive_ref("_hub")).unwrap().unwrap();
+        assert_eq!(Some(archive), r.archive);
+        assert!(parents(hub, archive).is_empty());
+        assert_eq!(ids(hub, archive), all[..3]);
+        assert_eq!(at(hub, archive, "cache"), None, "indexes stay on the done chain");
+        let day0 = format!("results/{}", all[0].day());
+        assert_eq!(at(hub, archive, &day0), at(hub, before, &day0), "a whole day moves as one tree");
+
+        // Again: the archive grows by fast-forward and merges a day it holds part of.
+        let r = &gc(hub, opts(None, Some(1)))[0];
+        assert_eq!(r.cut, vec![all[3].clone()]);
+        let archive2 = hub.get(&archive_ref("_hub")).unwrap().unwrap();
+        assert_eq!(parents(hub, archive2), vec![archive]);
+        assert_eq!(ids(hub, archive2), all[..4]);
+        let tip = hub.get(&refs::done("_hub")).unwrap().unwrap();
+        assert_eq!(ids(hub, tip), all[4..]);
+        assert_eq!(at(hub, tip, "triggers"), at(hub, before, "triggers"));
+
+        // Every job is found, in exactly one chain; cached passes too.
+        let tips = done::tips(hub).unwrap();
+        for id in &all {
+            let found = tips.iter().filter(|t| done::find(hub, std::slice::from_ref(t), id).is_some()).count();
+            assert_eq!(found, 1, "{id}");
+        }
+        assert_eq!(done::cached_pass(hub, &tips, "00key"), Some(all[0].clone()));
+
+        // Nothing left to cut: the chain is left alone.
+        let r = &gc(hub, opts(None, Some(1)))[0];
+        assert!(r.cut.is_empty() && r.after.is_none());
+        assert_eq!(hub.get(&refs::done("_hub")).unwrap(), Some(tip));
+    }
+
+    #[test]
+    fn a_result_is_kept_when_either_rule_keeps_it() {
+        assert_eq!(Policy::new(None, None), Policy { max_age: Some(DEFAULT_MAX_AGE), keep: None });
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let entries = vec![
+            entry(0, 50 * DAY, Duration::ZERO),
+            // Submitted long ago, but it finished recently: its finish counts.
+            entry(1, 45 * DAY, 40 * DAY),
+            entry(2, 40 * DAY, Duration::ZERO),
+            entry(3, 20 * DAY, Duration::ZERO),
+            entry(4, 10 * DAY, Duration::ZERO),
+        ];
+        let all: Vec<JobId> = entries.iter().map(|e| e.id.clone()).collect();
+        let tip = publish(hub, "w", entries);
+        let dry = |max_age, keep| {
+            let r = gc(hub, Options { dry_run: true, ..opts(max_age, keep) }).remove(0);
+            assert!(r.after.is_none() && r.archive.is_none());
+            r.cut
+        };
+        assert_eq!(dry(None, None), vec![all[2].clone(), all[0].clone()]);
+        assert_eq!(dry(Some(30 * DAY), Some(4)), vec![all[0].clone()]);
+        assert_eq!(dry(Some(45 * DAY), Some(1)), vec![all[0].clone()]);
+        assert_eq!(dry(None, Some(5)), Vec::<JobId>::new());
+        assert_eq!(dry(None, Some(0)).len(), 5);
+        assert_eq!(hub.get(&refs::done("w")).unwrap(), Some(tip), "a dry run changes nothing");
+        assert_eq!(hub.get(&archive_ref("w")).unwrap(), None);
+    }
+
+    #[test]
+    fn prune_writes_no_archive() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let (_, all) = five(hub, "w");
+        let r = gc(hub, Options { prune: true, ..opts(None, Some(1)) }).remove(0);
+        assert_eq!((r.kept, r.cut.len(), r.archive), (1, 4, None));
+        assert_eq!(hub.get(&archive_ref("w")).unwrap(), None);
+        let tip = hub.get(&refs::done("w")).unwrap().unwrap();
+        assert_eq!(ids(hub, tip), all[4..]);
+        let message = hub.repo().find_commit(tip).unwrap().message_raw_sloppy().to_string();
+        assert!(message.contains("4 pruned"), "{message}");
+    }
+
+    #[test]
+    fn a_chain_with_nothing_kept_still_holds_its_indexes() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let (before, all) = five(hub, "w");
+        let r = gc(hub, opts(Some(DAY), None)).remove(0);
+        assert_eq!((r.kept, r.cut.len()), (0, 5));
+        let tip = r.after.unwrap();
+        assert!(ids(hub, tip).is_empty());
+        assert_eq!(at(hub, tip, "results"), None);
+        assert_eq!(at(hub, tip, "cache"), at(hub, before, "cache"));
+        assert_eq!(at(hub, tip, "triggers"), at(hub, before, "triggers"));
+        assert_eq!(ids(hub, r.archive.unwrap()), all);
+    }
+
+    #[test]
+    fn what_is_not_a_job_directory_is_never_cut() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let (tip, all) = five(hub, "w");
+        let stray = |path: &str| Extra { path: path.into(), bytes: b"?".to_vec(), note: "stray".into() };
+        let day_file = format!("results/{}/notes.txt", all[0].day());
+        let extras = [stray("results/README"), stray(&day_file)];
+        let tip = done::append_with(hub, Some(tip), &[], &extras).unwrap();
+        hub.transact(&[RefEdit::update(refs::done("w"), hub.get(&refs::done("w")).unwrap().unwrap(), tip)]).unwrap();
+        let r = gc(hub, opts(None, Some(0))).remove(0);
+        assert_eq!((r.kept, r.cut.len()), (0, 5));
+        let root = r.after.unwrap();
+        assert_eq!(at(hub, root, "results/README"), at(hub, tip, "results/README"));
+        assert_eq!(at(hub, root, &day_file), at(hub, tip, &day_file));
+        assert_eq!(ids(hub, root), vec![]);
+        assert_eq!(ids(hub, r.archive.unwrap()), all);
+        assert_eq!(at(hub, r.archive.unwrap(), &day_file), None);
+    }
+
+    /// A hub where the chain's writer publishes once more just before gc's
+    /// first transaction, as a busy worker would.
+    struct Racing {
+        inner: LocalHub,
+        next: Mutex<Option<Entry>>,
+    }
+
+    impl Hub for Racing {
+        fn url(&self) -> &str {
+            self.inner.url()
+        }
+        fn repo(&self) -> gix::Repository {
+            self.inner.repo()
+        }
+        fn refresh(&self, prefixes: &[&str]) -> Result<(), HubError> {
+            self.inner.refresh(prefixes)
+        }
+        fn refresh_ref(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
+            self.inner.refresh_ref(name)
+        }
+        fn transact(&self, edits: &[RefEdit]) -> Result<(), HubError> {
+            self.inner.transact(edits)
+        }
+        fn transact_with_options(&self, edits: &[RefEdit], options: &[&str]) -> Result<(), HubError> {
+            if let Some(e) = self.next.lock().unwrap().take() {
+                publish(&self.inner, "w", vec![e]);
+            }
+            self.inner.transact_with_options(edits, options)
+        }
+        fn watch_path(&self) -> Option<PathBuf> {
+            self.inner.watch_path()
+        }
+        fn import_commit(&self, commit: ObjectId) -> Result<(), HubError> {
+            self.inner.import_commit(commit)
+        }
+    }
+
+    #[test]
+    fn a_result_published_while_gc_works_is_not_lost() {
+        let w = world();
+        let (_, mut all) = five(&w.hub, "w");
+        let late = entry(9, DAY, Duration::ZERO);
+        all.push(late.id.clone());
+        let racing = Racing { inner: w.hub, next: Mutex::new(Some(late)) };
+        let hub: &dyn Hub = &racing;
+        let mut retries = 0;
+        let reports =
+            collect(hub, &opts(None, Some(2)), &mut |e| retries += matches!(e, Event::Retrying { .. }) as u32).unwrap();
+        assert_eq!((reports[0].attempts, retries), (2, 1));
+        let (tip, archive) = (reports[0].after.unwrap(), reports[0].archive.unwrap());
+        assert_eq!(hub.get(&refs::done("w")).unwrap(), Some(tip));
+        assert_eq!(ids(hub, tip), all[4..], "the late result is kept");
+        let mut seen = ids(hub, archive);
+        seen.extend(ids(hub, tip));
+        assert_eq!(seen, all, "every result once, none lost");
+    }
+
+    #[test]
+    fn a_local_hub_gets_its_refs_packed() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        five(hub, "w");
+        let dir = hub.watch_path().unwrap();
+        assert!(dir.join("refs/ci/done/w").exists());
+        assert_eq!(pack_refs(hub).unwrap(), Packed::Packed(dir.clone()));
+        assert!(!dir.join("refs/ci/done/w").exists());
+        let packed = std::fs::read_to_string(dir.join("packed-refs")).unwrap();
+        assert!(packed.contains("refs/ci/done/w"), "{packed}");
+        // Live refs stay loose: only git-ci deletes them (see `pack_refs`).
+        let claim = refs::claim(&JobId::new(now(), b"x"));
+        hub.transact(&[RefEdit::create(&claim, hub.write_blob(b"claim").unwrap())]).unwrap();
+        pack_refs(hub).unwrap();
+        assert!(dir.join(&claim).exists());
+        assert!(!std::fs::read_to_string(dir.join("packed-refs")).unwrap().contains(&claim));
+    }
+}
