@@ -1,0 +1,257 @@
+//! `git ci notes`: job states as git notes under `refs/notes/ci` in this
+//! clone, so `git log --notes=ci` (and any git UI that shows notes) shows CI
+//! status with no server. The notes are local: nothing is pushed.
+
+use std::collections::{HashMap, HashSet};
+
+use clap::Args;
+use git_ci_core::git::Git;
+use git_ci_core::state::{Board, JobView, State};
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::refs::{FullName, Target};
+
+use crate::cli::HubArgs;
+use crate::context;
+use crate::error::{CliError, CliResult};
+use crate::ui::Ui;
+
+pub const NOTES_REF: &str = "refs/notes/ci";
+
+/// Write each commit's job states as git notes under refs/notes/ci.
+///
+/// One note per commit that has jobs on the hub, one line per job (sorted
+/// by job name, then oldest run first), replacing the ci note git-ci wrote
+/// before. Commits without jobs, and commits outside the range, keep their
+/// notes. The notes live in this clone only: nothing is pushed.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci notes                   the last 20 commits of HEAD\n  git ci notes origin/main..HEAD   every commit of a range\n  git ci notes v1.2 --dry-run    print the note of one commit\n  git log --notes=ci             read them (or: git config notes.displayRef refs/notes/ci)"
+)]
+pub struct NotesArgs {
+    /// A range A..B (every commit of it) or one commit. Default: the last
+    /// 20 commits of HEAD (see -n).
+    #[arg(value_name = "REV-RANGE")]
+    pub range: Option<String>,
+    /// At most this many commits, newest first (default 20 without REV-RANGE).
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    pub max_count: Option<usize>,
+    /// Print the notes instead of writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Commits annotated when no REV-RANGE is given.
+const DEFAULT_COUNT: usize = 20;
+
+pub fn cmd_notes(ui: &Ui, args: NotesArgs) -> CliResult {
+    let repo = context::require_repo()?;
+    let commits = commits(&repo, &args)?;
+    let hub = context::hub(args.hub.hub.as_deref(), Some(&repo), "client")?;
+    let notes = collect(&*hub, &commits)?;
+    if args.dry_run {
+        for (commit, text) in &notes {
+            ui.out(&format!("commit {commit}"));
+            text.lines().for_each(|l| ui.out(&format!("    {l}")));
+            ui.out("");
+        }
+        return Ok(());
+    }
+    let changed = write_notes(&repo, &notes)?;
+    let n = notes.len();
+    let commits_word = if n == 1 { "commit" } else { "commits" };
+    if changed || n == 0 {
+        ui.err(&format!("wrote notes for {n} {commits_word} (of {}) into {NOTES_REF}", commits.len()));
+    } else {
+        ui.err(&format!("notes for {n} {commits_word} (of {}) already up to date in {NOTES_REF}", commits.len()));
+    }
+    if n > 0 {
+        ui.err("see them with `git log --notes=ci`");
+    }
+    Ok(())
+}
+
+/// The commits to annotate, newest first.
+fn commits(repo: &gix::Repository, args: &NotesArgs) -> CliResult<Vec<ObjectId>> {
+    let (rev, limit) = match &args.range {
+        Some(rev) if !rev.contains("..") => return Ok(vec![context::resolve_commit(repo, rev)?.0]),
+        Some(rev) => (rev.as_str(), args.max_count),
+        None => ("HEAD", Some(args.max_count.unwrap_or(DEFAULT_COUNT))),
+    };
+    let mut git = Git::new(&context::repo_dir(repo)).map_err(|e| CliError::Internal(e.to_string()))?.arg("rev-list");
+    if let Some(n) = limit {
+        git = git.arg(format!("--max-count={n}"));
+    }
+    let out = git.args(["--end-of-options", rev]).run().map_err(|e| {
+        CliError::usage_hint(
+            format!("{rev:?} names no commits here: {}", e.stderr()),
+            "give a range like origin/main..HEAD, or a commit; `git log --oneline` lists commits",
+        )
+    })?;
+    String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| {
+            ObjectId::from_hex(l.trim().as_bytes())
+                .map_err(|e| CliError::Internal(format!("git rev-list printed no object id: {e}")))
+        })
+        .collect()
+}
+
+/// The note of every commit of `commits` that has jobs, in the same order.
+///
+/// Nothing on the hub indexes jobs by commit, so this reads every job the
+/// hub knows (as `git ci status REV` does) and keeps those of `commits`.
+fn collect(hub: &dyn git_ci_core::Hub, commits: &[ObjectId]) -> CliResult<Vec<(ObjectId, String)>> {
+    let wanted: HashSet<String> = commits.iter().map(|c| c.to_string()).collect();
+    let board = Board::read(hub)?;
+    let mut by_commit: HashMap<String, Vec<JobView>> = HashMap::new();
+    for view in board.all(hub, usize::MAX) {
+        // A malformed job document names no commit: nothing to annotate.
+        let Some(commit) = view.job.as_ref().map(|j| j.commit.clone()).filter(|c| wanted.contains(c)) else {
+            continue;
+        };
+        by_commit.entry(commit).or_default().push(view);
+    }
+    Ok(commits.iter().filter_map(|c| Some((*c, note_text(by_commit.get_mut(&c.to_string())?)))).collect())
+}
+
+/// One line a job, sorted by name and then by id (oldest run first), so
+/// that the same jobs always give the same note.
+fn note_text(views: &mut [JobView]) -> String {
+    views.sort_by(|a, b| (name(a), &a.id).cmp(&(name(b), &b.id)));
+    views.iter().map(|v| line(v) + "\n").collect()
+}
+
+fn name(v: &JobView) -> &str {
+    v.job.as_ref().map_or("?", |j| j.spec.name.as_str())
+}
+
+/// `test: failed (12.3s, 40 tests 2 failed, worker w1, job 2026...-abc)`,
+/// then `: <reason>` for an error or a cancel.
+fn line(v: &JobView) -> String {
+    let mut facts = Vec::new();
+    if let Some(r) = &v.result {
+        facts.push(git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)));
+        if r.tests.total > 0 {
+            facts.push(format!("{} tests {} failed", r.tests.total, r.tests.failed));
+        }
+        facts.push(format!("worker {}", r.worker));
+    } else if let Some(c) = v.claim.as_ref().filter(|_| v.state == State::Running) {
+        facts.push(format!("worker {}", c.worker));
+    }
+    facts.push(format!("job {}", v.id));
+    let mut text = format!("{}: {} ({})", name(v), v.state.as_str(), facts.join(", "));
+    if let Some(reason) = v.result.as_ref().and_then(|r| r.reason.as_deref()).and_then(|r| r.lines().next()) {
+        text.push_str(&format!(": {reason}"));
+    }
+    text
+}
+
+/// Writes all notes as one commit on `refs/notes/ci`, moved with a
+/// compare-and-swap; retried on a lost race (another `git ci notes`, or
+/// `git notes --ref=ci` run meanwhile). Returns false when nothing changed.
+fn write_notes(repo: &gix::Repository, notes: &[(ObjectId, String)]) -> CliResult<bool> {
+    if notes.is_empty() {
+        return Ok(false);
+    }
+    let mut last = String::new();
+    for _ in 0..5 {
+        let tip = notes_tip(repo)?;
+        let Some(commit) = notes_commit(repo, tip, notes)? else {
+            return Ok(false);
+        };
+        match move_ref(repo, tip, commit) {
+            Ok(()) => return Ok(true),
+            Err(e) => last = e,
+        }
+        if notes_tip(repo)? == tip {
+            break; // not a race: a broken repository, or a lock left behind
+        }
+    }
+    Err(CliError::Internal(format!("could not update {NOTES_REF}: {last}")))
+}
+
+fn notes_tip(repo: &gix::Repository) -> CliResult<Option<ObjectId>> {
+    let found = repo.try_find_reference(NOTES_REF).map_err(|e| fail("could not read", e))?;
+    Ok(found.and_then(|r| r.target().try_id().map(|id| id.to_owned())))
+}
+
+/// A commit on top of `tip` whose tree holds `notes`; `None` when the tree
+/// would not change.
+fn notes_commit(
+    repo: &gix::Repository,
+    tip: Option<ObjectId>,
+    notes: &[(ObjectId, String)],
+) -> CliResult<Option<ObjectId>> {
+    fn err(e: impl std::fmt::Display) -> CliError {
+        fail("could not write", e)
+    }
+    let base = match tip {
+        Some(tip) => repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach(),
+        None => ObjectId::empty_tree(repo.object_hash()),
+    };
+    let mut editor = repo.edit_tree(base).map_err(err)?;
+    for (commit, text) in notes {
+        let hex = commit.to_string();
+        // git fans notes out into `ab/cdef...` (and deeper) as they grow,
+        // and would show a note at two places as two notes: drop every
+        // place this commit's note may be before writing it flat, which
+        // git reads whatever fanout the rest of the tree uses.
+        for level in 1..=2 {
+            let fanned: String = (0..level).map(|i| format!("{}/", &hex[2 * i..2 * i + 2])).collect();
+            editor.remove(format!("{fanned}{}", &hex[2 * level..]).as_str()).map_err(err)?;
+        }
+        let blob = repo.write_blob(text.as_bytes()).map_err(err)?.detach();
+        editor.upsert(hex.as_str(), EntryKind::Blob, blob).map_err(err)?;
+    }
+    let tree = editor.write().map_err(err)?.detach();
+    if tree == base {
+        return Ok(None);
+    }
+    let sig = git_ci_core::done::signature();
+    let mut time = Default::default();
+    let sig = sig.to_ref(&mut time);
+    let message = format!("Notes added by 'git ci notes' for {} commits", notes.len());
+    let commit = repo.new_commit_as(sig, sig, message, tree, tip).map_err(err)?;
+    Ok(Some(commit.id))
+}
+
+fn move_ref(repo: &gix::Repository, tip: Option<ObjectId>, new: ObjectId) -> Result<(), String> {
+    let expected = match tip {
+        Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
+        None => PreviousValue::MustNotExist,
+    };
+    let edit = RefEdit {
+        change: Change::Update {
+            log: LogChange { mode: RefLog::AndReference, force_create_reflog: false, message: "git ci notes".into() },
+            expected,
+            new: Target::Object(new),
+        },
+        name: FullName::try_from(NOTES_REF).expect("a valid ref name"),
+        deref: false,
+    };
+    repo.edit_reference(edit).map(drop).map_err(|e| e.to_string())
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Internal(format!("{what} {NOTES_REF}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn argument_lines_parse_or_fail() {
+        let ok = [
+            "git-ci notes",
+            "git-ci notes HEAD~5..HEAD",
+            "git-ci notes main --dry-run",
+            "git-ci notes -n 50 --hub /srv/hub.git",
+            "git-ci notes origin/main..HEAD --max-count 3",
+        ];
+        let bad = ["git-ci notes a b", "git-ci notes -n many", "git-ci notes --dry"];
+        crate::cli::assert_parse_table(&ok, &bad);
+    }
+}
