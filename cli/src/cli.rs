@@ -1,6 +1,6 @@
 //! The command line, as clap derives it. Doc comments are the `--help`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// A distributed CI whose only server is a git repository.
 ///
@@ -13,8 +13,33 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Examples:\n  git ci run                 run every job of .git-ci.toml on HEAD, here\n  git ci submit --wait       queue them on the hub and wait for workers\n  git ci worker --hub git://ci.example/hub   run jobs from a shared hub"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How much to print, and in what colours; every command takes these.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct OutputArgs {
+    /// Colours on stdout: auto (on a terminal, unless NO_COLOR is set or
+    /// git config color.ci / color.ui says otherwise), always, never.
+    #[arg(long, global = true, value_name = "WHEN", value_enum)]
+    pub color: Option<ColorWhen>,
+    /// Print only results and errors: no progress, no notes.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log more on stderr: -v every git command git-ci runs and how long it
+    /// took, -vv everything (also GIT_CI_LOG=debug, or RUST_LOG).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +58,8 @@ pub enum Command {
     Artifact(ArtifactArgs),
     Junit(JunitArgs),
     Site(crate::commands::site::SiteArgs),
+    Gc(crate::commands::gc::GcArgs),
+    Notes(crate::commands::notes::NotesArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }
@@ -116,19 +143,22 @@ pub struct SubmitArgs {
 /// A second one cancels the running jobs and publishes them as cancelled.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit"
+    after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit\n  git ci worker --jobs 2 install-service --user   run it as a systemd service"
 )]
 pub struct WorkerArgs {
-    /// Serve only this queue (repeatable; default: every queue).
+    /// Serve only this queue (repeatable; default: git config
+    /// ci.worker.queues, else every queue).
     #[arg(long = "queue", value_name = "Q")]
     pub queues: Vec<String>,
-    /// A label jobs can require, besides os and arch (repeatable).
+    /// A label jobs can require, besides os and arch (repeatable; added to
+    /// git config ci.worker.labels, a flag winning for the same key).
     #[arg(long = "label", value_name = "K=V", value_parser = parse_key_value)]
     pub labels: Vec<(String, String)>,
-    /// How many jobs to run at once.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
-    /// This worker's name on the hub (default: the host name).
+    /// How many jobs to run at once (default: git config ci.worker.jobs, else 1).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// This worker's name on the hub (default: git config ci.worker.name,
+    /// else the host name).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// Exit when nothing this worker can run is pending.
@@ -162,6 +192,9 @@ pub struct WorkerArgs {
     pub log_interval: std::time::Duration,
     #[command(flatten)]
     pub hub: HubArgs,
+    /// Instead of running: install-service.
+    #[command(subcommand)]
+    pub action: Option<crate::commands::service::WorkerAction>,
 }
 
 /// List jobs and their states.
@@ -345,6 +378,9 @@ mod tests {
             "git-ci worker --env-file secrets.env --require-signed --allowed-signers signers",
             "git-ci completions bash",
             "git-ci man --out /tmp/man",
+            "git-ci --color never status",
+            "git-ci status --color=always -q",
+            "git-ci -vv run",
         ];
         let bad = [
             "git-ci",
@@ -358,6 +394,8 @@ mod tests {
             "git-ci worker --require-signed",
             "git-ci completions tcsh",
             "git-ci man",
+            "git-ci status --color sometimes",
+            "git-ci status -q -v",
         ];
         assert_parse_table(&ok, &bad);
     }

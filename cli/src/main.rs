@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod settings;
 mod ui;
 
 fn main() -> std::process::ExitCode {

@@ -4,16 +4,25 @@ use std::io::{IsTerminal, Write};
 
 use git_ci_core::state::State;
 
+use crate::cli::{ColorWhen, OutputArgs};
+
 pub struct Ui {
     pub color: bool,
     /// Progress bars and spinners: only where a person watches stderr.
     pub interactive: bool,
+    /// `-q`: no progress and no notes on stderr, only results and errors.
+    pub quiet: bool,
 }
 
 impl Ui {
-    pub fn new() -> Ui {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Ui { color: !no_color && std::io::stdout().is_terminal(), interactive: std::io::stderr().is_terminal() }
+    pub fn new(output: &OutputArgs) -> Ui {
+        let color = wants_color(output.color, std::io::stdout().is_terminal(), git_color_config);
+        Ui { color, interactive: !output.quiet && std::io::stderr().is_terminal(), quiet: output.quiet }
+    }
+
+    /// Plain output: no colours, no progress (for tests and nested output).
+    pub fn plain() -> Ui {
+        Ui { color: false, interactive: false, quiet: false }
     }
 
     /// `text` in the colour of `state`, if colours are on.
@@ -36,8 +45,44 @@ impl Ui {
         let _ = writeln!(out, "{line}");
     }
 
+    /// A note on stderr, which `-q` silences (errors do not come here).
     pub fn err(&self, line: &str) {
-        eprintln!("{line}");
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Whether stdout gets colours. `--color` wins; then `NO_COLOR`
+/// (no-color.org); then git's `color.ci`, else `color.ui`, read only when
+/// it could matter; then whether stdout is a terminal.
+fn wants_color(flag: Option<ColorWhen>, terminal: bool, git_config: impl FnOnce() -> Option<String>) -> bool {
+    match flag {
+        Some(ColorWhen::Always) => return true,
+        Some(ColorWhen::Never) => return false,
+        Some(ColorWhen::Auto) => return terminal,
+        None => {}
+    }
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    // git: `always` colours even into pipes, `true` means `auto` since 1.8.4.
+    match git_config().map(|v| v.to_ascii_lowercase()).as_deref() {
+        Some("always") => true,
+        Some("never" | "false" | "no" | "off" | "0") => false,
+        _ => terminal,
+    }
+}
+
+/// `color.ci`, else `color.ui`, from the repository's git config (which
+/// includes the user's and the system's), or the global files outside one.
+fn git_color_config() -> Option<String> {
+    let read = |config: &gix::config::File| {
+        ["color.ci", "color.ui"].iter().find_map(|key| config.string(*key).map(|v| v.to_string()))
+    };
+    match gix::discover(".") {
+        Ok(repo) => read(&repo.config_snapshot()),
+        Err(_) => read(&gix::config::File::from_globals().ok()?),
     }
 }
 
@@ -52,5 +97,26 @@ pub fn age(stamp: &str) -> String {
         60..=3599 => format!("{}m ago", secs / 60),
         3600..=86_399 => format!("{}h ago", secs / 3600),
         _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_wins_then_git_config_then_the_terminal() {
+        let never = || Some("never".to_owned());
+        let always = || Some("always".to_owned());
+        let unset = || None;
+        assert!(wants_color(Some(ColorWhen::Always), false, never));
+        assert!(!wants_color(Some(ColorWhen::Never), true, always));
+        assert!(!wants_color(Some(ColorWhen::Auto), false, always));
+        assert!(wants_color(Some(ColorWhen::Auto), true, never));
+        // NO_COLOR is not set in the test environment's usual case; these
+        // hold either way for the `false` outcomes.
+        assert!(!wants_color(None, true, never));
+        assert!(!wants_color(None, false, unset));
+        assert!(!wants_color(None, false, || Some("true".to_owned())));
     }
 }

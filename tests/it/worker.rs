@@ -197,3 +197,29 @@ fn retry_queues_a_new_attempt_of_a_finished_job() {
     assert_eq!(show(&env, &repo, &hub, &again)["state"], "passed");
     assert_eq!(show(&env, &repo, &hub, &again)["name"], "flaky");
 }
+
+#[test]
+fn worker_settings_come_from_git_config_and_flags_win() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.gpu]\nrun = \"true\"\nrequires = { gpu = \"a100\" }\n");
+    for (key, value) in [("ci.worker.name", "from-config"), ("ci.worker.labels", "gpu=a100"), ("ci.worker.jobs", "2")] {
+        env.git(&repo, &["config", key, value]);
+    }
+    let doctor = env.ci(&repo, &["doctor", "--hub", &hub]).stdout();
+    assert!(doctor.contains("worker name: from-config (git config ci.worker.name, local"), "{doctor}");
+    assert!(doctor.contains("worker jobs: 2 (git config ci.worker.jobs"), "{doctor}");
+    assert!(doctor.contains("gpu=a100"), "{doctor}");
+
+    let first = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
+    env.ci(&repo, &["worker", "--hub", &hub, "--once"]).expect(0);
+    assert_eq!(show(&env, &repo, &hub, &first)["worker"], "from-config", "the label came from git config too");
+
+    let second = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
+    env.ci(&repo, &["worker", "--hub", &hub, "--once", "--name", "from-flag"]).expect(0);
+    assert_eq!(show(&env, &repo, &hub, &second)["worker"], "from-flag");
+
+    env.git(&repo, &["config", "ci.worker.jobs", "many"]);
+    let bad = env.ci(&repo, &["worker", "--hub", &hub, "--once"]).expect(2);
+    assert!(bad.stderr().contains("git config ci.worker.jobs: \"many\" is not a positive number"), "{}", bad.stderr());
+    bad.assert_clean_error();
+}

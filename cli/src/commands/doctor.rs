@@ -44,6 +44,17 @@ pub fn cmd_doctor(ui: &Ui, args: DoctorArgs) -> CliResult {
             }
         }
     }
+    match crate::settings::effective(repo.as_ref()) {
+        Ok(settings) => {
+            for (what, value, source) in settings {
+                checks.push(Check::info(format!("{what}: {value} ({source})")));
+            }
+        }
+        Err(e) => {
+            let message = e.report().unwrap_or_default().replace("error: ", "").replace("\nhint: ", "; ");
+            checks.push(Check::problem(message, "fix the value with `git config`"));
+        }
+    }
     let problems = checks.iter().filter(|c| c.level == Level::Problem).count();
     for c in &checks {
         print(ui, c);

@@ -4,11 +4,14 @@ mod artifact;
 mod cancel;
 mod docs;
 pub mod doctor;
+pub mod gc;
 pub mod hooks;
 mod junit;
 mod log;
+pub mod notes;
 mod retry;
 mod run;
+pub mod service;
 mod show;
 mod signals;
 pub mod site;
@@ -27,12 +30,13 @@ use crate::error::CliResult;
 use crate::ui::Ui;
 
 pub fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
-    let ui = Ui::new();
+    init_tracing(cli.output.verbose);
+    let ui = Ui::new(&cli.output);
     let result: CliResult = match cli.command {
         Command::Run(args) => run::cmd_run(&ui, args),
         Command::Submit(args) => submit::cmd_submit(&ui, args),
+        Command::Worker(args) if args.action.is_some() => service::cmd_worker_action(&ui, args),
         Command::Worker(args) => worker::cmd_worker(&ui, args),
         Command::Status(args) => status::cmd_status(&ui, args),
         Command::Show(args) => show::cmd_show(&ui, args),
@@ -45,6 +49,8 @@ pub fn main() -> ExitCode {
         Command::Artifact(args) => artifact::cmd_artifact(&ui, args),
         Command::Junit(args) => junit::cmd_junit(&ui, args),
         Command::Site(args) => site::cmd_site(&ui, args),
+        Command::Gc(args) => gc::cmd_gc(&ui, args),
+        Command::Notes(args) => notes::cmd_notes(&ui, args),
         Command::Completions(args) => docs::cmd_completions(args),
         Command::Man(args) => docs::cmd_man(&ui, args),
     };
@@ -59,9 +65,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `GIT_CI_LOG=debug` (or `RUST_LOG`) logs every git command and its duration.
-fn init_tracing() {
-    let filter = std::env::var("GIT_CI_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
+/// `-v` or `GIT_CI_LOG=debug` (or `RUST_LOG`) logs every git command and
+/// its duration; `-vv` logs everything git-ci traces.
+fn init_tracing(verbose: u8) {
+    let filter = match verbose {
+        0 => std::env::var("GIT_CI_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default(),
+        1 => "git=debug".to_owned(),
+        _ => "debug".to_owned(),
+    };
     if filter.is_empty() {
         return;
     }

@@ -86,15 +86,17 @@ fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<Skipping
 struct Progress {
     bars: Option<(indicatif::MultiProgress, Mutex<std::collections::HashMap<JobId, indicatif::ProgressBar>>)>,
     color: bool,
+    /// `-q`: no per-job lines.
+    quiet: bool,
 }
 
 impl Progress {
     fn new(ui: &Ui, jobs: &[Job]) -> Progress {
         if !ui.interactive {
-            for j in jobs {
+            for j in jobs.iter().filter(|_| !ui.quiet) {
                 eprintln!(" pending  {} at {} {}", j.spec.name, j.short_commit(), j.id);
             }
-            return Progress { bars: None, color: ui.color };
+            return Progress { bars: None, color: ui.color, quiet: ui.quiet };
         }
         let multi = indicatif::MultiProgress::new();
         let style = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed:>4}").expect("valid template");
@@ -107,7 +109,7 @@ impl Progress {
                 (j.id.clone(), bar)
             })
             .collect();
-        Progress { bars: Some((multi, Mutex::new(bars))), color: true }
+        Progress { bars: Some((multi, Mutex::new(bars))), color: true, quiet: false }
     }
 
     fn line(&self, id: &JobId, text: String, finished: bool) {
@@ -123,12 +125,13 @@ impl Progress {
                     }
                 }
             }
+            None if self.quiet => {}
             None => eprintln!("{text}"),
         }
     }
 
     fn event(&self, e: &Event) {
-        let ui = Ui { color: self.color, interactive: false };
+        let ui = Ui { color: self.color, ..Ui::plain() };
         match e {
             Event::Claimed { job, .. } => self.line(
                 &job.id,

@@ -51,9 +51,9 @@ pub struct LookArgs {
     after_help = "Examples:\n  git ci site build --out public\n  git ci site build --out /srv/www/ci --watch\n  git ci site build --out public --templates ci-templates --base-url https://ci.example.com/"
 )]
 pub struct SiteBuildArgs {
-    /// Where the site goes (created if needed).
+    /// Where the site goes (created if needed; default: git config ci.siteDir).
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Keep running: rebuild whenever the hub's refs change.
     #[arg(long)]
     pub watch: bool,
@@ -111,8 +111,15 @@ fn site(out: PathBuf, look: &LookArgs) -> CliResult<Site> {
 }
 
 fn cmd_build(ui: &Ui, args: SiteBuildArgs) -> CliResult {
+    let out = match args.out.clone() {
+        Some(out) => out,
+        None => crate::settings::GitConfig::load(context::user_repo().as_ref())
+            .string("ci.siteDir")
+            .map(PathBuf::from)
+            .ok_or_else(|| CliError::usage_hint("no --out given", "pass --out DIR, or `git config ci.siteDir DIR`"))?,
+    };
     let hub = open_hub(&args.hub)?;
-    let site = site(args.out.clone(), &args.look)?;
+    let site = site(out, &args.look)?;
     build(ui, &site, &*hub)?;
     if !args.watch {
         return Ok(());
@@ -224,7 +231,6 @@ mod tests {
         ];
         let bad = [
             "git-ci site",
-            "git-ci site build",
             "git-ci site build --out x --poll 5s",
             "git-ci site build --out x --poll soon --watch",
             "git-ci site publish",

@@ -9,26 +9,31 @@ use git_ci_core::worker::{Config, Event, Worker};
 use crate::cli::WorkerArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
+use crate::settings::{GitConfig, WorkerSettings};
 use crate::ui::Ui;
 
 pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
-    let name = args.name.clone().unwrap_or_else(context::hostname);
+    let repo = context::user_repo();
+    let settings = WorkerSettings::read(&GitConfig::load(repo.as_ref()))?;
+    let name = args.name.clone().or(settings.name).unwrap_or_else(context::hostname);
     git_ci_core::refs::check_component("worker name", &name).map_err(CliError::usage)?;
-    for q in &args.queues {
+    let serve = if args.queues.is_empty() { settings.queues } else { args.queues.clone() };
+    for q in &serve {
         git_ci_core::refs::check_component("queue", q).map_err(CliError::usage)?;
     }
-    if args.jobs == 0 {
+    let jobs = args.jobs.or(settings.jobs).unwrap_or(1);
+    if jobs == 0 {
         return Err(CliError::usage("--jobs must be at least 1"));
     }
-    let repo = context::user_repo();
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), &format!("worker-{name}"))?;
+    // Later entries win: defaults, then git config, then flags.
     let mut labels = Config::default_labels();
-    labels.extend(args.labels.iter().cloned());
+    labels.extend(settings.labels.into_iter().chain(args.labels.iter().cloned()));
     let work_dir = args.work_dir.clone().unwrap_or_else(|| git_ci_core::hub::cache_root().join("work").join(&name));
     let cfg = Config {
-        queues: args.queues.clone(),
+        queues: serve,
         labels,
-        jobs: args.jobs,
+        jobs,
         once: args.once,
         poll: args.poll,
         lease: args.lease.max(Duration::from_secs(1)),
