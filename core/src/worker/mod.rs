@@ -316,8 +316,12 @@ impl Worker {
             }
         }
         if !self.active.is_empty() && self.live_logs.due() {
-            let logs: Vec<(JobId, &std::path::Path)> =
-                self.active.iter().filter_map(|(id, a)| Some((id.clone(), a.log_path.as_deref()?))).collect();
+            let logs: Vec<(JobId, &std::path::Path)> = self
+                .active
+                .iter()
+                .filter(|(_, a)| !a.stolen)
+                .filter_map(|(id, a)| Some((id.clone(), a.log_path.as_deref()?)))
+                .collect();
             if let Err(e) = self.live_logs.publish(&*self.hub, &logs, &self.masker) {
                 self.emit(Event::HubError { error: format!("could not push live logs: {e}") });
             }
@@ -407,6 +411,7 @@ impl Worker {
         let live_tail = self.live_logs.take(&id);
         self.registration.soon();
         if ran.stolen || active.stolen {
+            self.drop_live_log(&id, live_tail);
             self.emit(Event::Stolen { id });
             return;
         }
@@ -449,11 +454,27 @@ impl Worker {
     }
 
     fn published(&mut self, p: Pending) {
+        if p.entry.result.attempt > 1 {
+            // An earlier attempt's worker may have left its live log (it
+            // was cut off, or pushed it before it learnt of the steal).
+            let id = &p.entry.id;
+            if let Ok(Some(left)) = self.hub.refresh_ref(&refs::log(id)) {
+                self.drop_live_log(id, Some(left));
+            }
+        }
         self.summary.published += 1;
         if p.entry.result.status == Status::Passed {
             self.summary.passed += 1;
         }
         self.emit(Event::Published { job: p.job.map(Box::new), result: Box::new(p.entry.result) });
+    }
+
+    /// Deletes the live log `blob` at `id`'s log ref, if still there: best
+    /// effort, a leftover log tail is harmless and `git ci doctor` lists it.
+    fn drop_live_log(&self, id: &JobId, blob: Option<ObjectId>) {
+        if let Some(blob) = blob {
+            let _ = self.hub.transact(&[crate::hub::RefEdit::delete(refs::log(id), blob)]);
+        }
     }
 
     /// After a lost publish: find out, job by job, what the hub now says.
@@ -473,7 +494,9 @@ impl Worker {
                 if let Some(c) = p.release.claim.filter(|c| snap.claims.get(&id) == Some(c)) {
                     let _ = self.hub.transact(&[crate::hub::RefEdit::delete(refs::claim(&id), c)]);
                 }
+                self.drop_live_log(&id, p.release.log);
             } else if p.release.claim.is_some() && snap.claims.get(&id) != p.release.claim.as_ref() {
+                self.drop_live_log(&id, p.release.log);
                 self.emit(Event::Stolen { id });
             } else {
                 p.release.cancel = snap.cancels.get(&id).copied();
@@ -710,11 +733,7 @@ impl Worker {
         let (_, since) = self.watched_claims.get(id)?;
         let since = *since;
         let hub = Arc::clone(&self.hub);
-        let claim = self
-            .claim_docs
-            .entry(oid)
-            .or_insert_with(|| queue::read_claim(&*hub, oid, id))
-            .clone();
+        let claim = self.claim_docs.entry(oid).or_insert_with(|| queue::read_claim(&*hub, oid, id)).clone();
         // A claim we cannot read holds no lease worth respecting past ours.
         let lease = claim.as_ref().map_or(self.cfg.lease, Claim::lease);
         if since.elapsed() < lease {
