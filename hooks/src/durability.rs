@@ -9,6 +9,11 @@
 //! (NOTES.md). `receive.fsckObjects` makes the hub refuse corrupt objects
 //! instead of storing them.
 //!
+//! `gc.packRefs=false`: `git pack-refs --all` (which `git gc --auto` runs
+//! after pushes) racing a local worker's gix transaction that deletes a
+//! packed ref lost ref updates in a test loop (NOTES.md); `git ci gc` packs
+//! every ref but the live ones instead.
+//!
 //! `receive.autogc` is left alone on purpose: turning it off would save ~6 ms
 //! a push (NOTES.md), but then nothing packs the hub's loose objects and
 //! refs, and every push pays far more for a loose hub than that (NOTES.md:
@@ -32,7 +37,7 @@ pub struct Setting {
     pub risk: &'static str,
 }
 
-pub const SETTINGS: [Setting; 2] = [
+pub const SETTINGS: [Setting; 3] = [
     Setting {
         key: "core.fsync",
         value: "committed,reference",
@@ -46,6 +51,13 @@ pub const SETTINGS: [Setting; 2] = [
         ok: |v| v == Some("true"),
         why: "corrupt objects are refused instead of stored",
         risk: "a corrupt object pushed by a broken client is stored and breaks readers later",
+    },
+    Setting {
+        key: "gc.packRefs",
+        value: "false",
+        ok: |v| v == Some("false"),
+        why: "git's automatic gc leaves live refs/ci refs loose; `git ci gc` packs the others safely",
+        risk: "git gc packing queue and claim refs while workers on this machine update them can lose ref updates",
     },
 ];
 
