@@ -9,9 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use git_ci_core::JobId;
 use git_ci_core::hub::{Hub, HubError};
 use git_ci_core::queue::Snapshot;
-use git_ci_core::JobId;
 use gix::ObjectId;
 
 use crate::patterns::RefKind;
