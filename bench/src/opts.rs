@@ -11,7 +11,8 @@ each figure, its floor from the same run, their ratio, and the goal.
   --quick        few runs and small job counts (a smoke test, under a minute)
   --runs N       recorded runs per timed figure (default 30, 5 with --quick)
   --only GROUPS  run only these groups, e.g. 2,5 (1 submit, 2 claim+complete,
-                 3 end-to-end, 4 throughput, 5 finished results, 6 site, 7 guard; 3 and 4 also
+                 3 end-to-end, 4 throughput, 5 finished results, 6 site, 7 guard, 8 pending backlog;
+                 3 and 4 also
                  run 2, whose floors they use)
   --dir DIR      where hubs, caches and checkouts go (default: the system's
                  temporary directory); a tmpfs such as /dev/shm separates
@@ -22,14 +23,14 @@ each figure, its floor from the same run, their ratio, and the goal.
 pub struct Opts {
     pub quick: bool,
     pub runs: Option<usize>,
-    /// Groups to run, 1 to 7; all when empty.
+    /// Groups to run, 1 to 8; all when empty.
     pub only: Vec<u8>,
     pub dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
 }
 
 impl Opts {
-    /// Whether group `g` (1 to 7) is to run.
+    /// Whether group `g` (1 to 8) is to run.
     pub fn wants(&self, g: u8) -> bool {
         self.only.is_empty() || self.only.contains(&g)
     }
@@ -48,8 +49,8 @@ impl Opts {
                 "--only" => {
                     let list = args.next().ok_or("--only needs a list of groups")?;
                     for g in list.split(',') {
-                        let g = g.trim().parse().ok().filter(|g| (1..=7).contains(g));
-                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 7"))?);
+                        let g = g.trim().parse().ok().filter(|g| (1..=8).contains(g));
+                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 8"))?);
                     }
                 }
                 "--dir" => opts.dir = Some(args.next().ok_or("--dir needs a directory")?.into()),
@@ -71,14 +72,32 @@ pub struct Sizes {
     pub tput_local: usize,
     pub tput_remote: usize,
     pub results: usize,
+    /// Pending jobs in group 8.
+    pub backlog: usize,
 }
 
 impl Sizes {
     pub fn new(opts: &Opts) -> Sizes {
         let mut sizes = if opts.quick {
-            Sizes { runs: 5, e2e_local: 10, e2e_remote: 5, tput_local: 60, tput_remote: 20, results: 1_000 }
+            Sizes {
+                runs: 5,
+                e2e_local: 10,
+                e2e_remote: 5,
+                tput_local: 60,
+                tput_remote: 20,
+                results: 1_000,
+                backlog: 1_000,
+            }
         } else {
-            Sizes { runs: 30, e2e_local: 50, e2e_remote: 30, tput_local: 300, tput_remote: 100, results: 10_000 }
+            Sizes {
+                runs: 30,
+                e2e_local: 50,
+                e2e_remote: 30,
+                tput_local: 300,
+                tput_remote: 100,
+                results: 10_000,
+                backlog: 10_000,
+            }
         };
         sizes.runs = opts.runs.unwrap_or(sizes.runs);
         sizes
@@ -99,7 +118,7 @@ mod tests {
         assert!(o.quick && o.wants(2) && o.wants(5) && !o.wants(1));
         assert_eq!(Sizes::new(&o).runs, 7);
         assert!(parse(&["--help"]).unwrap().is_none());
-        for bad in [&["--runs", "0"][..], &["--only", "7"], &["--json"], &["--frobnicate"]] {
+        for bad in [&["--runs", "0"][..], &["--only", "9"], &["--json"], &["--frobnicate"]] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
