@@ -24,14 +24,14 @@ pub struct Cli {
 pub struct OutputArgs {
     /// Colours on stdout: auto (on a terminal, unless NO_COLOR is set or
     /// git config color.ci / color.ui says otherwise), always, never.
-    #[arg(long, global = true, value_name = "WHEN", value_enum)]
+    #[arg(long, global = true, value_name = "WHEN", value_enum, help_heading = "Output options")]
     pub color: Option<ColorWhen>,
     /// Print only results and errors: no progress, no notes.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Output options")]
     pub quiet: bool,
     /// Log more on stderr: -v every git command git-ci runs and how long it
     /// took, -vv everything (also GIT_CI_LOG=debug, or RUST_LOG).
-    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet", help_heading = "Output options")]
     pub verbose: u8,
 }
 
@@ -40,6 +40,16 @@ pub enum ColorWhen {
     Auto,
     Always,
     Never,
+}
+
+/// How `git ci worker` writes its log lines on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `git-ci worker NAME: claimed ...`, for a person or a journal
+    #[default]
+    Text,
+    /// `{"ts":...,"level":...,"worker":...,"event":...}` and the event's fields
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +200,10 @@ pub struct WorkerArgs {
     /// How often a running job's log tail is pushed for `git ci log --follow`.
     #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
     pub log_interval: std::time::Duration,
+    /// Log lines on stderr as text, or as JSON objects, one a line, for a
+    /// log pipeline.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub hub: HubArgs,
     /// Instead of running: install-service.
@@ -381,6 +395,7 @@ mod tests {
             "git-ci --color never status",
             "git-ci status --color=always -q",
             "git-ci -vv run",
+            "git-ci worker --once --log-format json",
         ];
         let bad = [
             "git-ci",
@@ -396,6 +411,7 @@ mod tests {
             "git-ci man",
             "git-ci status --color sometimes",
             "git-ci status -q -v",
+            "git-ci worker --log-format yaml",
         ];
         assert_parse_table(&ok, &bad);
     }

@@ -16,5 +16,7 @@ mod race;
 mod run;
 mod service;
 mod site;
+mod snapshots;
 mod watch;
 mod worker;
+mod worker_log;

@@ -20,6 +20,7 @@ mod submit;
 mod wait;
 pub mod watch;
 mod worker;
+mod worker_log;
 
 use std::process::ExitCode;
 

@@ -1,11 +1,11 @@
 //! `git ci worker`: claim and run jobs until stopped.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use git_ci_core::worker::{Config, Event, Worker};
+use git_ci_core::worker::{Config, Worker};
 
+use super::worker_log::{Entry, WorkerLog};
 use crate::cli::WorkerArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -51,14 +51,15 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
         log_interval: args.log_interval.max(Duration::from_millis(200)),
         ..Config::new(name.clone(), work_dir)
     };
-    eprintln!("git-ci worker {name}: serving {} on {} with {} slot(s)", queues(&cfg), hub.url(), cfg.jobs);
-    let worker = Worker::new(Arc::clone(&hub), cfg, move |e| log_event(&name, e));
+    let log = Arc::new(WorkerLog::new(&name, args.log_format));
+    log.emit(&Entry::Started { queues: &cfg.queues, hub: hub.url(), jobs: cfg.jobs });
+    let worker = Worker::new(Arc::clone(&hub), cfg, {
+        let log = Arc::clone(&log);
+        move |e| log.emit(&Entry::Event(e))
+    });
     super::signals::stop_on_signals(worker.controller());
     let summary = worker.run();
-    eprintln!(
-        "git-ci worker: exiting; {} published ({} passed), {} claims, {} lost races",
-        summary.published, summary.passed, summary.claims, summary.lost_races
-    );
+    log.emit(&Entry::Exiting(&summary));
     Ok(())
 }
 
@@ -77,42 +78,4 @@ fn read_env_file(path: &std::path::Path) -> CliResult<Vec<(String, String)>> {
         vars.push((k, v.trim_matches('"').to_owned()));
     }
     Ok(vars)
-}
-
-fn queues(cfg: &Config) -> String {
-    if cfg.queues.is_empty() { "every queue".into() } else { format!("queues {}", cfg.queues.join(",")) }
-}
-
-/// One line per event on stderr, in a form journald keeps well.
-fn log_event(name: &str, e: &Event) {
-    let line = match e {
-        Event::Claimed { job, attempt } => {
-            format!("claimed {} {} at {} (attempt {attempt})", job.id, job.spec.name, job.short_commit())
-        }
-        Event::Published { job, result } => {
-            format!(
-                "finished {} {} {} in {}",
-                result.id,
-                job.as_ref().map_or("?", |j| j.spec.name.as_str()),
-                result.status.as_str(),
-                git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms)),
-            ) + &result.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
-        }
-        Event::LostRace { id } => format!("lost the race for {id}; moving on"),
-        Event::Stolen { id } => {
-            format!("claim on {id} was taken over by another worker; stopped it, not publishing")
-        }
-        Event::Overtaken { id } => {
-            format!("{id} was finished elsewhere (cancelled?); dropped our result")
-        }
-        Event::HubUnreachable { error, retry_in } => {
-            format!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
-        }
-        Event::HubBack => "hub reachable again".into(),
-        Event::HubError { error } => format!("hub error: {error}"),
-        Event::Draining => "stopping: no new claims; finishing running jobs (signal again to cancel them)".into(),
-    };
-    // One write per line: workers sharing a terminal or a journal must not
-    // interleave within a line.
-    let _ = std::io::stderr().write_all(format!("git-ci worker {name}: {line}\n").as_bytes());
 }
