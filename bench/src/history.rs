@@ -25,21 +25,24 @@ const DAYS: usize = 50;
 const FLAT: Goal = Goal::RatioAtMost(1.1);
 
 pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
-    let (empty, full) = ("history-0.git", "history-full.git");
+    let empty = "history-0.git";
     ctx.fx.hub(empty)?;
-    let full_path = ctx.fx.hub(full)?;
-    let (took, filled) = time(|| fill(&ctx.fx.local(&full_path)?, &ctx.fx.commit, ctx.sizes.results));
-    filled?;
-    eprintln!("  filled {} results in {:.1} s", ctx.sizes.results, took.as_secs_f64());
-    // A hub is packed in real life; loose objects would also set off
-    // `gc --auto` in the background of the first push, mid-measurement.
-    for hub in [empty, full] {
-        git(&ctx.fx.hub_path(hub), &["repack", "-a", "-d", "-q"])?;
+    git(&ctx.fx.hub_path(empty), &["repack", "-a", "-d", "-q"])?;
+    let mut rows = Vec::new();
+    for n in ctx.sizes.results_at() {
+        let full = format!("history-{n}.git");
+        let full_path = ctx.fx.hub(&full)?;
+        let (took, filled) = time(|| fill(&ctx.fx.local(&full_path)?, &ctx.fx.commit, n));
+        filled?;
+        eprintln!("  filled {n} results in {:.1} s", took.as_secs_f64());
+        // A hub is packed in real life; loose objects would also set off
+        // `gc --auto` in the background of the first push, mid-measurement.
+        git(&full_path, &["repack", "-a", "-d", "-q"])?;
+        let local = [ctx.fx.local(&ctx.fx.hub_path(empty))?, ctx.fx.local(&full_path)?];
+        rows.extend(measure_hubs(ctx, "local hub", n, [&local[0], &local[1]], ctx.sizes.runs * 4)?);
+        let remote = [ctx.fx.remote(empty, "bench")?, ctx.fx.remote(&full, "bench")?];
+        rows.extend(measure_hubs(ctx, "git daemon", n, [&remote[0], &remote[1]], ctx.sizes.runs)?);
     }
-    let local = [ctx.fx.local(&ctx.fx.hub_path(empty))?, ctx.fx.local(&full_path)?];
-    let mut rows = measure_hubs(ctx, "local hub", [&local[0], &local[1]], ctx.sizes.runs * 4)?;
-    let remote = [ctx.fx.remote(empty, "bench")?, ctx.fx.remote(full, "bench")?];
-    rows.extend(measure_hubs(ctx, "git daemon", [&remote[0], &remote[1]], ctx.sizes.runs)?);
     Ok(rows)
 }
 
@@ -50,7 +53,7 @@ fn fill(hub: &dyn Hub, commit: &Commit, results: usize) -> Res<()> {
     let mut made = 0;
     while made < results {
         let count = BATCH.min(results - made);
-        let entries: Vec<Entry> = (made..made + count).map(|i| old_result(commit, i)).collect();
+        let entries: Vec<Entry> = (made..made + count).map(|i| old_result(commit, i, results)).collect();
         tip = Some(done::append(hub, tip, &entries)?);
         made += count;
     }
@@ -59,20 +62,20 @@ fn fill(hub: &dyn Hub, commit: &Commit, results: usize) -> Res<()> {
     Ok(())
 }
 
-/// The `i`th old result, on one of the last [`DAYS`] days.
-fn old_result(commit: &Commit, i: usize) -> Entry {
+/// The `i`th of `n` old results, on one of the last [`DAYS`] days, a day
+/// at a time as history is written (each batch touches a day or two).
+fn old_result(commit: &Commit, i: usize, n: usize) -> Entry {
     let mut job = proto::job(commit);
-    let day = SystemTime::now() - Duration::from_secs(86_400 * (i % DAYS) as u64);
+    let day = SystemTime::now() - Duration::from_secs(86_400 * (i * DAYS / n.max(1)) as u64);
     job.id = JobId::new(day, &i.to_le_bytes());
     proto::entry(&job, FILLER)
 }
 
 /// Poll and claim+complete rows for one transport: `[empty, full]` hubs.
-fn measure_hubs(ctx: &Ctx, transport: &str, hubs: [&dyn Hub; 2], poll_runs: usize) -> Res<Vec<Row>> {
+fn measure_hubs(ctx: &Ctx, transport: &str, n: usize, hubs: [&dyn Hub; 2], poll_runs: usize) -> Res<Vec<Row>> {
     let [empty, full] = hubs;
-    let n = ctx.sizes.results;
     let (full_read, empty_read) = measure::pair(poll_runs, || read(full), || read(empty))?;
-    let [c_empty, c_other, c_own] = claims(ctx, transport, empty, full)?;
+    let [c_empty, c_other, c_own] = claims(ctx, &format!("{transport}-{n}"), empty, full)?;
     Ok(vec![
         Row::timed(
             format!("poll (Snapshot::read), {transport}, {n} results (floor: 0 results)"),

@@ -72,11 +72,18 @@ pub struct Sizes {
     pub tput_local: usize,
     pub tput_remote: usize,
     pub results: usize,
+    /// Group 5 also measures this many results (0: only `results`).
+    pub results_big: usize,
     /// Pending jobs in group 8.
     pub backlog: usize,
 }
 
 impl Sizes {
+    /// The result counts group 5 measures.
+    pub fn results_at(&self) -> Vec<usize> {
+        [self.results, self.results_big].into_iter().filter(|n| *n > 0).collect()
+    }
+
     pub fn new(opts: &Opts) -> Sizes {
         let mut sizes = if opts.quick {
             Sizes {
@@ -86,6 +93,7 @@ impl Sizes {
                 tput_local: 60,
                 tput_remote: 20,
                 results: 1_000,
+                results_big: 0,
                 backlog: 1_000,
             }
         } else {
@@ -93,9 +101,10 @@ impl Sizes {
                 runs: 30,
                 e2e_local: 50,
                 e2e_remote: 30,
-                tput_local: 300,
+                tput_local: 500,
                 tput_remote: 100,
                 results: 10_000,
+                results_big: 100_000,
                 backlog: 10_000,
             }
         };

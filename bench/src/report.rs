@@ -96,7 +96,7 @@ impl Row {
             Goal::None => unreachable!("no verdict without a goal"),
             Goal::RatioAtMost(max) => format!("≤ {max}× floor"),
             Goal::MsAtMost(max) => format!("≤ {max} ms"),
-            Goal::RateAtLeast(min) => format!("≥ {min} jobs/s"),
+            Goal::RateAtLeast(min) => format!("≥ {min:.1} jobs/s"),
         };
         format!("{goal}: {verdict}")
     }

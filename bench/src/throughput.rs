@@ -27,17 +27,21 @@ pub fn run(ctx: &Ctx, floors: &ClaimFloors) -> Res<Vec<Row>> {
     let sh_ms = measure::interleave(ctx.sizes.runs, &mut sh)?.remove(0).median_ms();
     let local_floor = 1000.0 / (sh_ms + floors.local);
     let mut rows = Vec::new();
-    for workers in [1, 2, 4] {
-        let drained = drain(ctx, Transport::Local, workers, ctx.sizes.tput_local)?;
+    for workers in [1, 2, 4, 16] {
+        let drained = drain(ctx, Transport::Local, workers, 1, ctx.sizes.tput_local)?;
         let goal = if workers == 2 { Goal::RateAtLeast(150.0) } else { Goal::None };
         let name = format!("throughput, {workers} local worker(s), {} jobs", ctx.sizes.tput_local);
         rows.push(drained.row(name, local_floor, goal, "serial sh -c true + 2a floor"));
     }
-    // One remote worker too: shows what contention does over git daemon.
-    for workers in [1, 4] {
-        let drained = drain(ctx, Transport::Daemon, workers, ctx.sizes.tput_remote)?;
-        let name = format!("throughput, {workers} git daemon worker(s), {} jobs", ctx.sizes.tput_remote);
-        rows.push(drained.row(name, 1000.0 / floors.remote_claim, Goal::None, "serial bare claim pushes (2b)"));
+    // Over git daemon a round trip costs more than a job: a worker with
+    // several slots claims and completes several jobs per push.
+    let remote_floor = 1000.0 / floors.remote_claim;
+    for (workers, slots) in [(1, 1), (4, 1), (4, 4), (16, 1)] {
+        let drained = drain(ctx, Transport::Daemon, workers, slots, ctx.sizes.tput_remote)?;
+        let goal = if (workers, slots) == (4, 4) { Goal::RateAtLeast(2.0 * remote_floor) } else { Goal::None };
+        let name =
+            format!("throughput, {workers} git daemon worker(s) × {slots} slot(s), {} jobs", ctx.sizes.tput_remote);
+        rows.push(drained.row(name, remote_floor, goal, "serial bare claim pushes (2b); goal 2× that"));
     }
     Ok(rows)
 }
@@ -83,8 +87,8 @@ fn totals(summaries: &[Summary]) -> (usize, usize) {
     (summaries.iter().map(|s| s.claims).sum(), summaries.iter().map(|s| s.lost_races).sum())
 }
 
-fn drain(ctx: &Ctx, transport: Transport, count: usize, jobs: usize) -> Res<Drained> {
-    let tag = format!("tput-{}-{count}", if transport == Transport::Local { "local" } else { "remote" });
+fn drain(ctx: &Ctx, transport: Transport, count: usize, slots: usize, jobs: usize) -> Res<Drained> {
+    let tag = format!("tput-{}-{count}x{slots}", if transport == Transport::Local { "local" } else { "remote" });
     let path = ctx.fx.hub(&format!("{tag}.git"))?;
     let hubs = (0..count).map(|i| worker_hub(ctx, transport, &tag, i)).collect::<Res<Vec<_>>>()?;
     let batch: Vec<_> = (0..jobs).map(|_| proto::job(&ctx.fx.commit)).collect();
@@ -97,7 +101,8 @@ fn drain(ctx: &Ctx, transport: Transport, count: usize, jobs: usize) -> Res<Drai
     let mut spawned = Vec::new();
     for (i, hub) in hubs.into_iter().enumerate() {
         let name = format!("{tag}-w{i}");
-        let cfg = workers::config(&name, ctx.fx.work_dir(&name)?, poll, true);
+        let cfg =
+            git_ci_core::worker::Config { jobs: slots, ..workers::config(&name, ctx.fx.work_dir(&name)?, poll, true) };
         spawned.push(workers::spawn(hub, cfg, tx.clone(), &incidents)?);
     }
     drop(tx);

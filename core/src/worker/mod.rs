@@ -563,6 +563,9 @@ impl Worker {
     fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
         let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
         self.hub_ok();
+        // The snapshot holds the cancel requests too: no separate look at
+        // them until a poll interval from now.
+        self.next_cancel_check = Instant::now() + self.cfg.poll;
         self.notice_cancels(&snap.cancels);
         self.track_claims(&snap);
         let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.blob)).collect();
