@@ -56,6 +56,30 @@ impl RemoteHub {
         HubError::Unreachable { hub: self.url.clone(), message }
     }
 
+    /// `git fetch` of `specs` into the mirror. A ref that moves on the hub
+    /// between git's ref listing and its object request can fail the fetch
+    /// with `upload-pack: not our ref` (seen with 16 workers over git
+    /// daemon): that is a race, not an outage, so it is retried at once.
+    fn fetch(&self, flags: &[&str], specs: &[String]) -> Result<std::process::Output, HubError> {
+        const RACE: &str = "not our ref";
+        let mut tries = 0;
+        loop {
+            let out = self
+                .git()?
+                .args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"])
+                .args(flags)
+                .args(["--", &self.url])
+                .args(specs)
+                .output()
+                .map_err(|e| self.unreachable(e))?;
+            tries += 1;
+            if out.status.success() || tries >= 3 || !String::from_utf8_lossy(&out.stderr).contains(RACE) {
+                return Ok(out);
+            }
+            tracing::debug!(target: "git", "fetch raced a ref update on the hub; fetching again");
+        }
+    }
+
     /// Moves the mirror refs the way a successful push moved the hub's.
     fn mirror(&self, edits: &[RefEdit]) -> Result<(), HubError> {
         let gix_edits = edits.iter().filter_map(|e| {
@@ -136,19 +160,17 @@ impl Hub for RemoteHub {
     }
 
     fn refresh(&self, prefixes: &[&str]) -> Result<(), HubError> {
-        let specs = prefixes.iter().map(|p| format!("+{p}*:{p}*"));
-        let git =
-            self.git()?.args(["fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--quiet", "--", &self.url]);
-        git.args(specs).run().map(drop).map_err(|e| self.unreachable(e))
+        let specs: Vec<String> = prefixes.iter().map(|p| format!("+{p}*:{p}*")).collect();
+        let out = self.fetch(&["--prune"], &specs)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(self.unreachable(crate::git::failed(format!("fetch {}", specs.join(" ")), &out)))
     }
 
     fn refresh_ref(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
         let spec = format!("+{name}:{name}");
-        let out = self
-            .git()?
-            .args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", &self.url, &spec])
-            .output()
-            .map_err(|e| self.unreachable(e))?;
+        let out = self.fetch(&[], std::slice::from_ref(&spec))?;
         if out.status.success() {
             return (self as &dyn Hub).get(name);
         }

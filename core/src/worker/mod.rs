@@ -646,12 +646,14 @@ impl Worker {
     }
 
     /// Oldest first within a priority; with contention, a random one of the
-    /// first few, so that workers do not all fight over the same job.
+    /// first few, so that workers do not all fight over the same job. The
+    /// window scales with the batch: a batch of claims is one atomic
+    /// transaction, lost whole if any of its jobs is taken.
     fn pick(&self, mut candidates: Vec<Candidate>, free: usize) -> Vec<Candidate> {
         candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
         let mut picked = Vec::new();
         while picked.len() < free && !candidates.is_empty() {
-            let window = self.spread.min(candidates.len());
+            let window = (self.spread * free).min(candidates.len());
             picked.push(candidates.remove(fastrand::usize(..window)));
         }
         picked

@@ -31,9 +31,11 @@ impl Registration {
         Instant::now() >= self.next
     }
 
-    /// The running jobs changed: refresh shortly, coalescing a burst of changes.
+    /// The running jobs changed: refresh shortly, coalescing a burst of
+    /// changes. A busy worker changes its running set with every job; each
+    /// refresh is a push, so bursts are coalesced over a couple of seconds.
     pub fn soon(&mut self) {
-        self.next = self.next.min(Instant::now() + Duration::from_millis(500));
+        self.next = self.next.min(Instant::now() + Duration::from_secs(2));
     }
 
     pub fn next(&self) -> Instant {
