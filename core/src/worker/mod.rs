@@ -206,6 +206,8 @@ pub struct Worker {
     job_docs: HashMap<(JobId, ObjectId), JobDoc>,
     /// How many of the first eligible jobs we pick among; grows with lost races.
     spread: usize,
+    /// The unclaimed rest of the last snapshot, for the next round.
+    leftover: Option<Leftover>,
     draining: bool,
     backoff: Backoff,
     next_heartbeat: Instant,
@@ -237,6 +239,7 @@ impl Worker {
             claim_docs: HashMap::new(),
             job_docs: HashMap::new(),
             spread: 1,
+            leftover: None,
             draining: false,
             backoff: Backoff::default(),
             summary: Summary::default(),
@@ -559,21 +562,63 @@ struct Candidate {
     steal: Option<(ObjectId, Claim)>,
 }
 
+/// How long the unclaimed rest of a snapshot may be claimed from without
+/// reading the hub again. A claim is a compare-and-swap (claim absent, job
+/// still queued), so a stale view costs at worst a lost race; over git
+/// daemon it saves a fetch per round, on a local hub a listing of every
+/// queue ref.
+const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
+
+/// The rest of the last snapshot, for the next claim round.
+struct Leftover {
+    read_at: Instant,
+    snap: Snapshot,
+    /// Jobs this worker claimed since: they are in the snapshot still.
+    taken: HashSet<JobId>,
+}
+
 impl Worker {
     fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
+        if let Some(left) = self.leftover.take().filter(|l| l.read_at.elapsed() < REUSE_SNAPSHOT_FOR) {
+            let round = self.claim_from(left.snap, left.taken, left.read_at, free, false)?;
+            if round.eligible > 0 {
+                return Ok(round);
+            }
+        }
+        let read_at = Instant::now();
         let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
-        self.hub_ok();
-        // The snapshot holds the cancel requests too: no separate look at
-        // them until a poll interval from now.
-        self.next_cancel_check = Instant::now() + self.cfg.poll;
-        self.notice_cancels(&snap.cancels);
-        self.track_claims(&snap);
-        let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.blob)).collect();
-        self.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
+        self.claim_from(snap, HashSet::new(), read_at, free, true)
+    }
+
+    /// One claim round on `snap`. A `fresh` snapshot was just read: it also
+    /// tells of cancels and foreign claims (the lease clock for steals);
+    /// an older one is used for plain claims only.
+    fn claim_from(
+        &mut self,
+        snap: Snapshot,
+        mut taken: HashSet<JobId>,
+        read_at: Instant,
+        free: usize,
+        fresh: bool,
+    ) -> Result<Round, HubError> {
+        if fresh {
+            self.hub_ok();
+            // The snapshot holds the cancel requests too: no separate look
+            // at them until a poll interval from now.
+            self.next_cancel_check = Instant::now() + self.cfg.poll;
+            self.notice_cancels(&snap.cancels);
+            self.track_claims(&snap);
+            let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.blob)).collect();
+            self.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
+        }
         let mut candidates = Vec::new();
         let mut retry_now = false;
-        let mine: Vec<&Queued> =
-            snap.queued.iter().filter(|q| self.cfg.serves(&q.queue) && !self.active.contains_key(&q.id)).collect();
+        let mine: Vec<&Queued> = snap
+            .queued
+            .iter()
+            .filter(|q| self.cfg.serves(&q.queue) && !self.active.contains_key(&q.id) && !taken.contains(&q.id))
+            .filter(|q| fresh || !snap.claims.contains_key(&q.id))
+            .collect();
         for q in mine {
             if self.cfg.only.as_ref().is_some_and(|only| !only.contains(&q.id)) {
                 continue;
@@ -584,6 +629,7 @@ impl Worker {
             let doc = self.job_doc(q);
             let (job, json) = match doc {
                 Ok(ok) => ok,
+                Err(_) if !fresh => continue,
                 Err((reason, raw)) => {
                     self.poisoned(q, &snap, reason, raw)?;
                     retry_now = true;
@@ -626,8 +672,13 @@ impl Worker {
         match queue::claim(&*self.hub, &requests) {
             Ok(blobs) => {
                 self.spread = (self.spread.saturating_sub(1)).max(1);
+                let claimed = picked.len();
                 for ((c, req), blob) in picked.into_iter().zip(requests).zip(blobs) {
+                    taken.insert(c.queued.id.clone());
                     self.start(c, req.claim, blob);
+                }
+                if eligible > claimed {
+                    self.leftover = Some(Leftover { read_at, snap, taken });
                 }
                 Ok(Round { eligible, retry_now: true })
             }
