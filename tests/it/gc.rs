@@ -38,15 +38,21 @@ fn has_ref(env: &TestEnv, hub: &Path, refname: &str) -> bool {
 
 const FOUR: &str = "[job.a]\nrun = \"echo job-a\"\n[job.b]\nrun = \"echo job-b\"\n[job.c]\nrun = \"echo job-c\"\n[job.d]\nrun = \"echo job-d\"\n";
 
+/// A project whose four jobs worker `w1` ran: `(project, hub, sorted ids)`.
+fn four_finished_by_w1(env: &TestEnv) -> (std::path::PathBuf, String, Vec<String>) {
+    let (project, hub) = env.project_on_hub(FOUR);
+    let mut ids: Vec<String> =
+        env.ci(&project, &["submit", "--hub", &hub]).expect(0).stdout().lines().map(str::to_owned).collect();
+    ids.sort();
+    env.ci(&project, &["worker", "--hub", &hub, "--once", "--name", "w1"]).expect(0);
+    (project, hub, ids)
+}
+
 #[test]
 fn archived_jobs_are_still_found_and_done_keeps_only_the_kept() {
     let env = TestEnv::new();
-    let (project, hub_s) = env.project_on_hub(FOUR);
+    let (project, hub_s, ids) = four_finished_by_w1(&env);
     let hub = Path::new(&hub_s);
-    let mut ids: Vec<String> =
-        env.ci(&project, &["submit", "--hub", &hub_s]).expect(0).stdout().lines().map(str::to_owned).collect();
-    ids.sort();
-    env.ci(&project, &["worker", "--hub", &hub_s, "--once", "--name", "w1"]).expect(0);
     let site = env.path("site");
     let build_site =
         || env.ci(&project, &["site", "build", "--hub", &hub_s, "--out", site.to_str().unwrap()]).expect(0);
@@ -99,9 +105,7 @@ fn archived_jobs_are_still_found_and_done_keeps_only_the_kept() {
 #[test]
 fn a_hub_that_takes_no_push_options_still_takes_gc() {
     let env = TestEnv::new();
-    let (project, hub_s) = env.project_on_hub(FOUR);
-    env.ci(&project, &["submit", "--hub", &hub_s]).expect(0);
-    env.ci(&project, &["worker", "--hub", &hub_s, "--once", "--name", "w1"]).expect(0);
+    let (project, hub_s, _) = four_finished_by_w1(&env);
     // No hooks, so receive.advertisePushOptions is unset: gc pushes without -o.
     let url = format!("file://{hub_s}");
     let run = env.ci(&project, &["gc", "--hub", &url, "--keep", "1"]).expect(0);
@@ -113,12 +117,8 @@ fn a_hub_that_takes_no_push_options_still_takes_gc() {
 #[test]
 fn prune_drops_the_cut_history_and_a_dry_run_changes_nothing() {
     let env = TestEnv::new();
-    let (project, hub_s) = env.project_on_hub(FOUR);
+    let (project, hub_s, ids) = four_finished_by_w1(&env);
     let hub = Path::new(&hub_s);
-    let mut ids: Vec<String> =
-        env.ci(&project, &["submit", "--hub", &hub_s]).expect(0).stdout().lines().map(str::to_owned).collect();
-    ids.sort();
-    env.ci(&project, &["worker", "--hub", &hub_s, "--once", "--name", "w1"]).expect(0);
     let before = env.ci_refs(hub);
 
     let dry = env.ci(&project, &["gc", "--hub", &hub_s, "--keep", "1", "--prune", "--dry-run", "--json"]).expect(0);
