@@ -24,6 +24,7 @@ pub fn config(name: &str, work_dir: PathBuf, poll: Duration, once: bool) -> Conf
         jobs: 1,
         once,
         poll,
+        poll_max: poll,
         lease: Duration::from_secs(60),
         work_dir,
         log_cap: 1 << 20,

@@ -177,6 +177,11 @@ pub struct WorkerArgs {
     /// How often to look at a remote hub when idle.
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub poll: std::time::Duration,
+    /// Stretch the idle poll interval up to this, doubling after each look
+    /// that finds nothing (back to --poll on work): for large fleets on
+    /// hosted hubs. Default: --poll, a fixed interval.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub poll_max: Option<std::time::Duration>,
     /// How long a claim lasts without a heartbeat before others may steal it.
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
     pub lease: std::time::Duration,
@@ -382,6 +387,7 @@ mod tests {
             "git-ci submit --run true --env A=1 --require os=linux --timeout 5m --wait",
             "git-ci submit HEAD~1 --job test --job lint --json",
             "git-ci worker --hub git://127.0.0.1/hub --queue a --label gpu=yes -j 4 --once --lease 10s",
+            "git-ci worker --poll 2s --poll-max 1m",
             "git-ci status HEAD --json --limit 5",
             "git-ci show 20261122T040704123-0123456789ab --json",
             "git-ci log 20261122T040704123-0123456789ab --follow",

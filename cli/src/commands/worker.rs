@@ -36,6 +36,7 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
         jobs,
         once: args.once,
         poll: args.poll,
+        poll_max: args.poll_max.unwrap_or(args.poll),
         lease: args.lease.max(Duration::from_secs(1)),
         log_cap: args.log_cap.max(1) << 20,
         secrets: match &args.env_file {

@@ -47,6 +47,11 @@ pub struct Config {
     /// Exit once nothing this worker can run is pending or running.
     pub once: bool,
     pub poll: Duration,
+    /// An idle worker doubles its poll interval after each look that finds
+    /// nothing, up to this, and goes back to `poll` when it finds work: a
+    /// large fleet then costs a hosted hub few reads. `poll` (the default)
+    /// keeps the interval fixed.
+    pub poll_max: Duration,
     pub lease: Duration,
     pub work_dir: PathBuf,
     pub log_cap: u64,
@@ -72,6 +77,7 @@ impl Config {
             jobs: 1,
             once: false,
             poll: Duration::from_secs(2),
+            poll_max: Duration::from_secs(2),
             lease: Duration::from_secs(60),
             work_dir,
             log_cap: 16 << 20,
@@ -208,6 +214,8 @@ pub struct Worker {
     spread: usize,
     /// The unclaimed rest of the last snapshot, for the next round.
     leftover: Option<Leftover>,
+    /// The poll interval now: `cfg.poll`, stretched while idle.
+    idle_poll: Duration,
     draining: bool,
     backoff: Backoff,
     next_heartbeat: Instant,
@@ -225,6 +233,7 @@ impl Worker {
             hub,
             next_heartbeat: Instant::now() + cfg.lease / 3,
             next_cancel_check: Instant::now() + cfg.poll,
+            idle_poll: cfg.poll,
             registration: registry::Registration::new(&cfg),
             live_logs: live_log::LiveLogs::new(cfg.log_interval),
             masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
@@ -290,6 +299,7 @@ impl Worker {
                     self.hub_failed(e);
                 }
             }
+            self.idle_poll = next_idle_poll(self.idle_poll, &self.cfg, found_work || !self.active.is_empty());
             if self.cfg.once && idle && !found_work && self.backoff.ready() {
                 break;
             }
@@ -333,7 +343,7 @@ impl Worker {
 
     fn next_wake(&self) -> Duration {
         let now = Instant::now();
-        let mut wait = self.cfg.poll.min(self.registration.next().saturating_duration_since(now));
+        let mut wait = self.idle_poll.min(self.registration.next().saturating_duration_since(now));
         if !self.active.is_empty() {
             wait = wait.min(self.next_heartbeat.saturating_duration_since(now));
             wait = wait.min(self.live_logs.next().saturating_duration_since(now));
@@ -560,6 +570,12 @@ struct Candidate {
     job: Job,
     json: Vec<u8>,
     steal: Option<(ObjectId, Claim)>,
+}
+
+/// The poll interval after a look at the queue: back to `cfg.poll` when
+/// busy, doubled (up to `cfg.poll_max`) when idle.
+fn next_idle_poll(current: Duration, cfg: &Config, busy: bool) -> Duration {
+    if busy { cfg.poll } else { (current * 2).clamp(cfg.poll, cfg.poll_max.max(cfg.poll)) }
 }
 
 /// How long the unclaimed rest of a snapshot may be claimed from without
@@ -864,4 +880,25 @@ fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::Recommen
     // packed-refs lives in the git dir itself.
     watcher.watch(git_dir, RecursiveMode::NonRecursive).ok()?;
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_worker_stretches_its_poll_and_snaps_back_on_work() {
+        let secs = Duration::from_secs;
+        let cfg = Config { poll: secs(2), poll_max: secs(30), ..Config::new("w".to_owned(), PathBuf::from("/tmp")) };
+        let mut poll = cfg.poll;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            poll = next_idle_poll(poll, &cfg, false);
+            seen.push(poll.as_secs());
+        }
+        assert_eq!(seen, [4, 8, 16, 30, 30, 30]);
+        assert_eq!(next_idle_poll(poll, &cfg, true), secs(2));
+        let fixed = Config { poll_max: secs(1), ..cfg };
+        assert_eq!(next_idle_poll(secs(2), &fixed, false), secs(2), "poll_max below poll keeps it fixed");
+    }
 }
