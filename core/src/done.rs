@@ -115,11 +115,21 @@ pub(crate) fn append_refs(
         message.push_str(&format!("{}\n", x.note));
     }
     let tree = editor.write().map_err(tree_err)?;
+    commit(&repo, message, tree, tip).map_err(err)
+}
+
+/// A commit by git-ci (see [`signature`]) of `tree` on `parent` (a root
+/// commit without one).
+pub fn commit(
+    repo: &gix::Repository,
+    message: String,
+    tree: ObjectId,
+    parent: Option<ObjectId>,
+) -> Result<ObjectId, gix::Error> {
     let sig = signature();
     let mut time = Default::default();
     let sig = sig.to_ref(&mut time);
-    let commit = repo.new_commit_as(sig, sig, message, tree, tip).map_err(err)?;
-    Ok(commit.id)
+    Ok(repo.new_commit_as(sig, sig, message, tree, parent)?.id)
 }
 
 fn write(repo: &gix::Repository, content: &Content) -> Result<ObjectId, String> {

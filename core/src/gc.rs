@@ -26,11 +26,12 @@ use gix::objs::tree::EntryKind;
 use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
 use crate::refs;
+use crate::tree_edit::TreeEditor;
 
 /// What is kept when neither an age nor a count is given.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The push option that tells the hub's guard a chain may move backwards
-/// (`git_ci_hooks::guard::GC_OPTION`).
+/// (the guard reads it as `git_ci_hooks::guard::GC_OPTION`).
 pub const PUSH_OPTION: &str = "ci.gc";
 /// How many times a chain is read again after its writer moved it first.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -259,64 +260,56 @@ impl Plan {
     /// directory the very same tree objects.
     fn write_root(&self, hub: &dyn Hub, writer: &str, archive: Option<ObjectId>) -> Result<ObjectId, HubError> {
         let repo = hub.repo();
-        let err = |e: gix::Error| hub.local_error(format!("could not write the new root of done/{writer}"), e);
-        let mut editor = repo.edit_tree(self.tree).map_err(err)?;
+        let context = || format!("could not write the new root of done/{writer}");
+        let err = |e: gix::Error| hub.local_error(context(), e);
+        let tree_err = |e: String| hub.local_error(context(), e);
+        let mut editor = TreeEditor::new(&repo, self.tree).map_err(tree_err)?;
         let by_day = self.by_day();
         for (day, (name, _)) in self.days.iter().enumerate() {
             if by_day.get(&day).is_some_and(|&(kept, _)| kept == 0) {
-                editor.remove(format!("results/{name}").as_str()).map_err(err)?;
+                editor.remove(&format!("results/{name}")).map_err(tree_err)?;
             }
         }
         for j in self.cut().filter(|j| by_day[&j.day].0 > 0) {
-            editor.remove(format!("results/{}/{}", self.days[j.day].0, j.name).as_str()).map_err(err)?;
+            editor.remove(&format!("results/{}/{}", self.days[j.day].0, j.name)).map_err(tree_err)?;
         }
-        let tree = editor.write().map_err(err)?.detach();
+        let tree = editor.write().map_err(tree_err)?;
         let cut = self.cut().count();
         let whereto = archive.map_or("pruned".to_owned(), |a| format!("archived in {} at {a}", archive_ref(writer)));
         let message = format!("git-ci gc: kept {} results, {cut} {whereto}\n\nprevious tip: {}\n", self.kept, self.tip);
-        commit(&repo, message, tree, None).map_err(err)
+        crate::done::commit(&repo, message, tree, None).map_err(err)
     }
 
     /// The archive's next commit: its tree merged with the cut results.
     fn write_archive(&self, hub: &dyn Hub, writer: &str, tip: Option<ObjectId>) -> Result<ObjectId, HubError> {
         let repo = hub.repo();
-        let err = |e: gix::Error| hub.local_error(format!("could not write the archive of {writer}"), e);
+        let context = || format!("could not write the archive of {writer}");
+        let err = |e: gix::Error| hub.local_error(context(), e);
+        let tree_err = |e: String| hub.local_error(context(), e);
         let base = match tip {
             Some(t) => repo.find_commit(t).map_err(err)?.tree_id().map_err(err)?.detach(),
             None => ObjectId::empty_tree(repo.object_hash()),
         };
         let base_tree = repo.find_tree(base).map_err(err)?;
-        let mut editor = repo.edit_tree(base).map_err(err)?;
+        let mut editor = TreeEditor::new(&repo, base).map_err(tree_err)?;
         let by_day = self.by_day();
         for (day, (name, tree)) in self.days.iter().enumerate() {
             let path = format!("results/{name}");
             let all_cut = by_day.get(&day).is_some_and(|&(kept, cut)| kept == 0 && cut > 0);
             // A whole day the archive does not hold yet goes in as one tree.
             if all_cut && base_tree.lookup_entry_by_path(&path).map_err(err)?.is_none() {
-                editor.upsert(path.as_str(), EntryKind::Tree, *tree).map_err(err)?;
+                editor.upsert(&path, EntryKind::Tree, *tree).map_err(tree_err)?;
                 continue;
             }
             for j in self.cut().filter(|j| j.day == day) {
-                editor.upsert(format!("{path}/{}", j.name).as_str(), EntryKind::Tree, j.dir).map_err(err)?;
+                editor.upsert(&format!("{path}/{}", j.name), EntryKind::Tree, j.dir).map_err(tree_err)?;
             }
         }
-        let tree = editor.write().map_err(err)?.detach();
+        let tree = editor.write().map_err(tree_err)?;
         let cut = self.cut().count();
         let message = format!("git-ci gc: archived {cut} results of {} at {}\n", refs::done(writer), self.tip);
-        commit(&repo, message, tree, tip).map_err(err)
+        crate::done::commit(&repo, message, tree, tip).map_err(err)
     }
-}
-
-fn commit(
-    repo: &gix::Repository,
-    message: String,
-    tree: ObjectId,
-    parent: Option<ObjectId>,
-) -> Result<ObjectId, gix::Error> {
-    let sig = crate::done::signature();
-    let mut time = Default::default();
-    let sig = sig.to_ref(&mut time);
-    Ok(repo.new_commit_as(sig, sig, message, tree, parent)?.id)
 }
 
 /// A tree's entries as `(name, id, is a tree)`.

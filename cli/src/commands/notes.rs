@@ -193,7 +193,7 @@ fn notes_commit(
         Some(tip) => repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach(),
         None => ObjectId::empty_tree(repo.object_hash()),
     };
-    let mut editor = repo.edit_tree(base).map_err(err)?;
+    let mut editor = git_ci_core::tree_edit::TreeEditor::new(repo, base).map_err(err)?;
     for (commit, text) in notes {
         let hex = commit.to_string();
         // git fans notes out into `ab/cdef...` (and deeper) as they grow,
@@ -202,21 +202,17 @@ fn notes_commit(
         // git reads whatever fanout the rest of the tree uses.
         for level in 1..=2 {
             let fanned: String = (0..level).map(|i| format!("{}/", &hex[2 * i..2 * i + 2])).collect();
-            editor.remove(format!("{fanned}{}", &hex[2 * level..]).as_str()).map_err(err)?;
+            editor.remove(&format!("{fanned}{}", &hex[2 * level..])).map_err(err)?;
         }
         let blob = repo.write_blob(text.as_bytes()).map_err(err)?.detach();
-        editor.upsert(hex.as_str(), EntryKind::Blob, blob).map_err(err)?;
+        editor.upsert(&hex, EntryKind::Blob, blob).map_err(err)?;
     }
-    let tree = editor.write().map_err(err)?.detach();
+    let tree = editor.write().map_err(err)?;
     if tree == base {
         return Ok(None);
     }
-    let sig = git_ci_core::done::signature();
-    let mut time = Default::default();
-    let sig = sig.to_ref(&mut time);
     let message = format!("Notes added by 'git ci notes' for {} commits", notes.len());
-    let commit = repo.new_commit_as(sig, sig, message, tree, tip).map_err(err)?;
-    Ok(Some(commit.id))
+    Ok(Some(git_ci_core::done::commit(repo, message, tree, tip).map_err(err)?))
 }
 
 fn move_ref(repo: &gix::Repository, tip: Option<ObjectId>, new: ObjectId) -> Result<(), String> {
