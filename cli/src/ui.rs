@@ -74,16 +74,11 @@ fn wants_color(flag: Option<ColorWhen>, terminal: bool, git_config: impl FnOnce(
     }
 }
 
-/// `color.ci`, else `color.ui`, from the repository's git config (which
-/// includes the user's and the system's), or the global files outside one.
+/// `color.ci`, else `color.ui`, from the git config git-ci reads its own
+/// settings from ([`crate::settings::GitConfig`]).
 fn git_color_config() -> Option<String> {
-    let read = |config: &gix::config::File| {
-        ["color.ci", "color.ui"].iter().find_map(|key| config.string(*key).map(|v| v.to_string()))
-    };
-    match gix::discover(".") {
-        Ok(repo) => read(&repo.config_snapshot()),
-        Err(_) => read(&gix::config::File::from_globals().ok()?),
-    }
+    let config = crate::settings::GitConfig::load(crate::context::user_repo().as_ref());
+    config.string("color.ci").or_else(|| config.string("color.ui"))
 }
 
 /// `2m` / `3h` / `5d` ago, from an RFC 3339 stamp.

@@ -18,7 +18,7 @@ use crate::chain::{is_executable, run_previous, say};
 /// The name a pre-receive hook that was there before ours is kept under.
 pub const PREVIOUS: &str = "pre-receive.pre-git-ci";
 /// The push option `git ci gc` sends to rewrite `done` chains.
-pub const GC_OPTION: &str = "ci.gc";
+pub use git_ci_core::gc::PUSH_OPTION as GC_OPTION;
 /// git config switch: `ci.guard=false` lets everything through.
 pub const SWITCH: &str = "ci.guard";
 
