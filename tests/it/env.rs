@@ -112,6 +112,13 @@ impl TestEnv {
         dir
     }
 
+    /// A bare hub with `git ci hooks install`'s hooks and settings.
+    pub fn guarded_hub(&self, name: &str) -> PathBuf {
+        let hub = self.bare_hub(name);
+        self.ci(self.root.path(), &["hooks", "install", "--hub", hub.to_str().unwrap()]).expect(0);
+        hub
+    }
+
     /// `git daemon --enable=receive-pack` on 127.0.0.1 serving `base`.
     pub fn daemon(&self, base: &Path) -> Daemon {
         self.daemon_on(base, free_port())

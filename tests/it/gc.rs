@@ -154,8 +154,7 @@ fn a_passed_job_is_still_skipped_after_gc() {
 #[test]
 fn the_guard_lets_gc_through_and_still_refuses_other_rewrites() {
     let env = TestEnv::new();
-    let hub = env.bare_hub("hub.git");
-    env.ci(env.root.path(), &["hooks", "install", "--hub", hub.to_str().unwrap()]).expect(0);
+    let hub = env.guarded_hub("hub.git");
     let daemon = env.daemon(env.root.path());
     let url = daemon.url("hub.git");
     let project = env.project("p", "[job.a]\nrun = \"echo a\"\n[job.b]\nrun = \"echo b\"\n");
@@ -260,8 +259,7 @@ fn workers_racing_gc_on_a_local_hub_lose_nothing() {
 #[test]
 fn workers_racing_gc_through_a_guarded_daemon_lose_nothing() {
     let env = TestEnv::new();
-    let hub = env.bare_hub("hub.git");
-    env.ci(env.root.path(), &["hooks", "install", "--hub", hub.to_str().unwrap()]).expect(0);
+    let hub = env.guarded_hub("hub.git");
     let daemon = env.daemon(env.root.path());
     let url = daemon.url("hub.git");
     race(&env, &hub, &url, 16);

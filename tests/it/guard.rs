@@ -26,8 +26,7 @@ struct World {
 
 fn world() -> World {
     let env = TestEnv::new();
-    let hub = env.bare_hub("hub.git");
-    env.ci(env.root.path(), &["hooks", "install", "--hub", hub.to_str().unwrap()]).expect(0);
+    let hub = env.guarded_hub("hub.git");
     let src_dir = env.bare_hub("src.git");
     let src = LocalHub::open(&src_dir).unwrap();
     let url = format!("file://{}", hub.display());
@@ -279,16 +278,14 @@ fn normal_traffic(env: &TestEnv, hub_dir: &Path, url: &str) {
 #[test]
 fn normal_traffic_passes_over_a_path() {
     let env = TestEnv::new();
-    let hub = env.bare_hub("hub.git");
-    env.ci(env.root.path(), &["hooks", "install", "--hub", hub.to_str().unwrap()]).expect(0);
+    let hub = env.guarded_hub("hub.git");
     normal_traffic(&env, &hub, &format!("file://{}", hub.display()));
 }
 
 #[test]
 fn normal_traffic_passes_over_git_daemon() {
     let env = TestEnv::new();
-    let hub = env.bare_hub("hub.git");
-    env.ci(env.root.path(), &["hooks", "install", "--hub", hub.to_str().unwrap()]).expect(0);
+    let hub = env.guarded_hub("hub.git");
     let daemon = env.daemon(env.root.path());
     normal_traffic(&env, &hub, &daemon.url("hub.git"));
 }
