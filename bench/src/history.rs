@@ -2,11 +2,17 @@
 //! (`Snapshot::read`) and a claim+complete on a hub whose `done` chains
 //! hold many results, against the same on a hub with none. DESIGN.md
 //! promises both flat.
+//!
+//! The old results are written the way a worker publishes them, through
+//! [`Chain`], so the writer's chain rolls them into its archive every
+//! [`ROLL_AT`] results as a worker's would; the roll itself, the one
+//! publish in [`ROLL_AT`] that pays for the archive, has a row of its own.
 
 use std::time::{Duration, SystemTime};
 
+use git_ci_core::chain::{Chain, ROLL_AT};
 use git_ci_core::done::{self, Entry};
-use git_ci_core::hub::{Hub, RefEdit};
+use git_ci_core::hub::Hub;
 use git_ci_core::queue::Snapshot;
 use git_ci_core::{JobId, refs};
 
@@ -39,26 +45,35 @@ pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
         // `gc --auto` in the background of the first push, mid-measurement.
         git(&full_path, &["repack", "-a", "-d", "-q"])?;
         let local = [ctx.fx.local(&ctx.fx.hub_path(empty))?, ctx.fx.local(&full_path)?];
-        rows.extend(measure_hubs(ctx, "local hub", n, [&local[0], &local[1]], ctx.sizes.runs * 4)?);
+        let (local_rows, local_floor) = measure_hubs(ctx, "local hub", n, [&local[0], &local[1]], ctx.sizes.runs * 4)?;
         let remote = [ctx.fx.remote(empty, "bench")?, ctx.fx.remote(&full, "bench")?];
-        rows.extend(measure_hubs(ctx, "git daemon", n, [&remote[0], &remote[1]], ctx.sizes.runs)?);
+        let (remote_rows, remote_floor) = measure_hubs(ctx, "git daemon", n, [&remote[0], &remote[1]], ctx.sizes.runs)?;
+        rows.extend(local_rows);
+        rows.extend(remote_rows);
+        rows.push(rolls(ctx, "local hub", n, 0, &local[1], &local[1], &local_floor)?);
+        rows.push(rolls(ctx, "git daemon", n, 1 << 20, &local[1], &remote[1], &remote_floor)?);
     }
     Ok(rows)
 }
 
-/// Writes `results` finished jobs in batches and points the filler's
-/// `done` ref at the last commit.
+/// Publishes `results` finished jobs in batches onto the filler's chain,
+/// rolling as a worker does.
 fn fill(hub: &dyn Hub, commit: &Commit, results: usize) -> Res<()> {
-    let mut tip = None;
-    let mut made = 0;
-    while made < results {
-        let count = BATCH.min(results - made);
-        let entries: Vec<Entry> = (made..made + count).map(|i| old_result(commit, i, results)).collect();
-        tip = Some(done::append(hub, tip, &entries)?);
+    let tip = hub.get(&refs::done(FILLER))?;
+    fill_onto(hub, &mut Chain::new(FILLER, tip), commit, 0..results, results)
+}
+
+/// Publishes the `range`th of `n` old results onto `chain`, [`BATCH`] a commit.
+fn fill_onto(hub: &dyn Hub, chain: &mut Chain, commit: &Commit, range: std::ops::Range<usize>, n: usize) -> Res<()> {
+    let mut made = range.start;
+    while made < range.end {
+        let count = BATCH.min(range.end - made);
+        let entries: Vec<Entry> = (made..made + count).map(|i| old_result(commit, i, n)).collect();
+        let append = chain.append(hub, &entries.iter().collect::<Vec<_>>())?;
+        hub.transact(&append.edits)?;
+        chain.applied(&append);
         made += count;
     }
-    let tip = tip.ok_or("nothing to fill")?;
-    hub.transact(&[RefEdit::create(refs::done(FILLER), tip)])?;
     Ok(())
 }
 
@@ -71,12 +86,19 @@ fn old_result(commit: &Commit, i: usize, n: usize) -> Entry {
     proto::entry(&job, FILLER)
 }
 
-/// Poll and claim+complete rows for one transport: `[empty, full]` hubs.
-fn measure_hubs(ctx: &Ctx, transport: &str, n: usize, hubs: [&dyn Hub; 2], poll_runs: usize) -> Res<Vec<Row>> {
+/// Poll and claim+complete rows for one transport: `[empty, full]` hubs;
+/// also the claim+complete samples on the empty hub, the floor of a roll.
+fn measure_hubs(
+    ctx: &Ctx,
+    transport: &str,
+    n: usize,
+    hubs: [&dyn Hub; 2],
+    poll_runs: usize,
+) -> Res<(Vec<Row>, Samples)> {
     let [empty, full] = hubs;
     let (full_read, empty_read) = measure::pair(poll_runs, || read(full), || read(empty))?;
     let [c_empty, c_other, c_own] = claims(ctx, &format!("{transport}-{n}"), empty, full)?;
-    Ok(vec![
+    let rows = vec![
         Row::timed(
             format!("poll (Snapshot::read), {transport}, {n} results (floor: 0 results)"),
             &full_read,
@@ -95,7 +117,50 @@ fn measure_hubs(ctx: &Ctx, transport: &str, n: usize, hubs: [&dyn Hub; 2], poll_
             &c_empty,
             FLAT,
         ),
-    ])
+    ];
+    Ok((rows, c_empty))
+}
+
+/// Samples of the publish that rolls: the filler's tip is topped up to
+/// [`ROLL_AT`] results through `filler` (on disk, untimed), then one
+/// claim+complete through `hub` moves them into an archive of about `n`.
+/// The old results written are numbered from `n + first`.
+fn rolls(
+    ctx: &Ctx,
+    transport: &str,
+    n: usize,
+    first: usize,
+    filler: &dyn Hub,
+    hub: &dyn Hub,
+    floor: &Samples,
+) -> Res<Row> {
+    let runs = ctx.sizes.runs.div_ceil(6).max(2);
+    let mut samples = Samples::default();
+    // Old results numbered past the `n` filled first, and each
+    // transport's apart: every job id once.
+    let mut next = n + first;
+    for _ in 0..runs {
+        let tip = filler.get(&refs::done(FILLER))?.ok_or("the old results' chain is gone")?;
+        let top_up = ROLL_AT.saturating_sub(done::count(filler, tip));
+        fill_onto(filler, &mut Chain::new(FILLER, Some(tip)), &ctx.fx.commit, next..next + top_up, n)?;
+        next += top_up;
+        // The worker that wrote them has every object of its chains; so
+        // does this one's cache after these untimed fetches.
+        hub.refresh_ref(&format!("{}{FILLER}", refs::ARCHIVE))?;
+        let mut owner = Writer::at(FILLER, hub.refresh_ref(&refs::done(FILLER))?);
+        let q = submit_one(hub, &ctx.fx.commit)?;
+        let (took, rolled) = time(|| owner.claim_complete(hub, &q));
+        rolled?;
+        samples.push(took);
+    }
+    let per_job = (samples.median_ms() - floor.median_ms()) / ROLL_AT as f64;
+    Ok(Row::timed(
+        format!("claim+complete that rolls {ROLL_AT} results into an archive of ~{n}, {transport} (floor: 0 results)"),
+        &samples,
+        floor,
+        Goal::None,
+    )
+    .detail(format!("spread over the {ROLL_AT} publishes between rolls: {per_job:+.2} ms a job")))
 }
 
 fn read(hub: &dyn Hub) -> Res<Duration> {
@@ -115,7 +180,7 @@ fn claims(ctx: &Ctx, transport: &str, empty: &dyn Hub, full: &dyn Hub) -> Res<[S
     let mut fresh_empty = Writer::new(&fresh);
     let mut fresh_full = Writer::new(&fresh);
     let tip = full.refresh_ref(&refs::done(FILLER))?.ok_or("the old results' chain is gone")?;
-    let mut owner = Writer { name: FILLER.to_owned(), tip: Some(tip) };
+    let mut owner = Writer::at(FILLER, Some(tip));
     let mut steps: [Step<'_>; 3] = [
         Box::new(|| fresh_empty.claim_complete(empty, &submit_one(empty, commit)?)),
         Box::new(|| fresh_full.claim_complete(full, &submit_one(full, commit)?)),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use git_ci_core::chain::Chain;
 use git_ci_core::done::{self, Content, Entry};
 use git_ci_core::hub::{Hub, LocalHub, RefEdit};
 use git_ci_core::model::JobSpec;
@@ -67,20 +68,25 @@ pub fn entry(job: &Job, worker: &str) -> Entry {
 
 /// One writer's `done` chain, claiming and completing through git-ci-core.
 pub struct Writer {
-    pub name: String,
-    pub tip: Option<ObjectId>,
+    pub chain: Chain,
 }
 
 impl Writer {
     pub fn new(name: &str) -> Writer {
-        Writer { name: name.to_owned(), tip: None }
+        Writer::at(name, None)
+    }
+
+    /// The writer of a chain that is at `tip` now.
+    pub fn at(name: &str, tip: Option<ObjectId>) -> Writer {
+        Writer { chain: Chain::new(name, tip) }
     }
 
     /// `queue::claim` then `queue::complete` of `q`: the timed part of a
     /// worker's job, minus running it.
     pub fn claim_complete(&mut self, hub: &dyn Hub, q: &Queued) -> Res<Duration> {
         let start = Instant::now();
-        let claim = Claim::new(&q.job.id, &self.name, 1, Duration::from_secs(60));
+        let name = self.chain.writer().to_owned();
+        let claim = Claim::new(&q.job.id, &name, 1, Duration::from_secs(60));
         let queued = (refs::queue(&q.job.spec.queue, &q.job.id), q.blob);
         let [claim_blob] = queue::claim(hub, &[ClaimRequest { claim, expected: None, queued }])?[..] else {
             return Err("claim returned no blob".into());
@@ -93,8 +99,8 @@ impl Writer {
             cancel: None,
             log: None,
         };
-        let finished = [(entry(&q.job, &self.name), release)];
-        self.tip = Some(queue::complete(hub, &self.name, self.tip, &finished)?);
+        let finished = [(entry(&q.job, &name), release)];
+        queue::complete(hub, &mut self.chain, &finished)?;
         Ok(start.elapsed())
     }
 }
@@ -173,7 +179,8 @@ pub struct Floor {
     hub: LocalHub,
     /// Where the floor's objects are written (untimed).
     objects: LocalHub,
-    writer: Writer,
+    /// The floor's own `done` chain: its name and tip.
+    writer: (String, Option<ObjectId>),
 }
 
 /// One timed floor job: claim and complete, apart.
@@ -185,7 +192,7 @@ pub struct FloorTimes {
 impl Floor {
     pub fn new(target: Target, hub: &Path) -> Res<Floor> {
         let objects = LocalHub::open(target.objects())?;
-        Ok(Floor { hub: LocalHub::open(hub)?, objects, target, writer: Writer::new("floor") })
+        Ok(Floor { hub: LocalHub::open(hub)?, objects, target, writer: ("floor".to_owned(), None) })
     }
 
     /// The floor of a submit: a bare transaction creating the pin and the
@@ -210,22 +217,23 @@ impl Floor {
     pub fn claim_complete(&mut self, commit: &Commit) -> Res<FloorTimes> {
         let q = submit_one(&self.hub, commit)?;
         let objects: &dyn Hub = &self.objects;
-        let claim = Claim::new(&q.job.id, &self.writer.name, 1, Duration::from_secs(60));
+        let (writer, tip) = (&self.writer.0, self.writer.1);
+        let claim = Claim::new(&q.job.id, writer, 1, Duration::from_secs(60));
         let claim_blob = objects.write_blob(&claim.to_json())?;
-        let new_tip = done::append(objects, self.writer.tip, &[entry(&q.job, &self.writer.name)])?;
+        let new_tip = done::append(objects, tip, &[entry(&q.job, writer)])?;
         let claim_ref = refs::claim(&q.job.id);
         // Like ours, the claim also checks that the job is still queued.
         let queue_ref = refs::queue(&q.job.spec.queue, &q.job.id);
         let claim_edits = [RefEdit::create(claim_ref.clone(), claim_blob), RefEdit::verify(queue_ref, q.blob)];
         let claim_time = self.target.transact(&claim_edits, true)?;
         let complete = [
-            RefEdit::set(refs::done(&self.writer.name), self.writer.tip, new_tip),
+            RefEdit::set(refs::done(writer), tip, new_tip),
             RefEdit::delete(refs::queue(&q.job.spec.queue, &q.job.id), q.blob),
             RefEdit::delete(refs::pin(&q.job.id), q.commit),
             RefEdit::delete(claim_ref, claim_blob),
         ];
         let complete_time = self.target.transact(&complete, true)?;
-        self.writer.tip = Some(new_tip);
+        self.writer.1 = Some(new_tip);
         Ok(FloorTimes { claim: claim_time, complete: complete_time })
     }
 }

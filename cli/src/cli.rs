@@ -205,6 +205,11 @@ pub struct WorkerArgs {
     /// How often a running job's log tail is pushed for `git ci log --follow`.
     #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
     pub log_interval: std::time::Duration,
+    /// Move this worker's results into refs/ci/archive/<name> once its
+    /// done chain holds N of them: keeps every publish as cheap with a long
+    /// history as with none (readers look in the archive too).
+    #[arg(long, value_name = "N", default_value_t = git_ci_core::chain::ROLL_AT)]
+    pub roll_at: usize,
     /// Log lines on stderr as text, or as JSON objects, one a line, for a
     /// log pipeline.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]

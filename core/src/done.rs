@@ -81,12 +81,30 @@ pub(crate) fn append_refs(
     entries: &[&Entry],
     extras: &[Extra],
 ) -> Result<ObjectId, HubError> {
+    let base_tree = match tip {
+        Some(tip) => tree_id(hub, tip)?,
+        None => ObjectId::empty_tree(hub.repo().object_hash()),
+    };
+    append_onto(hub, tip, base_tree, entries, extras)
+}
+
+/// The tree of the commit `commit`.
+pub(crate) fn tree_id(hub: &dyn Hub, commit: ObjectId) -> Result<ObjectId, HubError> {
+    let err = |e: gix::Error| hub.local_error(format!("could not read the done commit {commit}"), e);
+    Ok(hub.repo().find_commit(commit).map_err(err)?.tree_id().map_err(err)?.detach())
+}
+
+/// Writes `entries` and `extras` into `base_tree` and commits the result on
+/// `parent`: [`append_refs`] when `base_tree` is the parent's own tree.
+pub(crate) fn append_onto(
+    hub: &dyn Hub,
+    parent: Option<ObjectId>,
+    base_tree: ObjectId,
+    entries: &[&Entry],
+    extras: &[Extra],
+) -> Result<ObjectId, HubError> {
     let repo = hub.repo();
     let err = |e: gix::Error| hub.local_error("could not write a done commit".into(), e);
-    let base_tree = match tip {
-        Some(tip) => repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach(),
-        None => ObjectId::empty_tree(repo.object_hash()),
-    };
     let tree_err = |e: String| hub.local_error("could not write a done tree".into(), e);
     let mut editor = crate::tree_edit::TreeEditor::new(&repo, base_tree).map_err(tree_err)?;
     let mut message = format!("git-ci: {} finished\n\n", entries.len());
@@ -115,7 +133,7 @@ pub(crate) fn append_refs(
         message.push_str(&format!("{}\n", x.note));
     }
     let tree = editor.write().map_err(tree_err)?;
-    commit(&repo, message, tree, tip).map_err(err)
+    commit(&repo, message, tree, parent).map_err(err)
 }
 
 /// A commit by git-ci (see [`signature`]) of `tree` on `parent` (a root
@@ -200,6 +218,22 @@ pub fn cached_pass(hub: &dyn Hub, tips: &[(String, ObjectId)], key: &str) -> Opt
         let entry = tree_of(&repo, *tip)?.lookup_entry_by_path(&path).ok()??;
         JobId::parse(std::str::from_utf8(&entry.object().ok()?.data).ok()?).ok()
     })
+}
+
+/// How many job directories the chain tip `tip` holds: one read of the
+/// `results` tree and one of each day's.
+pub fn count(hub: &dyn Hub, tip: ObjectId) -> usize {
+    let repo = hub.repo();
+    let Some(results) = tree_of(&repo, tip).and_then(|t| t.lookup_entry_by_path("results").ok()?) else {
+        return 0;
+    };
+    let trees_in = |tree: ObjectId| -> Vec<ObjectId> {
+        let Ok(t) = repo.find_tree(tree) else { return vec![] };
+        t.decode()
+            .map(|d| d.entries.iter().filter(|e| e.mode.is_tree()).map(|e| e.oid.to_owned()).collect())
+            .unwrap_or_default()
+    };
+    trees_in(results.object_id()).into_iter().map(|day| trees_in(day).len()).sum()
 }
 
 /// Ids of the jobs a chain holds, newest day first, at most `limit`.

@@ -66,10 +66,39 @@ pub struct Options {
     pub now: SystemTime,
 }
 
+/// Which of a writer's two chains a report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainKind {
+    /// `refs/ci/done/<writer>`.
+    Done,
+    /// `refs/ci/archive/<writer>`: cut only with `prune` (workers roll
+    /// their chains into it, see [`crate::chain`], so pruning the `done`
+    /// chains alone would keep nearly everything).
+    Archive,
+}
+
+impl ChainKind {
+    /// `done` or `archive`, as in the ref's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainKind::Done => "done",
+            ChainKind::Archive => "archive",
+        }
+    }
+
+    fn refname(self, writer: &str) -> String {
+        match self {
+            ChainKind::Done => refs::done(writer),
+            ChainKind::Archive => archive_ref(writer),
+        }
+    }
+}
+
 /// What gc did (or, on a dry run, would do) to one chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainReport {
     pub writer: String,
+    pub kind: ChainKind,
     /// How many results the chain still holds.
     pub kept: usize,
     /// The results cut off, newest first; none when the chain was left alone.
@@ -87,24 +116,41 @@ pub struct ChainReport {
 /// Progress, for a user interface to show.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// Deciding what `done/<writer>` keeps: chain `index` (from 0) of `total`.
-    Reading { writer: &'a str, index: usize, total: usize },
+    /// Deciding what a chain keeps: chain `index` (from 0) of `total`.
+    Reading { writer: &'a str, kind: ChainKind, index: usize, total: usize },
     /// The writer appended while gc worked: reading the chain again.
-    Retrying { writer: &'a str, attempt: u32 },
+    Retrying { writer: &'a str, kind: ChainKind, attempt: u32 },
     /// A chain is done with (moved, left alone, or only planned on a dry run).
     Done(&'a ChainReport),
 }
 
-/// Cuts every `done` chain of the hub by `opts`, one transaction a chain.
-/// Chains already moved stay moved if a later one fails.
+/// Cuts every `done` chain of the hub by `opts`, one transaction a chain,
+/// and with `prune` every archive too. Chains already moved stay moved if
+/// a later one fails.
 pub fn collect(hub: &dyn Hub, opts: &Options, on: &mut dyn FnMut(Event<'_>)) -> Result<Vec<ChainReport>, HubError> {
     hub.refresh(&[refs::DONE, refs::ARCHIVE])?;
-    let chains = hub.list(refs::DONE)?;
-    let mut reports = Vec::with_capacity(chains.len());
-    for (index, (name, _)) in chains.iter().enumerate() {
-        let writer = &name[refs::DONE.len()..];
-        on(Event::Reading { writer, index, total: chains.len() });
-        if let Some(report) = chain(hub, writer, opts, on)? {
+    let mut chains: Vec<(ChainKind, String)> = Vec::new();
+    let kinds: &[(ChainKind, &str)] = if opts.prune {
+        &[(ChainKind::Done, refs::DONE), (ChainKind::Archive, refs::ARCHIVE)]
+    } else {
+        &[(ChainKind::Done, refs::DONE)]
+    };
+    for &(kind, prefix) in kinds {
+        chains.extend(hub.list(prefix)?.into_iter().map(|(name, _)| (kind, name[prefix.len()..].to_owned())));
+    }
+    let mut reports: Vec<ChainReport> = Vec::with_capacity(chains.len());
+    for (index, (kind, writer)) in chains.iter().enumerate() {
+        on(Event::Reading { writer, kind: *kind, index, total: chains.len() });
+        // `keep` counts a writer's results over both chains: its archive
+        // keeps what its `done` chain did not.
+        let kept_in_done = reports.iter().filter(|r| r.kind == ChainKind::Done && &r.writer == writer).map(|r| r.kept);
+        let policy = match kind {
+            ChainKind::Done => opts.policy,
+            ChainKind::Archive => {
+                Policy { keep: opts.policy.keep.map(|n| n.saturating_sub(kept_in_done.sum())), ..opts.policy }
+            }
+        };
+        if let Some(report) = chain(hub, *kind, writer, &Options { policy, ..*opts }, on)? {
             on(Event::Done(&report));
             reports.push(report);
         }
@@ -112,20 +158,25 @@ pub fn collect(hub: &dyn Hub, opts: &Options, on: &mut dyn FnMut(Event<'_>)) -> 
     Ok(reports)
 }
 
-fn archive_ref(writer: &str) -> String {
+pub(crate) fn archive_ref(writer: &str) -> String {
     format!("{}{writer}", refs::ARCHIVE)
 }
 
 /// One chain, read again and again while its writer wins the race.
 fn chain(
     hub: &dyn Hub,
+    kind: ChainKind,
     writer: &str,
     opts: &Options,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<Option<ChainReport>, HubError> {
     let mut attempt = 1;
     loop {
-        match cut_once(hub, writer, opts, attempt)? {
+        let tried = match kind {
+            ChainKind::Done => cut_once(hub, writer, opts, attempt)?,
+            ChainKind::Archive => prune_archive_once(hub, writer, opts, attempt)?,
+        };
+        match tried {
             Try::Done(report) => return Ok(report),
             Try::Lost(HubError::Conflict { refname, detail }) if attempt == MAX_ATTEMPTS => {
                 let detail = format!("{detail}; gave up after {MAX_ATTEMPTS} attempts while the chain kept moving");
@@ -133,7 +184,7 @@ fn chain(
             }
             Try::Lost(_) => {
                 attempt += 1;
-                on(Event::Retrying { writer, attempt });
+                on(Event::Retrying { writer, kind, attempt });
                 // Out of step with a writer that publishes in bursts.
                 std::thread::sleep(Duration::from_millis(fastrand::u64(0..10 << attempt.min(6))));
             }
@@ -160,6 +211,7 @@ fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result
     let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
     let mut report = ChainReport {
         writer: writer.to_owned(),
+        kind: ChainKind::Done,
         kept: plan.kept,
         cut: plan.cut_ids(),
         before: tip,
@@ -184,8 +236,50 @@ fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result
     }
 }
 
+/// One read, plan and transaction of a pruned archive: a new root holding
+/// what it keeps, or no archive at all when it keeps nothing.
+fn prune_archive_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result<Try, HubError> {
+    let name = ChainKind::Archive.refname(writer);
+    let Some(tip) = (if attempt == 1 { hub.get(&name)? } else { hub.refresh_ref(&name)? }) else {
+        return Ok(Try::Done(None));
+    };
+    let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
+    let mut report = ChainReport {
+        writer: writer.to_owned(),
+        kind: ChainKind::Archive,
+        kept: plan.kept,
+        cut: plan.cut_ids(),
+        before: tip,
+        after: None,
+        archive: None,
+        attempts: attempt,
+    };
+    if report.cut.is_empty() || opts.dry_run {
+        return Ok(Try::Done(Some(report)));
+    }
+    let edit = if plan.jobs.iter().any(|j| j.keep) {
+        let context = || format!("could not write the new root of {name}");
+        let tree = plan.kept_tree(hub).map_err(|e| hub.local_error(context(), e))?;
+        let message = format!(
+            "git-ci gc: kept {} archived results, {} pruned\n\nprevious tip: {tip}\n",
+            plan.kept,
+            report.cut.len()
+        );
+        let root = crate::done::commit(&hub.repo(), message, tree, None).map_err(|e| hub.local_error(context(), e))?;
+        report.after = Some(root);
+        RefEdit::update(&name, tip, root)
+    } else {
+        RefEdit::delete(&name, tip)
+    };
+    match hub.transact_with_options(&[edit], &[PUSH_OPTION]) {
+        Ok(()) => Ok(Try::Done(Some(report))),
+        Err(e) if e.is_conflict() => Ok(Try::Lost(e)),
+        Err(e) => Err(e),
+    }
+}
+
 /// One job directory of a `done` tree.
-struct Item {
+pub(crate) struct Item {
     day: usize,
     name: String,
     dir: ObjectId,
@@ -193,7 +287,7 @@ struct Item {
 }
 
 /// What one chain tip keeps and cuts.
-struct Plan {
+pub(crate) struct Plan {
     tip: ObjectId,
     tree: ObjectId,
     /// `results/<day>` names and trees.
@@ -204,7 +298,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn read(hub: &dyn Hub, tip: ObjectId, policy: &Policy, now: SystemTime) -> Result<Plan, HubError> {
+    pub(crate) fn read(hub: &dyn Hub, tip: ObjectId, policy: &Policy, now: SystemTime) -> Result<Plan, HubError> {
         let repo = hub.repo();
         let err = |e: gix::Error| hub.local_error(format!("could not read the done commit {tip}"), e);
         let tree = repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach();
@@ -237,7 +331,7 @@ impl Plan {
         Ok(Plan { tip, tree, days, jobs, kept })
     }
 
-    fn cut(&self) -> impl Iterator<Item = &Item> {
+    pub(crate) fn cut(&self) -> impl Iterator<Item = &Item> {
         self.jobs.iter().filter(|j| !j.keep)
     }
 
@@ -259,29 +353,45 @@ impl Plan {
     /// old tree leaves `cache/`, `triggers/` and every kept day or job
     /// directory the very same tree objects.
     fn write_root(&self, hub: &dyn Hub, writer: &str, archive: Option<ObjectId>) -> Result<ObjectId, HubError> {
-        let repo = hub.repo();
         let context = || format!("could not write the new root of done/{writer}");
-        let err = |e: gix::Error| hub.local_error(context(), e);
-        let tree_err = |e: String| hub.local_error(context(), e);
-        let mut editor = TreeEditor::new(&repo, self.tree).map_err(tree_err)?;
-        let by_day = self.by_day();
-        for (day, (name, _)) in self.days.iter().enumerate() {
-            if by_day.get(&day).is_some_and(|&(kept, _)| kept == 0) {
-                editor.remove(&format!("results/{name}")).map_err(tree_err)?;
-            }
-        }
-        for j in self.cut().filter(|j| by_day[&j.day].0 > 0) {
-            editor.remove(&format!("results/{}/{}", self.days[j.day].0, j.name)).map_err(tree_err)?;
-        }
-        let tree = editor.write().map_err(tree_err)?;
+        let tree = self.kept_tree(hub).map_err(|e| hub.local_error(context(), e))?;
         let cut = self.cut().count();
         let whereto = archive.map_or("pruned".to_owned(), |a| format!("archived in {} at {a}", archive_ref(writer)));
         let message = format!("git-ci gc: kept {} results, {cut} {whereto}\n\nprevious tip: {}\n", self.kept, self.tip);
-        crate::done::commit(&repo, message, tree, None).map_err(err)
+        crate::done::commit(&hub.repo(), message, tree, None).map_err(|e| hub.local_error(context(), e))
+    }
+
+    /// The tip's tree without the cut results.
+    pub(crate) fn kept_tree(&self, hub: &dyn Hub) -> Result<ObjectId, String> {
+        let repo = hub.repo();
+        let mut editor = TreeEditor::new(&repo, self.tree)?;
+        let by_day = self.by_day();
+        for (day, (name, _)) in self.days.iter().enumerate() {
+            if by_day.get(&day).is_some_and(|&(kept, _)| kept == 0) {
+                editor.remove(&format!("results/{name}"))?;
+            }
+        }
+        for j in self.cut().filter(|j| by_day[&j.day].0 > 0) {
+            editor.remove(&format!("results/{}/{}", self.days[j.day].0, j.name))?;
+        }
+        editor.write()
     }
 
     /// The archive's next commit: its tree merged with the cut results.
     fn write_archive(&self, hub: &dyn Hub, writer: &str, tip: Option<ObjectId>) -> Result<ObjectId, HubError> {
+        let message =
+            format!("git-ci gc: archived {} results of {} at {}\n", self.cut().count(), refs::done(writer), self.tip);
+        self.write_archive_as(hub, writer, tip, message)
+    }
+
+    /// [`Plan::write_archive`] with the commit message given.
+    pub(crate) fn write_archive_as(
+        &self,
+        hub: &dyn Hub,
+        writer: &str,
+        tip: Option<ObjectId>,
+        message: String,
+    ) -> Result<ObjectId, HubError> {
         let repo = hub.repo();
         let context = || format!("could not write the archive of {writer}");
         let err = |e: gix::Error| hub.local_error(context(), e);
@@ -306,8 +416,6 @@ impl Plan {
             }
         }
         let tree = editor.write().map_err(tree_err)?;
-        let cut = self.cut().count();
-        let message = format!("git-ci gc: archived {cut} results of {} at {}\n", refs::done(writer), self.tip);
         crate::done::commit(&repo, message, tree, tip).map_err(err)
     }
 }
@@ -592,6 +700,43 @@ mod tests {
         assert_eq!(ids(hub, root), vec![]);
         assert_eq!(ids(hub, r.archive.unwrap()), all);
         assert_eq!(at(hub, r.archive.unwrap(), &day_file), None);
+    }
+
+    #[test]
+    fn prune_also_cuts_the_archive_a_worker_rolled_into() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let ages = [90, 60, 30, 20, 10];
+        let entries: Vec<Entry> =
+            ages.iter().enumerate().map(|(n, &d)| entry(n as u8, d * DAY, Duration::ZERO)).collect();
+        let all: Vec<JobId> = entries.iter().map(|e| e.id.clone()).collect();
+        // Rolled at 2: the third and the fifth publish move the tip's two into the archive.
+        let mut chain = crate::chain::Chain::new("w", None).rolling_at(2);
+        for e in &entries {
+            let append = chain.append(hub, &[e]).unwrap();
+            hub.transact(&append.edits).unwrap();
+            chain.applied(&append);
+        }
+        let archive = || hub.get(&archive_ref("w")).unwrap();
+        assert_eq!(ids(hub, archive().unwrap()), all[..4]);
+
+        // Without --prune the archive is left alone.
+        let reports = gc(hub, opts(None, Some(0)));
+        assert_eq!(reports.iter().map(|r| r.kind).collect::<Vec<_>>(), [ChainKind::Done]);
+        assert_eq!(ids(hub, archive().unwrap()), all);
+
+        // `keep` counts both chains: done holds none now, the archive keeps 3.
+        let reports = gc(hub, Options { prune: true, ..opts(None, Some(3)) });
+        let r = reports.iter().find(|r| r.kind == ChainKind::Archive).unwrap();
+        assert_eq!((r.kept, r.cut.clone()), (3, vec![all[1].clone(), all[0].clone()]));
+        let tip = archive().unwrap();
+        assert_eq!((Some(tip), ids(hub, tip)), (r.after, all[2..].to_vec()));
+        assert!(parents(hub, tip).is_empty(), "a pruned archive is a new root");
+
+        // An archive that keeps nothing goes.
+        let r = gc(hub, Options { prune: true, ..opts(Some(5 * DAY), None) }).pop().unwrap();
+        assert_eq!((r.kind, r.kept, r.cut.len(), r.after), (ChainKind::Archive, 0, 3, None));
+        assert_eq!(archive(), None);
     }
 
     /// A hub where the chain's writer publishes once more just before gc's

@@ -6,6 +6,7 @@
 //! [`worker::Event`]s and return values.
 #![forbid(unsafe_code)]
 
+pub mod chain;
 pub mod checkout;
 pub mod done;
 pub mod gc;

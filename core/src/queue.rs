@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use gix::ObjectId;
 
+use crate::chain::Chain;
 use crate::done::{self, Entry};
 use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
@@ -187,34 +188,26 @@ impl Release {
     }
 }
 
-/// Publishes finished jobs: moves `done/<writer>` from `tip` to a commit that
-/// adds them and deletes every live ref they held, in one transaction.
-/// Returns the new tip. Deleting the queue ref is the finish token, so a job
-/// can be published by exactly one transaction.
-pub fn complete(
-    hub: &dyn Hub,
-    writer: &str,
-    tip: Option<ObjectId>,
-    finished: &[(Entry, Release)],
-) -> Result<ObjectId, HubError> {
+/// Publishes finished jobs: moves the writer's `done` chain to a commit that
+/// adds them (rolling its older results into the archive when due, see
+/// [`crate::chain`]) and deletes every live ref they held, in one
+/// transaction; `chain` follows on success. Deleting the queue ref is the
+/// finish token, so a job can be published by exactly one transaction.
+pub fn complete(hub: &dyn Hub, chain: &mut Chain, finished: &[(Entry, Release)]) -> Result<(), HubError> {
     let refs: Vec<(&Entry, &Release)> = finished.iter().map(|(e, r)| (e, r)).collect();
-    complete_refs(hub, writer, tip, &refs)
+    complete_refs(hub, chain, &refs)
 }
 
-pub(crate) fn complete_refs(
-    hub: &dyn Hub,
-    writer: &str,
-    tip: Option<ObjectId>,
-    finished: &[(&Entry, &Release)],
-) -> Result<ObjectId, HubError> {
+pub(crate) fn complete_refs(hub: &dyn Hub, chain: &mut Chain, finished: &[(&Entry, &Release)]) -> Result<(), HubError> {
     let entries: Vec<&Entry> = finished.iter().map(|(e, _)| *e).collect();
-    let new_tip = done::append_refs(hub, tip, &entries, &[])?;
-    let mut edits = vec![RefEdit::set(refs::done(writer), tip, new_tip)];
+    let append = chain.append(hub, &entries)?;
+    let mut edits = append.edits.clone();
     for (entry, release) in finished {
         edits.extend(release.edits(&entry.id));
     }
     hub.transact(&edits)?;
-    Ok(new_tip)
+    chain.applied(&append);
+    Ok(())
 }
 
 /// The pin of a job whose document could not be read: ask the hub.
@@ -255,9 +248,8 @@ pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &st
         cancel: None,
         log: None,
     };
-    let writer = refs::done(refs::HUB_WRITER);
-    let tip = hub.refresh_ref(&writer)?;
-    complete_refs(hub, refs::HUB_WRITER, tip, &[(&entry, &release)]).map(drop)
+    let mut chain = Chain::new(refs::HUB_WRITER, hub.refresh_ref(&refs::done(refs::HUB_WRITER))?);
+    complete_refs(hub, &mut chain, &[(&entry, &release)])
 }
 
 /// Asks the worker running `id` to stop it: `refs/ci/cancel/<id>`.

@@ -153,10 +153,12 @@ impl TestEnv {
         out.lines().filter_map(|l| l.split_once(' ')).map(|(a, b)| (a.to_owned(), b.to_owned())).collect()
     }
 
-    /// Every job id in every `done` chain tip of a hub, with repeats.
+    /// Every job id in every `done` and `archive` chain tip of a hub (where
+    /// readers look for finished jobs), with repeats.
     pub fn published_ids(&self, hub: &Path) -> Vec<String> {
         let mut ids = Vec::new();
-        for (name, _) in self.ci_refs(hub).into_iter().filter(|(n, _)| n.starts_with("refs/ci/done/")) {
+        let chains = self.ci_refs(hub).into_iter().map(|(n, _)| n);
+        for name in chains.filter(|n| n.starts_with("refs/ci/done/") || n.starts_with("refs/ci/archive/")) {
             let listing = self.git(hub, &["ls-tree", "-r", "--name-only", &name, "--", "results"]);
             ids.extend(
                 listing

@@ -2,93 +2,123 @@
 //! exactly once, and nothing is left behind.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::env::TestEnv;
 
-const JOBS: usize = 60;
-const WORKERS: usize = 4;
-
-#[test]
-fn four_workers_over_git_daemon_publish_every_job_once() {
-    let env = TestEnv::new();
-    let hub = env.bare_hub("hub.git");
+/// A project of `jobs` jobs that each append their id to the returned file.
+fn counting_project(env: &TestEnv, jobs: usize) -> (PathBuf, PathBuf) {
     let runs = env.path("runs.txt");
     let pipeline: String =
-        (0..JOBS).map(|i| format!("[job.j{i:02}]\nrun = \"echo $GIT_CI_JOB_ID >> {}\"\n", runs.display())).collect();
-    let project = env.project("project", &pipeline);
-    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
-    let daemon = env.daemon(env.root.path());
-    let url = daemon.url("hub.git");
+        (0..jobs).map(|i| format!("[job.j{i:02}]\nrun = \"echo $GIT_CI_JOB_ID >> {}\"\n", runs.display())).collect();
+    (env.project("project", &pipeline), runs)
+}
 
-    let submit = env.ci(&project, &["submit", "--hub", &url]).expect(0);
-    let ids: Vec<String> = submit.stdout().lines().map(str::to_owned).collect();
-    assert_eq!(ids.len(), JOBS);
-
-    let workers: Vec<_> = (0..WORKERS)
+/// Starts `workers` worker processes named `<prefix><n>` with `--once` and
+/// `extra`, and waits for them all to succeed.
+fn drain(env: &TestEnv, project: &Path, hub: &str, workers: usize, prefix: &str, extra: &[&str]) {
+    let spawned: Vec<_> = (0..workers)
         .map(|i| {
-            env.ci_cmd(&project, &["worker", "--hub", &url, "--once", "--name", &format!("w{i}"), "--jobs", "2"])
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            let name = format!("{prefix}{i}");
+            let mut args = vec!["worker", "--hub", hub, "--once", "--name", &name];
+            args.extend_from_slice(extra);
+            env.ci_cmd(project, &args).stderr(std::process::Stdio::piped()).spawn().unwrap()
         })
         .collect();
-    for w in workers {
+    for w in spawned {
         let out = w.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
+}
 
-    let ran = std::fs::read_to_string(&runs).unwrap();
+/// Every job of `ids` ran at least once (by `runs`), is published exactly
+/// once in the hub's done and archive chains, and no live ref is left.
+fn assert_each_published_once(env: &TestEnv, hub: &Path, ids: &[String], runs: &Path) {
+    let ran = std::fs::read_to_string(runs).unwrap();
     let mut run_counts: HashMap<&str, usize> = HashMap::new();
     for line in ran.lines() {
         *run_counts.entry(line).or_default() += 1;
     }
-    for id in &ids {
+    for id in ids {
         assert!(run_counts.get(id.as_str()).copied().unwrap_or(0) >= 1, "job {id} never ran");
     }
-    let published = env.published_ids(&hub);
+    let published = env.published_ids(hub);
     let mut pub_counts: HashMap<&str, usize> = HashMap::new();
     for id in &published {
         *pub_counts.entry(id).or_default() += 1;
     }
-    assert_eq!(pub_counts.len(), JOBS, "every job published");
+    assert_eq!(pub_counts.len(), ids.len(), "every job published");
     assert!(pub_counts.values().all(|&n| n == 1), "published twice: {pub_counts:?}");
-    let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !n.starts_with("refs/ci/done/")).collect();
+    let live: Vec<_> = env
+        .ci_refs(hub)
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("refs/ci/done/") && !n.starts_with("refs/ci/archive/"))
+        .collect();
     assert!(live.is_empty(), "leftover refs: {live:?}");
+}
+
+fn submit(env: &TestEnv, project: &Path, hub: &str) -> Vec<String> {
+    env.ci(project, &["submit", "--hub", hub]).expect(0).stdout().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn four_workers_over_git_daemon_publish_every_job_once() {
+    const WORKERS: usize = 4;
+    let env = TestEnv::new();
+    let hub = env.bare_hub("hub.git");
+    let (project, runs) = counting_project(&env, 60);
+    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let ids = submit(&env, &project, &url);
+    assert_eq!(ids.len(), 60);
+    drain(&env, &project, &url, WORKERS, "w", &["--jobs", "2"]);
+    assert_each_published_once(&env, &hub, &ids, &runs);
     assert!(env.ci_refs(&hub).len() <= WORKERS, "refs stay about as many as the workers");
 }
 
 #[test]
 fn workers_racing_on_a_local_hub_publish_every_job_once() {
     let env = TestEnv::new();
-    let runs = env.path("runs.txt");
-    let pipeline: String =
-        (0..40).map(|i| format!("[job.j{i:02}]\nrun = \"echo $GIT_CI_JOB_ID >> {}\"\n", runs.display())).collect();
-    let project = env.project("project", &pipeline);
+    let (project, runs) = counting_project(&env, 40);
     let hub = project.join(".git");
-    let ids: Vec<String> = env
-        .ci(&project, &["submit", "--hub", hub.to_str().unwrap()])
-        .expect(0)
-        .stdout()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let workers: Vec<_> = (0..3)
-        .map(|i| {
-            env.ci_cmd(&project, &["worker", "--hub", hub.to_str().unwrap(), "--once", "--name", &format!("l{i}")])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut w in workers {
-        assert!(w.wait().unwrap().success());
+    let ids = submit(&env, &project, hub.to_str().unwrap());
+    drain(&env, &project, hub.to_str().unwrap(), 3, "l", &[]);
+    assert_each_published_once(&env, &hub, &ids, &runs);
+}
+
+/// Workers that roll their done chains into their archives every few
+/// results (as they do every 1,000 by default), racing each other through
+/// the hub's guard: the rolls are fast-forwards the guard takes, and every
+/// job is still published exactly once, in a done tip or an archive.
+#[test]
+fn workers_rolling_their_chains_through_a_guarded_daemon_publish_every_job_once() {
+    const ROLL_AT: usize = 3;
+    const JOBS_EACH: usize = 2;
+    let env = TestEnv::new();
+    let hub = env.guarded_hub("hub.git");
+    let (project, runs) = counting_project(&env, 40);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let ids = submit(&env, &project, &url);
+    let extra = ["--jobs", &JOBS_EACH.to_string(), "--roll-at", &ROLL_AT.to_string(), "--poll", "100ms"];
+    drain(&env, &project, &url, 3, "r", &extra.iter().map(|s| s.as_ref()).collect::<Vec<&str>>());
+    assert_each_published_once(&env, &hub, &ids, &runs);
+
+    let mut rolls = 0;
+    for (name, _) in env.ci_refs(&hub).into_iter().filter(|(n, _)| n.starts_with("refs/ci/done/")) {
+        let held = env.git(&hub, &["ls-tree", "-r", "--name-only", &name, "--", "results"]);
+        let held = held.lines().filter(|l| l.ends_with("/result.json")).count();
+        // A tip one short of the mark takes one more batch, then rolls.
+        assert!(held < ROLL_AT + JOBS_EACH, "{name} holds {held} results");
+        let archive = name.replace("/done/", "/archive/");
+        if env.ci_refs(&hub).iter().any(|(n, _)| *n == archive) {
+            let log = env.git(&hub, &["log", "--format=%s", &archive]);
+            rolls += log.lines().filter(|s| s.starts_with("git-ci: rolled")).count();
+        }
     }
-    let mut published = env.published_ids(&hub);
-    published.sort();
-    let mut want = ids;
-    want.sort();
-    assert_eq!(published, want, "each job published exactly once");
-    let ran = std::fs::read_to_string(&runs).unwrap();
-    for id in &want {
-        assert!(ran.contains(id.as_str()), "{id} never ran");
-    }
+    assert!(rolls >= 3, "40 jobs over 3 workers rolling at {ROLL_AT}: {rolls} rolls");
+    let status = env.ci(&project, &["status", "--hub", &url, "--json", "--limit", "100"]).expect(0).json();
+    let passed = status.as_array().unwrap().iter().filter(|j| j["state"] == "passed").count();
+    assert_eq!(passed, ids.len(), "status finds archived jobs: {status}");
 }

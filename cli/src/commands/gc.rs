@@ -13,12 +13,14 @@ use crate::ui::Ui;
 
 /// Cut old results off the done chains, into refs/ci/archive/*.
 ///
-/// Each writer's refs/ci/done/<writer> holds every result it published, so
-/// its tree only grows. gc gives each chain a new root commit that keeps the
-/// recent results and, unchanged, the tree-cache (cache/) and trigger
-/// (triggers/) indexes. The results it cuts are added to
-/// refs/ci/archive/<writer>, where status, show, log and the site still find
-/// them; --prune drops them instead. A result is kept when it finished less
+/// Each writer's results live in refs/ci/done/<writer> and, once a worker
+/// has rolled them over (`git ci worker --roll-at`), in
+/// refs/ci/archive/<writer>, so history only grows. gc gives each done chain
+/// a new root commit that keeps the recent results and, unchanged, the
+/// tree-cache (cache/) and trigger (triggers/) indexes. The results it cuts
+/// are added to the archive, where status, show, log and the site still
+/// find them; --prune drops them instead, and cuts the archives by the same
+/// rules. A result is kept when it finished less
 /// than --older-than ago or is among its chain's --keep newest (either
 /// rule); with neither flag, --older-than 30d. Each chain moves in one
 /// atomic push, retried if its writer publishes meanwhile. Then a hub on
@@ -59,11 +61,12 @@ pub fn cmd_gc(ui: &Ui, args: GcArgs) -> CliResult {
     };
     let progress = Progress::new(ui);
     let mut on = |e: Event<'_>| match e {
-        Event::Reading { writer, index, total } => {
-            progress.say(format!("gc: reading done/{writer} ({}/{total})", index + 1));
+        Event::Reading { writer, kind, index, total } => {
+            progress.say(format!("gc: reading {}/{writer} ({}/{total})", kind.as_str(), index + 1));
         }
-        Event::Retrying { writer, attempt } => {
-            progress.say(format!("gc: done/{writer} moved meanwhile; reading it again (attempt {attempt})"));
+        Event::Retrying { writer, kind, attempt } => {
+            let chain = format!("{}/{writer}", kind.as_str());
+            progress.say(format!("gc: {chain} moved meanwhile; reading it again (attempt {attempt})"));
         }
         Event::Done(r) if !args.json => progress.println(ui, &line(r, &opts)),
         Event::Done(_) => {}
@@ -98,7 +101,7 @@ fn gc_error(error: HubError) -> CliError {
 
 /// `done/w1: kept 10, archived 4`, and on a dry run the ids it would cut.
 fn line(r: &ChainReport, opts: &Options) -> String {
-    let chain = format!("done/{}", r.writer);
+    let chain = format!("{}/{}", r.kind.as_str(), r.writer);
     if r.cut.is_empty() {
         return format!("{chain}: kept {}, nothing to cut", r.kept);
     }
@@ -152,6 +155,7 @@ fn json(reports: &[ChainReport], opts: &Options, packed: Option<&Packed>) -> ser
         .map(|r| {
             serde_json::json!({
                 "writer": r.writer,
+                "chain": r.kind.as_str(),
                 "kept": r.kept,
                 "cut": r.cut.len(),
                 "ids": r.cut,
@@ -231,6 +235,7 @@ mod tests {
     fn lines_say_what_happened() {
         let r = ChainReport {
             writer: "w1".into(),
+            kind: git_ci_core::gc::ChainKind::Done,
             kept: 3,
             cut: vec![git_ci_core::JobId::parse("20261122T040704123-0123456789ab").unwrap()],
             before: gix::ObjectId::null(gix::hash::Kind::Sha1),
@@ -246,7 +251,9 @@ mod tests {
             total(std::slice::from_ref(&r), &opts(true, true)),
             "total: would keep 3, prune 1, in 1 of 1 chains"
         );
-        let idle = ChainReport { cut: vec![], ..r };
+        let idle = ChainReport { cut: vec![], ..r.clone() };
         assert_eq!(line(&idle, &opts(false, false)), "done/w1: kept 3, nothing to cut");
+        let archive = ChainReport { kind: git_ci_core::gc::ChainKind::Archive, ..r };
+        assert_eq!(line(&archive, &opts(true, false)), "archive/w1: kept 3, pruned 1");
     }
 }

@@ -50,6 +50,7 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
             None => None,
         },
         log_interval: args.log_interval.max(Duration::from_millis(200)),
+        roll_at: args.roll_at.max(1),
         ..Config::new(name.clone(), work_dir)
     };
     let log = Arc::new(WorkerLog::new(&name, args.log_format));

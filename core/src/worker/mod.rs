@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
+use crate::chain::Chain;
 use crate::done::{self, Content, Entry};
 use crate::hub::{Hub, HubError};
 use crate::id::JobId;
@@ -64,6 +65,9 @@ pub struct Config {
     pub require_signed: Option<PathBuf>,
     /// How often a running job's log tail is pushed to `refs/ci/logs/<id>`.
     pub log_interval: Duration,
+    /// How many results our `done` tip holds before a publish rolls them
+    /// into `refs/ci/archive/<name>` ([`crate::chain`]).
+    pub roll_at: usize,
 }
 
 impl Config {
@@ -86,6 +90,7 @@ impl Config {
             secrets: vec![],
             require_signed: None,
             log_interval: Duration::from_secs(3),
+            roll_at: crate::chain::ROLL_AT,
         }
     }
 
@@ -204,7 +209,8 @@ pub struct Worker {
     rx: Receiver<Wake>,
     active: HashMap<JobId, Active>,
     to_publish: Vec<Pending>,
-    tip: Option<ObjectId>,
+    /// Our `done` chain, read once at start and then moved only by us (and gc).
+    chain: Chain,
     /// Claims of others as first seen unchanged, on our monotonic clock.
     watched_claims: HashMap<JobId, (ObjectId, Instant)>,
     claim_docs: HashMap<ObjectId, Option<Claim>>,
@@ -229,6 +235,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(hub: Arc<dyn Hub>, cfg: Config, on_event: impl Fn(&Event) + Send + Sync + 'static) -> Worker {
         let (tx, rx) = mpsc::channel();
+        let chain = Chain::new(cfg.name.clone(), None).rolling_at(cfg.roll_at);
         Worker {
             hub,
             next_heartbeat: Instant::now() + cfg.lease / 3,
@@ -243,7 +250,7 @@ impl Worker {
             rx,
             active: HashMap::new(),
             to_publish: Vec::new(),
-            tip: None,
+            chain,
             watched_claims: HashMap::new(),
             claim_docs: HashMap::new(),
             job_docs: HashMap::new(),
@@ -266,7 +273,8 @@ impl Worker {
     /// Runs until drained, or with `once` until nothing is left to do.
     pub fn run(mut self) -> Summary {
         let _watcher = self.hub.watch_path().and_then(|p| watch(&p, self.tx.clone()));
-        self.tip = self.until_reachable(|w| w.hub.refresh_ref(&refs::done(&w.cfg.name)));
+        let tip = self.until_reachable(|w| w.hub.refresh_ref(&refs::done(&w.cfg.name)));
+        self.chain.reset(tip);
         loop {
             while let Ok(wake) = self.rx.try_recv() {
                 self.handle(wake);
@@ -443,10 +451,9 @@ impl Worker {
     /// One transaction for everything finished; returns whether to go again at once.
     fn publish(&mut self) -> bool {
         let finished: Vec<(&Entry, &Release)> = self.to_publish.iter().map(|p| (&p.entry, &p.release)).collect();
-        match queue::complete_refs(&*self.hub, &self.cfg.name, self.tip, &finished) {
-            Ok(tip) => {
+        match queue::complete_refs(&*self.hub, &mut self.chain, &finished) {
+            Ok(()) => {
                 self.hub_ok();
-                self.tip = Some(tip);
                 for p in std::mem::take(&mut self.to_publish) {
                     self.published(p);
                 }
@@ -494,7 +501,7 @@ impl Worker {
     fn reconcile(&mut self) -> Result<(), HubError> {
         let tip = self.hub.refresh_ref(&refs::done(&self.cfg.name))?;
         let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
-        self.tip = tip;
+        self.chain.reset(tip);
         let tips: Vec<(String, ObjectId)> = tip.map(|t| (self.cfg.name.clone(), t)).into_iter().collect();
         for mut p in std::mem::take(&mut self.to_publish) {
             let id = p.entry.id.clone();
