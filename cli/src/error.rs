@@ -66,6 +66,11 @@ fn hub_hint(e: &HubError) -> Option<String> {
         HubError::Conflict { .. } => {
             Some("another client changed the same job at the same moment; run the command again".into())
         }
+        HubError::Partial { .. } => Some(
+            "the hub skipped some refs of an atomic push (a hidden ref, receive.hideRefs, or a check that raced \
+             another push); run the command again, and if it repeats check the hub's receive.hideRefs"
+                .into(),
+        ),
         HubError::Local { .. } => None,
     }
 }

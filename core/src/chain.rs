@@ -9,13 +9,18 @@
 //! make every complete cost more than the last: measured over `git daemon`,
 //! 1.4× a fresh chain's at 10,000 results and 4× at 100,000. So once the
 //! tip holds [`ROLL_AT`] results, the next publish also moves them into the
-//! writer's archive, in the same one transaction: the new tip holds only the
+//! writer's archive (how, below): the new tip holds only the
 //! new results (and the `cache/` and `triggers/` indexes, carried over as
 //! they are), its parent is the old tip (a fast-forward, as the guard
 //! wants), and the archive's new commit adds the old results to its tree.
 //! Readers look in archives too ([`crate::done::tips`]), so nothing moves
 //! out of sight. A roll costs one walk of the archive's tree (its parent),
 //! once per [`ROLL_AT`] publishes.
+//!
+//! The archive moves first, in a transaction of its own, and the publish
+//! then drops the copied results from the tip: in between a result is in
+//! both chains (readers take it once), never in neither, even on a hub that
+//! applies only part of a transaction ([`crate::hub::HubError::Partial`]).
 
 use gix::ObjectId;
 
@@ -80,8 +85,9 @@ impl Chain {
         }
     }
 
-    /// Writes the objects of a publish of `entries` onto the tip, rolling
-    /// the tip's results into the archive when it holds enough of them.
+    /// Writes the objects of a publish of `entries` onto the tip; when the
+    /// tip holds enough results, first copies them into the archive (a
+    /// transaction of its own) for the publish to drop.
     pub fn append(&mut self, hub: &dyn Hub, entries: &[&Entry]) -> Result<Append, HubError> {
         let done_ref = refs::done(&self.writer);
         let Some(tip) = self.tip else {
@@ -113,10 +119,10 @@ impl Chain {
         let message =
             format!("git-ci: rolled {moved} results of {} at {tip} into the archive\n", refs::done(&self.writer));
         let archive = plan.write_archive_as(hub, &self.writer, archive_tip, message)?;
+        hub.transact(&[RefEdit::set(archive_ref, archive_tip, archive)])?;
         let base = plan.kept_tree(hub).map_err(|e| hub.local_error(format!("could not roll {}", self.writer), e))?;
         let new = done::append_onto(hub, Some(tip), base, entries, &[])?;
-        let edits =
-            vec![RefEdit::update(refs::done(&self.writer), tip, new), RefEdit::set(archive_ref, archive_tip, archive)];
+        let edits = vec![RefEdit::update(refs::done(&self.writer), tip, new)];
         Ok(Append { edits, tip: new, held: entries.len(), rolls: true })
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use gix::ObjectId;
 
-use crate::chain::Chain;
+use crate::chain::{Append, Chain};
 use crate::done::{self, Entry};
 use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
@@ -194,20 +194,37 @@ impl Release {
 /// transaction; `chain` follows on success. Deleting the queue ref is the
 /// finish token, so a job can be published by exactly one transaction.
 pub fn complete(hub: &dyn Hub, chain: &mut Chain, finished: &[(Entry, Release)]) -> Result<(), HubError> {
-    let refs: Vec<(&Entry, &Release)> = finished.iter().map(|(e, r)| (e, r)).collect();
+    let refs: Vec<(&Entry, Option<&Release>)> = finished.iter().map(|(e, r)| (e, Some(r))).collect();
     complete_refs(hub, chain, &refs)
 }
 
-pub(crate) fn complete_refs(hub: &dyn Hub, chain: &mut Chain, finished: &[(&Entry, &Release)]) -> Result<(), HubError> {
+pub(crate) fn complete_refs(
+    hub: &dyn Hub,
+    chain: &mut Chain,
+    finished: &[(&Entry, Option<&Release>)],
+) -> Result<(), HubError> {
+    let (append, edits) = complete_edits(hub, chain, finished)?;
+    hub.transact(&edits)?;
+    chain.applied(&append);
+    Ok(())
+}
+
+/// Writes the objects of a publish of `finished` and returns the edits of
+/// its transaction; [`Chain::applied`] once it went through. A job without
+/// a release gave up its live refs already (in a publish the hub applied
+/// only in part): it holds the finish token, only its result is missing.
+pub fn complete_edits(
+    hub: &dyn Hub,
+    chain: &mut Chain,
+    finished: &[(&Entry, Option<&Release>)],
+) -> Result<(Append, Vec<RefEdit>), HubError> {
     let entries: Vec<&Entry> = finished.iter().map(|(e, _)| *e).collect();
     let append = chain.append(hub, &entries)?;
     let mut edits = append.edits.clone();
     for (entry, release) in finished {
-        edits.extend(release.edits(&entry.id));
+        edits.extend(release.iter().flat_map(|r| r.edits(&entry.id)));
     }
-    hub.transact(&edits)?;
-    chain.applied(&append);
-    Ok(())
+    Ok((append, edits))
 }
 
 /// The pin of a job whose document could not be read: ask the hub.
@@ -249,7 +266,14 @@ pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &st
         log: None,
     };
     let mut chain = Chain::new(refs::HUB_WRITER, hub.refresh_ref(&refs::done(refs::HUB_WRITER))?);
-    complete_refs(hub, &mut chain, &[(&entry, &release)])
+    match complete_refs(hub, &mut chain, &[(&entry, Some(&release))]) {
+        // The hub took the release and not the result: the job is ours to
+        // publish, and only its result is left (see `HubError::Partial`).
+        Err(e) if e.applied().contains(&release.queue_ref) && !e.applied().contains(&refs::done(refs::HUB_WRITER)) => {
+            complete_refs(hub, &mut chain, &[(&entry, None)])
+        }
+        other => other,
+    }
 }
 
 /// Asks the worker running `id` to stop it: `refs/ci/cancel/<id>`.

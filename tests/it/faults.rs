@@ -256,3 +256,36 @@ fn signed_mode_runs_only_signed_commits_as_they_define_their_jobs() {
     assert_eq!(unsigned_doc["state"], "error");
     assert!(unsigned_doc["reason"].as_str().unwrap().contains("not signed by an allowed signer"), "{unsigned_doc}");
 }
+
+/// git applies an `--atomic` push only in part when some of its refs fail
+/// a check made before the transaction: a connectivity check that raced
+/// another push's ref deletion (seen with many workers on one git daemon),
+/// or, as here, a hidden ref. The job's queue, pin and claim refs went; its
+/// result did not. The worker must finish that publish, not drop the job.
+#[test]
+fn a_publish_the_hub_applied_only_in_part_is_finished_later() {
+    let env = TestEnv::new();
+    let repo = env.project("p", "[job.one]\nrun = \"echo one\"\n");
+    let hub = env.bare_hub("hub.git");
+    env.git(&repo, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    env.git(&hub, &["config", "receive.hideRefs", "refs/ci/done/w1"]);
+    let id = env.ci(&repo, &["submit", "--hub", &url]).expect(0).stdout().trim().to_owned();
+    let queue_ref = format!("refs/ci/queue/default/{id}");
+
+    let worker = env.spawn_ci(&repo, &["worker", "--hub", &url, "--name", "w1", "--poll", "100ms"]);
+    wait_until(Duration::from_secs(30), "the job's refs to go in a partial publish", || {
+        !env.ci_refs(&hub).iter().any(|(n, _)| *n == queue_ref)
+    });
+    assert!(env.published_ids(&hub).is_empty(), "the hidden done ref took no result");
+    env.git(&hub, &["config", "--unset", "receive.hideRefs"]);
+    wait_until(Duration::from_secs(60), "the worker to publish the result after all", || {
+        !env.published_ids(&hub).is_empty()
+    });
+    terminate(worker);
+    assert_eq!(env.published_ids(&hub), std::slice::from_ref(&id), "published once");
+    assert_eq!(state_of(&env, &repo, &url, &id)["state"], "passed");
+    let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !n.starts_with("refs/ci/done/")).collect();
+    assert!(live.iter().all(|(n, _)| n.starts_with("refs/ci/workers/")), "leftover refs: {live:?}");
+}

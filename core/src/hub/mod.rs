@@ -68,11 +68,27 @@ pub enum HubError {
     /// Our side failed: the cache repository, an object, the disk.
     #[error("{context} (hub {hub}): {message}")]
     Local { hub: String, context: String, message: String },
+    /// The hub applied only some refs of an atomic transaction and would
+    /// not take the rest. git does this to an `--atomic` push when a ref
+    /// fails a check made before the transaction (a hidden ref; a
+    /// connectivity check that raced another push deleting refs): those
+    /// refs are skipped and the rest applied. `applied` names the refs that
+    /// moved as asked; every other ref of the transaction is as it was.
+    #[error("the hub {hub} applied only part of a transaction ({}), not {refname}: {message}", applied.join(", "))]
+    Partial { hub: String, applied: Vec<String>, refname: String, message: String },
 }
 
 impl HubError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, HubError::Conflict { .. })
+    }
+
+    /// The refs a failed transaction moved anyway (see [`HubError::Partial`]).
+    pub fn applied(&self) -> &[String] {
+        match self {
+            HubError::Partial { applied, .. } => applied,
+            _ => &[],
+        }
     }
 }
 

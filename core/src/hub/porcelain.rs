@@ -14,6 +14,12 @@ impl RefStatus {
         self.flag == '!'
     }
 
+    /// The hub moved this ref as asked (created, updated, deleted, or it
+    /// already held the value).
+    pub fn applied(&self) -> bool {
+        matches!(self.flag, ' ' | '+' | '-' | '*' | '=')
+    }
+
     /// The part in parentheses: `stale info`, `atomic transaction failed`...
     pub fn reason(&self) -> &str {
         self.summary.split_once('(').map_or(self.summary.as_str(), |(_, r)| r.trim_end_matches(')'))
@@ -71,6 +77,15 @@ mod tests {
         assert!(st[0].rejected() && is_race(st[0].reason()));
         assert!(st[1].only_atomic());
         assert_eq!(st[1].refname, "refs/ci/queue/d/x");
+    }
+
+    #[test]
+    fn a_push_applied_in_part_says_which_refs_moved() {
+        // git 2.47 over git daemon, a connectivity check that raced another push.
+        let out = "To git://127.0.0.1/hub\n!\t1f2e:refs/ci/done/w1\t[remote rejected] (missing necessary objects)\n-\t:refs/ci/queue/default/x\t[deleted]\n-\t:refs/ci/claims/x\t[deleted]\nDone\n";
+        let st = parse(out);
+        assert_eq!(st.iter().filter(|s| s.applied()).count(), 2);
+        assert!(st[0].rejected() && !st[0].applied() && !is_race(st[0].reason()));
     }
 
     #[test]

@@ -125,7 +125,46 @@ impl RemoteHub {
     }
 
     /// One atomic push with a lease per ref, then the mirror follows.
+    ///
+    /// When the hub applies only part of it (see [`HubError::Partial`]),
+    /// the refs it skipped are pushed again, alone, a few times: the usual
+    /// cause, a connectivity check that raced another push, passes on a
+    /// second look. What still fails is returned with the refs that moved.
     fn push(&self, edits: &[RefEdit], options: &[&str]) -> Result<(), HubError> {
+        const RETRIES: u32 = 4;
+        let mut pending = edits.to_vec();
+        let mut applied: Vec<String> = Vec::new();
+        for attempt in 0.. {
+            let out = match self.push_once(&pending, options)? {
+                None => return self.mirror(&pending),
+                Some(out) => out,
+            };
+            let statuses = porcelain::parse(&String::from_utf8_lossy(&out.stdout));
+            let moved = |e: &RefEdit| statuses.iter().any(|s| s.refname == e.name && s.applied());
+            let (now, rest): (Vec<RefEdit>, Vec<RefEdit>) = pending.into_iter().partition(|e| moved(e));
+            let error = self.classify(&out);
+            if now.is_empty() && applied.is_empty() {
+                return Err(error);
+            }
+            self.mirror(&now)?;
+            applied.extend(now.into_iter().map(|e| e.name));
+            if now_is_final(attempt, RETRIES, &error) {
+                let (refname, message) = match error {
+                    HubError::Conflict { refname, detail } => (refname, detail),
+                    HubError::Refused { refname, message, .. } => (refname, message),
+                    other => (rest.first().map(|e| e.name.clone()).unwrap_or_default(), other.to_string()),
+                };
+                return Err(HubError::Partial { hub: self.url.clone(), applied, refname, message });
+            }
+            tracing::debug!(target: "git", "the hub applied part of a push; pushing the rest again: {error}");
+            std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+            pending = rest;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One `git push --atomic`; `None` when it went through.
+    fn push_once(&self, edits: &[RefEdit], options: &[&str]) -> Result<Option<std::process::Output>, HubError> {
         let mut git = self.git()?.args(["push", "--atomic", "--porcelain", "--no-verify"]);
         git = git.args(options.iter().map(|o| format!("--push-option={o}")));
         for e in edits {
@@ -138,16 +177,22 @@ impl RemoteHub {
             git = git.arg(format!("{src}:{}", e.name));
         }
         let out = git.output().map_err(|e| self.unreachable(e))?;
-        if !out.status.success() {
-            // A hub that does not take push options runs no hook that reads
-            // them (`git ci hooks install` turns them on): push without.
-            if !options.is_empty() && String::from_utf8_lossy(&out.stderr).contains("does not support push options") {
-                return self.push(edits, &[]);
-            }
-            return Err(self.classify(&out));
+        if out.status.success() {
+            return Ok(None);
         }
-        self.mirror(edits)
+        // A hub that does not take push options runs no hook that reads
+        // them (`git ci hooks install` turns them on): push without.
+        if !options.is_empty() && String::from_utf8_lossy(&out.stderr).contains("does not support push options") {
+            return self.push_once(edits, &[]);
+        }
+        Ok(Some(out))
     }
+}
+
+/// Whether a push applied in part is to be tried no more: a lost race or
+/// an unreachable hub will not change by pushing again at once.
+fn now_is_final(attempt: u32, retries: u32, error: &HubError) -> bool {
+    attempt >= retries || !matches!(error, HubError::Refused { .. })
 }
 
 impl Hub for RemoteHub {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
-use crate::chain::Chain;
+use crate::chain::{Append, Chain};
 use crate::done::{self, Content, Entry};
 use crate::hub::{Hub, HubError};
 use crate::id::JobId;
@@ -198,6 +198,10 @@ struct Pending {
     job: Option<Job>,
     entry: Entry,
     release: Release,
+    /// The hub applied the release in a publish it took only in part: the
+    /// job's live refs are gone (so it is ours to publish, no one else's),
+    /// its result is still to go.
+    released: bool,
     _workdir: Option<tempfile::TempDir>,
 }
 
@@ -445,18 +449,39 @@ impl Worker {
             cancel,
             log: live_tail,
         };
-        self.to_publish.push(Pending { job: Some(active.job), entry: ran.entry, release, _workdir: Some(ran.workdir) });
+        let workdir = Some(ran.workdir);
+        self.to_publish.push(Pending {
+            job: Some(active.job),
+            entry: ran.entry,
+            release,
+            released: false,
+            _workdir: workdir,
+        });
     }
 
     /// One transaction for everything finished; returns whether to go again at once.
     fn publish(&mut self) -> bool {
-        let finished: Vec<(&Entry, &Release)> = self.to_publish.iter().map(|p| (&p.entry, &p.release)).collect();
-        match queue::complete_refs(&*self.hub, &mut self.chain, &finished) {
+        let finished: Vec<(&Entry, Option<&Release>)> =
+            self.to_publish.iter().map(|p| (&p.entry, (!p.released).then_some(&p.release))).collect();
+        let (append, edits) = match queue::complete_edits(&*self.hub, &mut self.chain, &finished) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                self.hub_failed(e);
+                return false;
+            }
+        };
+        match self.hub.transact(&edits) {
             Ok(()) => {
                 self.hub_ok();
+                self.chain.applied(&append);
                 for p in std::mem::take(&mut self.to_publish) {
                     self.published(p);
                 }
+                false
+            }
+            Err(e @ HubError::Partial { .. }) => {
+                self.published_in_part(&append, e.applied());
+                self.hub_failed(e);
                 false
             }
             Err(e) if e.is_conflict() => match self.reconcile() {
@@ -469,6 +494,26 @@ impl Worker {
             Err(e) => {
                 self.hub_failed(e);
                 false
+            }
+        }
+    }
+
+    /// A publish the hub took only in part. Its `done` ref is the one that
+    /// can be skipped (the only one with new objects to check): the jobs
+    /// whose queue ref went are then released, and the next publish
+    /// carries their results alone. Had the `done` ref moved, its jobs are
+    /// published (a job whose release did not go is simply written again).
+    fn published_in_part(&mut self, append: &Append, applied: &[String]) {
+        let moved = append.edits.iter().all(|e| applied.contains(&e.name));
+        if moved {
+            self.chain.applied(append);
+        }
+        for mut p in std::mem::take(&mut self.to_publish) {
+            p.released |= applied.contains(&p.release.queue_ref);
+            if moved && p.released {
+                self.published(p);
+            } else {
+                self.to_publish.push(p);
             }
         }
     }
@@ -509,6 +554,9 @@ impl Worker {
             if done::find(&*self.hub, &tips, &id).is_some() {
                 // Our earlier push went through; its reply was lost.
                 self.published(p);
+            } else if p.released {
+                // We hold its finish token: publish it, whatever moved.
+                self.to_publish.push(p);
             } else if !queued {
                 self.emit(Event::Overtaken { id: id.clone() });
                 if let Some(c) = p.release.claim.filter(|c| snap.claims.get(&id) == Some(c)) {
@@ -539,6 +587,20 @@ impl Worker {
                     }
                 }
                 self.next_heartbeat = Instant::now() + self.cfg.lease / 3;
+            }
+            Err(e @ HubError::Partial { .. }) => {
+                // The renewals that went keep their jobs; the rest are tried
+                // again soon, their old claims still being ours.
+                for (_, claim) in renewals {
+                    let name = refs::claim(&claim.job);
+                    let renewed = e.applied().contains(&name).then(|| self.hub.get(&name).ok().flatten()).flatten();
+                    if let (Some(blob), Some(a)) = (renewed, self.active.get_mut(&claim.job)) {
+                        a.claim = claim;
+                        a.claim_blob = blob;
+                    }
+                }
+                self.hub_failed(e);
+                self.next_heartbeat = Instant::now() + self.cfg.lease / 12;
             }
             Err(e) if e.is_conflict() => {
                 // Some claim is no longer ours: find which, stop those jobs.
@@ -705,6 +767,21 @@ impl Worker {
                 }
                 Ok(Round { eligible, retry_now: true })
             }
+            Err(e @ HubError::Partial { .. }) => {
+                // The claims that went are ours: run those jobs.
+                for (c, req) in picked.into_iter().zip(requests) {
+                    let name = refs::claim(&c.queued.id);
+                    if !e.applied().contains(&name) {
+                        continue;
+                    }
+                    if let Some(blob) = self.hub.get(&name)? {
+                        taken.insert(c.queued.id.clone());
+                        self.start(c, req.claim, blob);
+                    }
+                }
+                self.hub_failed(e);
+                Ok(Round { eligible, retry_now: false })
+            }
             Err(e) if e.is_conflict() => {
                 self.summary.lost_races += 1;
                 self.spread = (self.spread * 2).min(16);
@@ -868,7 +945,7 @@ impl Worker {
         let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or(""));
         let entry =
             Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
-        self.to_publish.push(Pending { job, entry, release, _workdir: None });
+        self.to_publish.push(Pending { job, entry, release, released: false, _workdir: None });
     }
 }
 
