@@ -14,10 +14,11 @@ impl RefStatus {
         self.flag == '!'
     }
 
-    /// The hub moved this ref as asked (created, updated, deleted, or it
-    /// already held the value).
+    /// The hub moved this ref as asked: created, updated or deleted it. A
+    /// ref that already held the value (`=`, a lease-checked verify) sent
+    /// the hub no command at all, so nothing was applied to it.
     pub fn applied(&self) -> bool {
-        matches!(self.flag, ' ' | '+' | '-' | '*' | '=')
+        matches!(self.flag, ' ' | '+' | '-' | '*')
     }
 
     /// The part in parentheses: `stale info`, `atomic transaction failed`...
@@ -86,6 +87,9 @@ mod tests {
         let st = parse(out);
         assert_eq!(st.iter().filter(|s| s.applied()).count(), 2);
         assert!(st[0].rejected() && !st[0].applied() && !is_race(st[0].reason()));
+        // A verify is `=` whether or not the push went through.
+        let failed = "!\tab:refs/ci/claims/x\t[remote rejected] (atomic transaction failed)\n=\tcd:refs/ci/queue/default/x\t[up to date]\n";
+        assert!(parse(failed).iter().all(|s| !s.applied()));
     }
 
     #[test]

@@ -24,13 +24,19 @@ pub struct RemoteHub {
 impl RemoteHub {
     /// Opens (creating on first use) the cache repository for `url`.
     pub fn open(url: &str, from_repo: Option<&Path>, owner: &str) -> Result<RemoteHub, HubError> {
+        let from = from_repo.map(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
+        let dir = cache_dir(url, from.as_deref(), owner);
+        Self::open_at(url, from, &dir)
+    }
+
+    /// [`RemoteHub::open`] with the cache repository at `dir`.
+    fn open_at(url: &str, from: Option<PathBuf>, dir: &Path) -> Result<RemoteHub, HubError> {
         let local = |context: &str, e: &dyn std::fmt::Display| HubError::Local {
             hub: url.to_owned(),
             context: context.to_owned(),
             message: e.to_string(),
         };
-        let from = from_repo.map(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()));
-        let dir = cache_dir(url, from.as_deref(), owner);
+        let dir = dir.to_path_buf();
         let mut repo = match gix::open(&dir) {
             Ok(repo) => repo,
             Err(_) => init_cache(&dir).map_err(|e| local("could not create the cache repository", &e))?,
@@ -297,4 +303,50 @@ fn link_objects(cache: &gix::Repository, from: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(file.parent().expect("has parent"))?;
     let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&file)?;
     writeln!(f, "{line}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare hub and a remote hub on it over `file://`, its cache in the same temporary directory.
+    fn world() -> (tempfile::TempDir, PathBuf, RemoteHub) {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = dir.path().join("hub.git");
+        gix::init_bare(&hub).unwrap();
+        let remote = RemoteHub::open_at(&format!("file://{}", hub.display()), None, &dir.path().join("cache")).unwrap();
+        (dir, hub, remote)
+    }
+
+    fn blob(hub: &dyn Hub, bytes: &str) -> ObjectId {
+        hub.write_blob(bytes.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_lost_race_is_a_conflict_with_nothing_applied() {
+        let (_dir, _hub, remote) = world();
+        let hub: &dyn Hub = &remote;
+        let queued = blob(hub, "job");
+        hub.transact(&[RefEdit::create("refs/ci/queue/default/j", queued)]).unwrap();
+        let claim = |n: &str| {
+            vec![RefEdit::create("refs/ci/claims/j", blob(hub, n)), RefEdit::verify("refs/ci/queue/default/j", queued)]
+        };
+        hub.transact(&claim("first")).unwrap();
+        let lost = hub.transact(&claim("second")).unwrap_err();
+        assert!(lost.is_conflict() && lost.applied().is_empty(), "{lost:?}");
+    }
+
+    #[test]
+    fn a_push_the_hub_takes_in_part_says_what_moved() {
+        let (_dir, hub_dir, remote) = world();
+        let hub: &dyn Hub = &remote;
+        let a = blob(hub, "a");
+        hub.transact(&[RefEdit::create("refs/ci/logs/a", a)]).unwrap();
+        Git::new(&hub_dir).unwrap().args(["config", "receive.hideRefs", "refs/ci/logs/b"]).run().unwrap();
+        let edits = [RefEdit::delete("refs/ci/logs/a", a), RefEdit::create("refs/ci/logs/b", blob(hub, "b"))];
+        let e = hub.transact(&edits).unwrap_err();
+        assert!(matches!(&e, HubError::Partial { refname, .. } if refname == "refs/ci/logs/b"), "{e:?}");
+        assert_eq!(e.applied(), ["refs/ci/logs/a"]);
+        assert_eq!(hub.get("refs/ci/logs/a").unwrap(), None, "the mirror follows what moved");
+    }
 }
