@@ -137,7 +137,13 @@ pub struct ClaimRequest {
 /// Claims several jobs in one transaction; returns each claim's blob id (the
 /// fencing token) in order. One lost race fails them all.
 pub fn claim(hub: &dyn Hub, requests: &[ClaimRequest]) -> Result<Vec<ObjectId>, HubError> {
-    let mut edits = Vec::with_capacity(requests.len() * 2);
+    claim_with(hub, requests, vec![])
+}
+
+/// [`claim`] in one transaction with `also` (a publish, see
+/// [`complete_edits`]): one push instead of two.
+pub fn claim_with(hub: &dyn Hub, requests: &[ClaimRequest], also: Vec<RefEdit>) -> Result<Vec<ObjectId>, HubError> {
+    let mut edits = also;
     let mut ids = Vec::with_capacity(requests.len());
     for r in requests {
         let blob = hub.write_blob(&r.claim.to_json())?;

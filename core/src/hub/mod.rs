@@ -83,6 +83,16 @@ impl HubError {
         matches!(self, HubError::Conflict { .. })
     }
 
+    /// The ref a lost race or a refusal was about, if any.
+    pub fn refname(&self) -> &str {
+        match self {
+            HubError::Conflict { refname, .. }
+            | HubError::Refused { refname, .. }
+            | HubError::Partial { refname, .. } => refname,
+            _ => "",
+        }
+    }
+
     /// The refs a failed transaction moved anyway (see [`HubError::Partial`]).
     pub fn applied(&self) -> &[String] {
         match self {

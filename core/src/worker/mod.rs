@@ -28,7 +28,7 @@ use gix::ObjectId;
 
 use crate::chain::{Append, Chain};
 use crate::done::{self, Content, Entry};
-use crate::hub::{Hub, HubError};
+use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
 use crate::model::{Claim, Job, JobResult, Status};
 use crate::queue::{self, ClaimRequest, Queued, Release, Snapshot};
@@ -202,6 +202,8 @@ struct Pending {
     /// job's live refs are gone (so it is ours to publish, no one else's),
     /// its result is still to go.
     released: bool,
+    /// When it was ready to publish.
+    at: Instant,
     _workdir: Option<tempfile::TempDir>,
 }
 
@@ -213,6 +215,8 @@ pub struct Worker {
     rx: Receiver<Wake>,
     active: HashMap<JobId, Active>,
     to_publish: Vec<Pending>,
+    /// How long a result may wait for others to share its publish.
+    publish_linger: Duration,
     /// Our `done` chain, read once at start and then moved only by us (and gc).
     chain: Chain,
     /// Claims of others as first seen unchanged, on our monotonic clock.
@@ -240,6 +244,7 @@ impl Worker {
     pub fn new(hub: Arc<dyn Hub>, cfg: Config, on_event: impl Fn(&Event) + Send + Sync + 'static) -> Worker {
         let (tx, rx) = mpsc::channel();
         let chain = Chain::new(cfg.name.clone(), None).rolling_at(cfg.roll_at);
+        let publish_linger = if hub.watch_path().is_some() { Duration::ZERO } else { PUBLISH_LINGER };
         Worker {
             hub,
             next_heartbeat: Instant::now() + cfg.lease / 3,
@@ -254,6 +259,7 @@ impl Worker {
             rx,
             active: HashMap::new(),
             to_publish: Vec::new(),
+            publish_linger,
             chain,
             watched_claims: HashMap::new(),
             claim_docs: HashMap::new(),
@@ -284,7 +290,12 @@ impl Worker {
                 self.handle(wake);
             }
             let mut busy = false;
-            if !self.to_publish.is_empty() && self.backoff.ready() {
+            let free = self.cfg.jobs.saturating_sub(self.active.len());
+            let lingering = self.lingering();
+            // A claim round publishes what is finished too, in the claim's
+            // own transaction: one push a round, not two.
+            let claiming = free > 0 && !self.draining && !lingering;
+            if !claiming && !lingering && !self.to_publish.is_empty() && self.backoff.ready() {
                 busy |= self.publish();
             }
             if !self.active.is_empty() && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
@@ -295,9 +306,8 @@ impl Worker {
             if self.draining && idle {
                 break;
             }
-            let free = self.cfg.jobs.saturating_sub(self.active.len());
             let mut found_work = false;
-            if free > 0 && !self.draining && self.backoff.ready() {
+            if claiming && self.backoff.ready() {
                 match self.claim_round(free) {
                     Ok(round) => {
                         found_work = round.eligible > 0;
@@ -359,6 +369,9 @@ impl Worker {
         if !self.active.is_empty() {
             wait = wait.min(self.next_heartbeat.saturating_duration_since(now));
             wait = wait.min(self.live_logs.next().saturating_duration_since(now));
+        }
+        if let Some(oldest) = self.to_publish.iter().map(|p| p.at).min().filter(|_| self.lingering()) {
+            wait = wait.min((oldest + self.publish_linger).saturating_duration_since(now));
         }
         if let Some(r) = self.backoff.remaining() {
             wait = wait.max(r).min(self.cfg.poll.max(r));
@@ -455,47 +468,72 @@ impl Worker {
             entry: ran.entry,
             release,
             released: false,
+            at: Instant::now(),
             _workdir: workdir,
         });
     }
 
     /// One transaction for everything finished; returns whether to go again at once.
     fn publish(&mut self) -> bool {
-        let finished: Vec<(&Entry, Option<&Release>)> =
-            self.to_publish.iter().map(|p| (&p.entry, (!p.released).then_some(&p.release))).collect();
-        let (append, edits) = match queue::complete_edits(&*self.hub, &mut self.chain, &finished) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                self.hub_failed(e);
-                return false;
-            }
-        };
-        match self.hub.transact(&edits) {
-            Ok(()) => {
-                self.hub_ok();
-                self.chain.applied(&append);
-                for p in std::mem::take(&mut self.to_publish) {
-                    self.published(p);
-                }
-                false
-            }
-            Err(e @ HubError::Partial { .. }) => {
-                self.published_in_part(&append, e.applied());
-                self.hub_failed(e);
-                false
-            }
-            Err(e) if e.is_conflict() => match self.reconcile() {
-                Ok(()) => true,
-                Err(e) => {
-                    self.hub_failed(e);
+        match self.publish_edits() {
+            Ok((append, edits)) => match self.hub.transact(&edits) {
+                Ok(()) => {
+                    self.on_published(&append);
                     false
                 }
+                Err(e) => self.publish_failed(e, &append),
             },
             Err(e) => {
                 self.hub_failed(e);
                 false
             }
         }
+    }
+
+    /// The objects and ref edits that publish everything finished.
+    fn publish_edits(&mut self) -> Result<(Append, Vec<RefEdit>), HubError> {
+        let finished: Vec<(&Entry, Option<&Release>)> =
+            self.to_publish.iter().map(|p| (&p.entry, (!p.released).then_some(&p.release))).collect();
+        queue::complete_edits(&*self.hub, &mut self.chain, &finished)
+    }
+
+    /// The transaction holding `append` and everything finished went through.
+    fn on_published(&mut self, append: &Append) {
+        self.hub_ok();
+        self.chain.applied(append);
+        for p in std::mem::take(&mut self.to_publish) {
+            self.published(p);
+        }
+    }
+
+    /// A publish of `append` failed with `e`; returns whether to go again at once.
+    fn publish_failed(&mut self, e: HubError, append: &Append) -> bool {
+        match e {
+            e @ HubError::Partial { .. } => {
+                self.published_in_part(append, e.applied());
+                self.hub_failed(e);
+                false
+            }
+            e if e.is_conflict() => match self.reconcile() {
+                Ok(()) => true,
+                Err(e) => {
+                    self.hub_failed(e);
+                    false
+                }
+            },
+            e => {
+                self.hub_failed(e);
+                false
+            }
+        }
+    }
+
+    /// Whether to hold back a publish a moment for more results to join it:
+    /// on a remote hub every publish is a push, and jobs claimed together
+    /// tend to end together.
+    fn lingering(&self) -> bool {
+        let oldest = self.to_publish.iter().map(|p| p.at).min();
+        !self.active.is_empty() && !self.draining && oldest.is_some_and(|at| at.elapsed() < self.publish_linger)
     }
 
     /// A publish the hub took only in part. Its `done` ref is the one that
@@ -627,6 +665,11 @@ impl Worker {
     }
 }
 
+/// How long a finished job's publish waits on a remote hub for others
+/// running beside it to finish and share its push (a push costs ~50–100 ms;
+/// a local hub's transaction ~0.2 ms, so there it does not wait).
+const PUBLISH_LINGER: Duration = Duration::from_millis(50);
+
 /// What one look at the queue found.
 struct Round {
     eligible: usize,
@@ -740,6 +783,11 @@ impl Worker {
         }
         let eligible = candidates.len();
         if eligible == 0 {
+            // Nothing to claim with it: publish alone (after an old
+            // snapshot, a fresh one is read first).
+            if fresh && !self.to_publish.is_empty() {
+                retry_now |= self.publish();
+            }
             return Ok(Round { eligible, retry_now });
         }
         let picked = self.pick(candidates, free);
@@ -754,8 +802,14 @@ impl Worker {
                 }
             })
             .collect();
-        match queue::claim(&*self.hub, &requests) {
+        let publishing = if self.to_publish.is_empty() { None } else { Some(self.publish_edits()?) };
+        let (append, also) = publishing.unzip();
+        let publish_refs: HashSet<String> = also.iter().flatten().map(|e| e.name.clone()).collect();
+        match queue::claim_with(&*self.hub, &requests, also.unwrap_or_default()) {
             Ok(blobs) => {
+                if let Some(append) = &append {
+                    self.on_published(append);
+                }
                 self.spread = (self.spread.saturating_sub(1)).max(1);
                 let claimed = picked.len();
                 for ((c, req), blob) in picked.into_iter().zip(requests).zip(blobs) {
@@ -768,6 +822,9 @@ impl Worker {
                 Ok(Round { eligible, retry_now: true })
             }
             Err(e @ HubError::Partial { .. }) => {
+                if let Some(append) = &append {
+                    self.published_in_part(append, e.applied());
+                }
                 // The claims that went are ours: run those jobs.
                 for (c, req) in picked.into_iter().zip(requests) {
                     let name = refs::claim(&c.queued.id);
@@ -782,9 +839,21 @@ impl Worker {
                 self.hub_failed(e);
                 Ok(Round { eligible, retry_now: false })
             }
+            Err(e @ HubError::Conflict { .. }) if publish_refs.contains(e.refname()) => {
+                // The publish lost (a cancel overtook a job, gc moved the
+                // chain), so nothing was claimed either: sort the publish
+                // out; the claim is tried again after.
+                let append = append.expect("publish refs come with a publish");
+                self.publish_failed(e, &append);
+                Ok(Round { eligible, retry_now: true })
+            }
             Err(e) if e.is_conflict() => {
                 self.summary.lost_races += 1;
                 self.spread = (self.spread * 2).min(16);
+                if append.is_some() {
+                    // The claim lost, so nothing was published either.
+                    self.publish();
+                }
                 if let HubError::Conflict { refname, .. } = &e
                     && let Some(id) = refs::job_id_under(refname, refs::CLAIMS)
                 {
@@ -945,7 +1014,7 @@ impl Worker {
         let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or(""));
         let entry =
             Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
-        self.to_publish.push(Pending { job, entry, release, released: false, _workdir: None });
+        self.to_publish.push(Pending { job, entry, release, released: false, at: Instant::now(), _workdir: None });
     }
 }
 
