@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use git_ci_core::chain::{Chain, ROLL_AT};
 use git_ci_core::done::{self, Entry};
-use git_ci_core::hub::Hub;
+use git_ci_core::hub::{Hub, LocalHub};
 use git_ci_core::queue::Snapshot;
 use git_ci_core::{JobId, refs};
 
@@ -31,19 +31,24 @@ const DAYS: usize = 50;
 const FLAT: Goal = Goal::RatioAtMost(1.1);
 
 pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
-    let empty = "history-0.git";
-    ctx.fx.hub(empty)?;
-    git(&ctx.fx.hub_path(empty), &["repack", "-a", "-d", "-q"])?;
     let mut rows = Vec::new();
     for n in ctx.sizes.results_at() {
+        // The floor's hub is made beside the full one, each time: on this
+        // VM's ext4 a file's cost depends on how many files were deleted
+        // near it lately (see `fill_by_fetch`), so two hubs made minutes
+        // apart differ by more than their histories do.
+        let empty = format!("history-0-for-{n}.git");
+        ctx.fx.hub(&empty)?;
+        let empty = empty.as_str();
         let full = format!("history-{n}.git");
         let full_path = ctx.fx.hub(&full)?;
-        let (took, filled) = time(|| fill(&ctx.fx.local(&full_path)?, &ctx.fx.commit, n));
+        let (took, filled) = time(|| fill_by_fetch(&full_path, &ctx.fx.commit, n));
         filled?;
         eprintln!("  filled {n} results in {:.1} s", took.as_secs_f64());
         // A hub is packed in real life; loose objects would also set off
         // `gc --auto` in the background of the first push, mid-measurement.
         git(&full_path, &["repack", "-a", "-d", "-q"])?;
+        git(&ctx.fx.hub_path(empty), &["repack", "-a", "-d", "-q"])?;
         let local = [ctx.fx.local(&ctx.fx.hub_path(empty))?, ctx.fx.local(&full_path)?];
         let (local_rows, local_floor) = measure_hubs(ctx, "local hub", n, [&local[0], &local[1]], ctx.sizes.runs * 4)?;
         let remote = [ctx.fx.remote(empty, "bench")?, ctx.fx.remote(&full, "bench")?];
@@ -54,6 +59,28 @@ pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
         rows.push(rolls(ctx, "git daemon", n, 1 << 20, &local[1], &remote[1], &remote_floor)?);
     }
     Ok(rows)
+}
+
+/// Fills `hub` with `results` old results written in a scratch hub and
+/// fetched over as one pack, as a hub's history arrives over the years.
+///
+/// Why not write them in place: 100k results are ~400k loose objects,
+/// and the repack that follows deletes them all. On an ext4 without a
+/// journal (this VM's) every file created near that many recently
+/// deleted inodes pays a scan past them (`perf`: `recently_deleted` in
+/// `__ext4_new_inode`), so every later lock file and object of the hub
+/// cost 2–3× for a long while: the rows measured that, not history.
+fn fill_by_fetch(hub: &std::path::Path, commit: &Commit, results: usize) -> Res<()> {
+    // tmpfs when the machine has one: the scratch's churn stays off the disk.
+    let shm = std::path::Path::new("/dev/shm");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("git-ci-bench-fill-");
+    let scratch = if shm.is_dir() { builder.tempdir_in(shm)? } else { builder.tempdir()? };
+    let scratch_hub = scratch.path().join("hub.git");
+    crate::fixture::init_bare(&scratch_hub)?;
+    fill(&LocalHub::open(&scratch_hub)?, commit, results)?;
+    git(hub, &["fetch", "-q", &scratch_hub.display().to_string(), "+refs/ci/*:refs/ci/*"])?;
+    Ok(())
 }
 
 /// Publishes `results` finished jobs in batches onto the filler's chain,

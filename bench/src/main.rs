@@ -162,8 +162,10 @@ Notes:
 - The remote worker cannot be told of new jobs over git://: it polls, 50 ms
   after its last fetch ended, so remote end-to-end also includes about half
   a poll period and a fetch.
-- Old results are spread over 50 days, 500 per done commit; both hubs of
-  that group are repacked before measuring.
+- Old results are spread over 50 days, 500 per done commit, published
+  through the rolling chain a worker uses, in a scratch hub (on /dev/shm
+  when there is one) and fetched into the measured hub as one pack; both
+  hubs of that group are repacked before measuring.
 - Local figures are mostly file creations (loose objects, ref locks,
   checkouts), so they follow the disk; --dir /dev/shm takes it out.
 ";
