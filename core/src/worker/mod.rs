@@ -248,7 +248,7 @@ impl Worker {
         Worker {
             hub,
             next_heartbeat: Instant::now() + cfg.lease / 3,
-            next_cancel_check: Instant::now() + cfg.poll,
+            next_cancel_check: Instant::now() + cancel_check_every(&cfg),
             idle_poll: cfg.poll,
             registration: registry::Registration::new(&cfg),
             live_logs: live_log::LiveLogs::new(cfg.log_interval),
@@ -690,6 +690,27 @@ fn next_idle_poll(current: Duration, cfg: &Config, busy: bool) -> Duration {
     if busy { cfg.poll } else { (current * 2).clamp(cfg.poll, cfg.poll_max.max(cfg.poll)) }
 }
 
+/// How often a worker running jobs looks for cancel requests when no claim
+/// round does: every poll, but not more than once a second (each look is a
+/// fetch; a cancel a second late is still prompt).
+fn cancel_check_every(cfg: &Config) -> Duration {
+    cfg.poll.max(Duration::from_secs(1))
+}
+
+/// How many times a claim batch that lost one job to another worker is
+/// pushed again at once without it (and with its publish), before the
+/// worker reads the hub afresh.
+const BATCH_RETRIES: usize = 3;
+
+/// How many of the first eligible jobs a claim of `free` picks among: at
+/// least one batch per worker claiming (us and `rivals`), so that workers
+/// claiming at the same moment mostly pick different jobs, widened by
+/// `spread` after lost races. The window scales with the batch: a batch of
+/// claims is one atomic transaction, lost whole if any of its jobs is taken.
+fn claim_window(spread: usize, rivals: usize, free: usize, candidates: usize) -> usize {
+    (spread.max(rivals + 1) * free).clamp(1, candidates.max(1))
+}
+
 /// How long the unclaimed rest of a snapshot may be claimed from without
 /// reading the hub again. A claim is a compare-and-swap (claim absent, job
 /// still queued), so a stale view costs at worst a lost race; over git
@@ -697,11 +718,22 @@ fn next_idle_poll(current: Duration, cfg: &Config, busy: bool) -> Duration {
 /// queue ref.
 const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
 
+/// A claim round's snapshot, carried to its batch.
+struct Batch {
+    snap: Snapshot,
+    /// Jobs of the snapshot not to claim: ours already, or lost to others.
+    taken: HashSet<JobId>,
+    read_at: Instant,
+    /// How many jobs of the snapshot we could have claimed.
+    eligible: usize,
+}
+
 /// The rest of the last snapshot, for the next claim round.
 struct Leftover {
     read_at: Instant,
     snap: Snapshot,
-    /// Jobs this worker claimed since: they are in the snapshot still.
+    /// Jobs this worker claimed since, or lost to others: they are in the
+    /// snapshot still.
     taken: HashSet<JobId>,
 }
 
@@ -724,7 +756,7 @@ impl Worker {
     fn claim_from(
         &mut self,
         snap: Snapshot,
-        mut taken: HashSet<JobId>,
+        taken: HashSet<JobId>,
         read_at: Instant,
         free: usize,
         fresh: bool,
@@ -733,7 +765,7 @@ impl Worker {
             self.hub_ok();
             // The snapshot holds the cancel requests too: no separate look
             // at them until a poll interval from now.
-            self.next_cancel_check = Instant::now() + self.cfg.poll;
+            self.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
             self.notice_cancels(&snap.cancels);
             self.track_claims(&snap);
             let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.blob)).collect();
@@ -790,8 +822,98 @@ impl Worker {
             }
             return Ok(Round { eligible, retry_now });
         }
-        let picked = self.pick(candidates, free);
-        let requests: Vec<ClaimRequest> = picked
+        let rivals = self.rivals(&snap);
+        let picked = self.pick(candidates, free, rivals);
+        let batch = Batch { snap, taken, read_at, eligible };
+        self.claim_batch(picked, batch)
+    }
+
+    /// Claims `picked` in one push that also publishes what is finished.
+    /// A job of the batch taken by another worker meanwhile fails the
+    /// whole push; the porcelain says which, so the rest is pushed again
+    /// at once without it, a few times, before the publish goes alone.
+    fn claim_batch(&mut self, mut picked: Vec<Candidate>, mut batch: Batch) -> Result<Round, HubError> {
+        let eligible = batch.eligible;
+        let publishing = if self.to_publish.is_empty() { None } else { Some(self.publish_edits()?) };
+        let (append, also) = publishing.unzip();
+        let also = also.unwrap_or_default();
+        let publish_refs: HashSet<&str> = also.iter().map(|e| e.name.as_str()).collect();
+        let mut lost_here = 0;
+        for attempt in 0.. {
+            let requests = self.claim_requests(&picked);
+            let e = match queue::claim_with(&*self.hub, &requests, also.clone()) {
+                Ok(blobs) => {
+                    if let Some(append) = &append {
+                        self.on_published(append);
+                    }
+                    self.spread = (self.spread.saturating_sub(1)).max(1);
+                    let claimed = picked.len();
+                    for ((c, req), blob) in picked.into_iter().zip(requests).zip(blobs) {
+                        batch.taken.insert(c.queued.id.clone());
+                        self.start(c, req.claim, blob);
+                    }
+                    if eligible > claimed + lost_here {
+                        let Batch { snap, taken, read_at, .. } = batch;
+                        self.leftover = Some(Leftover { read_at, snap, taken });
+                    }
+                    return Ok(Round { eligible, retry_now: true });
+                }
+                Err(e) => e,
+            };
+            match e {
+                e @ HubError::Partial { .. } => {
+                    if let Some(append) = &append {
+                        self.published_in_part(append, e.applied());
+                    }
+                    // The claims that went are ours: run those jobs.
+                    for (c, req) in picked.into_iter().zip(requests) {
+                        let name = refs::claim(&c.queued.id);
+                        if e.applied().contains(&name)
+                            && let Some(blob) = self.hub.get(&name)?
+                        {
+                            self.start(c, req.claim, blob);
+                        }
+                    }
+                    self.hub_failed(e);
+                    return Ok(Round { eligible, retry_now: false });
+                }
+                e @ HubError::Conflict { .. } if publish_refs.contains(e.refname()) => {
+                    // The publish lost (a cancel overtook a job, gc moved the
+                    // chain), so nothing was claimed either: sort the
+                    // publish out; the claim is tried again after.
+                    let append = append.expect("publish refs come with a publish");
+                    self.publish_failed(e, &append);
+                    return Ok(Round { eligible, retry_now: true });
+                }
+                e if e.is_conflict() => {
+                    self.summary.lost_races += 1;
+                    self.spread = (self.spread * 2).min(16);
+                    let lost = refs::job_id_under(e.refname(), refs::CLAIMS)
+                        .or_else(|| refs::parse_queue_ref(e.refname()).map(|(_, id)| id));
+                    if let Some(id) = &lost {
+                        self.emit(Event::LostRace { id: id.clone() });
+                        picked.retain(|c| &c.queued.id != id);
+                        // Not ours to claim again from this snapshot.
+                        batch.taken.insert(id.clone());
+                        lost_here += 1;
+                    }
+                    if lost.is_none() || picked.is_empty() || attempt == BATCH_RETRIES {
+                        if append.is_some() {
+                            // The claim lost, so nothing was published either.
+                            self.publish();
+                        }
+                        return Ok(Round { eligible, retry_now: true });
+                    }
+                }
+                e => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// A claim of each of `picked`: a fresh one, or a steal of an expired claim.
+    fn claim_requests(&self, picked: &[Candidate]) -> Vec<ClaimRequest> {
+        picked
             .iter()
             .map(|c| {
                 let attempt = c.steal.as_ref().map_or(c.job.attempt, |(_, old)| old.attempt + 1);
@@ -801,82 +923,29 @@ impl Worker {
                     queued: (refs::queue(&c.queued.queue, &c.queued.id), c.queued.blob),
                 }
             })
-            .collect();
-        let publishing = if self.to_publish.is_empty() { None } else { Some(self.publish_edits()?) };
-        let (append, also) = publishing.unzip();
-        let publish_refs: HashSet<String> = also.iter().flatten().map(|e| e.name.clone()).collect();
-        match queue::claim_with(&*self.hub, &requests, also.unwrap_or_default()) {
-            Ok(blobs) => {
-                if let Some(append) = &append {
-                    self.on_published(append);
-                }
-                self.spread = (self.spread.saturating_sub(1)).max(1);
-                let claimed = picked.len();
-                for ((c, req), blob) in picked.into_iter().zip(requests).zip(blobs) {
-                    taken.insert(c.queued.id.clone());
-                    self.start(c, req.claim, blob);
-                }
-                if eligible > claimed {
-                    self.leftover = Some(Leftover { read_at, snap, taken });
-                }
-                Ok(Round { eligible, retry_now: true })
-            }
-            Err(e @ HubError::Partial { .. }) => {
-                if let Some(append) = &append {
-                    self.published_in_part(append, e.applied());
-                }
-                // The claims that went are ours: run those jobs.
-                for (c, req) in picked.into_iter().zip(requests) {
-                    let name = refs::claim(&c.queued.id);
-                    if !e.applied().contains(&name) {
-                        continue;
-                    }
-                    if let Some(blob) = self.hub.get(&name)? {
-                        taken.insert(c.queued.id.clone());
-                        self.start(c, req.claim, blob);
-                    }
-                }
-                self.hub_failed(e);
-                Ok(Round { eligible, retry_now: false })
-            }
-            Err(e @ HubError::Conflict { .. }) if publish_refs.contains(e.refname()) => {
-                // The publish lost (a cancel overtook a job, gc moved the
-                // chain), so nothing was claimed either: sort the publish
-                // out; the claim is tried again after.
-                let append = append.expect("publish refs come with a publish");
-                self.publish_failed(e, &append);
-                Ok(Round { eligible, retry_now: true })
-            }
-            Err(e) if e.is_conflict() => {
-                self.summary.lost_races += 1;
-                self.spread = (self.spread * 2).min(16);
-                if append.is_some() {
-                    // The claim lost, so nothing was published either.
-                    self.publish();
-                }
-                if let HubError::Conflict { refname, .. } = &e
-                    && let Some(id) = refs::job_id_under(refname, refs::CLAIMS)
-                {
-                    self.emit(Event::LostRace { id });
-                }
-                Ok(Round { eligible, retry_now: true })
-            }
-            Err(e) => Err(e),
-        }
+            .collect()
     }
 
     /// Oldest first within a priority; with contention, a random one of the
-    /// first few, so that workers do not all fight over the same job. The
-    /// window scales with the batch: a batch of claims is one atomic
-    /// transaction, lost whole if any of its jobs is taken.
-    fn pick(&self, mut candidates: Vec<Candidate>, free: usize) -> Vec<Candidate> {
+    /// first few, so that workers do not all fight over the same job (see
+    /// [`claim_window`]). `rivals` is how many other workers seem to be
+    /// claiming beside us.
+    fn pick(&self, mut candidates: Vec<Candidate>, free: usize, rivals: usize) -> Vec<Candidate> {
         candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
         let mut picked = Vec::new();
         while picked.len() < free && !candidates.is_empty() {
-            let window = (self.spread * free).min(candidates.len());
+            let window = claim_window(self.spread, rivals, free, candidates.len());
             picked.push(candidates.remove(fastrand::usize(..window)));
         }
         picked
+    }
+
+    /// How many other workers claim beside us, guessed from the snapshot:
+    /// the claims that are not ours, over our own slots (workers of a pool
+    /// tend to be alike). A guess is enough: it only widens the window.
+    fn rivals(&self, snap: &Snapshot) -> usize {
+        let others = snap.claims.keys().filter(|id| !self.active.contains_key(*id)).count();
+        others.div_ceil(self.cfg.jobs.max(1))
     }
 
     fn start(&mut self, c: Candidate, claim: Claim, claim_blob: ObjectId) {
@@ -922,7 +991,7 @@ impl Worker {
         if Instant::now() < self.next_cancel_check {
             return Ok(());
         }
-        self.next_cancel_check = Instant::now() + self.cfg.poll;
+        self.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
         self.hub.refresh(&[refs::CANCEL])?;
         let cancels = self.hub.list(refs::CANCEL)?;
         let by_id =
@@ -1038,6 +1107,14 @@ fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::Recommen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_claim_window_grows_with_rivals_and_lost_races() {
+        assert_eq!(claim_window(1, 0, 1, 100), 1, "alone: oldest first");
+        assert_eq!(claim_window(1, 3, 4, 100), 16, "four workers of four slots: a batch each");
+        assert_eq!(claim_window(4, 1, 2, 100), 8, "lost races widen it further");
+        assert_eq!(claim_window(1, 15, 1, 5), 5, "never past the candidates");
+    }
 
     #[test]
     fn an_idle_worker_stretches_its_poll_and_snaps_back_on_work() {
