@@ -33,9 +33,12 @@ impl Registration {
 
     /// The running jobs changed: refresh shortly, coalescing a burst of
     /// changes. A busy worker changes its running set with every job; each
-    /// refresh is a push, so bursts are coalesced over a couple of seconds.
+    /// refresh is a push, and the list is only for people to read (claims
+    /// say who runs what), so changes are coalesced over a quarter of the
+    /// refresh period, 2 to 15 s.
     pub fn soon(&mut self) {
-        self.next = self.next.min(Instant::now() + Duration::from_secs(2));
+        let within = (self.every / 4).clamp(Duration::from_secs(2), Duration::from_secs(15));
+        self.next = self.next.min(Instant::now() + within);
     }
 
     pub fn next(&self) -> Instant {
