@@ -19,7 +19,16 @@ use crate::git::{Git, GitError};
 pub struct RemoteHub {
     url: String,
     cache: gix::ThreadSafeRepository,
+    /// Fetches made, to let git's automatic maintenance run on some only.
+    fetches: std::sync::atomic::AtomicU32,
 }
+
+/// One fetch in this many lets git run `git maintenance run --auto` after
+/// it. git starts that process after every fetch, and a worker fetches
+/// every poll: that was half the processes a busy worker started. The
+/// cache still needs it now and then, to pack the loose objects that
+/// every publish writes.
+const MAINTAIN_EVERY: u32 = 50;
 
 impl RemoteHub {
     /// Opens (creating on first use) the cache repository for `url`.
@@ -47,7 +56,7 @@ impl RemoteHub {
             // Reopen so the object database sees the new alternate.
             repo = gix::open(&dir).map_err(|e| local("could not open the cache repository", &e))?;
         }
-        Ok(RemoteHub { url: url.to_owned(), cache: repo.into_sync() })
+        Ok(RemoteHub { url: url.to_owned(), cache: repo.into_sync(), fetches: Default::default() })
     }
 
     fn git(&self) -> Result<Git, HubError> {
@@ -69,9 +78,12 @@ impl RemoteHub {
     fn fetch(&self, flags: &[&str], specs: &[String]) -> Result<std::process::Output, HubError> {
         const RACE: &str = "not our ref";
         let mut tries = 0;
+        let n = self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let maintain = if n % MAINTAIN_EVERY == MAINTAIN_EVERY - 1 { "true" } else { "false" };
         loop {
             let out = self
                 .git()?
+                .args(["-c", &format!("maintenance.auto={maintain}")])
                 .args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"])
                 .args(flags)
                 .args(["--", &self.url])
