@@ -48,6 +48,25 @@ fn remote(ctx: &Ctx) -> Res<(Row, f64, f64)> {
     Ok((row, bare.median_ms(), claims.median_ms()))
 }
 
+/// The median of `runs` bare claim pushes (the 2b floor's claim alone) on a
+/// fresh hub named after `tag`: for figures that need that floor measured
+/// beside them rather than minutes earlier.
+pub fn claim_push_ms(ctx: &Ctx, tag: &str, runs: usize) -> Res<f64> {
+    let name = format!("claim-floor-{tag}.git");
+    let path = ctx.fx.hub(&name)?;
+    let target =
+        Target::Url { url: ctx.fx.url(&name), client: ctx.fx.client(&format!("claim-floor-{tag}-client.git"))? };
+    let mut floor = Floor::new(target, &path)?;
+    let mut claims = Samples::default();
+    for round in 0..runs + WARMUP {
+        let t = floor.claim_complete(&ctx.fx.commit)?;
+        if round >= WARMUP {
+            claims.push(t.claim);
+        }
+    }
+    Ok(claims.median_ms())
+}
+
 /// Ours and the floor alternately, one job each; also returns the floor's
 /// claim transactions alone (after the warm-up).
 fn compare(ctx: &Ctx, hub: &dyn Hub, mut floor: Floor) -> Res<(Samples, Samples, Samples)> {
