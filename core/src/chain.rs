@@ -10,9 +10,10 @@
 //! 1.4× a fresh chain's at 10,000 results and 4× at 100,000. So once the
 //! tip holds [`ROLL_AT`] results, the next publish also moves them into the
 //! writer's archive (how, below): the new tip holds only the
-//! new results (and the `cache/` and `triggers/` indexes, carried over as
-//! they are), its parent is the old tip (a fast-forward, as the guard
-//! wants), and the archive's new commit adds the old results to its tree.
+//! new results (and the `triggers/` index, carried over as it is), its
+//! parent is the old tip (a fast-forward, as the guard wants), and the
+//! archive's new commit adds the old results and `cache/` entries (one per
+//! pass, so it grows like the results) to its tree.
 //! Readers look in archives too ([`crate::done::tips`]), so nothing moves
 //! out of sight. A roll costs one walk of the archive's tree (its parent),
 //! once per [`ROLL_AT`] publishes.
@@ -111,16 +112,25 @@ impl Chain {
     /// [`Chain::append`] onto a tip whose results all go to the archive.
     fn roll(&self, hub: &dyn Hub, tip: ObjectId, entries: &[&Entry]) -> Result<Append, HubError> {
         let archive_ref = gc::archive_ref(&self.writer);
-        // Ours to move, but `git ci gc` may have moved it since: read it now
-        // (this also fetches it into a remote hub's cache to build on).
-        let archive_tip = hub.refresh_ref(&archive_ref)?;
         let plan = Plan::read(hub, tip, &Policy { max_age: None, keep: Some(0) }, std::time::SystemTime::now())?;
         let moved = plan.cut().count();
         let message =
             format!("git-ci: rolled {moved} results of {} at {tip} into the archive\n", refs::done(&self.writer));
-        let archive = plan.write_archive_as(hub, &self.writer, archive_tip, message)?;
-        hub.transact(&[RefEdit::set(archive_ref, archive_tip, archive)])?;
-        let base = plan.kept_tree(hub).map_err(|e| hub.local_error(format!("could not roll {}", self.writer), e))?;
+        for attempt in 1.. {
+            // Ours to move, but `git ci gc` may have moved it since: read it
+            // now (this also fetches it into a remote hub's cache to build on).
+            let archive_tip = hub.refresh_ref(&archive_ref)?;
+            let archive = plan.write_archive_as(hub, &self.writer, archive_tip, message.clone(), true)?;
+            match hub.transact(&[RefEdit::set(&archive_ref, archive_tip, archive)]) {
+                Ok(()) => break,
+                // gc moved it between our read and our push: read it again.
+                Err(e) if e.is_conflict() && attempt < gc::MAX_ATTEMPTS => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let base = plan
+            .kept_tree(hub, &["cache"])
+            .map_err(|e| hub.local_error(format!("could not roll {}", self.writer), e))?;
         let new = done::append_onto(hub, Some(tip), base, entries, &[])?;
         let edits = vec![RefEdit::update(refs::done(&self.writer), tip, new)];
         Ok(Append { edits, tip: new, held: entries.len(), rolls: true })
@@ -193,7 +203,13 @@ mod tests {
         for e in &all {
             assert!(done::find(hub, &tips, &e.id).is_some(), "{} is found", e.id);
         }
-        assert_eq!(done::cached_pass(hub, &tips, "0000key"), Some(all[0].id.clone()), "the cache index is carried");
+        assert_eq!(done::cached_pass(hub, &tips, "0000key"), Some(all[0].id.clone()), "found in the archive");
+        assert_eq!(done::cached_pass(hub, &tips, "0006key"), Some(all[6].id.clone()), "found in the tip");
+        let in_tip = |key: &str| {
+            let tree = repo.find_commit(tip).unwrap().tree().unwrap();
+            tree.lookup_entry_by_path(format!("cache/{}/{key}", &key[..2])).unwrap().is_some()
+        };
+        assert!(!in_tip("0000key") && in_tip("0006key"), "the tip keeps only its own passes' cache entries");
 
         // A chain read afresh counts what its tip holds.
         let mut again = Chain::new("w", Some(tip)).rolling_at(4);

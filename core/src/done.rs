@@ -51,6 +51,15 @@ fn cache_path(key: &str) -> String {
     format!("cache/{}/{key}", &key[..2.min(key.len())])
 }
 
+/// Where an archive keeps a cache entry: fanned out twice, because a roll
+/// adds a thousand keys spread over every bucket, and a bucket rewritten
+/// is a bucket sent; at two levels a roll rewrites a few MB at most,
+/// however many passes the archive holds.
+pub(crate) fn archived_cache_path(key: &str) -> String {
+    let (first, second) = (&key[..2.min(key.len())], &key[2.min(key.len())..4.min(key.len())]);
+    format!("cache/{first}/{second}/{key}")
+}
+
 /// Writes the entries' objects and a commit on top of `tip`; returns it.
 /// Moving the ref is the caller's transaction.
 pub fn append(hub: &dyn Hub, tip: Option<ObjectId>, entries: &[Entry]) -> Result<ObjectId, HubError> {
@@ -210,12 +219,15 @@ pub fn read_result(hub: &dyn Hub, dir: ObjectId) -> Option<JobResult> {
     JobResult::from_json(&read(hub, dir, "result.json")?).ok()
 }
 
-/// The job that passed with definition `key`, if any chain records one.
+/// The job that passed with definition `key`, if any chain records one (in
+/// a `done` tip's `cache/`, or an archive's).
 pub fn cached_pass(hub: &dyn Hub, tips: &[(String, ObjectId)], key: &str) -> Option<JobId> {
     let repo = hub.repo();
-    let path = cache_path(key);
+    let paths = [cache_path(key), archived_cache_path(key)];
     tips.iter().find_map(|(_, tip)| {
-        let entry = tree_of(&repo, *tip)?.lookup_entry_by_path(&path).ok()??;
+        let tree = tree_of(&repo, *tip)?;
+        let entry =
+            paths.iter().find_map(|p| tree.lookup_entry_by_path(p).ok().flatten().filter(|e| e.mode().is_blob()))?;
         JobId::parse(std::str::from_utf8(&entry.object().ok()?.data).ok()?).ok()
     })
 }

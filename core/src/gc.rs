@@ -259,7 +259,7 @@ fn prune_archive_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32)
     }
     let edit = if plan.jobs.iter().any(|j| j.keep) {
         let context = || format!("could not write the new root of {name}");
-        let tree = plan.kept_tree(hub).map_err(|e| hub.local_error(context(), e))?;
+        let tree = plan.kept_tree(hub, &[]).map_err(|e| hub.local_error(context(), e))?;
         let message = format!(
             "git-ci gc: kept {} archived results, {} pruned\n\nprevious tip: {tip}\n",
             plan.kept,
@@ -354,17 +354,20 @@ impl Plan {
     /// directory the very same tree objects.
     fn write_root(&self, hub: &dyn Hub, writer: &str, archive: Option<ObjectId>) -> Result<ObjectId, HubError> {
         let context = || format!("could not write the new root of done/{writer}");
-        let tree = self.kept_tree(hub).map_err(|e| hub.local_error(context(), e))?;
+        let tree = self.kept_tree(hub, &[]).map_err(|e| hub.local_error(context(), e))?;
         let cut = self.cut().count();
         let whereto = archive.map_or("pruned".to_owned(), |a| format!("archived in {} at {a}", archive_ref(writer)));
         let message = format!("git-ci gc: kept {} results, {cut} {whereto}\n\nprevious tip: {}\n", self.kept, self.tip);
         crate::done::commit(&hub.repo(), message, tree, None).map_err(|e| hub.local_error(context(), e))
     }
 
-    /// The tip's tree without the cut results.
-    pub(crate) fn kept_tree(&self, hub: &dyn Hub) -> Result<ObjectId, String> {
+    /// The tip's tree without the cut results, nor the paths in `drop`.
+    pub(crate) fn kept_tree(&self, hub: &dyn Hub, drop: &[&str]) -> Result<ObjectId, String> {
         let repo = hub.repo();
         let mut editor = TreeEditor::new(&repo, self.tree)?;
+        for path in drop {
+            editor.remove(path)?;
+        }
         let by_day = self.by_day();
         for (day, (name, _)) in self.days.iter().enumerate() {
             if by_day.get(&day).is_some_and(|&(kept, _)| kept == 0) {
@@ -381,16 +384,18 @@ impl Plan {
     fn write_archive(&self, hub: &dyn Hub, writer: &str, tip: Option<ObjectId>) -> Result<ObjectId, HubError> {
         let message =
             format!("git-ci gc: archived {} results of {} at {}\n", self.cut().count(), refs::done(writer), self.tip);
-        self.write_archive_as(hub, writer, tip, message)
+        self.write_archive_as(hub, writer, tip, message, false)
     }
 
-    /// [`Plan::write_archive`] with the commit message given.
+    /// [`Plan::write_archive`] with the commit message given; with
+    /// `with_cache`, the tip's `cache/` index is merged in too.
     pub(crate) fn write_archive_as(
         &self,
         hub: &dyn Hub,
         writer: &str,
         tip: Option<ObjectId>,
         message: String,
+        with_cache: bool,
     ) -> Result<ObjectId, HubError> {
         let repo = hub.repo();
         let context = || format!("could not write the archive of {writer}");
@@ -413,6 +418,18 @@ impl Plan {
             }
             for j in self.cut().filter(|j| j.day == day) {
                 editor.upsert(&format!("{path}/{}", j.name), EntryKind::Tree, j.dir).map_err(tree_err)?;
+            }
+        }
+        let cache = repo.find_tree(self.tree).map_err(err)?.lookup_entry_by_path("cache").map_err(err)?;
+        let buckets = match cache.filter(|c| with_cache && c.mode().is_tree()) {
+            Some(c) => subtrees(&repo, c.object_id()).map_err(err)?,
+            None => vec![],
+        };
+        for (_, bucket) in buckets {
+            for (key, blob, is_tree) in entries(&repo, bucket).map_err(err)? {
+                if !is_tree {
+                    editor.upsert(&crate::done::archived_cache_path(&key), EntryKind::Blob, blob).map_err(tree_err)?;
+                }
             }
         }
         let tree = editor.write().map_err(tree_err)?;
