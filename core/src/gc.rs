@@ -209,16 +209,7 @@ fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result
         return Ok(Try::Done(None));
     };
     let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
-    let mut report = ChainReport {
-        writer: writer.to_owned(),
-        kind: ChainKind::Done,
-        kept: plan.kept,
-        cut: plan.cut_ids(),
-        before: tip,
-        after: None,
-        archive: None,
-        attempts: attempt,
-    };
+    let mut report = plan.report(writer, ChainKind::Done, attempt);
     if report.cut.is_empty() || opts.dry_run {
         return Ok(Try::Done(Some(report)));
     }
@@ -244,16 +235,7 @@ fn prune_archive_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32)
         return Ok(Try::Done(None));
     };
     let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
-    let mut report = ChainReport {
-        writer: writer.to_owned(),
-        kind: ChainKind::Archive,
-        kept: plan.kept,
-        cut: plan.cut_ids(),
-        before: tip,
-        after: None,
-        archive: None,
-        attempts: attempt,
-    };
+    let mut report = plan.report(writer, ChainKind::Archive, attempt);
     if report.cut.is_empty() || opts.dry_run {
         return Ok(Try::Done(Some(report)));
     }
@@ -333,6 +315,12 @@ impl Plan {
 
     pub(crate) fn cut(&self) -> impl Iterator<Item = &Item> {
         self.jobs.iter().filter(|j| !j.keep)
+    }
+
+    /// What this plan does to `kind` of `writer`, before anything moved.
+    fn report(&self, writer: &str, kind: ChainKind, attempts: u32) -> ChainReport {
+        let (before, kept, cut) = (self.tip, self.kept, self.cut_ids());
+        ChainReport { writer: writer.to_owned(), kind, kept, cut, before, after: None, archive: None, attempts }
     }
 
     fn cut_ids(&self) -> Vec<JobId> {
