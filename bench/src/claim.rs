@@ -13,14 +13,13 @@ use crate::report::{Goal, Row};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClaimFloors {
     pub local: f64,
-    pub remote: f64,
     pub remote_claim: f64,
 }
 
 pub fn run(ctx: &Ctx) -> Res<(Vec<Row>, ClaimFloors)> {
     let (local_row, local) = local(ctx)?;
-    let (remote_row, remote, remote_claim) = remote(ctx)?;
-    Ok((vec![local_row, remote_row], ClaimFloors { local, remote, remote_claim }))
+    let (remote_row, remote_claim) = remote(ctx)?;
+    Ok((vec![local_row, remote_row], ClaimFloors { local, remote_claim }))
 }
 
 fn local(ctx: &Ctx) -> Res<(Row, f64)> {
@@ -32,7 +31,7 @@ fn local(ctx: &Ctx) -> Res<(Row, f64)> {
     Ok((Row::timed(name, &ours, &bare, Goal::None), bare.median_ms()))
 }
 
-fn remote(ctx: &Ctx) -> Res<(Row, f64, f64)> {
+fn remote(ctx: &Ctx) -> Res<(Row, f64)> {
     let name = "claim-remote.git";
     let path = ctx.fx.hub(name)?;
     let hub = ctx.fx.remote(name, "bench")?;
@@ -45,7 +44,7 @@ fn remote(ctx: &Ctx) -> Res<(Row, f64, f64)> {
         Goal::RatioAtMost(1.2),
     )
     .detail(format!("floor claim push alone {}", claims.spread()));
-    Ok((row, bare.median_ms(), claims.median_ms()))
+    Ok((row, claims.median_ms()))
 }
 
 /// The median of `runs` bare claim pushes (the 2b floor's claim alone) on a

@@ -13,7 +13,7 @@ use crate::Ctx;
 use crate::claim::ClaimFloors;
 use crate::fixture::Res;
 use crate::measure::{self, Samples};
-use crate::proto;
+use crate::proto::{self, Floor, Target};
 use crate::report::{Goal, Row, Value};
 use crate::workers::{self, Published};
 
@@ -24,7 +24,7 @@ const JOB_DEADLINE: Duration = Duration::from_secs(30);
 pub const REMOTE_POLL: Duration = Duration::from_millis(50);
 
 pub fn run(ctx: &Ctx, floors: &ClaimFloors) -> Res<Vec<Row>> {
-    Ok(vec![local(ctx, floors)?, remote(ctx, floors)?])
+    Ok(vec![local(ctx, floors)?, remote(ctx)?])
 }
 
 fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
@@ -37,7 +37,10 @@ fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
     Ok(row(name, &ours, &sh, floors.local, Goal::MsAtMost(12.0)))
 }
 
-fn remote(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
+/// Over git daemon the floor is every git step a job's trip needs, bare:
+/// the submit push, one fetch to see it, the claim and complete pushes,
+/// and `sh -c true`, timed one after the other beside each of ours.
+fn remote(ctx: &Ctx) -> Res<Row> {
     let name = "e2e-remote.git";
     ctx.fx.hub(name)?;
     // Not seeded with the commit: the worker fetches its pin once, during
@@ -45,12 +48,24 @@ fn remote(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
     let worker_hub: Arc<dyn Hub> = Arc::new(RemoteHub::open(&ctx.fx.url(name), None, "e2e-remote-worker")?);
     let cfg = workers::config("e2e-remote", ctx.fx.work_dir("e2e-remote")?, REMOTE_POLL, false);
     let submitter = ctx.fx.remote(name, "bench")?;
-    let (ours, sh) = latency(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_remote)?;
+    // The floor's own hub: our worker would take the jobs its submits queue.
+    let floor_name = "e2e-remote-floor.git";
+    let floor_path = ctx.fx.hub(floor_name)?;
+    let target = Target::Url { url: ctx.fx.url(floor_name), client: ctx.fx.client("e2e-floor.git")? };
+    let mut floor = Floor::new(target, &floor_path)?;
+    let mut bare_trip = || -> Res<Duration> {
+        let t = floor.submit(&ctx.fx.commit)? + floor.fetch()?;
+        let cc = floor.claim_complete(&ctx.fx.commit)?;
+        Ok(t + cc.claim + cc.complete + proto::sh_true()?)
+    };
+    let (ours, bare) = latency_with(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_remote, &mut bare_trip)?;
     let label = format!(
-        "end-to-end no-op job, git daemon, worker polls every {} ms (floor: sh -c true + 2b floor)",
+        "end-to-end no-op job, git daemon, worker polls every {} ms (floor: submit + fetch + 2b floor + sh -c true)",
         REMOTE_POLL.as_millis()
     );
-    Ok(row(&label, &ours, &sh, floors.remote, Goal::None))
+    Ok(Row::timed(label, &ours, &bare, Goal::RatioAtMost(1.5))
+        .detail(format!("ours {}", ours.spread()))
+        .detail(format!("floor {}", bare.spread())))
 }
 
 fn row(name: &str, ours: &Samples, sh: &Samples, claim_floor_ms: f64, goal: Goal) -> Row {
@@ -64,10 +79,22 @@ fn row(name: &str, ours: &Samples, sh: &Samples, claim_floor_ms: f64, goal: Goal
 /// Runs one worker and times `n` jobs through it, interleaved with
 /// `sh -c true` for the floor.
 fn latency(ctx: &Ctx, worker_hub: Arc<dyn Hub>, cfg: Config, submitter: &dyn Hub, n: usize) -> Res<(Samples, Samples)> {
+    latency_with(ctx, worker_hub, cfg, submitter, n, &mut proto::sh_true)
+}
+
+/// [`latency`] with the floor `floor`.
+fn latency_with(
+    ctx: &Ctx,
+    worker_hub: Arc<dyn Hub>,
+    cfg: Config,
+    submitter: &dyn Hub,
+    n: usize,
+    floor: &mut dyn FnMut() -> Res<Duration>,
+) -> Res<(Samples, Samples)> {
     let (tx, rx) = mpsc::channel();
     let incidents = workers::Incidents::default();
     let worker = workers::spawn(worker_hub, cfg, tx, &incidents)?;
-    let measured = measure::pair(n, || one_job(ctx, submitter, &rx), proto::sh_true);
+    let measured = measure::pair(n, || one_job(ctx, submitter, &rx), floor);
     // Stop the worker whatever happened, then report the first failure.
     let stopped = workers::stop(vec![worker]);
     let samples = measured?;

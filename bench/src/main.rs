@@ -157,8 +157,10 @@ const NOTES: &str = "\
 Notes:
 - ratio = ours / floor (for jobs/s, higher is better). Floors write their
   objects untimed beforehand; ours writes them in-process, timed.
-- End-to-end times start before the submit, so ours includes it; the floor
-  (as specified) is sh -c true + the claim+complete floor, without it.
+- End-to-end times start before the submit, so ours includes it. On a
+  local hub the floor is sh -c true + the claim+complete floor; over git
+  daemon it is every bare step of the trip, timed beside ours: the submit
+  push, one fetch, the claim and complete pushes and sh -c true.
 - The remote worker cannot be told of new jobs over git://: it polls, 50 ms
   after its last fetch ended, so remote end-to-end also includes about half
   a poll period and a fetch.

@@ -209,6 +209,19 @@ impl Floor {
         self.target.transact(&edits, false)
     }
 
+    /// The floor of a worker's look at the queue: over a URL, one `git
+    /// fetch` of the prefixes a worker fetches; on a path, nothing (refs
+    /// are read in-process).
+    pub fn fetch(&self) -> Res<Duration> {
+        let Target::Url { url, client } = &self.target else { return Ok(Duration::ZERO) };
+        let start = Instant::now();
+        let mut args = vec!["fetch", "--no-tags", "--quiet", "--prune", "--", url.as_str()];
+        args.extend(["+refs/ci/queue/*:refs/ci/queue/*", "+refs/ci/claims/*:refs/ci/claims/*"]);
+        args.push("+refs/ci/cancel/*:refs/ci/cancel/*");
+        git(client, &args)?;
+        Ok(start.elapsed())
+    }
+
     /// The hub on disk, for untimed set-up and clean-up.
     pub fn hub(&self) -> &LocalHub {
         &self.hub

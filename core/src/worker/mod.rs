@@ -217,6 +217,9 @@ pub struct Worker {
     to_publish: Vec<Pending>,
     /// How long a result may wait for others to share its publish.
     publish_linger: Duration,
+    /// The last claim round left eligible jobs unclaimed: the next one is
+    /// likely to claim, so publishing rides along with it.
+    queue_busy: bool,
     /// Our `done` chain, read once at start and then moved only by us (and gc).
     chain: Chain,
     /// Claims of others as first seen unchanged, on our monotonic clock.
@@ -260,6 +263,7 @@ impl Worker {
             active: HashMap::new(),
             to_publish: Vec::new(),
             publish_linger,
+            queue_busy: false,
             chain,
             watched_claims: HashMap::new(),
             claim_docs: HashMap::new(),
@@ -292,10 +296,13 @@ impl Worker {
             let mut busy = false;
             let free = self.cfg.jobs.saturating_sub(self.active.len());
             let lingering = self.lingering();
-            // A claim round publishes what is finished too, in the claim's
-            // own transaction: one push a round, not two.
+            // While the queue is busy, a claim round publishes what is
+            // finished too, in the claim's own transaction: one push a round,
+            // not two. Else the result goes at once, without waiting for a
+            // look at the queue first.
             let claiming = free > 0 && !self.draining && !lingering;
-            if !claiming && !lingering && !self.to_publish.is_empty() && self.backoff.ready() {
+            let combine = claiming && self.queue_busy;
+            if !combine && !lingering && !self.to_publish.is_empty() && self.backoff.ready() {
                 busy |= self.publish();
             }
             if !self.active.is_empty() && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
@@ -814,6 +821,7 @@ impl Worker {
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
         }
         let eligible = candidates.len();
+        self.queue_busy = eligible > free;
         if eligible == 0 {
             // Nothing to claim with it: publish alone (after an old
             // snapshot, a fresh one is read first).
