@@ -178,9 +178,9 @@ fn chain(
         };
         match tried {
             Try::Done(report) => return Ok(report),
-            Try::Lost(HubError::Conflict { refname, detail }) if attempt == MAX_ATTEMPTS => {
+            Try::Lost(HubError::Conflict { refname, detail, .. }) if attempt == MAX_ATTEMPTS => {
                 let detail = format!("{detail}; gave up after {MAX_ATTEMPTS} attempts while the chain kept moving");
-                return Err(HubError::Conflict { refname, detail });
+                return Err(HubError::Conflict { refname, detail, lost: vec![] });
             }
             Try::Lost(_) => {
                 attempt += 1;

@@ -58,7 +58,13 @@ pub enum HubError {
     /// Someone else changed a ref first. Not a failure of the hub: re-read
     /// and decide again.
     #[error("lost a race on {refname}: {detail}")]
-    Conflict { refname: String, detail: String },
+    Conflict {
+        refname: String,
+        detail: String,
+        /// Every ref of the transaction that lost, `refname` first, where
+        /// the hub says (a push reports each stale lease at once).
+        lost: Vec<String>,
+    },
     /// The hub could not be talked to at all; retrying later may work.
     #[error("could not reach the hub {hub}: {message}")]
     Unreachable { hub: String, message: String },
@@ -90,6 +96,15 @@ impl HubError {
             | HubError::Refused { refname, .. }
             | HubError::Partial { refname, .. } => refname,
             _ => "",
+        }
+    }
+
+    /// The refs a lost race lost on: `refname` and any others the hub named.
+    pub fn lost(&self) -> Vec<&str> {
+        match self {
+            HubError::Conflict { lost, .. } if !lost.is_empty() => lost.iter().map(String::as_str).collect(),
+            HubError::Conflict { refname, .. } => vec![refname.as_str()],
+            _ => vec![],
         }
     }
 

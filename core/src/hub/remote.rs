@@ -131,7 +131,11 @@ impl RemoteHub {
         }
         let culprit = rejected.iter().find(|s| !s.only_atomic()).unwrap_or(&rejected[0]);
         if porcelain::is_race(culprit.reason()) || porcelain::is_race(&stderr) {
-            return HubError::Conflict { refname: culprit.refname.clone(), detail: culprit.reason().to_owned() };
+            let lost = rejected.iter().filter(|s| porcelain::is_race(s.reason())).map(|s| s.refname.clone());
+            let (refname, detail) = (culprit.refname.clone(), culprit.reason().to_owned());
+            let mut lost: Vec<String> = lost.filter(|r| *r != refname).collect();
+            lost.insert(0, refname.clone());
+            return HubError::Conflict { refname, detail, lost };
         }
         let remote_says: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("remote: ")).collect();
         let message = if remote_says.is_empty() {
@@ -168,7 +172,7 @@ impl RemoteHub {
             applied.extend(now.into_iter().map(|e| e.name));
             if now_is_final(attempt, RETRIES, &error) {
                 let (refname, message) = match error {
-                    HubError::Conflict { refname, detail } => (refname, detail),
+                    HubError::Conflict { refname, detail, .. } => (refname, detail),
                     HubError::Refused { refname, message, .. } => (refname, message),
                     other => (rest.first().map(|e| e.name.clone()).unwrap_or_default(), other.to_string()),
                 };
@@ -346,6 +350,15 @@ mod tests {
         hub.transact(&claim("first")).unwrap();
         let lost = hub.transact(&claim("second")).unwrap_err();
         assert!(lost.is_conflict() && lost.applied().is_empty(), "{lost:?}");
+
+        // A batch that lost two of its three: the hub names both.
+        let edits = ["j", "k", "l"].map(|id| RefEdit::create(format!("refs/ci/claims/{id}"), blob(hub, id)));
+        hub.transact(&[RefEdit::create("refs/ci/claims/k", blob(hub, "another worker's"))]).unwrap();
+        let lost = hub.transact(&edits).unwrap_err();
+        let mut names = lost.lost();
+        names.sort();
+        assert_eq!(names, ["refs/ci/claims/j", "refs/ci/claims/k"], "{lost:?}");
+        assert_eq!(hub.get("refs/ci/claims/l").unwrap(), None, "atomic: nothing applied");
     }
 
     #[test]

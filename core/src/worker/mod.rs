@@ -896,16 +896,22 @@ impl Worker {
                 e if e.is_conflict() => {
                     self.summary.lost_races += 1;
                     self.spread = (self.spread * 2).min(16);
-                    let lost = refs::job_id_under(e.refname(), refs::CLAIMS)
-                        .or_else(|| refs::parse_queue_ref(e.refname()).map(|(_, id)| id));
-                    if let Some(id) = &lost {
+                    // Every job of the batch the hub said was taken.
+                    let lost: Vec<JobId> = e
+                        .lost()
+                        .into_iter()
+                        .filter_map(|r| {
+                            refs::job_id_under(r, refs::CLAIMS).or_else(|| refs::parse_queue_ref(r).map(|(_, id)| id))
+                        })
+                        .collect();
+                    for id in &lost {
                         self.emit(Event::LostRace { id: id.clone() });
                         picked.retain(|c| &c.queued.id != id);
                         // Not ours to claim again from this snapshot.
                         batch.taken.insert(id.clone());
                         lost_here += 1;
                     }
-                    if lost.is_none() || picked.is_empty() || attempt == BATCH_RETRIES {
+                    if lost.is_empty() || picked.is_empty() || attempt == BATCH_RETRIES {
                         if append.is_some() {
                             // The claim lost, so nothing was published either.
                             self.publish();

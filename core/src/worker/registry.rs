@@ -62,7 +62,11 @@ impl Registration {
                 Err(e) => return Err(e),
             }
         }
-        Err(HubError::Conflict { refname: self.name.clone(), detail: "another worker uses this name".into() })
+        Err(HubError::Conflict {
+            refname: self.name.clone(),
+            detail: "another worker uses this name".into(),
+            lost: vec![],
+        })
     }
 
     /// Removes the registration; a worker that cannot reach the hub leaves
