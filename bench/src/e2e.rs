@@ -63,9 +63,7 @@ fn remote(ctx: &Ctx) -> Res<Row> {
         "end-to-end no-op job, git daemon, worker polls every {} ms (floor: submit + fetch + 2b floor + sh -c true)",
         REMOTE_POLL.as_millis()
     );
-    Ok(Row::timed(label, &ours, &bare, Goal::RatioAtMost(1.5))
-        .detail(format!("ours {}", ours.spread()))
-        .detail(format!("floor {}", bare.spread())))
+    Ok(Row::timed(label, &ours, &bare, Goal::RatioAtMost(1.5)))
 }
 
 fn row(name: &str, ours: &Samples, sh: &Samples, claim_floor_ms: f64, goal: Goal) -> Row {
