@@ -208,7 +208,10 @@ fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result
     let (Some(tip), archive_tip) = (read(&done_ref)?, read(&archive_ref)?) else {
         return Ok(Try::Done(None));
     };
-    let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
+    let mut plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
+    if let Some(archive) = archive_tip {
+        plan.cut_archived(hub, archive)?;
+    }
     let mut report = plan.report(writer, ChainKind::Done, attempt);
     if report.cut.is_empty() || opts.dry_run {
         return Ok(Try::Done(Some(report)));
@@ -315,6 +318,23 @@ impl Plan {
 
     pub(crate) fn cut(&self) -> impl Iterator<Item = &Item> {
         self.jobs.iter().filter(|j| !j.keep)
+    }
+
+    /// Cuts what the archive at `archive` already holds, the very same job
+    /// directory: the copy an interrupted roll left (see [`crate::chain`]),
+    /// so that a result is not kept in both chains.
+    fn cut_archived(&mut self, hub: &dyn Hub, archive: ObjectId) -> Result<(), HubError> {
+        let repo = hub.repo();
+        let err = |e: gix::Error| hub.local_error(format!("could not read the archive commit {archive}"), e);
+        let tree = repo.find_commit(archive).map_err(err)?.tree().map_err(err)?;
+        for j in self.jobs.iter_mut().filter(|j| j.keep && JobId::parse(&j.name).is_ok()) {
+            let path = format!("results/{}/{}", self.days[j.day].0, j.name);
+            if tree.lookup_entry_by_path(&path).map_err(err)?.is_some_and(|e| e.object_id() == j.dir) {
+                j.keep = false;
+                self.kept -= 1;
+            }
+        }
+        Ok(())
     }
 
     /// What this plan does to `kind` of `writer`, before anything moved.
@@ -742,6 +762,23 @@ mod tests {
         let r = gc(hub, Options { prune: true, ..opts(Some(5 * DAY), None) }).pop().unwrap();
         assert_eq!((r.kind, r.kept, r.cut.len(), r.after), (ChainKind::Archive, 0, 3, None));
         assert_eq!(archive(), None);
+    }
+
+    #[test]
+    fn what_an_interrupted_roll_copied_is_not_kept_twice() {
+        let w = world();
+        let hub: &dyn Hub = &w.hub;
+        let (tip, all) = five(hub, "w");
+        // A roll's first step, its publish never made: the archive holds a
+        // copy of everything the tip holds.
+        let plan = Plan::read(hub, tip, &Policy { max_age: None, keep: Some(0) }, now()).unwrap();
+        let copy = plan.write_archive_as(hub, "w", None, "roll\n".into(), true).unwrap();
+        hub.transact(&[RefEdit::create(archive_ref("w"), copy)]).unwrap();
+
+        let r = gc(hub, opts(None, Some(3))).remove(0);
+        assert_eq!((r.kept, r.cut.len()), (0, 5), "the copies go from done, whatever --keep says");
+        let seen: Vec<JobId> = done::tips(hub).unwrap().iter().flat_map(|(_, t)| ids(hub, *t)).collect();
+        assert_eq!(seen, all, "every result once");
     }
 
     /// A hub where the chain's writer publishes once more just before gc's
