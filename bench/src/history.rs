@@ -106,9 +106,11 @@ fn fill_onto(hub: &dyn Hub, chain: &mut Chain, commit: &Commit, range: std::ops:
 
 /// The `i`th of `n` old results, on one of the last [`DAYS`] days, a day
 /// at a time as history is written (each batch touches a day or two).
+/// Results numbered past `n` (the top-ups before a roll) wrap around.
 fn old_result(commit: &Commit, i: usize, n: usize) -> Entry {
     let mut job = proto::job(commit);
-    let day = SystemTime::now() - Duration::from_secs(86_400 * (i * DAYS / n.max(1)) as u64);
+    let n = n.max(1);
+    let day = SystemTime::now() - Duration::from_secs(86_400 * ((i % n) * DAYS / n) as u64);
     job.id = JobId::new(day, &i.to_le_bytes());
     proto::entry(&job, FILLER)
 }

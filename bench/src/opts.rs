@@ -11,9 +11,9 @@ each figure, its floor from the same run, their ratio, and the goal.
   --quick        few runs and small job counts (a smoke test, under a minute)
   --runs N       recorded runs per timed figure (default 30, 5 with --quick)
   --only GROUPS  run only these groups, e.g. 2,5 (1 submit, 2 claim+complete,
-                 3 end-to-end, 4 throughput, 5 finished results, 6 site, 7 guard, 8 pending backlog;
-                 3 and 4 also
-                 run 2, whose floors they use)
+                 3 end-to-end, 4 throughput, 5 finished results, 6 site,
+                 7 guard, 8 pending backlog; 3 and 4 also run 2, whose
+                 floors they use)
   --dir DIR      where hubs, caches and checkouts go (default: the system's
                  temporary directory); a tmpfs such as /dev/shm separates
                  git-ci's own cost from the disk's

@@ -8,8 +8,10 @@ pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// A time before 1970 (a clock set far back) is written as the epoch:
+/// the formatter cannot write it, and a document must still be written.
 pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    humantime::format_rfc3339_millis(t.max(UNIX_EPOCH)).to_string()
 }
 
 /// Parses what [`rfc3339`] wrote; `None` for anything else.
@@ -61,6 +63,13 @@ mod tests {
     fn rfc3339_round_trips() {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
         assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+    }
+
+    #[test]
+    fn a_time_before_the_epoch_is_written_as_the_epoch() {
+        let t = UNIX_EPOCH - Duration::from_secs(86_400);
+        assert_eq!(rfc3339(t), "1970-01-01T00:00:00.000Z");
+        assert_eq!(compact(t), "19700101T000000000");
     }
 
     #[test]
