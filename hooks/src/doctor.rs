@@ -273,7 +273,7 @@ fn worker(hub: &dyn Hub, refname: &str, blob: ObjectId, now: SystemTime) -> Seen
         Err(e) => return Seen { info: None, live: false, check: Check::problem(e.to_string(), "run again") },
     };
     let age = parse_rfc3339(&info.last_seen).and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
-    let stale_after = (Duration::from_millis(info.refresh_ms) * 5).max(Duration::from_secs(120));
+    let stale_after = git_ci_core::model::gone_after(Duration::from_millis(info.refresh_ms));
     let name = &info.name;
     let check = if age > stale_after {
         Check::problem(

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +26,27 @@ pub struct WorkerInfo {
     pub refresh_ms: u64,
 }
 
+/// How long after its last refresh a registration refreshed every
+/// `refresh` means a worker gone: a few refreshes missed, and never under
+/// two minutes, as the clocks of two machines disagree a little.
+pub fn gone_after(refresh: Duration) -> Duration {
+    (refresh * 5).max(Duration::from_secs(120))
+}
+
 impl WorkerInfo {
+    /// Refreshed recently enough, as of `now`, to be a worker still there.
+    pub fn seen_lately(&self, now: SystemTime) -> bool {
+        let Some(seen) = crate::time::parse_rfc3339(&self.last_seen) else {
+            return false;
+        };
+        now.duration_since(seen).unwrap_or_default() <= gone_after(Duration::from_millis(self.refresh_ms))
+    }
+
+    /// Whether it takes jobs from `queue` (no queues: every queue).
+    pub fn serves(&self, queue: &str) -> bool {
+        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         to_json(self)
     }
@@ -55,5 +76,26 @@ impl WorkerInfo {
             last_seen: now,
             refresh_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registration_is_live_for_a_few_refreshes_and_serves_its_queues() {
+        let mut info = WorkerInfo::new("w", BTreeMap::new(), vec!["linux".into()], 2, 60_000);
+        let seen = crate::time::parse_rfc3339(&info.last_seen).expect("it writes RFC 3339");
+        assert!(info.seen_lately(seen + Duration::from_secs(300)));
+        assert!(!info.seen_lately(seen + Duration::from_secs(301)), "five refreshes of a minute missed");
+        info.refresh_ms = 1_000;
+        assert!(info.seen_lately(seen + Duration::from_secs(120)), "never under two minutes");
+        info.refresh_ms = 60_000;
+        assert!(info.serves("linux") && !info.serves("mac"));
+        info.queues.clear();
+        assert!(info.serves("mac"), "no queues: every queue");
+        info.last_seen = "yesterday".into();
+        assert!(!info.seen_lately(seen));
     }
 }

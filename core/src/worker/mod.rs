@@ -14,6 +14,7 @@ mod live_log;
 mod mask;
 mod outputs;
 mod registry;
+mod share;
 mod trust;
 
 pub use live_log::parse as parse_live_log;
@@ -36,6 +37,7 @@ use crate::refs;
 use crate::runner::{Interrupt, Interrupter};
 use backoff::Backoff;
 use execute::{Assignment, Ran};
+use share::Sharers;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -225,6 +227,13 @@ pub struct Worker {
     /// Claims of others as first seen unchanged, on our monotonic clock.
     watched_claims: HashMap<JobId, (ObjectId, Instant)>,
     claim_docs: HashMap<ObjectId, Option<Claim>>,
+    /// Other workers last seen claiming, by name: see [`Worker::sharers`].
+    sharers_seen: HashMap<String, Instant>,
+    /// How often and when last the other workers' registrations were
+    /// read, and whether a lost race since says we do not know them all.
+    registration_reads: u32,
+    registrations_read: Instant,
+    sharers_unsure: bool,
     /// Keyed by the ref's job id too: a document is checked against its ref.
     job_docs: HashMap<(JobId, ObjectId), JobDoc>,
     /// How many of the first eligible jobs we pick among; grows with lost races.
@@ -267,6 +276,10 @@ impl Worker {
             chain,
             watched_claims: HashMap::new(),
             claim_docs: HashMap::new(),
+            sharers_seen: HashMap::new(),
+            registration_reads: 0,
+            registrations_read: Instant::now(),
+            sharers_unsure: false,
             job_docs: HashMap::new(),
             spread: 1,
             leftover: None,
@@ -709,14 +722,26 @@ fn cancel_check_every(cfg: &Config) -> Duration {
 /// worker reads the hub afresh.
 const BATCH_RETRIES: usize = 3;
 
-/// How many of the first eligible jobs a claim of `free` picks among: at
-/// least one batch per worker claiming (us and `rivals`), so that workers
-/// claiming at the same moment mostly pick different jobs, widened by
-/// `spread` after lost races. The window scales with the batch: a batch of
-/// claims is one atomic transaction, lost whole if any of its jobs is taken.
+/// How many of the first eligible jobs a claim of `free` may take other
+/// workers' jobs from (its own are looked for deeper: see `Worker::pick`):
+/// a batch per worker claiming (us and `rivals`), widened by `spread` after
+/// lost races. The window scales with the batch: a batch of claims is one
+/// atomic transaction, lost whole if any of its jobs is taken.
 fn claim_window(spread: usize, rivals: usize, free: usize, candidates: usize) -> usize {
     (spread.max(rivals + 1) * free).clamp(1, candidates.max(1))
 }
+
+/// How long a worker seen claiming is counted among those sharing the
+/// queue after its last claim was seen: longer than a snapshot is reused
+/// and than a worker sits between jobs, short enough that a worker gone
+/// leaves its share of the queue to the others soon (they would take it
+/// anyway, newest first: see [`share`]).
+const SHARERS_KEPT_FOR: Duration = Duration::from_secs(30);
+
+/// How often a worker that lost a race may read every registration again
+/// to learn who else claims: a fetch of every worker's document, cheap for
+/// a few workers, not for a thousand (docs/scale.md).
+const REGISTRATIONS_EVERY: Duration = Duration::from_secs(60);
 
 /// How long the unclaimed rest of a snapshot may be claimed from without
 /// reading the hub again. A claim is a compare-and-swap (claim absent, job
@@ -746,6 +771,7 @@ struct Leftover {
 
 impl Worker {
     fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
+        self.meet_sharers();
         if let Some(left) = self.leftover.take().filter(|l| l.read_at.elapsed() < REUSE_SNAPSHOT_FOR) {
             let round = self.claim_from(left.snap, left.taken, left.read_at, free, false)?;
             if round.eligible > 0 {
@@ -830,8 +856,13 @@ impl Worker {
             }
             return Ok(Round { eligible, retry_now });
         }
-        let rivals = self.rivals(&snap);
-        let picked = self.pick(candidates, free, rivals);
+        let sharers = self.sharers(&snap, read_at);
+        let picked = self.pick(candidates, free, &sharers, fresh);
+        if picked.is_empty() {
+            // An old snapshot with none of our jobs left: the others' it
+            // shows are likely taken since. Read afresh before helping out.
+            return Ok(Round { eligible: 0, retry_now: false });
+        }
         let batch = Batch { snap, taken, read_at, eligible };
         self.claim_batch(picked, batch)
     }
@@ -894,6 +925,7 @@ impl Worker {
                     return Ok(Round { eligible, retry_now: true });
                 }
                 e if e.is_conflict() => {
+                    self.sharers_unsure = true;
                     self.summary.lost_races += 1;
                     self.spread = (self.spread * 2).min(16);
                     // Every job of the batch the hub said was taken.
@@ -940,26 +972,76 @@ impl Worker {
             .collect()
     }
 
-    /// Oldest first within a priority; with contention, a random one of the
-    /// first few, so that workers do not all fight over the same job (see
-    /// [`claim_window`]). `rivals` is how many other workers seem to be
-    /// claiming beside us.
-    fn pick(&self, mut candidates: Vec<Candidate>, free: usize, rivals: usize) -> Vec<Candidate> {
+    /// Highest priority first, then oldest first; with contention, the
+    /// jobs other claimers leave to us first (see [`share`]), and others'
+    /// only from a `fresh` snapshot.
+    fn pick(&self, mut candidates: Vec<Candidate>, free: usize, sharers: &Sharers, fresh: bool) -> Vec<Candidate> {
         candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
-        let mut picked = Vec::new();
-        while picked.len() < free && !candidates.is_empty() {
-            let window = claim_window(self.spread, rivals, free, candidates.len());
-            picked.push(candidates.remove(fastrand::usize(..window)));
-        }
-        picked
+        // Others' jobs from a batch per worker; ours from four times as
+        // deep, so that a batch is ours even when the snapshot is old.
+        let window = claim_window(self.spread, sharers.rivals(), free, candidates.len());
+        let depth = share::Depth { own: 4 * window, others: if fresh { window } else { 0 } };
+        let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
+        let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name);
+        let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+        chosen.into_iter().filter_map(|i| slots[i].take()).collect()
     }
 
-    /// How many other workers claim beside us, guessed from the snapshot:
-    /// the claims that are not ours, over our own slots (workers of a pool
-    /// tend to be alike). A guess is enough: it only widens the window.
-    fn rivals(&self, snap: &Snapshot) -> usize {
-        let others = snap.claims.keys().filter(|id| !self.active.contains_key(*id)).count();
-        others.div_ceil(self.cfg.jobs.max(1))
+    /// Reads the other workers' registrations, at the first claim round and
+    /// after a lost race (the first at once, then at most every
+    /// [`REGISTRATIONS_EVERY`]): a worker that has not claimed yet is named
+    /// by no claim, and workers starting together would otherwise all claim
+    /// the oldest jobs; they also register together, so the first read may
+    /// miss some.
+    fn meet_sharers(&mut self) {
+        let due = match self.registration_reads {
+            0 => true,
+            1 => self.sharers_unsure,
+            _ => self.sharers_unsure && self.registrations_read.elapsed() >= REGISTRATIONS_EVERY,
+        };
+        if !due {
+            return;
+        }
+        self.registration_reads += 1;
+        self.registrations_read = Instant::now();
+        self.sharers_unsure = false;
+        // Only a preference rides on it: a hub that cannot say is no error.
+        let Ok(registrations) = self.hub.refresh(&[refs::WORKERS]).and_then(|()| self.hub.list(refs::WORKERS)) else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        for (_, blob) in registrations {
+            let Some(info) = self.hub.read_blob(blob).ok().and_then(|b| crate::model::WorkerInfo::from_json(&b).ok())
+            else {
+                continue;
+            };
+            let shares_a_queue = self.cfg.queues.is_empty() || self.cfg.queues.iter().any(|q| info.serves(q));
+            if info.name != self.cfg.name && info.seen_lately(now) && shares_a_queue {
+                self.sharers_seen.insert(info.name, Instant::now());
+            }
+        }
+    }
+
+    /// The workers claiming beside us: those named by the claims of this
+    /// snapshot that are not ours, and those seen so in the last
+    /// [`SHARERS_KEPT_FOR`] (a snapshot reused for a while is missing the
+    /// claims made since, and a worker between jobs holds none).
+    fn sharers(&mut self, snap: &Snapshot, read_at: Instant) -> Sharers {
+        let hub = Arc::clone(&self.hub);
+        for (id, oid) in &snap.claims {
+            if self.active.contains_key(id) {
+                continue;
+            }
+            let claim = self.claim_docs.entry(*oid).or_insert_with(|| queue::read_claim(&*hub, *oid, id));
+            if let Some(claim) = claim
+                && claim.worker != self.cfg.name
+            {
+                let seen = self.sharers_seen.entry(claim.worker.clone()).or_insert(read_at);
+                *seen = (*seen).max(read_at);
+            }
+        }
+        self.sharers_seen.retain(|_, seen| seen.elapsed() < SHARERS_KEPT_FOR);
+        Sharers::new(&self.cfg.name, self.sharers_seen.keys().map(String::as_str))
     }
 
     fn start(&mut self, c: Candidate, claim: Claim, claim_blob: ObjectId) {

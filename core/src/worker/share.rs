@@ -1,0 +1,211 @@
+//! Which pending jobs a worker claims first, so that workers claiming at
+//! the same moment mostly pick different jobs without talking to each other.
+//!
+//! Rendezvous (highest random weight) hashing over the workers seen
+//! claiming ranks the workers for each job: every worker that sees the same
+//! set of names ranks them alike, and a worker joining or leaving moves only
+//! the jobs it wins or held. A worker takes the jobs it ranks first on,
+//! oldest first; with none of those left it helps out with the jobs it
+//! ranks second on, newest first, the farthest from where their first
+//! worker is taking its own (work stealing, as in a deque: the owner pops
+//! one end, thieves the other).
+//!
+//! It is a preference, never a rule: a claim is still a compare-and-swap,
+//! so two workers that disagree (one saw a name the other did not yet)
+//! cost at worst a lost race, as without it.
+
+use sha2::{Digest, Sha256};
+
+use crate::id::JobId;
+
+/// The names of the workers sharing the queue, ours among them.
+#[derive(Debug, Clone, Default)]
+pub struct Sharers {
+    names: Vec<String>,
+}
+
+impl Sharers {
+    /// `me` and the distinct `others`, in any order.
+    pub fn new<'a>(me: &'a str, others: impl IntoIterator<Item = &'a str>) -> Sharers {
+        let mut names: Vec<String> = std::iter::once(me).chain(others).map(str::to_owned).collect();
+        names.sort_unstable();
+        names.dedup();
+        Sharers { names }
+    }
+
+    /// How many workers besides `me` share the queue.
+    pub fn rivals(&self) -> usize {
+        self.names.len().saturating_sub(1)
+    }
+
+    /// The name that wins `job`: the highest weight of name and job id.
+    #[cfg(test)]
+    pub fn owner(&self, job: &JobId) -> &str {
+        self.names.iter().max_by_key(|name| weight(name, job)).map_or("", String::as_str)
+    }
+
+    /// Where `me` ranks for `job`: 0 if it wins it, 1 if second...
+    pub fn rank(&self, me: &str, job: &JobId) -> usize {
+        let mine = weight(me, job);
+        self.names.iter().filter(|name| name.as_str() != me && weight(name, job) > mine).count()
+    }
+}
+
+/// How deep in the queue a worker looks for its own jobs and for others'.
+#[derive(Debug, Clone, Copy)]
+pub struct Depth {
+    /// Its own: deep, since the head of a snapshot even a little old is
+    /// full of jobs the others took since.
+    pub own: usize,
+    /// Others': shallow, so that a job taken out of turn is near the front.
+    pub others: usize,
+}
+
+/// Which of `queue` `me` claims for its `free` slots: indices into `queue`,
+/// which lists `(priority, job)` highest priority first, then oldest first.
+/// A higher priority always goes first; within one, the jobs `me` ranks
+/// best on, its own oldest first, others' newest first.
+pub fn choose(queue: &[(i32, &JobId)], depth: Depth, free: usize, sharers: &Sharers, me: &str) -> Vec<usize> {
+    let mut order: Vec<(usize, usize)> = queue
+        .iter()
+        .take(depth.own.max(depth.others))
+        .enumerate()
+        .map(|(i, (_, id))| (i, sharers.rank(me, id)))
+        .filter(|&(i, rank)| i < if rank == 0 { depth.own } else { depth.others })
+        .collect();
+    order.sort_by(|&(a, rank_a), &(b, rank_b)| {
+        let by_age = if rank_a == 0 { a.cmp(&b) } else { b.cmp(&a) };
+        queue[b].0.cmp(&queue[a].0).then(rank_a.cmp(&rank_b)).then(by_age)
+    });
+    order.into_iter().take(free).map(|(i, _)| i).collect()
+}
+
+/// A stable weight (SHA-256, so that workers built by different compilers
+/// agree; std's hasher promises no stability across releases).
+fn weight(name: &str, job: &JobId) -> u64 {
+    let digest = Sha256::new().chain_update(name).chain_update([0]).chain_update(job.as_str()).finalize();
+    u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn deep(n: usize) -> Depth {
+        Depth { own: n, others: n }
+    }
+
+    fn ids(n: usize) -> Vec<JobId> {
+        (0..n).map(|i| JobId::new(UNIX_EPOCH + Duration::from_secs(1_795_000_000), &i.to_le_bytes())).collect()
+    }
+
+    #[test]
+    fn every_worker_names_the_same_owner_whatever_it_saw_first() {
+        let a = Sharers::new("w1", ["w3", "w2", "w3"]);
+        let b = Sharers::new("w3", ["w1", "w2"]);
+        assert_eq!(a.rivals(), 2);
+        for id in ids(200) {
+            assert_eq!(a.owner(&id), b.owner(&id), "{id}");
+        }
+    }
+
+    #[test]
+    fn jobs_are_shared_about_evenly() {
+        let sharers = Sharers::new("w0", ["w1", "w2", "w3"]);
+        let mut owned: HashMap<&str, usize> = HashMap::new();
+        let jobs = ids(4000);
+        for id in &jobs {
+            *owned.entry(sharers.owner(id)).or_default() += 1;
+        }
+        assert_eq!(owned.len(), 4, "{owned:?}");
+        assert!(owned.values().all(|&n| (800..=1200).contains(&n)), "{owned:?}");
+    }
+
+    #[test]
+    fn a_worker_joining_takes_jobs_only_for_itself() {
+        let before = Sharers::new("w0", ["w1", "w2"]);
+        let after = Sharers::new("w0", ["w1", "w2", "w3"]);
+        let mut moved = 0;
+        for id in ids(1000) {
+            if before.owner(&id) != after.owner(&id) {
+                assert_eq!(after.owner(&id), "w3", "{id} moved between old workers");
+                moved += 1;
+            }
+        }
+        assert!((150..=350).contains(&moved), "{moved} of 1000 moved to the new worker");
+    }
+
+    #[test]
+    fn alone_every_job_is_ours_and_taken_oldest_first() {
+        let alone = Sharers::new("w0", []);
+        assert_eq!(alone.rivals(), 0);
+        let jobs = ids(20);
+        assert!(jobs.iter().all(|id| alone.owner(id) == "w0" && alone.rank("w0", id) == 0));
+        let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
+        assert_eq!(choose(&queue, deep(20), 3, &alone, "w0"), [0, 1, 2]);
+    }
+
+    #[test]
+    fn ranks_order_every_worker_for_a_job() {
+        let sharers = Sharers::new("w0", ["w1", "w2", "w3"]);
+        for id in ids(50) {
+            let mut ranks: Vec<usize> = ["w0", "w1", "w2", "w3"].iter().map(|w| sharers.rank(w, &id)).collect();
+            assert_eq!(sharers.rank(sharers.owner(&id), &id), 0);
+            ranks.sort_unstable();
+            assert_eq!(ranks, [0, 1, 2, 3], "{id}");
+        }
+    }
+
+    #[test]
+    fn workers_claiming_at_once_choose_apart_until_one_runs_out() {
+        let names = ["w0", "w1", "w2", "w3"];
+        let sharers = Sharers::new("w0", ["w1", "w2", "w3"]);
+        let jobs = ids(64);
+        let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
+        let chosen: Vec<Vec<usize>> = names.iter().map(|w| choose(&queue, deep(64), 4, &sharers, w)).collect();
+        for (w, picks) in names.iter().zip(&chosen) {
+            assert_eq!(picks.len(), 4);
+            assert!(picks.windows(2).all(|p| p[0] < p[1]), "{w}: its own, oldest first: {picks:?}");
+            assert!(picks.iter().all(|&i| sharers.owner(queue[i].1) == *w), "{w}: {picks:?}");
+        }
+        // One worker's jobs are all gone: it helps with those it ranks
+        // second on, newest first, while their owners take the oldest.
+        let others: Vec<(i32, &JobId)> = queue.iter().copied().filter(|(_, id)| sharers.owner(id) != "w0").collect();
+        let stolen = choose(&others, deep(64), 4, &sharers, "w0");
+        assert!(stolen.iter().all(|&i| sharers.rank("w0", others[i].1) == 1), "{stolen:?}");
+        assert!(stolen.windows(2).all(|p| p[0] > p[1]), "newest first: {stolen:?}");
+        for w in &names[1..] {
+            let own = choose(&others, deep(64), 4, &sharers, w);
+            assert!(own.iter().all(|i| !stolen.contains(i)), "{w} took {own:?}, w0 stole {stolen:?}");
+        }
+    }
+
+    #[test]
+    fn a_higher_priority_goes_first_whoever_it_belongs_to() {
+        let sharers = Sharers::new("w0", ["w1"]);
+        let jobs = ids(8);
+        let urgent = jobs.iter().position(|id| sharers.owner(id) == "w1").expect("w1 owns one of 8");
+        let queue: Vec<(i32, &JobId)> = std::iter::once((5, &jobs[urgent]))
+            .chain(jobs.iter().enumerate().filter(|(i, _)| *i != urgent).map(|(_, id)| (0, id)))
+            .collect();
+        assert_eq!(choose(&queue, deep(8), 1, &sharers, "w0"), [0]);
+    }
+
+    #[test]
+    fn own_jobs_are_looked_for_deeper_than_others() {
+        let sharers = Sharers::new("w0", ["w1", "w2"]);
+        let jobs = ids(60);
+        let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
+        let picks = choose(&queue, Depth { own: 40, others: 6 }, 30, &sharers, "w0");
+        let own = picks.iter().filter(|&&i| sharers.rank("w0", queue[i].1) == 0).count();
+        assert_eq!(own, (0..40).filter(|&i| sharers.rank("w0", queue[i].1) == 0).count());
+        assert!(picks.iter().all(|&i| i < 40), "{picks:?}");
+        assert!(
+            picks.iter().all(|&i| i < 6 || sharers.rank("w0", queue[i].1) == 0),
+            "others' jobs only from the first 6: {picks:?}"
+        );
+    }
+}
