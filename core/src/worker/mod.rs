@@ -234,6 +234,8 @@ pub struct Worker {
     registration_reads: u32,
     registrations_read: Instant,
     sharers_unsure: bool,
+    /// Others' jobs at the front of the queue, by when first seen there.
+    front_since: HashMap<JobId, Instant>,
     /// Keyed by the ref's job id too: a document is checked against its ref.
     job_docs: HashMap<(JobId, ObjectId), JobDoc>,
     /// How many of the first eligible jobs we pick among; grows with lost races.
@@ -280,6 +282,7 @@ impl Worker {
             registration_reads: 0,
             registrations_read: Instant::now(),
             sharers_unsure: false,
+            front_since: HashMap::new(),
             job_docs: HashMap::new(),
             spread: 1,
             leftover: None,
@@ -738,6 +741,14 @@ fn claim_window(spread: usize, rivals: usize, free: usize, candidates: usize) ->
 /// anyway, newest first: see [`share`]).
 const SHARERS_KEPT_FOR: Duration = Duration::from_secs(30);
 
+/// How long another worker's job may sit unclaimed at the front of the
+/// queue before any worker takes it as its own: two polls, time for its
+/// first worker to have looked, and at least 2 s. A worker busy with long
+/// jobs, gone, or unable to run the job (labels) then holds it up no more.
+fn stuck_after(cfg: &Config) -> Duration {
+    (cfg.poll * 2).max(Duration::from_secs(2))
+}
+
 /// How often a worker that lost a race may read every registration again
 /// to learn who else claims: a fetch of every worker's document, cheap for
 /// a few workers, not for a thousand (docs/scale.md).
@@ -975,16 +986,31 @@ impl Worker {
     /// Highest priority first, then oldest first; with contention, the
     /// jobs other claimers leave to us first (see [`share`]), and others'
     /// only from a `fresh` snapshot.
-    fn pick(&self, mut candidates: Vec<Candidate>, free: usize, sharers: &Sharers, fresh: bool) -> Vec<Candidate> {
+    fn pick(&mut self, mut candidates: Vec<Candidate>, free: usize, sharers: &Sharers, fresh: bool) -> Vec<Candidate> {
         candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
         // Others' jobs from a batch per worker; ours from four times as
         // deep, so that a batch is ours even when the snapshot is old.
         let window = claim_window(self.spread, sharers.rivals(), free, candidates.len());
         let depth = share::Depth { own: 4 * window, others: if fresh { window } else { 0 } };
         let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
-        let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name);
+        let overdue = if fresh { self.overdue(&queue[..window.min(queue.len())], sharers) } else { HashSet::new() };
+        let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name, &overdue);
         let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
         chosen.into_iter().filter_map(|i| slots[i].take()).collect()
+    }
+
+    /// Others' jobs at the `front` of a fresh snapshot that have sat there
+    /// unclaimed for [`stuck_after`]: their first worker is not taking them.
+    fn overdue(&mut self, front: &[(i32, &JobId)], sharers: &Sharers) -> HashSet<JobId> {
+        let now = Instant::now();
+        let theirs: HashSet<&JobId> =
+            front.iter().map(|(_, id)| *id).filter(|id| sharers.rank(&self.cfg.name, id) > 0).collect();
+        self.front_since.retain(|id, _| theirs.contains(id));
+        for id in theirs {
+            self.front_since.entry(id.clone()).or_insert(now);
+        }
+        let after = stuck_after(&self.cfg);
+        self.front_since.iter().filter(|(_, since)| now - **since >= after).map(|(id, _)| id.clone()).collect()
     }
 
     /// Reads the other workers' registrations, at the first claim round and
@@ -1203,6 +1229,80 @@ fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::Recommen
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::JobSpec;
+
+    /// A bare hub holding one commit of the empty tree: (hub, commit, tree).
+    fn hub_with_a_commit(dir: &std::path::Path) -> (std::path::PathBuf, String, String) {
+        let hub = dir.join("hub.git");
+        gix::init_bare(&hub).unwrap();
+        let git = || {
+            let who = [("GIT_AUTHOR_NAME", "t"), ("GIT_COMMITTER_NAME", "t")];
+            let mails = [("GIT_AUTHOR_EMAIL", "t@t"), ("GIT_COMMITTER_EMAIL", "t@t")];
+            who.into_iter().chain(mails).fold(crate::git::Git::new(&hub).unwrap(), |g, (k, v)| g.env(k, v))
+        };
+        let text = |out: Vec<u8>| String::from_utf8(out).unwrap().trim().to_owned();
+        // No index yet: the empty tree.
+        let tree = text(git().arg("write-tree").env("GIT_INDEX_FILE", dir.join("index")).run().unwrap());
+        let commit = text(git().args(["commit-tree", &tree, "-m", "t"]).run().unwrap());
+        (hub, commit, tree)
+    }
+
+    /// Sharing the queue out must not starve a job whose first worker will
+    /// never take it: here one that needs a label only the other worker
+    /// has. That worker keeps finding jobs of its own; the job is still
+    /// run once it has sat at the front for a while, not after the rest.
+    #[test]
+    fn a_job_its_first_worker_cannot_run_is_not_left_behind_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hub_path, commit, tree) = hub_with_a_commit(dir.path());
+        let hub: Arc<dyn Hub> = Arc::new(crate::hub::LocalHub::open(&hub_path).unwrap());
+        let sharers = Sharers::new("a", ["b"]);
+        let gpu_job = (0..)
+            .map(|i| {
+                let mut spec = JobSpec::ad_hoc("true");
+                spec.requires.insert("gpu".into(), "yes".into());
+                spec.env.insert("N".into(), format!("{i}"));
+                Job::new(spec, &commit, &tree, "refs/heads/main", "t")
+            })
+            .find(|job| sharers.owner(&job.id) == "a")
+            .unwrap();
+        let others: Vec<Job> = (0..40)
+            .map(|i| {
+                let mut spec = JobSpec::ad_hoc("sleep 0.2");
+                spec.env.insert("N".into(), format!("{i}"));
+                Job::new(spec, &commit, &tree, "refs/heads/main", "t")
+            })
+            .collect();
+        queue::submit(&*hub, std::slice::from_ref(&gpu_job)).unwrap();
+        queue::submit(&*hub, &others).unwrap();
+
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let threads: Vec<_> = [("a", None), ("b", Some("yes"))]
+            .into_iter()
+            .map(|(name, gpu)| {
+                let mut cfg = Config::new(name.to_owned(), dir.path().join(name));
+                cfg.once = true;
+                cfg.poll = Duration::from_millis(100);
+                if let Some(v) = gpu {
+                    cfg.labels.insert("gpu".into(), v.into());
+                }
+                let order = Arc::clone(&order);
+                let worker = Worker::new(Arc::clone(&hub), cfg, move |e| {
+                    if let Event::Published { result, .. } = e {
+                        order.lock().unwrap().push(result.id.clone());
+                    }
+                });
+                std::thread::spawn(move || worker.run())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let order = order.lock().unwrap();
+        assert_eq!(order.len(), 41, "every job published once: {order:?}");
+        let at = order.iter().position(|id| *id == gpu_job.id).expect("the gpu job ran");
+        assert!(order.len() - at > 8, "the gpu job ran {at}th of {}, behind nearly all the others", order.len());
+    }
 
     #[test]
     fn the_claim_window_grows_with_rivals_and_lost_races() {

@@ -14,6 +14,8 @@
 //! so two workers that disagree (one saw a name the other did not yet)
 //! cost at worst a lost race, as without it.
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
 
 use crate::id::JobId;
@@ -64,13 +66,23 @@ pub struct Depth {
 /// Which of `queue` `me` claims for its `free` slots: indices into `queue`,
 /// which lists `(priority, job)` highest priority first, then oldest first.
 /// A higher priority always goes first; within one, the jobs `me` ranks
-/// best on, its own oldest first, others' newest first.
-pub fn choose(queue: &[(i32, &JobId)], depth: Depth, free: usize, sharers: &Sharers, me: &str) -> Vec<usize> {
+/// best on, its own oldest first, others' newest first. An `overdue` job
+/// counts as everyone's own: its first worker is not taking it (busy with
+/// long jobs, gone, or unable to run it), and it must not wait for ever
+/// behind the jobs that keep coming for the others.
+pub fn choose(
+    queue: &[(i32, &JobId)],
+    depth: Depth,
+    free: usize,
+    sharers: &Sharers,
+    me: &str,
+    overdue: &HashSet<JobId>,
+) -> Vec<usize> {
     let mut order: Vec<(usize, usize)> = queue
         .iter()
         .take(depth.own.max(depth.others))
         .enumerate()
-        .map(|(i, (_, id))| (i, sharers.rank(me, id)))
+        .map(|(i, (_, id))| (i, if overdue.contains(*id) { 0 } else { sharers.rank(me, id) }))
         .filter(|&(i, rank)| i < if rank == 0 { depth.own } else { depth.others })
         .collect();
     order.sort_by(|&(a, rank_a), &(b, rank_b)| {
@@ -93,6 +105,10 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+
+    fn none() -> HashSet<JobId> {
+        HashSet::new()
+    }
 
     fn deep(n: usize) -> Depth {
         Depth { own: n, others: n }
@@ -145,7 +161,7 @@ mod tests {
         let jobs = ids(20);
         assert!(jobs.iter().all(|id| alone.owner(id) == "w0" && alone.rank("w0", id) == 0));
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        assert_eq!(choose(&queue, deep(20), 3, &alone, "w0"), [0, 1, 2]);
+        assert_eq!(choose(&queue, deep(20), 3, &alone, "w0", &none()), [0, 1, 2]);
     }
 
     #[test]
@@ -165,7 +181,7 @@ mod tests {
         let sharers = Sharers::new("w0", ["w1", "w2", "w3"]);
         let jobs = ids(64);
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        let chosen: Vec<Vec<usize>> = names.iter().map(|w| choose(&queue, deep(64), 4, &sharers, w)).collect();
+        let chosen: Vec<Vec<usize>> = names.iter().map(|w| choose(&queue, deep(64), 4, &sharers, w, &none())).collect();
         for (w, picks) in names.iter().zip(&chosen) {
             assert_eq!(picks.len(), 4);
             assert!(picks.windows(2).all(|p| p[0] < p[1]), "{w}: its own, oldest first: {picks:?}");
@@ -174,11 +190,11 @@ mod tests {
         // One worker's jobs are all gone: it helps with those it ranks
         // second on, newest first, while their owners take the oldest.
         let others: Vec<(i32, &JobId)> = queue.iter().copied().filter(|(_, id)| sharers.owner(id) != "w0").collect();
-        let stolen = choose(&others, deep(64), 4, &sharers, "w0");
+        let stolen = choose(&others, deep(64), 4, &sharers, "w0", &none());
         assert!(stolen.iter().all(|&i| sharers.rank("w0", others[i].1) == 1), "{stolen:?}");
         assert!(stolen.windows(2).all(|p| p[0] > p[1]), "newest first: {stolen:?}");
         for w in &names[1..] {
-            let own = choose(&others, deep(64), 4, &sharers, w);
+            let own = choose(&others, deep(64), 4, &sharers, w, &none());
             assert!(own.iter().all(|i| !stolen.contains(i)), "{w} took {own:?}, w0 stole {stolen:?}");
         }
     }
@@ -191,7 +207,19 @@ mod tests {
         let queue: Vec<(i32, &JobId)> = std::iter::once((5, &jobs[urgent]))
             .chain(jobs.iter().enumerate().filter(|(i, _)| *i != urgent).map(|(_, id)| (0, id)))
             .collect();
-        assert_eq!(choose(&queue, deep(8), 1, &sharers, "w0"), [0]);
+        assert_eq!(choose(&queue, deep(8), 1, &sharers, "w0", &none()), [0]);
+    }
+
+    #[test]
+    fn an_overdue_job_goes_first_whoever_it_belongs_to() {
+        let sharers = Sharers::new("w0", ["w1"]);
+        let jobs = ids(40);
+        let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
+        let theirs = jobs.iter().position(|id| sharers.owner(id) == "w1").expect("w1 owns one of 40");
+        let before = choose(&queue, deep(40), 1, &sharers, "w0", &none());
+        assert_ne!(before, [theirs], "w0 takes its own first");
+        let overdue = HashSet::from([jobs[theirs].clone()]);
+        assert_eq!(choose(&queue, deep(40), 1, &sharers, "w0", &overdue), [theirs]);
     }
 
     #[test]
@@ -199,7 +227,7 @@ mod tests {
         let sharers = Sharers::new("w0", ["w1", "w2"]);
         let jobs = ids(60);
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        let picks = choose(&queue, Depth { own: 40, others: 6 }, 30, &sharers, "w0");
+        let picks = choose(&queue, Depth { own: 40, others: 6 }, 30, &sharers, "w0", &none());
         let own = picks.iter().filter(|&&i| sharers.rank("w0", queue[i].1) == 0).count();
         assert_eq!(own, (0..40).filter(|&i| sharers.rank("w0", queue[i].1) == 0).count());
         assert!(picks.iter().all(|&i| i < 40), "{picks:?}");
