@@ -141,3 +141,47 @@ impl Hub for LocalHub {
             .map_err(|e| local(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loose ref another process deletes while we walk the directory is
+    /// skipped, not an error. One thread creates and deletes refs while
+    /// another lists them, with no retry: each listing must succeed.
+    #[test]
+    fn a_ref_deleted_during_a_listing_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        gix::init_bare(dir.path()).unwrap();
+        let writer = LocalHub::open(dir.path()).unwrap();
+        let blob = (&writer as &dyn Hub).write_blob(b"{}").unwrap();
+        for i in 0..50 {
+            (&writer as &dyn Hub).transact(&[RefEdit::create(format!("refs/ci/queue/default/keep{i}"), blob)]).unwrap();
+        }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (listings, failures) = std::thread::scope(|s| {
+            s.spawn(|| {
+                let hub = &writer as &dyn Hub;
+                for i in 0..3000 {
+                    let name = format!("refs/ci/queue/default/churn{}", i % 7);
+                    hub.transact(&[RefEdit::create(name.clone(), blob)]).unwrap();
+                    hub.transact(&[RefEdit::delete(name, blob)]).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            let reader = LocalHub::open(dir.path()).unwrap();
+            let hub = &reader as &dyn Hub;
+            let (mut listings, mut failures) = (0, Vec::new());
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                listings += 1;
+                match hub.list_once("refs/ci/queue/") {
+                    Ok(refs) => assert!(refs.len() >= 50, "{} refs listed", refs.len()),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            (listings, failures)
+        });
+        assert!(listings > 0);
+        assert!(failures.is_empty(), "{} of {listings} listings failed, first: {}", failures.len(), failures[0]);
+    }
+}

@@ -165,9 +165,10 @@ pub trait Hub: Send + Sync {
 impl dyn Hub + '_ {
     /// Refs under `prefix` in [`Hub::repo`], sorted by name.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, ObjectId)>, HubError> {
-        // Another process deleting a ref (and its emptied directory) while
-        // we walk the loose refs makes the walk fail: that is a moment, not
-        // a broken hub, so look again before saying so.
+        // Another process deleting a ref's emptied directory while we walk
+        // the loose refs makes the walk fail: that is a moment, not a broken
+        // hub, so look again before saying so. (A ref file deleted under the
+        // walk is just left out: see `list_once`.)
         let mut attempt = 0;
         loop {
             match self.list_once(prefix) {
@@ -182,7 +183,13 @@ impl dyn Hub + '_ {
         let local = |e: gix::Error| self.local_error(format!("could not list {prefix}*"), e);
         let mut out = Vec::new();
         for r in repo.references().map_err(local)?.prefixed(prefix).map_err(local)? {
-            let r = r.map_err(|e| self.local_error(format!("could not list {prefix}*"), e))?;
+            let r = match r {
+                Ok(r) => r,
+                // Deleted by another process between the directory listing
+                // and the read: it is simply not there any more.
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(self.local_error(format!("could not list {prefix}*"), e)),
+            };
             // refs/ci/* refs are direct: reading their target needs no
             // object lookup (peeling would read every blob's header).
             if let Some(id) = r.target().try_id() {
