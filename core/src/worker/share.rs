@@ -20,19 +20,20 @@ use sha2::{Digest, Sha256};
 
 use crate::id::JobId;
 
-/// The names of the workers sharing the queue, ours among them.
+/// The names of the workers sharing the queue, ours among them, each with
+/// its hash (a claim round ranks every name for every candidate job).
 #[derive(Debug, Clone, Default)]
 pub struct Sharers {
-    names: Vec<String>,
+    names: Vec<(String, u64)>,
 }
 
 impl Sharers {
     /// `me` and the distinct `others`, in any order.
     pub fn new<'a>(me: &'a str, others: impl IntoIterator<Item = &'a str>) -> Sharers {
-        let mut names: Vec<String> = std::iter::once(me).chain(others).map(str::to_owned).collect();
+        let mut names: Vec<&str> = std::iter::once(me).chain(others).collect();
         names.sort_unstable();
         names.dedup();
-        Sharers { names }
+        Sharers { names: names.into_iter().map(|n| (n.to_owned(), key(n.as_bytes()))).collect() }
     }
 
     /// How many workers besides `me` share the queue.
@@ -43,13 +44,16 @@ impl Sharers {
     /// The name that wins `job`: the highest weight of name and job id.
     #[cfg(test)]
     pub fn owner(&self, job: &JobId) -> &str {
-        self.names.iter().max_by_key(|name| weight(name, job)).map_or("", String::as_str)
+        let job = key(job.as_str().as_bytes());
+        self.names.iter().max_by_key(|(_, name)| weight(*name, job)).map_or("", |(n, _)| n.as_str())
     }
 
     /// Where `me` ranks for `job`: 0 if it wins it, 1 if second...
     pub fn rank(&self, me: &str, job: &JobId) -> usize {
-        let mine = weight(me, job);
-        self.names.iter().filter(|name| name.as_str() != me && weight(name, job) > mine).count()
+        let job = key(job.as_str().as_bytes());
+        let me_key = self.names.iter().find(|(n, _)| n == me).map_or_else(|| key(me.as_bytes()), |(_, k)| *k);
+        let mine = weight(me_key, job);
+        self.names.iter().filter(|(n, k)| n != me && weight(*k, job) > mine).count()
     }
 }
 
@@ -92,11 +96,22 @@ pub fn choose(
     order.into_iter().take(free).map(|(i, _)| i).collect()
 }
 
-/// A stable weight (SHA-256, so that workers built by different compilers
-/// agree; std's hasher promises no stability across releases).
-fn weight(name: &str, job: &JobId) -> u64 {
-    let digest = Sha256::new().chain_update(name).chain_update([0]).chain_update(job.as_str()).finalize();
+/// A stable hash of a name or job id (SHA-256, so that workers built by
+/// different compilers agree; std's hasher promises no stability across
+/// releases).
+fn key(bytes: &[u8]) -> u64 {
+    let digest = Sha256::digest(bytes);
     u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
+}
+
+/// The weight of a name for a job, from their keys: mixed (SplitMix64's
+/// finalizer) so that every name orders the jobs independently, at the
+/// cost of a few multiplications rather than a SHA-256 per pair.
+fn weight(name: u64, job: u64) -> u64 {
+    let mut z = name ^ job;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -213,9 +228,12 @@ mod tests {
     #[test]
     fn an_overdue_job_goes_first_whoever_it_belongs_to() {
         let sharers = Sharers::new("w0", ["w1"]);
-        let jobs = ids(40);
+        // Overdue jobs sit at the front: the queue starts at one of w1's.
+        let mut jobs = ids(40);
+        let first_of_w1 = jobs.iter().position(|id| sharers.owner(id) == "w1").expect("w1 owns one of 40");
+        jobs.drain(..first_of_w1);
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        let theirs = jobs.iter().position(|id| sharers.owner(id) == "w1").expect("w1 owns one of 40");
+        let theirs = 0;
         let before = choose(&queue, deep(40), 1, &sharers, "w0", &none());
         assert_ne!(before, [theirs], "w0 takes its own first");
         let overdue = HashSet::from([jobs[theirs].clone()]);
