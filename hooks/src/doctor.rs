@@ -395,8 +395,7 @@ fn stuck(hub: &dyn Hub, job: &Job, age: Duration, live: &[&WorkerInfo]) -> Check
 }
 
 fn can_run(w: &WorkerInfo, job: &Job) -> bool {
-    let serves = w.queues.is_empty() || w.queues.contains(&job.spec.queue);
-    serves && job.spec.requires.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+    w.serves(&job.spec.queue) && job.spec.requires.iter().all(|(k, v)| w.labels.get(k) == Some(v))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod worker;
 pub use claim::Claim;
 pub use job::{Job, JobSpec};
 pub use result::{Artifact, JobResult, Status, TestCounts};
-pub use worker::{WorkerInfo, gone_after};
+pub use worker::{WorkerInfo, gone_after, serves};
 
 pub const VERSION: u32 = 1;
 

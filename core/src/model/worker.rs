@@ -33,6 +33,12 @@ pub fn gone_after(refresh: Duration) -> Duration {
     (refresh * 5).max(Duration::from_secs(120))
 }
 
+/// Whether a worker serving `queues` takes jobs from `queue`: no queues
+/// means every queue.
+pub fn serves(queues: &[String], queue: &str) -> bool {
+    queues.is_empty() || queues.iter().any(|q| q == queue)
+}
+
 impl WorkerInfo {
     /// Refreshed recently enough, as of `now`, to be a worker still there.
     pub fn seen_lately(&self, now: SystemTime) -> bool {
@@ -42,9 +48,9 @@ impl WorkerInfo {
         now.duration_since(seen).unwrap_or_default() <= gone_after(Duration::from_millis(self.refresh_ms))
     }
 
-    /// Whether it takes jobs from `queue` (no queues: every queue).
+    /// Whether it takes jobs from `queue`.
     pub fn serves(&self, queue: &str) -> bool {
-        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+        serves(&self.queues, queue)
     }
 
     pub fn to_json(&self) -> Vec<u8> {

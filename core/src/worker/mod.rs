@@ -104,7 +104,7 @@ impl Config {
     }
 
     fn serves(&self, queue: &str) -> bool {
-        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+        crate::model::serves(&self.queues, queue)
     }
 
     fn can_run(&self, job: &Job) -> bool {
@@ -993,7 +993,8 @@ impl Worker {
         let window = claim_window(self.spread, sharers.rivals(), free, candidates.len());
         let depth = share::Depth { own: 4 * window, others: if fresh { window } else { 0 } };
         let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
-        let overdue = if fresh { self.overdue(&queue[..window.min(queue.len())], sharers) } else { HashSet::new() };
+        // `claim_window` is never past the candidates.
+        let overdue = if fresh { self.overdue(&queue[..window], sharers) } else { HashSet::new() };
         let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name, &overdue);
         let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
         chosen.into_iter().filter_map(|i| slots[i].take()).collect()
@@ -1036,8 +1037,9 @@ impl Worker {
             return;
         };
         let now = std::time::SystemTime::now();
-        for (_, blob) in registrations {
-            let Some(info) = self.hub.read_blob(blob).ok().and_then(|b| crate::model::WorkerInfo::from_json(&b).ok())
+        for (refname, blob) in registrations {
+            let name = &refname[refs::WORKERS.len()..];
+            let Some(info) = self.hub.read_blob(blob).ok().and_then(|b| crate::validate::worker_blob(&b, name).ok())
             else {
                 continue;
             };
