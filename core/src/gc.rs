@@ -180,7 +180,7 @@ fn chain(
             Try::Done(report) => return Ok(report),
             Try::Lost(HubError::Conflict { refname, detail, .. }) if attempt == MAX_ATTEMPTS => {
                 let detail = format!("{detail}; gave up after {MAX_ATTEMPTS} attempts while the chain kept moving");
-                return Err(HubError::Conflict { refname, detail, lost: vec![] });
+                return Err(HubError::Conflict { refname, detail, also: vec![] });
             }
             Try::Lost(_) => {
                 attempt += 1;

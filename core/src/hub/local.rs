@@ -105,7 +105,7 @@ impl Hub for LocalHub {
                 Err(e) => last = e.to_string(),
             }
             if let Some((refname, detail)) = self.stale_edit(edits) {
-                return Err(HubError::Conflict { refname, detail, lost: vec![] });
+                return Err(HubError::Conflict { refname, detail, also: vec![] });
             }
             std::thread::sleep(std::time::Duration::from_millis(1 << attempt));
         }

@@ -61,9 +61,9 @@ pub enum HubError {
     Conflict {
         refname: String,
         detail: String,
-        /// Every ref of the transaction that lost, `refname` first, where
-        /// the hub says (a push reports each stale lease at once).
-        lost: Vec<String>,
+        /// The other refs of the transaction that lost too, where the hub
+        /// says (a push reports each stale lease at once).
+        also: Vec<String>,
     },
     /// The hub could not be talked to at all; retrying later may work.
     #[error("could not reach the hub {hub}: {message}")]
@@ -102,8 +102,9 @@ impl HubError {
     /// The refs a lost race lost on: `refname` and any others the hub named.
     pub fn lost(&self) -> Vec<&str> {
         match self {
-            HubError::Conflict { lost, .. } if !lost.is_empty() => lost.iter().map(String::as_str).collect(),
-            HubError::Conflict { refname, .. } => vec![refname.as_str()],
+            HubError::Conflict { refname, also, .. } => {
+                std::iter::once(refname).chain(also).map(String::as_str).collect()
+            }
             _ => vec![],
         }
     }

@@ -131,11 +131,10 @@ impl RemoteHub {
         }
         let culprit = rejected.iter().find(|s| !s.only_atomic()).unwrap_or(&rejected[0]);
         if porcelain::is_race(culprit.reason()) || porcelain::is_race(&stderr) {
-            let lost = rejected.iter().filter(|s| porcelain::is_race(s.reason())).map(|s| s.refname.clone());
             let (refname, detail) = (culprit.refname.clone(), culprit.reason().to_owned());
-            let mut lost: Vec<String> = lost.filter(|r| *r != refname).collect();
-            lost.insert(0, refname.clone());
-            return HubError::Conflict { refname, detail, lost };
+            let also = rejected.iter().filter(|s| s.refname != refname && porcelain::is_race(s.reason()));
+            let also = also.map(|s| s.refname.clone()).collect();
+            return HubError::Conflict { refname, detail, also };
         }
         let remote_says: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("remote: ")).collect();
         let message = if remote_says.is_empty() {

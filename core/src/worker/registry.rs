@@ -65,7 +65,7 @@ impl Registration {
         Err(HubError::Conflict {
             refname: self.name.clone(),
             detail: "another worker uses this name".into(),
-            lost: vec![],
+            also: vec![],
         })
     }
 
