@@ -65,17 +65,11 @@ pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
 /// fetched over as one pack, as a hub's history arrives over the years.
 ///
 /// Why not write them in place: 100k results are ~400k loose objects,
-/// and the repack that follows deletes them all. On an ext4 without a
-/// journal (this VM's) every file created near that many recently
-/// deleted inodes pays a scan past them (`perf`: `recently_deleted` in
-/// `__ext4_new_inode`), so every later lock file and object of the hub
-/// cost 2–3× for a long while: the rows measured that, not history.
+/// and the repack that follows deletes them all, which makes every later
+/// file on this VM's disk dearer (see [`git_ci_site::bench::measure`]): the
+/// rows measured that, not history.
 fn fill_by_fetch(hub: &std::path::Path, commit: &Commit, results: usize) -> Res<()> {
-    // tmpfs when the machine has one: the scratch's churn stays off the disk.
-    let shm = std::path::Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("git-ci-bench-fill-");
-    let scratch = if shm.is_dir() { builder.tempdir_in(shm)? } else { builder.tempdir()? };
+    let scratch = git_ci_site::bench::scratch_dir("git-ci-bench-fill-")?;
     let scratch_hub = scratch.path().join("hub.git");
     crate::fixture::init_bare(&scratch_hub)?;
     fill(&LocalHub::open(&scratch_hub)?, commit, results)?;

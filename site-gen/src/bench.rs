@@ -42,6 +42,16 @@ impl Figures {
     }
 }
 
+/// A directory for history written only to be fetched elsewhere: on
+/// /dev/shm when the machine has one, so that its churn stays off the disk
+/// being measured (see [`measure`]). Gone when dropped.
+pub fn scratch_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    if shm.is_dir() { builder.tempdir_in(shm) } else { builder.tempdir() }
+}
+
 /// Fills a hub in `dir` with `jobs` results and times the site's builds.
 ///
 /// The results are written in a scratch hub (on /dev/shm when there is
@@ -55,10 +65,7 @@ pub fn measure(dir: &Path, jobs: usize) -> BenchResult<Figures> {
     let hub_path = dir.join("hub.git");
     gix::init_bare(&hub_path)?;
     let started = Instant::now();
-    let shm = Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("git-ci-site-fill-");
-    let scratch = if shm.is_dir() { builder.tempdir_in(shm)? } else { builder.tempdir()? };
+    let scratch = scratch_dir("git-ci-site-fill-")?;
     let scratch_hub = scratch.path().join("hub.git");
     gix::init_bare(&scratch_hub)?;
     let source = LocalHub::open(&scratch_hub)?;
