@@ -32,7 +32,7 @@ fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
     let worker_hub: Arc<dyn Hub> = Arc::new(ctx.fx.local(&path)?);
     let cfg = workers::config("e2e-local", ctx.fx.work_dir("e2e-local")?, Duration::from_secs(2), false);
     let submitter = ctx.fx.local(&path)?;
-    let (ours, sh) = latency(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_local)?;
+    let (ours, sh) = latency(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_local, &mut proto::sh_true)?;
     let name = "end-to-end no-op job, local hub (floor: sh -c true + 2a floor)";
     Ok(row(name, &ours, &sh, floors.local, Goal::MsAtMost(12.0)))
 }
@@ -58,7 +58,7 @@ fn remote(ctx: &Ctx) -> Res<Row> {
         let cc = floor.claim_complete(&ctx.fx.commit)?;
         Ok(t + cc.claim + cc.complete + proto::sh_true()?)
     };
-    let (ours, bare) = latency_with(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_remote, &mut bare_trip)?;
+    let (ours, bare) = latency(ctx, worker_hub, cfg, &submitter, ctx.sizes.e2e_remote, &mut bare_trip)?;
     let label = format!(
         "end-to-end no-op job, git daemon, worker polls every {} ms (floor: submit + fetch + 2b floor + sh -c true)",
         REMOTE_POLL.as_millis()
@@ -74,14 +74,9 @@ fn row(name: &str, ours: &Samples, sh: &Samples, claim_floor_ms: f64, goal: Goal
         .detail(format!("claim+complete floor {claim_floor_ms:.2} ms"))
 }
 
-/// Runs one worker and times `n` jobs through it, interleaved with
-/// `sh -c true` for the floor.
-fn latency(ctx: &Ctx, worker_hub: Arc<dyn Hub>, cfg: Config, submitter: &dyn Hub, n: usize) -> Res<(Samples, Samples)> {
-    latency_with(ctx, worker_hub, cfg, submitter, n, &mut proto::sh_true)
-}
-
-/// [`latency`] with the floor `floor`.
-fn latency_with(
+/// Runs one worker and times `n` jobs through it, interleaved with runs
+/// of `floor`.
+fn latency(
     ctx: &Ctx,
     worker_hub: Arc<dyn Hub>,
     cfg: Config,
