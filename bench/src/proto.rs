@@ -89,15 +89,17 @@ impl Writer {
         let start = Instant::now();
         let name = self.chain.writer().to_owned();
         let claim = Claim::new(&q.job.id, &name, 1, Duration::from_secs(60));
-        let queued = (refs::queue(&q.job.spec.queue, &q.job.id), q.blob);
-        let [claim_blob] = queue::claim(hub, &[ClaimRequest { claim, expected: None, queued }])?[..] else {
+        let queue_ref = refs::queue(&q.job.spec.queue, &q.job.id);
+        let request =
+            ClaimRequest { claim, steal: None, queue_ref: queue_ref.clone(), queue_value: q.blob, job_blob: q.blob };
+        let [won] = queue::claim(hub, &[request])?[..] else {
             return Err("claim returned no blob".into());
         };
         let release = Release {
-            queue_ref: refs::queue(&q.job.spec.queue, &q.job.id),
-            queue_blob: q.blob,
+            queue_ref,
+            queue_value: won.queue_value,
             pin: Some(q.commit),
-            claim: Some(claim_blob),
+            claim: Some(won.claim),
             cancel: None,
             log: None,
         };
@@ -237,13 +239,16 @@ impl Floor {
         let claim_blob = objects.write_blob(&claim.to_json())?;
         let new_tip = done::append(objects, tip, &[entry(&q.job, writer)])?;
         let claim_ref = refs::claim(&q.job.id);
-        // Like ours, the claim also checks that the job is still queued.
+        // Like ours, the claim also moves the job's queue ref to its
+        // claimed tree (`git_ci_core::claimed`).
         let queue_ref = refs::queue(&q.job.spec.queue, &q.job.id);
-        let claim_edits = [RefEdit::create(claim_ref.clone(), claim_blob), RefEdit::verify(queue_ref, q.blob)];
+        let claimed = git_ci_core::claimed::write(objects, q.blob, claim_blob)?;
+        let claim_edits =
+            [RefEdit::create(claim_ref.clone(), claim_blob), RefEdit::update(queue_ref.clone(), q.blob, claimed)];
         let claim_time = self.target.transact(&claim_edits, true)?;
         let complete = [
             RefEdit::set(refs::done(writer), tip, new_tip),
-            RefEdit::delete(refs::queue(&q.job.spec.queue, &q.job.id), q.blob),
+            RefEdit::delete(queue_ref, claimed),
             RefEdit::delete(refs::pin(&q.job.id), q.commit),
             RefEdit::delete(claim_ref, claim_blob),
         ];

@@ -8,9 +8,11 @@
 
 pub mod chain;
 pub mod checkout;
+pub mod claimed;
 pub mod done;
 pub mod gc;
 pub mod git;
+pub mod guard;
 pub mod hub;
 pub mod id;
 pub mod junit;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use gix::ObjectId;
 
 use crate::chain::{Append, Chain};
+use crate::claimed;
 use crate::done::{self, Entry};
 use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
@@ -17,8 +18,10 @@ use crate::refs;
 pub struct Queued {
     pub id: JobId,
     pub queue: String,
-    /// The `job.json` blob: the expected value when the job is published.
-    pub blob: ObjectId,
+    /// The queue ref's value: the `job.json` blob while pending, the
+    /// claimed tree once claimed ([`crate::claimed`]). The expected value
+    /// of whatever moves or deletes the ref next.
+    pub value: ObjectId,
 }
 
 impl Queued {
@@ -27,13 +30,14 @@ impl Queued {
     /// error says why the document is unusable, and carries its first
     /// bytes (none when it was too big to load).
     pub fn read_job(&self, hub: &dyn Hub) -> Result<(Job, Vec<u8>), (String, Vec<u8>)> {
+        let blob = self.job_blob(hub).map_err(|e| (e, Vec::new()))?;
         // Never load a huge blob to find out it is too big.
-        let size = hub.repo().find_header(self.blob).map(|h| h.size()).unwrap_or(0);
+        let size = hub.repo().find_header(blob).map(|h| h.size()).unwrap_or(0);
         let limit = crate::model::MAX_DOC_BYTES;
         if size > limit as u64 {
             return Err((format!("the job document is {size} bytes, over the {limit}-byte limit"), Vec::new()));
         }
-        let bytes = hub.read_blob(self.blob).map_err(|e| (e.to_string(), Vec::new()))?;
+        let bytes = hub.read_blob(blob).map_err(|e| (e.to_string(), Vec::new()))?;
         match crate::validate::job_blob(&bytes, &self.queue, &self.id) {
             Ok(job) => Ok((job, bytes)),
             Err(reason) => {
@@ -42,6 +46,11 @@ impl Queued {
                 Err((format!("the {reason}"), raw))
             }
         }
+    }
+
+    /// The `job.json` blob, read out of the claimed tree when claimed.
+    pub fn job_blob(&self, hub: &dyn Hub) -> Result<ObjectId, String> {
+        claimed::resolve(&hub.repo(), self.value).map(|v| v.job)
     }
 }
 
@@ -81,7 +90,7 @@ impl Snapshot {
         for prefix in &queue_prefixes {
             for (name, blob) in hub.list(prefix)? {
                 if let Some((queue, id)) = refs::parse_queue_ref(&name) {
-                    snap.queued.push(Queued { id, queue, blob });
+                    snap.queued.push(Queued { id, queue, value: blob });
                 }
             }
         }
@@ -123,36 +132,61 @@ pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
     hub.transact(&edits)
 }
 
-/// A claim to write: on a fresh job (`expected: None`) or a steal of an
+/// A claim to write: on a fresh job (`steal: None`) or a steal of an
 /// expired claim.
 pub struct ClaimRequest {
     pub claim: Claim,
-    pub expected: Option<ObjectId>,
-    /// The job's queue ref and blob: the claim fails if the job was
-    /// finished since the snapshot it was chosen from (no claim then exists
-    /// either, so a stale snapshot would otherwise run it again).
-    pub queued: (String, ObjectId),
+    /// The expired claim a steal replaces.
+    pub steal: Option<ObjectId>,
+    pub queue_ref: String,
+    /// The queue ref's value as read ([`Queued::value`]).
+    pub queue_value: ObjectId,
+    /// The job's `job.json` blob ([`Queued::job_blob`]).
+    pub job_blob: ObjectId,
 }
 
-/// Claims several jobs in one transaction; returns each claim's blob id (the
-/// fencing token) in order. One lost race fails them all.
-pub fn claim(hub: &dyn Hub, requests: &[ClaimRequest]) -> Result<Vec<ObjectId>, HubError> {
+/// What a won claim holds: the fencing token and the queue ref's new value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Won {
+    /// The claim blob: the fencing token of heartbeats and the publish.
+    pub claim: ObjectId,
+    /// The queue ref's value after the claim: what the publish expects.
+    pub queue_value: ObjectId,
+}
+
+/// Claims several jobs in one transaction; returns what each claim holds,
+/// in order. One lost race fails them all.
+pub fn claim(hub: &dyn Hub, requests: &[ClaimRequest]) -> Result<Vec<Won>, HubError> {
     claim_with(hub, requests, vec![])
 }
 
 /// [`claim`] in one transaction with `also` (a publish, see
 /// [`complete_edits`]): one push instead of two.
-pub fn claim_with(hub: &dyn Hub, requests: &[ClaimRequest], also: Vec<RefEdit>) -> Result<Vec<ObjectId>, HubError> {
+///
+/// A fresh claim creates the claim ref and moves the queue ref to the
+/// claimed tree, expected at the value read: a job cancelled, published
+/// or claimed by someone else since the snapshot fails the claim when the
+/// hub applies it ([`crate::claimed`] says why a lease alone cannot). A
+/// steal replaces the expired claim it watched; the queue ref, already
+/// claimed, stays.
+pub fn claim_with(hub: &dyn Hub, requests: &[ClaimRequest], also: Vec<RefEdit>) -> Result<Vec<Won>, HubError> {
     let mut edits = also;
-    let mut ids = Vec::with_capacity(requests.len());
+    let mut won = Vec::with_capacity(requests.len());
     for r in requests {
         let blob = hub.write_blob(&r.claim.to_json())?;
-        edits.push(RefEdit::set(refs::claim(&r.claim.job), r.expected, blob));
-        edits.push(RefEdit::verify(r.queued.0.clone(), r.queued.1));
-        ids.push(blob);
+        edits.push(RefEdit::set(refs::claim(&r.claim.job), r.steal, blob));
+        let queue_value = match r.steal {
+            Some(_) => r.queue_value,
+            None => {
+                let tree = claimed::write(hub, r.job_blob, blob)?;
+                edits.push(RefEdit::update(r.queue_ref.clone(), r.queue_value, tree));
+                tree
+            }
+        };
+        won.push(Won { claim: blob, queue_value });
     }
     hub.transact(&edits)?;
-    Ok(ids)
+    Ok(won)
 }
 
 /// Renews claims: `(old blob, renewed claim)`. Returns the new blobs.
@@ -172,7 +206,8 @@ pub fn heartbeat(hub: &dyn Hub, renewals: &[(ObjectId, Claim)]) -> Result<Vec<Ob
 #[derive(Clone, Debug)]
 pub struct Release {
     pub queue_ref: String,
-    pub queue_blob: ObjectId,
+    /// The queue ref's value now ([`Queued::value`]).
+    pub queue_value: ObjectId,
     pub pin: Option<ObjectId>,
     pub claim: Option<ObjectId>,
     pub cancel: Option<ObjectId>,
@@ -183,7 +218,7 @@ pub struct Release {
 impl Release {
     fn edits(&self, id: &JobId) -> impl Iterator<Item = RefEdit> {
         [
-            Some(RefEdit::delete(self.queue_ref.clone(), self.queue_blob)),
+            Some(RefEdit::delete(self.queue_ref.clone(), self.queue_value)),
             self.pin.map(|p| RefEdit::delete(refs::pin(id), p)),
             self.claim.map(|c| RefEdit::delete(refs::claim(id), c)),
             self.cancel.map(|c| RefEdit::delete(refs::cancel(id), c)),
@@ -242,9 +277,19 @@ pub fn pin_of(hub: &dyn Hub, id: &JobId, job: Option<&Job>) -> Result<Option<Obj
 }
 
 /// Cancels a pending job: published as `cancelled` in `done/_hub`. Racing a
-/// worker's claim is safe: whichever transaction deletes the queue ref
-/// first publishes the job, and the other learns it lost.
-pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &str) -> Result<(), HubError> {
+/// worker's claim is safe: the claim moves the queue ref and the cancel
+/// deletes it, both expected at the job blob, so whichever the hub applies
+/// first wins and the other learns it lost (a conflict: read again).
+pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, by: &str) -> Result<(), HubError> {
+    let blob = queued.job_blob(hub).map_err(|e| hub.local_error(format!("could not cancel {}", queued.id), e))?;
+    if blob != queued.value {
+        return Err(HubError::Conflict {
+            refname: refs::queue(&queued.queue, &queued.id),
+            detail: "a worker claimed the job".into(),
+            also: vec![],
+        });
+    }
+    let job_json = hub.read_blob(blob)?;
     let job = crate::validate::job_blob(&job_json, &queued.queue, &queued.id).ok();
     let pin = pin_of(hub, &queued.id, job.as_ref())?;
     let result = crate::model::JobResult::without_run(
@@ -265,7 +310,7 @@ pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, job_json: Vec<u8>, by: &st
     };
     let release = Release {
         queue_ref: refs::queue(&queued.queue, &queued.id),
-        queue_blob: queued.blob,
+        queue_value: queued.value,
         pin,
         claim: None,
         cancel: None,

@@ -1,6 +1,6 @@
 //! What the installed `pre-receive` hook runs: the earlier hook first, with
 //! the same input, then git-ci's checks of every update under `refs/ci/`
-//! ([`git_ci_core::validate`]). Any refusal refuses the whole push: git
+//! ([`git_ci_core::guard`]). Any refusal refuses the whole push: git
 //! applies no ref of a push whose pre-receive exits non-zero, atomic or not.
 //!
 //! Every claim, heartbeat and result goes through here, so the hook leaves
@@ -11,7 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use git_ci_core::validate::{self, HubStore, Limits, Update};
+use git_ci_core::guard::{self, Update};
+use git_ci_core::validate::{HubStore, Limits};
 
 use crate::chain::{is_executable, run_previous, say};
 
@@ -83,5 +84,5 @@ fn check(hub_dir: &Path, updates: &[Update], push: &Push) -> Result<(), String> 
         return Ok(());
     }
     let limits = Limits::from_config(&config);
-    validate::check_push(&store, updates, push.gc(), &limits).map_err(|r| r.to_string())
+    guard::check_push(&store, updates, push.gc(), &limits).map_err(|r| r.to_string())
 }

@@ -123,10 +123,16 @@ fn bad_job_documents_are_refused_with_the_ref_and_the_reason() {
     let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();
     v["padding"] = "x".repeat(70 * 1024).into();
     w.refused(&[], &spec(w.blob(v.to_string().as_bytes()), &q), &q, "over the 65536-byte limit");
-    // The good one passes, and then its claim.
-    w.accepted(&[], &[&spec(w.blob(&j.to_json()), &q)]);
-    let claim = Claim::new(&j.id, "w1", 1, Duration::from_secs(60));
-    w.accepted(&[], &[&spec(w.blob(&claim.to_json()), &refs::claim(&j.id))]);
+    // Not without its pin.
+    let doc = w.blob(&j.to_json());
+    w.refused(&[], &spec(doc, &q), &q, "without its pin");
+    // The good one passes with its pin, and then its claim, which moves
+    // the queue ref to the claimed tree.
+    let pin = w.done_commit(None, &job("default"), b"log\n", vec![]);
+    w.accepted(&[], &[&spec(pin, &refs::pin(&j.id)), &spec(doc, &q)]);
+    let claim = w.blob(&Claim::new(&j.id, "w1", 1, Duration::from_secs(60)).to_json());
+    let claimed = git_ci_core::claimed::write(&w.src, doc, claim).unwrap();
+    w.accepted(&[], &[&spec(claim, &refs::claim(&j.id)), &format!("+{}", spec(claimed, &q))]);
 }
 
 #[test]
@@ -135,7 +141,7 @@ fn claims_pins_logs_and_unknown_refs_are_refused() {
     let j = job("default");
     let claim = Claim::new(&j.id, "w1", 1, Duration::from_secs(60));
     let c = refs::claim(&j.id);
-    w.refused(&[], &spec(w.blob(&claim.to_json()), &c), &c, "does not exist");
+    w.refused(&[], &spec(w.blob(&claim.to_json()), &c), &c, "must move the job's queue ref");
     w.refused(&[], &spec(w.blob(b"{}"), &c), &c, "claim");
     let p = refs::pin(&j.id);
     w.refused(&[], &spec(w.blob(b"not a commit"), &p), &p, "must be a commit, not a blob");

@@ -37,7 +37,7 @@ fn cancel_one(ui: &Ui, hub: &dyn git_ci_core::Hub, id: &JobId, by: &str) -> CliR
         State::Finished(s) => ui.err(&format!("{id} already finished ({})", s.as_str())),
         State::Pending => {
             let queued = board.live.queued.iter().find(|q| &q.id == id).expect("a pending job is queued");
-            queue::cancel_pending(hub, queued, hub.read_blob(queued.blob)?, by)?;
+            queue::cancel_pending(hub, queued, by)?;
             ui.err(&format!("{id} cancelled"));
         }
         State::Running => {

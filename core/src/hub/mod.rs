@@ -47,10 +47,6 @@ impl RefEdit {
     pub fn delete(name: impl Into<String>, expected: ObjectId) -> RefEdit {
         RefEdit { name: name.into(), new: None, expected: Some(expected) }
     }
-    /// Changes nothing, but fails the transaction unless the ref is at `expected`.
-    pub fn verify(name: impl Into<String>, expected: ObjectId) -> RefEdit {
-        RefEdit { name: name.into(), new: Some(expected), expected: Some(expected) }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +102,23 @@ impl HubError {
                 std::iter::once(refname).chain(also).map(String::as_str).collect()
             }
             _ => vec![],
+        }
+    }
+
+    /// Whether the hub's hook (git-ci's guard) refused the update: a reason
+    /// in what was pushed, which pushing it again will not change.
+    pub fn declined_by_hook(&self) -> bool {
+        matches!(self, HubError::Refused { message, .. } if message.contains("hook declined"))
+    }
+
+    /// What the hub or git said, without the hub's name.
+    pub fn message(&self) -> &str {
+        match self {
+            HubError::Conflict { detail: message, .. }
+            | HubError::Unreachable { message, .. }
+            | HubError::Refused { message, .. }
+            | HubError::Local { message, .. }
+            | HubError::Partial { message, .. } => message,
         }
     }
 

@@ -71,12 +71,14 @@ impl RemoteHub {
         HubError::Unreachable { hub: self.url.clone(), message }
     }
 
-    /// `git fetch` of `specs` into the mirror. A ref that moves on the hub
-    /// between git's ref listing and its object request can fail the fetch
-    /// with `upload-pack: not our ref` (seen with 16 workers over git
-    /// daemon): that is a race, not an outage, so it is retried at once.
+    /// `git fetch` of `specs` into the mirror. Two races fail a fetch
+    /// without any outage, so it is retried at once: a ref that moves on
+    /// the hub between git's ref listing and its object request
+    /// (`upload-pack: not our ref`, seen with 16 workers over git daemon),
+    /// and another git-ci process of this user updating the same mirror ref
+    /// (`cannot lock ref … but expected`, seen with parallel `git ci cancel`).
     fn fetch(&self, flags: &[&str], specs: &[String]) -> Result<std::process::Output, HubError> {
-        const RACE: &str = "not our ref";
+        const RACES: [&str; 3] = ["not our ref", "cannot lock ref", "Unable to create"];
         let mut tries = 0;
         let n = self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let maintain = if n % MAINTAIN_EVERY == MAINTAIN_EVERY - 1 { "true" } else { "false" };
@@ -91,10 +93,12 @@ impl RemoteHub {
                 .output()
                 .map_err(|e| self.unreachable(e))?;
             tries += 1;
-            if out.status.success() || tries >= 3 || !String::from_utf8_lossy(&out.stderr).contains(RACE) {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || tries >= 5 || !RACES.iter().any(|r| stderr.contains(r)) {
                 return Ok(out);
             }
-            tracing::debug!(target: "git", "fetch raced a ref update on the hub; fetching again");
+            tracing::debug!(target: "git", "fetch raced a ref update; fetching again");
+            std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(5..50)));
         }
     }
 
@@ -344,7 +348,11 @@ mod tests {
         let queued = blob(hub, "job");
         hub.transact(&[RefEdit::create("refs/ci/queue/default/j", queued)]).unwrap();
         let claim = |n: &str| {
-            vec![RefEdit::create("refs/ci/claims/j", blob(hub, n)), RefEdit::verify("refs/ci/queue/default/j", queued)]
+            let claimed = blob(hub, &format!("claimed by {n}"));
+            vec![
+                RefEdit::create("refs/ci/claims/j", blob(hub, n)),
+                RefEdit::update("refs/ci/queue/default/j", queued, claimed),
+            ]
         };
         hub.transact(&claim("first")).unwrap();
         let lost = hub.transact(&claim("second")).unwrap_err();

@@ -16,6 +16,7 @@ mod outputs;
 mod registry;
 mod share;
 mod trust;
+mod unpublishable;
 
 pub use live_log::parse as parse_live_log;
 
@@ -183,7 +184,8 @@ pub struct Summary {
 
 struct Active {
     job: Job,
-    queue_blob: ObjectId,
+    /// The queue ref's value since our claim: what our publish expects.
+    queue_value: ObjectId,
     claim: Claim,
     claim_blob: ObjectId,
     interrupter: Option<Interrupter>,
@@ -206,6 +208,14 @@ struct Pending {
     released: bool,
     /// When it was ready to publish.
     at: Instant,
+    /// The hub's guard refused its result once: it is now the `error`
+    /// result that fits ([`unpublishable`]).
+    refused: bool,
+    /// Our claim on it, renewed by heartbeats until it is published: a
+    /// publish held up past the lease must not let another worker run the
+    /// job again. `None` for a job we did not claim (published unrun), or
+    /// whose claim we lost.
+    claim: Option<Claim>,
     _workdir: Option<tempfile::TempDir>,
 }
 
@@ -217,6 +227,12 @@ pub struct Worker {
     rx: Receiver<Wake>,
     active: HashMap<JobId, Active>,
     to_publish: Vec<Pending>,
+    /// How many of `to_publish`, from the front, the publish being pushed
+    /// holds.
+    publishing: usize,
+    /// The hub's guard refused a publish of several jobs: publish them one
+    /// at a time until none is left, to learn which one it refuses.
+    publish_alone: bool,
     /// How long a result may wait for others to share its publish.
     publish_linger: Duration,
     /// The last claim round left eligible jobs unclaimed: the next one is
@@ -273,6 +289,8 @@ impl Worker {
             rx,
             active: HashMap::new(),
             to_publish: Vec::new(),
+            publishing: 0,
+            publish_alone: false,
             publish_linger,
             queue_busy: false,
             chain,
@@ -321,7 +339,8 @@ impl Worker {
             if !combine && !lingering && !self.to_publish.is_empty() && self.backoff.ready() {
                 busy |= self.publish();
             }
-            if !self.active.is_empty() && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
+            let holding = !self.active.is_empty() || self.to_publish.iter().any(|p| p.claim.is_some());
+            if holding && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
                 self.heartbeat();
             }
             self.housekeeping();
@@ -479,7 +498,7 @@ impl Worker {
         let cancel = active.cancel_seen.filter(|c| !c.is_null());
         let release = Release {
             queue_ref: refs::queue(&active.job.spec.queue, &id),
-            queue_blob: active.queue_blob,
+            queue_value: active.queue_value,
             pin: ObjectId::from_hex(active.job.commit.as_bytes()).ok(),
             claim: Some(active.claim_blob),
             cancel,
@@ -487,11 +506,13 @@ impl Worker {
         };
         let workdir = Some(ran.workdir);
         self.to_publish.push(Pending {
+            claim: Some(active.claim),
             job: Some(active.job),
             entry: ran.entry,
             release,
             released: false,
             at: Instant::now(),
+            refused: false,
             _workdir: workdir,
         });
     }
@@ -515,8 +536,11 @@ impl Worker {
 
     /// The objects and ref edits that publish everything finished.
     fn publish_edits(&mut self) -> Result<(Append, Vec<RefEdit>), HubError> {
-        let finished: Vec<(&Entry, Option<&Release>)> =
-            self.to_publish.iter().map(|p| (&p.entry, (!p.released).then_some(&p.release))).collect();
+        self.publishing = if self.publish_alone { 1 } else { self.to_publish.len() };
+        let finished: Vec<(&Entry, Option<&Release>)> = self.to_publish[..self.publishing]
+            .iter()
+            .map(|p| (&p.entry, (!p.released).then_some(&p.release)))
+            .collect();
         queue::complete_edits(&*self.hub, &mut self.chain, &finished)
     }
 
@@ -524,7 +548,10 @@ impl Worker {
     fn on_published(&mut self, append: &Append) {
         self.hub_ok();
         self.chain.applied(append);
-        for p in std::mem::take(&mut self.to_publish) {
+        let done: Vec<Pending> = self.to_publish.drain(..self.publishing).collect();
+        self.publishing = 0;
+        self.publish_alone &= !self.to_publish.is_empty();
+        for p in done {
             self.published(p);
         }
     }
@@ -544,11 +571,35 @@ impl Worker {
                     false
                 }
             },
+            e if e.declined_by_hook() => self.publish_refused(e),
             e => {
                 self.hub_failed(e);
                 false
             }
         }
+    }
+
+    /// The hub's guard refused a publish: a reason no retry changes. Of
+    /// several jobs, each goes alone next, to find the one it refuses;
+    /// that one is published as the `error` that fits, and if even that is
+    /// refused, given up (its claim expires: the hub will not take its
+    /// results from anyone). Returns whether to go again at once.
+    fn publish_refused(&mut self, e: HubError) -> bool {
+        if self.publishing > 1 {
+            self.publish_alone = true;
+            return true;
+        }
+        let p = self.to_publish.remove(0);
+        let id = p.entry.id.clone();
+        if p.refused {
+            self.emit(Event::HubError { error: format!("gave up publishing {id}: {e}") });
+            self.publish_alone &= !self.to_publish.is_empty();
+            return !self.to_publish.is_empty();
+        }
+        self.emit(Event::HubError { error: format!("{e}; publishing {id} as an error instead") });
+        let entry = unpublishable::fitting_error(p.entry, e.message());
+        self.to_publish.insert(0, Pending { entry, refused: true, ..p });
+        true
     }
 
     /// Whether to hold back a publish a moment for more results to join it:
@@ -611,7 +662,7 @@ impl Worker {
         let tips: Vec<(String, ObjectId)> = tip.map(|t| (self.cfg.name.clone(), t)).into_iter().collect();
         for mut p in std::mem::take(&mut self.to_publish) {
             let id = p.entry.id.clone();
-            let queued = snap.queued.iter().any(|q| q.id == id && q.blob == p.release.queue_blob);
+            let queued = snap.queued.iter().any(|q| q.id == id && q.value == p.release.queue_value);
             if done::find(&*self.hub, &tips, &id).is_some() {
                 // Our earlier push went through; its reply was lost.
                 self.published(p);
@@ -628,24 +679,46 @@ impl Worker {
                 self.drop_live_log(&id, p.release.log);
                 self.emit(Event::Stolen { id });
             } else {
+                // Still ours: the refs the publish does not own may have
+                // moved (a cancel request came; a pin went missing, which
+                // would otherwise fail every publish).
                 p.release.cancel = snap.cancels.get(&id).copied();
+                p.release.pin = self.hub.refresh_ref(&refs::pin(&id))?;
                 self.to_publish.push(p);
             }
         }
         Ok(())
     }
 
+    /// Our claims to renew: running jobs', and finished ones' not yet
+    /// published.
+    fn claims_held(&self) -> Vec<(ObjectId, Claim)> {
+        let running = self.active.values().filter(|a| !a.stolen).map(|a| (a.claim_blob, a.claim.renewed()));
+        let finished = self.to_publish.iter().filter(|p| !p.released).filter_map(|p| {
+            let claim = p.claim.as_ref()?;
+            Some((p.release.claim?, claim.renewed()))
+        });
+        running.chain(finished).collect()
+    }
+
+    /// `blob` holds our renewed `claim` now.
+    fn renewed(&mut self, claim: Claim, blob: ObjectId) {
+        if let Some(a) = self.active.get_mut(&claim.job) {
+            a.claim = claim;
+            a.claim_blob = blob;
+        } else if let Some(p) = self.to_publish.iter_mut().find(|p| p.entry.id == claim.job) {
+            p.release.claim = Some(blob);
+            p.claim = Some(claim);
+        }
+    }
+
     fn heartbeat(&mut self) {
-        let renewals: Vec<(ObjectId, Claim)> =
-            self.active.values().filter(|a| !a.stolen).map(|a| (a.claim_blob, a.claim.renewed())).collect();
+        let renewals = self.claims_held();
         match queue::heartbeat(&*self.hub, &renewals) {
             Ok(blobs) => {
                 self.hub_ok();
                 for ((_, claim), blob) in renewals.into_iter().zip(blobs) {
-                    if let Some(a) = self.active.get_mut(&claim.job) {
-                        a.claim = claim;
-                        a.claim_blob = blob;
-                    }
+                    self.renewed(claim, blob);
                 }
                 self.next_heartbeat = Instant::now() + self.cfg.lease / 3;
             }
@@ -655,9 +728,8 @@ impl Worker {
                 for (_, claim) in renewals {
                     let name = refs::claim(&claim.job);
                     let renewed = e.applied().contains(&name).then(|| self.hub.get(&name).ok().flatten()).flatten();
-                    if let (Some(blob), Some(a)) = (renewed, self.active.get_mut(&claim.job)) {
-                        a.claim = claim;
-                        a.claim_blob = blob;
+                    if let Some(blob) = renewed {
+                        self.renewed(claim, blob);
                     }
                 }
                 self.hub_failed(e);
@@ -674,6 +746,13 @@ impl Worker {
                                 if let Some(i) = &a.interrupter {
                                     i.send(Interrupt::Stolen);
                                 }
+                            }
+                        }
+                        // A finished job's lost claim: its publish will
+                        // find it taken (`reconcile`); renew it no more.
+                        for p in self.to_publish.iter_mut() {
+                            if claims.get(&refs::claim(&p.entry.id)) != p.release.claim.as_ref() {
+                                p.claim = None;
                             }
                         }
                     }
@@ -700,6 +779,7 @@ struct Round {
 }
 
 /// A job we may claim: fresh, or a steal of a claim expired on our clock.
+#[derive(Clone)]
 struct Candidate {
     queued: Queued,
     job: Job,
@@ -812,7 +892,7 @@ impl Worker {
             self.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
             self.notice_cancels(&snap.cancels);
             self.track_claims(&snap);
-            let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.blob)).collect();
+            let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.value)).collect();
             self.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
         }
         let mut candidates = Vec::new();
@@ -884,7 +964,12 @@ impl Worker {
     /// at once without it, a few times, before the publish goes alone.
     fn claim_batch(&mut self, mut picked: Vec<Candidate>, mut batch: Batch) -> Result<Round, HubError> {
         let eligible = batch.eligible;
-        let publishing = if self.to_publish.is_empty() { None } else { Some(self.publish_edits()?) };
+        let publishing = match self.to_publish.is_empty() {
+            true => None,
+            // A publish that cannot even be written (a full disk) must not
+            // stop the claims: they go alone, the publish is tried again.
+            false => self.publish_edits().map_err(|e| self.emit(Event::HubError { error: e.to_string() })).ok(),
+        };
         let (append, also) = publishing.unzip();
         let also = also.unwrap_or_default();
         let publish_refs: HashSet<&str> = also.iter().map(|e| e.name.as_str()).collect();
@@ -892,15 +977,15 @@ impl Worker {
         for attempt in 0.. {
             let requests = self.claim_requests(&picked);
             let e = match queue::claim_with(&*self.hub, &requests, also.clone()) {
-                Ok(blobs) => {
+                Ok(won) => {
                     if let Some(append) = &append {
                         self.on_published(append);
                     }
                     self.spread = (self.spread.saturating_sub(1)).max(1);
                     let claimed = picked.len();
-                    for ((c, req), blob) in picked.into_iter().zip(requests).zip(blobs) {
+                    for ((c, req), won) in picked.into_iter().zip(requests).zip(won) {
                         batch.taken.insert(c.queued.id.clone());
-                        self.start(c, req.claim, blob);
+                        self.start(c, req.claim, won);
                     }
                     if eligible > claimed + lost_here {
                         let Batch { snap, taken, read_at, .. } = batch;
@@ -919,9 +1004,10 @@ impl Worker {
                     for (c, req) in picked.into_iter().zip(requests) {
                         let name = refs::claim(&c.queued.id);
                         if e.applied().contains(&name)
-                            && let Some(blob) = self.hub.get(&name)?
+                            && let Some(claim) = self.hub.get(&name)?
+                            && let Some(queue_value) = self.hub.get(&req.queue_ref)?
                         {
-                            self.start(c, req.claim, blob);
+                            self.start(c, req.claim, queue::Won { claim, queue_value });
                         }
                     }
                     self.hub_failed(e);
@@ -962,22 +1048,72 @@ impl Worker {
                         return Ok(Round { eligible, retry_now: true });
                     }
                 }
-                e => return Err(e),
+                e if e.declined_by_hook() && append.is_some() => {
+                    // The guard refused the push, maybe for the publish it
+                    // carried: the publish alone says (and a publish it
+                    // refuses for good ends, see `publish_refused`).
+                    self.publish();
+                    return Ok(Round { eligible, retry_now: true });
+                }
+                e => {
+                    // The answer may be lost with the push applied (a
+                    // connection cut after the hub took it): our claims,
+                    // unique by their nonce, tell.
+                    if let Some(round) = self.claimed_unanswered(&picked, &requests, append.as_ref(), eligible) {
+                        return Ok(round);
+                    }
+                    return Err(e);
+                }
             }
         }
         unreachable!("the loop returns")
     }
 
+    /// After a claim push whose outcome is unknown, reads the claims back:
+    /// if they are ours the whole transaction went (it is atomic), so its
+    /// jobs run and its publish is done. `None` when it did not go, or the
+    /// hub cannot be read either.
+    fn claimed_unanswered(
+        &mut self,
+        picked: &[Candidate],
+        requests: &[ClaimRequest],
+        append: Option<&Append>,
+        eligible: usize,
+    ) -> Option<Round> {
+        let first = refs::claim(&requests.first()?.claim.job);
+        self.hub.refresh(&[refs::CLAIMS]).ok()?;
+        let ours =
+            self.hub.get(&first).ok()?? == crate::claimed::blob_id(&self.hub.repo(), &requests[0].claim.to_json());
+        if !ours {
+            return None;
+        }
+        if let Some(append) = append {
+            self.on_published(append);
+        }
+        for (c, req) in picked.iter().zip(requests) {
+            let claim = crate::claimed::blob_id(&self.hub.repo(), &req.claim.to_json());
+            let queue_value = match req.steal {
+                Some(_) => req.queue_value,
+                None => crate::claimed::write(&*self.hub, req.job_blob, claim).ok()?,
+            };
+            self.start(c.clone(), req.claim.clone(), queue::Won { claim, queue_value });
+        }
+        Some(Round { eligible, retry_now: true })
+    }
+
     /// A claim of each of `picked`: a fresh one, or a steal of an expired claim.
     fn claim_requests(&self, picked: &[Candidate]) -> Vec<ClaimRequest> {
+        let repo = self.hub.repo();
         picked
             .iter()
             .map(|c| {
                 let attempt = c.steal.as_ref().map_or(c.job.attempt, |(_, old)| old.attempt + 1);
                 ClaimRequest {
                     claim: Claim::new(&c.queued.id, &self.cfg.name, attempt, self.cfg.lease),
-                    expected: c.steal.as_ref().map(|(oid, _)| *oid),
-                    queued: (refs::queue(&c.queued.queue, &c.queued.id), c.queued.blob),
+                    steal: c.steal.as_ref().map(|(oid, _)| *oid),
+                    queue_ref: refs::queue(&c.queued.queue, &c.queued.id),
+                    queue_value: c.queued.value,
+                    job_blob: crate::claimed::blob_id(&repo, &c.json),
                 }
             })
             .collect()
@@ -1072,7 +1208,7 @@ impl Worker {
         Sharers::new(&self.cfg.name, self.sharers_seen.keys().map(String::as_str))
     }
 
-    fn start(&mut self, c: Candidate, claim: Claim, claim_blob: ObjectId) {
+    fn start(&mut self, c: Candidate, claim: Claim, won: queue::Won) {
         self.summary.claims += 1;
         self.registration.soon();
         let id = c.queued.id.clone();
@@ -1084,9 +1220,9 @@ impl Worker {
             id.clone(),
             Active {
                 job: job.clone(),
-                queue_blob: c.queued.blob,
+                queue_value: won.queue_value,
                 claim: claim.clone(),
-                claim_blob,
+                claim_blob: won.claim,
                 interrupter: None,
                 log_path: None,
                 cancel_seen: None,
@@ -1162,7 +1298,7 @@ impl Worker {
 
     fn job_doc(&mut self, q: &Queued) -> JobDoc {
         let hub = Arc::clone(&self.hub);
-        self.job_docs.entry((q.id.clone(), q.blob)).or_insert_with(|| q.read_job(&*hub)).clone()
+        self.job_docs.entry((q.id.clone(), q.value)).or_insert_with(|| q.read_job(&*hub)).clone()
     }
 
     /// A job whose document is unusable is published as `error` unrun.
@@ -1173,7 +1309,7 @@ impl Worker {
         let pin = queue::pin_of(&*self.hub, &q.id, None)?;
         let release = Release {
             queue_ref: refs::queue(&q.queue, &q.id),
-            queue_blob: q.blob,
+            queue_value: q.value,
             pin,
             claim: snap.claims.get(&q.id).copied(),
             cancel: snap.cancels.get(&q.id).copied(),
@@ -1194,7 +1330,7 @@ impl Worker {
         let result = JobResult::without_run(&q.id, Status::Error, &self.cfg.name, claim.attempt, reason);
         let release = Release {
             queue_ref: refs::queue(&q.queue, &q.id),
-            queue_blob: q.blob,
+            queue_value: q.value,
             pin: ObjectId::from_hex(job.commit.as_bytes()).ok(),
             claim: Some(claim_blob),
             cancel: None,
@@ -1207,7 +1343,9 @@ impl Worker {
         let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or(""));
         let entry =
             Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
-        self.to_publish.push(Pending { job, entry, release, released: false, at: Instant::now(), _workdir: None });
+        let at = Instant::now();
+        let (released, refused, claim, _workdir) = (false, false, None, None);
+        self.to_publish.push(Pending { job, entry, release, released, at, refused, claim, _workdir });
     }
 }
 

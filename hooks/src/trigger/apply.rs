@@ -103,7 +103,7 @@ fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec
         edits.push(RefEdit::create(refs::queue(&w.job.spec.queue, &w.job.id), blob));
     }
     for c in cancels {
-        edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.blob));
+        edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.value));
         if let Some(pin) = queue::pin_of(hub, &c.queued.id, Some(&c.job))? {
             edits.push(RefEdit::delete(refs::pin(&c.queued.id), pin));
         }

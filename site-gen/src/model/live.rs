@@ -21,13 +21,14 @@ pub fn read(hub: &dyn Hub, snapshot: &Snapshot, finished: &HashMap<JobId, Row>) 
         if finished.contains_key(&q.id) {
             continue;
         }
-        // A blob that vanished since the listing: the job just finished.
-        let Ok(job_json) = hub.read_blob(q.blob) else { continue };
+        // An entry that vanished since the listing: the job just finished.
+        let Ok(blob) = q.job_blob(hub) else { continue };
+        let Ok(job_json) = hub.read_blob(blob) else { continue };
         let claim = snapshot.claims.get(&q.id).map(|blob| {
             let doc = git_ci_core::queue::read_claim(hub, *blob, &q.id);
             (*blob, doc)
         });
-        let mut row = Row::live(q.id.clone(), (q.blob, &job_json), claim, logs.get(&q.id).copied());
+        let mut row = Row::live(q.id.clone(), (blob, &job_json), claim, logs.get(&q.id).copied());
         if row.queue.is_empty() {
             row.queue = q.queue.clone();
         }

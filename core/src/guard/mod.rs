@@ -1,0 +1,223 @@
+//! What one push may change under `refs/ci/`: the hub's pre-receive guard
+//! (installed by `git ci hooks install`) applies [`check_push`] to every
+//! pushed update before git accepts any of it.
+//!
+//! Each new value must be a sound document ([`crate::validate`]), and each
+//! transition one that git-ci's protocol makes (DESIGN.md, "The protocol";
+//! [`crate::claimed`]): a job is queued with its pin; a claim moves the
+//! job's queue ref to the claimed tree of that very claim; a queue ref is
+//! deleted only by the publish that adds the job's result; `done` chains
+//! only move forward and are never deleted (but by `git ci gc`).
+//!
+//! The guard sits in front of every claim, so it reads only what a push
+//! changes: the pushed objects (in the push's quarantine) and the tips
+//! involved. New results of a `done` chain are found by comparing the old
+//! and new tips' `results/<day>/<id>` entries, never by walking history.
+
+mod objects;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+
+use gix::ObjectId;
+use gix::objs::Kind;
+
+use crate::claimed;
+use crate::id::JobId;
+use crate::refs;
+use crate::validate::{Limits, Store, cancel_blob, claim_blob, job_blob, live_log_blob, worker_blob};
+use objects::{blob, chain, expect_kind, new_results};
+
+/// A live log holds a 64 KiB tail; masking may lengthen it a little.
+const MAX_LIVE_LOG_BYTES: u64 = 2 * 64 * 1024 + 64;
+/// Cancel requests are a few fields.
+const MAX_CANCEL_BYTES: u64 = 4 * 1024;
+
+/// One pushed ref update: `None` is git's all-zero id (created or deleted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub old: Option<ObjectId>,
+    pub new: Option<ObjectId>,
+    pub name: String,
+}
+
+impl Update {
+    /// A pre-receive line: `<old> <new> <ref>`.
+    pub fn parse_line(line: &str) -> Option<Update> {
+        let mut parts = line.splitn(3, ' ');
+        let oid = |s: &str| ObjectId::from_hex(s.as_bytes()).ok().filter(|o| !o.is_null());
+        let (old, new) = (parts.next()?, parts.next()?);
+        let name = parts.next()?.trim_end().to_owned();
+        ObjectId::from_hex(old.as_bytes()).ok()?;
+        ObjectId::from_hex(new.as_bytes()).ok()?;
+        Some(Update { old: oid(old), new: oid(new), name })
+    }
+
+    /// Whether the guard has anything to check: a ref pushed at the value
+    /// it has (a lease check) changes nothing, and of deletions only those
+    /// of queue refs and chains are ruled (the others free what a job held).
+    pub fn needs_check(&self) -> bool {
+        let ruled_deletion = [refs::QUEUE, refs::DONE, refs::ARCHIVE].iter().any(|p| self.name.starts_with(p));
+        self.name.starts_with(refs::ROOT) && self.new != self.old && (self.new.is_some() || ruled_deletion)
+    }
+}
+
+/// Why an update is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("refused {refname}: {reason}")]
+pub struct Refused {
+    pub refname: String,
+    pub reason: String,
+}
+
+/// Checks every update of one push; the first refusal refuses it all.
+/// `gc` is the `ci.gc` push option: `done` and `archive` chains may move
+/// backwards or go, and queue refs may go without a result.
+pub fn check_push(store: &dyn Store, updates: &[Update], gc: bool, limits: &Limits) -> Result<(), Refused> {
+    let mut push = Push { store, all: updates, gc, limits, published: HashSet::new() };
+    // Chains first: the results they add say which queue refs may go.
+    let (chains, rest): (Vec<&Update>, Vec<&Update>) =
+        updates.iter().filter(|u| u.needs_check()).partition(|u| u.name.starts_with(refs::DONE));
+    for u in chains.into_iter().chain(rest) {
+        push.check(u).map_err(|reason| Refused { refname: u.name.clone(), reason })?;
+    }
+    Ok(())
+}
+
+/// One push being checked.
+struct Push<'a> {
+    store: &'a dyn Store,
+    all: &'a [Update],
+    gc: bool,
+    limits: &'a Limits,
+    /// Jobs whose results the push's `done` updates add.
+    published: HashSet<JobId>,
+}
+
+impl Push<'_> {
+    fn check(&mut self, u: &Update) -> Result<(), String> {
+        let name = u.name.as_str();
+        let Some(new) = u.new else { return self.deletion(u) };
+        let (store, limits) = (self.store, self.limits);
+        if name.starts_with(refs::QUEUE) {
+            let (queue, id) =
+                refs::parse_queue_ref(name).ok_or("not a git-ci ref: queue refs are refs/ci/queue/<queue>/<job-id>")?;
+            refs::check_component("queue", &queue)?;
+            match u.old {
+                None => self.queued(new, &queue, &id),
+                Some(old) => self.claimed(old, new, &id),
+            }
+        } else if name.starts_with(refs::CLAIMS) {
+            let id = id_under(name, refs::CLAIMS)?;
+            let claim = claim_blob(&blob(store, new, "claim", limits.doc_bytes)?, &id)?;
+            if claim.lease() > limits.lease {
+                return Err(format!(
+                    "the claim's lease is {}, over the hub's ci.maxLease ({})",
+                    humantime::format_duration(claim.lease()),
+                    humantime::format_duration(limits.lease)
+                ));
+            }
+            // A fresh claim moves the queue ref in the same push (checked
+            // there); a steal or a heartbeat replaces a claim, which the
+            // compare-and-swap on the claim ref itself guards.
+            if u.old.is_none() && !self.moves_queue_ref(&id) {
+                return Err(format!(
+                    "a claim of {id} must move the job's queue ref to its claimed form in the same push; \
+                     this worker's git-ci is older than the protocol of this hub's guard: upgrade it"
+                ));
+            }
+            Ok(())
+        } else if name.starts_with(refs::PINS) {
+            id_under(name, refs::PINS)?;
+            expect_kind(store, new, Kind::Commit, "a pin").map(drop)
+        } else if name.starts_with(refs::CANCEL) {
+            let id = id_under(name, refs::CANCEL)?;
+            cancel_blob(&blob(store, new, "cancel request", MAX_CANCEL_BYTES)?, &id)
+        } else if name.starts_with(refs::LOGS) {
+            id_under(name, refs::LOGS)?;
+            live_log_blob(&blob(store, new, "live log", MAX_LIVE_LOG_BYTES)?)
+        } else if let Some(worker) = name.strip_prefix(refs::WORKERS) {
+            refs::check_component("worker", worker)?;
+            worker_blob(&blob(store, new, "worker document", limits.doc_bytes)?, worker).map(drop)
+        } else if let Some(writer) = name.strip_prefix(refs::DONE) {
+            refs::check_component("writer", writer)?;
+            chain(store, u.old, new, self.gc, "done")?;
+            self.published.extend(new_results(store, u.old, new, limits)?);
+            Ok(())
+        } else if let Some(writer) = name.strip_prefix(refs::ARCHIVE) {
+            refs::check_component("writer", writer)?;
+            chain(store, u.old, new, self.gc, "archive")
+        } else {
+            Err("unknown ref under refs/ci/ (git-ci writes queue, pins, claims, cancel, logs, done, workers, archive)"
+                .into())
+        }
+    }
+
+    /// A new job: a sound document, with its pin.
+    fn queued(&self, new: ObjectId, queue: &str, id: &JobId) -> Result<(), String> {
+        job_blob(&blob(self.store, new, "job", self.limits.doc_bytes)?, queue, id)?;
+        let pin = refs::pin(id);
+        if self.all.iter().any(|o| o.name == pin && o.new.is_some()) || self.store.has_ref(&pin)? {
+            return Ok(());
+        }
+        Err(format!("job {id} comes without its pin {pin}: push the commit under test there in the same push"))
+    }
+
+    /// A claim: the queue ref moves from the job (or an older claimed
+    /// form) to the claimed tree of the same job document and of the claim
+    /// ref this push creates.
+    fn claimed(&self, old: ObjectId, new: ObjectId, id: &JobId) -> Result<(), String> {
+        let value = self.claimed_tree(new)?;
+        let was = match self.store.header(&old)? {
+            Some((Kind::Blob, _)) => old,
+            _ => self.claimed_tree(old)?.job,
+        };
+        if value.job != was {
+            return Err("a queued job's document cannot be rewritten: a queue ref moves only to the claimed \
+                 form of the same job.json"
+                .into());
+        }
+        let claim = refs::claim(id);
+        let first = value.first_claim.expect("a claimed tree names its claim");
+        if self.all.iter().any(|o| o.name == claim && o.old.is_none() && o.new == Some(first)) {
+            return Ok(());
+        }
+        Err(format!("a queue ref moves only with the claim it names, created at {claim} in the same push"))
+    }
+
+    fn claimed_tree(&self, id: ObjectId) -> Result<claimed::QueueValue, String> {
+        expect_kind(self.store, id, Kind::Tree, "a claimed queue entry")?;
+        match self.store.read(&id)? {
+            Some((_, data)) => claimed::parse_tree(&data, id.kind()),
+            None => Err(format!("object {id} is missing")),
+        }
+    }
+
+    fn moves_queue_ref(&self, id: &JobId) -> bool {
+        self.all.iter().any(|o| {
+            o.old.is_some() && o.new.is_some() && refs::parse_queue_ref(&o.name).is_some_and(|(_, i)| &i == id)
+        })
+    }
+
+    /// Queue refs go with their job's result (a publish, a cancel);
+    /// chains go only by `git ci gc`.
+    fn deletion(&self, u: &Update) -> Result<(), String> {
+        if self.gc {
+            return Ok(());
+        }
+        if let Some((_, id)) = refs::parse_queue_ref(&u.name) {
+            if self.published.contains(&id) {
+                return Ok(());
+            }
+            return Err(format!(
+                "a queue ref is deleted only by the push that publishes its job (adding results/<day>/{id} to a done chain)"
+            ));
+        }
+        Err("a done or archive chain is deleted only by `git ci gc` (push option ci.gc)".into())
+    }
+}
+
+fn id_under(name: &str, prefix: &str) -> Result<JobId, String> {
+    JobId::parse(&name[prefix.len()..]).map_err(|e| format!("not a git-ci ref: {e}"))
+}
