@@ -1,0 +1,64 @@
+//! A result that cannot be published as it is ends as an `error` that can,
+//! instead of holding its claim and the worker forever.
+
+use std::time::Duration;
+
+use crate::env::{TestEnv, wait_until};
+
+/// The state and reason `show --json` gives a job.
+fn outcome(env: &TestEnv, project: &std::path::Path, url: &str, id: &str) -> (String, String) {
+    let shown = env.ci(project, &["show", "--hub", url, "--json", id]).json();
+    let field = |k: &str| shown[k].as_str().unwrap_or_default().to_owned();
+    (field("state"), field("reason"))
+}
+
+#[test]
+fn a_result_the_guard_refuses_is_published_once_as_an_error_and_the_worker_goes_on() {
+    let env = TestEnv::new();
+    let hub = env.guarded_hub("hub.git");
+    env.git(&hub, &["config", "ci.maxLogBytes", "4000"]);
+    let pipeline = "[job.big]\nrun = \"seq 1 5000\"\n\n[job.small]\nrun = \"echo small\"\n";
+    let project = env.project("p", pipeline);
+    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let ids = env.ci(&project, &["submit", "--hub", &url]).expect(0).stdout();
+    let ids: Vec<&str> = ids.lines().collect();
+    // `--once` ends only when nothing is left to run or publish.
+    let worker = env.spawn_ci(&project, &["worker", "--hub", &url, "--once", "--poll", "100ms"]);
+    wait_until(Duration::from_secs(90), "the worker to finish", || {
+        ids.iter().all(|id| outcome(&env, &project, &url, id).0 != "pending")
+            && !env.ci_refs(&hub).iter().any(|(n, _)| n.starts_with("refs/ci/claims/"))
+    });
+    let (status, _, stderr) = worker.wait();
+    assert!(status.success(), "{stderr}");
+    let (state, reason) = outcome(&env, &project, &url, ids[0]);
+    assert_eq!(state, "error", "{reason}");
+    assert!(reason.contains("refused") && reason.contains("ci.maxLogBytes"), "{reason}");
+    let log = env.ci(&project, &["log", "--hub", &url, ids[0]]).expect(0).stdout();
+    assert!(log.contains("\n1\n") || log.starts_with("[git-ci]"), "head kept: {log}");
+    assert!(log.trim_end().ends_with("5000"), "tail kept: {}", &log[log.len().saturating_sub(200)..]);
+    assert_eq!(outcome(&env, &project, &url, ids[1]).0, "passed", "the other job was published");
+    assert_eq!(env.published_ids(&hub).len(), 2, "each published once");
+}
+
+#[test]
+fn a_job_whose_pin_went_missing_still_ends() {
+    let env = TestEnv::new();
+    let hub = env.bare_hub("hub.git");
+    let project = env.project("p", "[job.hello]\nrun = \"echo hello\"\n");
+    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let id = env.ci(&project, &["submit", "--hub", &url]).expect(0).stdout().trim().to_owned();
+    env.git(&hub, &["update-ref", "-d", &format!("refs/ci/pins/{id}")]);
+    let worker = env.spawn_ci(&project, &["worker", "--hub", &url, "--once", "--poll", "100ms"]);
+    wait_until(Duration::from_secs(60), "the job to be published", || {
+        !matches!(outcome(&env, &project, &url, &id).0.as_str(), "pending" | "running")
+    });
+    let (status, _, stderr) = worker.wait();
+    assert!(status.success(), "{stderr}");
+    let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !n.starts_with("refs/ci/done/")).collect();
+    assert!(live.is_empty(), "nothing left behind: {live:?}");
+    assert_eq!(env.published_ids(&hub), [id]);
+}
