@@ -2,6 +2,7 @@
 
 mod env;
 
+mod absurd;
 mod docs;
 mod doctor;
 mod errors;
