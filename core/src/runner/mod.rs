@@ -132,7 +132,14 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
     let reader_log = Arc::clone(&log);
     let reader_thread = std::thread::spawn(move || copy_output(reader, &reader_log));
     let done = std::thread::spawn(move || {
-        let ended = supervise(&rx, pgid, spec.timeout, spec.kill_grace);
+        // Whatever happens to the supervisor, the job's processes go below.
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            supervise(&rx, pgid, spec.timeout, spec.kill_grace)
+        }))
+        .unwrap_or_else(|panic| Ended {
+            wait_error: Some(format!("its supervisor crashed: {}", panic_message(&*panic))),
+            ..Ended::default()
+        });
         // Whatever the script left behind in its group goes with it. The
         // group's leader is not reaped yet, so its id cannot have been
         // reused by an unrelated process group (pids wrap fast on a busy
@@ -162,6 +169,7 @@ fn copy_output(mut reader: std::io::PipeReader, log: &Mutex<Option<CappedLog>>) 
 }
 
 /// How the run ended, before the log is sealed.
+#[derive(Default)]
 struct Ended {
     exit: Option<ExitStatus>,
     interrupted: Option<Interrupt>,
@@ -170,8 +178,10 @@ struct Ended {
 }
 
 fn supervise(rx: &Receiver<Msg>, pgid: Pid, timeout: Duration, grace: Duration) -> Ended {
-    let mut ended = Ended { exit: None, interrupted: None, timed_out: false, wait_error: None };
-    let mut deadline = Instant::now() + timeout;
+    let mut ended = Ended::default();
+    // Checked: a timeout no one could wait out is just a very long one.
+    let mut deadline =
+        Instant::now().checked_add(timeout).unwrap_or_else(|| Instant::now() + crate::time::MAX_DURATION);
     let mut terminating = false;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -264,6 +274,15 @@ fn classify(ended: &Ended) -> (Status, Option<i32>, Option<String>) {
             None => (Status::Failed, code, None),
         },
         None => (Status::Error, None, Some("the job's process vanished".into())),
+    }
+}
+
+/// What a caught panic said.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic with no message".into(),
     }
 }
 
