@@ -13,6 +13,7 @@ mod hooks;
 mod hubs;
 mod netns;
 mod notes;
+mod orphans;
 mod race;
 mod run;
 mod service;

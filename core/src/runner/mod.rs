@@ -2,14 +2,16 @@
 //!
 //! The script runs as `sh -e -c` in its own process group, so that a
 //! timeout or a cancel can signal everything it started: SIGTERM to the
-//! group, a grace period, then SIGKILL. stdout and stderr share one pipe, so
-//! the log keeps their interleaving (and the colours a tool prints).
+//! group, a grace period, then SIGKILL; what left the group goes at the end
+//! too (see `orphans`). stdout and stderr share one pipe, so the log keeps
+//! their interleaving (and the colours a tool prints).
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("git-ci's job runner needs Linux (waitid with WNOWAIT); other systems are not supported yet");
 
 mod exit;
 pub mod log;
+mod orphans;
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -115,9 +117,17 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
         .stderr(writer)
         .process_group(0)
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    orphans::become_subreaper();
+    let mark = orphans::new_mark();
+    cmd.env(orphans::MARK_VAR, &mark);
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let child = cmd.spawn().map_err(RunError::Spawn)?;
+    let child = {
+        let mut shells = orphans::shells();
+        let child = cmd.spawn().map_err(RunError::Spawn)?;
+        shells.push(child.id() as i32);
+        child
+    };
     // `cmd` holds the parent's copies of the pipe's write end: drop them so
     // the reader sees EOF when the job's processes are gone.
     drop(cmd);
@@ -145,7 +155,10 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
         // reused by an unrelated process group (pids wrap fast on a busy
         // machine: pid_max is often 32768).
         let _ = killpg(pgid, Signal::SIGKILL);
+        // And whatever left the group (setsid, daemons) goes too.
+        orphans::sweep(&mark);
         reaper.reap();
+        orphans::shells().retain(|&p| p != pgid.as_raw());
         finish(ended, log, reader_thread, started_at, started)
     });
     Ok(Running { tx, done })
@@ -334,6 +347,46 @@ mod tests {
         assert_eq!(out.status, Status::Timeout);
         let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
         assert!(!alive(pid), "grandchild {pid} survived the timeout");
+    }
+
+    /// Leaves a `setsid` child and a double-forked daemon, pids in files.
+    const LEAVE: &str = "setsid sleep 1000 & echo $! > setsid.pid; \
+        sh -c 'setsid sh -c \"echo \\$\\$ > daemon.tmp; mv daemon.tmp daemon.pid; exec sleep 1000\" &'; \
+        while [ ! -s daemon.pid ]; do sleep 0.01; done";
+
+    fn left(dir: &Path) -> Vec<i32> {
+        let pid = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().trim().parse::<i32>().unwrap();
+        vec![pid("setsid.pid"), pid("daemon.pid")]
+    }
+
+    #[test]
+    fn what_a_job_detaches_ends_with_it_on_exit_and_on_timeout() {
+        for (tail, timeout, status) in [("", 20_000, Status::Passed), ("; sleep 30", 500, Status::Timeout)] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = run(spec(&format!("{LEAVE}{tail}"), dir.path(), Duration::from_millis(timeout))).unwrap();
+            assert_eq!(out.status, status);
+            for pid in left(dir.path()) {
+                assert!(!alive(pid), "{pid} outlived its job ({status:?})");
+            }
+        }
+    }
+
+    #[test]
+    fn one_jobs_end_spares_another_running_jobs_processes() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let script = format!("{LEAVE}; touch ready; sleep 30");
+        let running = start(spec(&script, b.path(), Duration::from_secs(60))).unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        while !b.path().join("ready").exists() {
+            assert!(Instant::now() < until, "job b never got ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(run(spec(LEAVE, a.path(), Duration::from_secs(20))).unwrap().status, Status::Passed);
+        assert!(left(a.path()).into_iter().all(|p| !alive(p)), "a's processes outlived it");
+        assert!(left(b.path()).into_iter().all(alive), "a's end killed b's processes");
+        running.interrupter().send(Interrupt::Cancel("done".into()));
+        assert_eq!(running.wait().status, Status::Cancelled);
+        assert!(left(b.path()).into_iter().all(|p| !alive(p)), "b's processes outlived it");
     }
 
     #[test]
