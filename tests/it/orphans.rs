@@ -81,8 +81,9 @@ fn a_worker_kills_what_its_jobs_detach() {
     wait_until(Duration::from_secs(60), "both jobs to finish", || {
         status("ends") == "passed" && status("times-out") == "timeout"
     });
-    Left::read(&ends).assert_gone();
-    Left::read(&times_out).assert_gone();
+    let (ended, timed_out) = (Left::read(&ends), Left::read(&times_out));
+    ended.assert_gone();
+    timed_out.assert_gone();
     drop(worker);
 }
 
@@ -92,6 +93,7 @@ fn git_ci_run_kills_what_its_jobs_detach() {
     let (repo, ends, times_out) = project(&env);
     let run = env.ci(&repo, &["run"]).expect(1);
     assert!(run.stderr().contains("1 passed") && run.stderr().contains("timeout"), "{}", run.stderr());
-    Left::read(&ends).assert_gone();
-    Left::read(&times_out).assert_gone();
+    let (ended, timed_out) = (Left::read(&ends), Left::read(&times_out));
+    ended.assert_gone();
+    timed_out.assert_gone();
 }
