@@ -134,8 +134,8 @@ pub struct SubmitArgs {
     /// An environment variable for the ad-hoc job (repeatable).
     #[arg(long = "env", value_name = "K=V", requires = "run", value_parser = parse_key_value)]
     pub env: Vec<(String, String)>,
-    /// Timeout for the ad-hoc job (e.g. 90s, 30m, 2h).
-    #[arg(long, value_name = "DUR", requires = "run", value_parser = parse_duration)]
+    /// Timeout for the ad-hoc job (e.g. 90s, 30m, 2h; at most 7 days).
+    #[arg(long, value_name = "DUR", requires = "run", value_parser = parse_timeout)]
     pub timeout: Option<std::time::Duration>,
     /// Wait for the jobs to finish; exit 0 if all passed, 1 otherwise.
     #[arg(long)]
@@ -174,16 +174,17 @@ pub struct WorkerArgs {
     /// Exit when nothing this worker can run is pending.
     #[arg(long)]
     pub once: bool,
-    /// How often to look at a remote hub when idle.
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    /// How often to look at a remote hub when idle (at most 1 day).
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_interval)]
     pub poll: std::time::Duration,
     /// Stretch the idle poll interval up to this, doubling after each look
     /// that finds nothing (back to --poll on work): for large fleets on
-    /// hosted hubs. Default: --poll, a fixed interval.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// hosted hubs. Default: --poll, a fixed interval. At most 1 day.
+    #[arg(long, value_name = "DUR", value_parser = parse_interval)]
     pub poll_max: Option<std::time::Duration>,
-    /// How long a claim lasts without a heartbeat before others may steal it.
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    /// How long a claim lasts without a heartbeat before others may steal
+    /// it (at most 1 day).
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_lease)]
     pub lease: std::time::Duration,
     /// Where checkouts and logs go (default: a git-ci directory in the cache).
     #[arg(long, value_name = "DIR")]
@@ -202,8 +203,9 @@ pub struct WorkerArgs {
     /// An ssh allowed-signers file (see ssh-keygen(1)), kept outside any checkout.
     #[arg(long, value_name = "FILE", requires = "require_signed")]
     pub allowed_signers: Option<std::path::PathBuf>,
-    /// How often a running job's log tail is pushed for `git ci log --follow`.
-    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    /// How often a running job's log tail is pushed for `git ci log
+    /// --follow` (at most 1 day).
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_interval)]
     pub log_interval: std::time::Duration,
     /// Move this worker's results into refs/ci/archive/<name> once its
     /// done chain holds N of them: keeps every publish as cheap with a long
@@ -362,6 +364,26 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     git_ci_core::time::parse_duration(s)
 }
 
+/// A job's timeout: longer than zero, at most a week.
+pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let max = git_ci_core::model::spec_rules::MAX_TIMEOUT;
+    match git_ci_core::time::parse_duration_at_most(s, "timeout", max)? {
+        d if d.is_zero() => Err("a timeout must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// A worker's lease, at most [`git_ci_core::model::Claim::MAX_LEASE`].
+pub fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    git_ci_core::time::parse_duration_at_most(s, "lease", git_ci_core::model::Claim::MAX_LEASE)
+}
+
+/// A worker's poll and log intervals: a day at most (a worker that looks
+/// less often than that is a stopped one).
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    git_ci_core::time::parse_duration_at_most(s, "interval", std::time::Duration::from_secs(86_400))
+}
+
 /// Asserts that each of `ok` parses and each of `bad` is refused (test
 /// helper shared by every command's argument table).
 #[cfg(test)]
@@ -393,6 +415,8 @@ mod tests {
             "git-ci submit HEAD~1 --job test --job lint --json",
             "git-ci worker --hub git://127.0.0.1/hub --queue a --label gpu=yes -j 4 --once --lease 10s",
             "git-ci worker --poll 2s --poll-max 1m",
+            "git-ci worker --lease 1d --poll 1d --poll-max 1d --log-interval 1d",
+            "git-ci submit --run true --timeout 7d",
             "git-ci status HEAD --json --limit 5",
             "git-ci show 20261122T040704123-0123456789ab --json",
             "git-ci log 20261122T040704123-0123456789ab --follow",
@@ -414,6 +438,13 @@ mod tests {
             "git-ci submit --env A=1",
             "git-ci worker --label novalue",
             "git-ci worker --lease soon",
+            "git-ci worker --lease 10000y",
+            "git-ci worker --lease 25h",
+            "git-ci worker --poll 500000000000y",
+            "git-ci worker --poll-max 2d",
+            "git-ci worker --log-interval 2d",
+            "git-ci submit --run true --timeout 0s",
+            "git-ci submit --run true --timeout 8d",
             "git-ci show",
             "git-ci cancel",
             "git-ci junit 20261122T040704123-0123456789ab",

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, de};
 use toml::Spanned;
 
 use crate::model::JobSpec;
+use crate::model::spec_rules as rules;
 
 pub const FILE_NAME: &str = ".git-ci.toml";
 
@@ -50,6 +51,7 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawJob {
+    #[serde(deserialize_with = "script")]
     run: String,
     #[serde(default, deserialize_with = "queue_name")]
     queue: Option<String>,
@@ -60,11 +62,11 @@ struct RawJob {
     tags: Vec<String>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env")]
     env: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "artifacts")]
     artifacts: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "junit")]
     junit: Vec<String>,
     #[serde(default)]
     cache: Vec<String>,
@@ -76,13 +78,46 @@ struct RawJob {
     supersede: Option<bool>,
 }
 
+// Each field's rule fails its own deserialization, so that the error
+// carries the field's line (see `model::spec_rules`).
+
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(d)?;
-    let dur = crate::time::parse_duration(&s).map_err(serde::de::Error::custom)?;
+    let dur = crate::time::parse_duration_at_most(&s, "timeout", rules::MAX_TIMEOUT).map_err(de::Error::custom)?;
     if dur.is_zero() {
-        return Err(serde::de::Error::custom("timeout must be longer than zero"));
+        return Err(de::Error::custom("timeout must be longer than zero"));
     }
     Ok(Some(dur))
+}
+
+fn script<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    rules::script(&s).map_err(de::Error::custom)?;
+    Ok(s)
+}
+
+fn env<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let vars = BTreeMap::<String, String>::deserialize(d)?;
+    for (k, v) in &vars {
+        rules::env_var(k, v).map_err(de::Error::custom)?;
+    }
+    Ok(vars)
+}
+
+fn patterns<'de, D: serde::Deserializer<'de>>(d: D, field: &str) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        rules::pattern(field, p).map_err(de::Error::custom)?;
+    }
+    Ok(patterns)
+}
+
+fn artifacts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    patterns(d, "artifacts")
+}
+
+fn junit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    patterns(d, "junit")
 }
 
 fn queue_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -244,6 +279,16 @@ run = "cargo clippy"
             ("[job.\"a b\"]\nrun = \"x\"\n", 1, "job name \"a b\""),
             ("[job.a]\nrun = \"x\"\nmax_attempts = 0\n", 3, "at least 1"),
             ("[job.a\nrun = 1", 1, ""),
+            ("[job.a]\nrun = \"x\"\ntimeout = \"500000000000y\"\n", 3, "the maximum is 7days"),
+            ("[job.a]\nrun = \"x\"\n\ntimeout = \"8d\"\n", 4, "timeout \"8d\" is too long"),
+            ("[job.a]\nrun = \"a\\u0000b\"\n", 2, "NUL"),
+            ("[job.a]\nrun = \"x\"\nenv = { A = \"1\\u0000\" }\n", 3, "NUL"),
+            (
+                "[job.a]\nrun = \"x\"\nartifacts = [\"ok\", \"out/[z\"]\n",
+                3,
+                "artifacts: \"out/[z\" is not a valid glob",
+            ),
+            ("[job.a]\nrun = \"x\"\njunit = [\"a/***\"]\n", 3, "junit"),
         ];
         for (text, line, needle) in cases {
             let e = Pipeline::parse(text, ".git-ci.toml").unwrap_err();

@@ -204,6 +204,18 @@ impl Bg {
         let status = self.child.take().expect("running").wait().expect("waits");
         (status, self.stdout(), self.stderr())
     }
+
+    /// [`Bg::wait`], failing the test (and killing the process) past `limit`.
+    pub fn wait_within(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let child = self.child.as_mut().expect("running");
+        let mut status = None;
+        wait_until(limit, "the process to exit", || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        self.child = None;
+        (status.expect("exited"), self.stdout(), self.stderr())
+    }
 }
 
 impl Drop for Bg {

@@ -2,6 +2,7 @@
 
 mod env;
 
+mod absurd;
 mod docs;
 mod doctor;
 mod errors;
@@ -13,6 +14,7 @@ mod hooks;
 mod hubs;
 mod netns;
 mod notes;
+mod orphans;
 mod race;
 mod run;
 mod service;

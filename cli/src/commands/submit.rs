@@ -52,6 +52,8 @@ fn ad_hoc_spec(args: &SubmitArgs, script: &str) -> CliResult<JobSpec> {
     if let Some(t) = args.timeout {
         spec.timeout = t.as_secs().max(1);
     }
+    // The rules every job definition follows, this one's too.
+    spec.check().map_err(CliError::usage)?;
     Ok(spec)
 }
 

@@ -23,7 +23,12 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The longest lease a worker takes: a day. A claim outliving its
+    /// worker holds its job that long before anyone may take it over.
+    pub const MAX_LEASE: std::time::Duration = std::time::Duration::from_secs(86_400);
+
     pub fn new(job: &JobId, worker: &str, attempt: u32, lease: std::time::Duration) -> Claim {
+        let lease = lease.min(Self::MAX_LEASE);
         let now = std::time::SystemTime::now();
         Claim {
             version: VERSION,
@@ -69,5 +74,12 @@ mod tests {
         assert_ne!(c.to_json(), r.to_json());
         assert_eq!(Claim::from_json(&r.to_json()).unwrap(), r);
         assert_eq!(r.lease().as_secs(), 60);
+    }
+
+    #[test]
+    fn an_absurd_lease_is_cut_to_the_maximum_not_panicked_on() {
+        let id = JobId::parse("20261122T040704123-0123456789ab").unwrap();
+        let c = Claim::new(&id, "w1", 1, std::time::Duration::from_secs(u64::MAX));
+        assert_eq!(c.lease(), Claim::MAX_LEASE);
     }
 }

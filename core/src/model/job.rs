@@ -49,6 +49,22 @@ impl JobSpec {
         }
     }
 
+    /// What no worker could run as written (see [`super::spec_rules`]).
+    pub fn check(&self) -> Result<(), String> {
+        use super::spec_rules as rules;
+        rules::timeout_secs(self.timeout)?;
+        rules::script(&self.run)?;
+        for (k, v) in &self.env {
+            rules::env_var(k, v)?;
+        }
+        for (field, patterns) in [("artifacts", &self.artifacts), ("junit", &self.junit)] {
+            for p in patterns {
+                rules::pattern(field, p)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Identifies "the same job on the same code": a pass with an equal key
     /// lets `git ci run` skip the job. Everything that can change the outcome
     /// is in it; queue and priority are not.
@@ -129,7 +145,7 @@ impl Job {
         if self.spec.max_attempts == 0 {
             return Err(DocError::Invalid("max_attempts must be at least 1".into()));
         }
-        Ok(())
+        self.spec.check().map_err(DocError::Invalid)
     }
 
     pub fn short_commit(&self) -> &str {
@@ -198,4 +214,26 @@ mod tests {
         assert!(matches!(Job::from_json(&huge), Err(DocError::TooLarge { .. })));
     }
     const MAX: usize = super::super::MAX_DOC_BYTES;
+
+    #[test]
+    fn documents_no_worker_could_run_are_refused() {
+        let j = job();
+        let bad = |field: &str, value: serde_json::Value| {
+            let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();
+            v[field] = value;
+            Job::from_json(v.to_string().as_bytes()).unwrap_err().to_string()
+        };
+        let e = bad("timeout", u64::MAX.into());
+        assert!(e.contains("timeout 18446744073709551615") && e.contains("604800"), "{e}");
+        assert!(bad("timeout", 0.into()).contains("at least 1 second"));
+        assert!(bad("run", "echo a\0b".into()).contains("NUL"));
+        assert!(bad("env", serde_json::json!({"A": "x\0y"})).contains("NUL"));
+        assert!(bad("env", serde_json::json!({"A=B": "x"})).contains("\"A=B\""));
+        let e = bad("artifacts", serde_json::json!(["out/[z-a"]));
+        assert!(e.contains("artifacts") && e.contains("out/[z-a"), "{e}");
+        assert!(bad("junit", serde_json::json!(["***"])).contains("junit"));
+        let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();
+        v["timeout"] = (7 * 86_400).into();
+        Job::from_json(v.to_string().as_bytes()).expect("a week is allowed");
+    }
 }

@@ -4,6 +4,7 @@
 mod claim;
 mod job;
 mod result;
+pub mod spec_rules;
 mod worker;
 
 pub use claim::Claim;

@@ -2,14 +2,16 @@
 //!
 //! The script runs as `sh -e -c` in its own process group, so that a
 //! timeout or a cancel can signal everything it started: SIGTERM to the
-//! group, a grace period, then SIGKILL. stdout and stderr share one pipe, so
-//! the log keeps their interleaving (and the colours a tool prints).
+//! group, a grace period, then SIGKILL; what left the group goes at the end
+//! too (see `orphans`). stdout and stderr share one pipe, so the log keeps
+//! their interleaving (and the colours a tool prints).
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("git-ci's job runner needs Linux (waitid with WNOWAIT); other systems are not supported yet");
 
 mod exit;
 pub mod log;
+mod orphans;
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -115,9 +117,17 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
         .stderr(writer)
         .process_group(0)
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    orphans::become_subreaper();
+    let mark = orphans::new_mark();
+    cmd.env(orphans::MARK_VAR, &mark);
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let child = cmd.spawn().map_err(RunError::Spawn)?;
+    let child = {
+        let mut shells = orphans::shells();
+        let child = cmd.spawn().map_err(RunError::Spawn)?;
+        shells.push(child.id() as i32);
+        child
+    };
     // `cmd` holds the parent's copies of the pipe's write end: drop them so
     // the reader sees EOF when the job's processes are gone.
     drop(cmd);
@@ -132,13 +142,23 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
     let reader_log = Arc::clone(&log);
     let reader_thread = std::thread::spawn(move || copy_output(reader, &reader_log));
     let done = std::thread::spawn(move || {
-        let ended = supervise(&rx, pgid, spec.timeout, spec.kill_grace);
+        // Whatever happens to the supervisor, the job's processes go below.
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            supervise(&rx, pgid, spec.timeout, spec.kill_grace)
+        }))
+        .unwrap_or_else(|panic| Ended {
+            wait_error: Some(format!("its supervisor crashed: {}", panic_message(&*panic))),
+            ..Ended::default()
+        });
         // Whatever the script left behind in its group goes with it. The
         // group's leader is not reaped yet, so its id cannot have been
         // reused by an unrelated process group (pids wrap fast on a busy
         // machine: pid_max is often 32768).
         let _ = killpg(pgid, Signal::SIGKILL);
+        // And whatever left the group (setsid, daemons) goes too.
+        orphans::sweep(&mark);
         reaper.reap();
+        orphans::shells().retain(|&p| p != pgid.as_raw());
         finish(ended, log, reader_thread, started_at, started)
     });
     Ok(Running { tx, done })
@@ -162,6 +182,7 @@ fn copy_output(mut reader: std::io::PipeReader, log: &Mutex<Option<CappedLog>>) 
 }
 
 /// How the run ended, before the log is sealed.
+#[derive(Default)]
 struct Ended {
     exit: Option<ExitStatus>,
     interrupted: Option<Interrupt>,
@@ -170,8 +191,10 @@ struct Ended {
 }
 
 fn supervise(rx: &Receiver<Msg>, pgid: Pid, timeout: Duration, grace: Duration) -> Ended {
-    let mut ended = Ended { exit: None, interrupted: None, timed_out: false, wait_error: None };
-    let mut deadline = Instant::now() + timeout;
+    let mut ended = Ended::default();
+    // Checked: a timeout no one could wait out is just a very long one.
+    let mut deadline =
+        Instant::now().checked_add(timeout).unwrap_or_else(|| Instant::now() + crate::time::MAX_DURATION);
     let mut terminating = false;
     loop {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -267,6 +290,15 @@ fn classify(ended: &Ended) -> (Status, Option<i32>, Option<String>) {
     }
 }
 
+/// What a caught panic said.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic with no message".into(),
+    }
+}
+
 /// Runs to completion on this thread (for callers with nothing else to do).
 pub fn run(spec: RunSpec) -> Result<Outcome, RunError> {
     Ok(start(spec)?.wait())
@@ -315,6 +347,46 @@ mod tests {
         assert_eq!(out.status, Status::Timeout);
         let pid: i32 = std::fs::read_to_string(dir.path().join("grandchild")).unwrap().trim().parse().unwrap();
         assert!(!alive(pid), "grandchild {pid} survived the timeout");
+    }
+
+    /// Leaves a `setsid` child and a double-forked daemon, pids in files.
+    const LEAVE: &str = "setsid sleep 1000 & echo $! > setsid.pid; \
+        sh -c 'setsid sh -c \"echo \\$\\$ > daemon.tmp; mv daemon.tmp daemon.pid; exec sleep 1000\" &'; \
+        while [ ! -s daemon.pid ]; do sleep 0.01; done";
+
+    fn left(dir: &Path) -> Vec<i32> {
+        let pid = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().trim().parse::<i32>().unwrap();
+        vec![pid("setsid.pid"), pid("daemon.pid")]
+    }
+
+    #[test]
+    fn what_a_job_detaches_ends_with_it_on_exit_and_on_timeout() {
+        for (tail, timeout, status) in [("", 20_000, Status::Passed), ("; sleep 30", 500, Status::Timeout)] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = run(spec(&format!("{LEAVE}{tail}"), dir.path(), Duration::from_millis(timeout))).unwrap();
+            assert_eq!(out.status, status);
+            for pid in left(dir.path()) {
+                assert!(!alive(pid), "{pid} outlived its job ({status:?})");
+            }
+        }
+    }
+
+    #[test]
+    fn one_jobs_end_spares_another_running_jobs_processes() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let script = format!("{LEAVE}; touch ready; sleep 30");
+        let running = start(spec(&script, b.path(), Duration::from_secs(60))).unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        while !b.path().join("ready").exists() {
+            assert!(Instant::now() < until, "job b never got ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(run(spec(LEAVE, a.path(), Duration::from_secs(20))).unwrap().status, Status::Passed);
+        assert!(left(a.path()).into_iter().all(|p| !alive(p)), "a's processes outlived it");
+        assert!(left(b.path()).into_iter().all(alive), "a's end killed b's processes");
+        running.interrupter().send(Interrupt::Cancel("done".into()));
+        assert_eq!(running.wait().status, Status::Cancelled);
+        assert!(left(b.path()).into_iter().all(|p| !alive(p)), "b's processes outlived it");
     }
 
     #[test]

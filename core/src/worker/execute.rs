@@ -18,8 +18,9 @@ use crate::runner::{self, Interrupter, Outcome, RunSpec};
 pub struct Ran {
     pub entry: Entry,
     pub stolen: bool,
-    /// Holds the checkout, the log and kept outputs until the result is published.
-    pub workdir: tempfile::TempDir,
+    /// Holds the checkout, the log and kept outputs until the result is
+    /// published (none for a job whose thread crashed).
+    pub workdir: Option<tempfile::TempDir>,
 }
 
 /// Everything a job thread needs, moved onto it.
@@ -39,7 +40,36 @@ pub fn spawn(
     on_started: impl FnOnce(Interrupter, PathBuf) + Send + 'static,
     on_done: impl FnOnce(Ran) + Send + 'static,
 ) {
-    std::thread::spawn(move || on_done(execute(&*hub, &cfg, a, on_started)));
+    std::thread::spawn(move || {
+        let (id, attempt, job_json) = (a.job.id.clone(), a.attempt, a.job_json.clone());
+        // A panic here must still end in a result: else the coordinator
+        // waits for this job forever, heartbeating its claim, one slot down.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(&*hub, &cfg, a, on_started)))
+            .unwrap_or_else(|panic| crashed(&cfg, id, attempt, job_json, &runner::panic_message(&*panic)));
+        on_done(ran)
+    });
+}
+
+/// Stops the script if its job thread panics: no one would wait for it.
+struct StopOnPanic(Interrupter);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.send(runner::Interrupt::Cancel("git-ci crashed while running the job".into()));
+        }
+    }
+}
+
+/// The `error` result of a job whose thread panicked.
+fn crashed(cfg: &Config, id: crate::id::JobId, attempt: u32, job_json: Vec<u8>, panic: &str) -> Ran {
+    let reason = format!("git-ci crashed while running the job (a bug; please report it): {panic}");
+    let log = format!("[git-ci] {reason}\n").into_bytes();
+    let mut result = JobResult::without_run(&id, Status::Error, &cfg.name, attempt, reason);
+    result.log_sha256 = runner::log::sha256_hex(&log);
+    result.log_bytes = log.len() as u64;
+    let entry = Entry { id, job_json, result, log: Content::Bytes(log), files: vec![], cache_key: None };
+    Ran { entry, stolen: false, workdir: None }
 }
 
 fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOnce(Interrupter, PathBuf)) -> Ran {
@@ -55,6 +85,7 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
         let caches = cache::Caches::new(cfg, hub, &a.job);
         caches.restore(&checkout);
         let running = runner::start(spec(cfg, &a.job, &checkout, &log_path)).map_err(|e| e.to_string())?;
+        let _stop = StopOnPanic(running.interrupter());
         on_started(running.interrupter(), log_path.clone());
         let outcome = running.wait();
         collected = outputs::collect(&a.job, &checkout, workdir.path());
@@ -84,7 +115,7 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
         files: collected.files,
         cache_key,
     };
-    Ran { entry, stolen, workdir }
+    Ran { entry, stolen, workdir: Some(workdir) }
 }
 
 /// Appends git-ci's notes, masks secrets, and records what the log now is.
@@ -178,5 +209,51 @@ fn result_of(cfg: &Config, a: &Assignment, o: &Outcome) -> JobResult {
         tests: Default::default(),
         artifacts: vec![],
         reason: o.reason.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::model::JobSpec;
+
+    #[test]
+    fn a_job_thread_that_panics_still_ends_in_an_error_result_and_stops_its_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hub_path, commit, tree) = super::super::tests::hub_with_a_commit(dir.path());
+        let hub: Arc<dyn Hub> = Arc::new(crate::hub::LocalHub::open(&hub_path).unwrap());
+        let pid_file = dir.path().join("script.pid");
+        let script = format!("echo $$ > {}; sleep 30", pid_file.display());
+        let job = Job::new(JobSpec::ad_hoc(&script), &commit, &tree, "refs/heads/main", "t");
+        let cfg = Arc::new(Config::new("w".to_owned(), dir.path().join("work")));
+        let a = Assignment { job_json: job.to_json(), job, attempt: 1, cache_key: None };
+        let (tx, rx) = mpsc::channel();
+        let started = pid_file.clone();
+        let on_started = move |_: Interrupter, _: PathBuf| {
+            let until = std::time::Instant::now() + Duration::from_secs(20);
+            while !started.exists() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("boom while starting")
+        };
+        spawn(hub, cfg, a, on_started, move |ran| tx.send(ran).unwrap());
+        let ran = rx.recv_timeout(Duration::from_secs(30)).expect("the job thread reports despite its panic");
+        let result = &ran.entry.result;
+        assert_eq!(result.status, Status::Error);
+        assert!(result.reason.as_deref().unwrap_or_default().contains("boom while starting"), "{result:?}");
+        // The script started before the panic, and is stopped, not left running.
+        assert!(pid_file.exists(), "the script ran");
+        let alive = || {
+            let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        };
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while alive() {
+            assert!(std::time::Instant::now() < until, "the script outlived its crashed job thread");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -504,7 +504,7 @@ impl Worker {
             cancel,
             log: live_tail,
         };
-        let workdir = Some(ran.workdir);
+        let workdir = ran.workdir;
         self.to_publish.push(Pending {
             claim: Some(active.claim),
             job: Some(active.job),
@@ -1372,7 +1372,7 @@ mod tests {
     use crate::model::JobSpec;
 
     /// A bare hub holding one commit of the empty tree: (hub, commit, tree).
-    fn hub_with_a_commit(dir: &std::path::Path) -> (std::path::PathBuf, String, String) {
+    pub(super) fn hub_with_a_commit(dir: &std::path::Path) -> (std::path::PathBuf, String, String) {
         let hub = dir.join("hub.git");
         gix::init_bare(&hub).unwrap();
         let git = || {
