@@ -13,11 +13,13 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefLog};
 use gix::refs::{FullName, Target};
 
 use super::porcelain;
-use super::{Hub, HubError, RefEdit};
+use super::{Denial, Hub, HubError, RefEdit, redact};
 use crate::git::{Git, GitError};
 
 pub struct RemoteHub {
+    /// As given, for git; `shown` is it with any password masked, for messages.
     url: String,
+    shown: String,
     cache: gix::ThreadSafeRepository,
     /// Fetches made, to let git's automatic maintenance run on some only.
     fetches: std::sync::atomic::AtomicU32,
@@ -41,9 +43,9 @@ impl RemoteHub {
     /// [`RemoteHub::open`] with the cache repository at `dir`.
     fn open_at(url: &str, from: Option<PathBuf>, dir: &Path) -> Result<RemoteHub, HubError> {
         let local = |context: &str, e: &dyn std::fmt::Display| HubError::Local {
-            hub: url.to_owned(),
+            hub: redact(url).into_owned(),
             context: context.to_owned(),
-            message: e.to_string(),
+            message: redact(&e.to_string()).into_owned(),
         };
         let dir = dir.to_path_buf();
         let mut repo = match gix::open(&dir) {
@@ -56,19 +58,31 @@ impl RemoteHub {
             // Reopen so the object database sees the new alternate.
             repo = gix::open(&dir).map_err(|e| local("could not open the cache repository", &e))?;
         }
-        Ok(RemoteHub { url: url.to_owned(), cache: repo.into_sync(), fetches: Default::default() })
+        let shown = redact(url).into_owned();
+        Ok(RemoteHub { url: url.to_owned(), shown, cache: repo.into_sync(), fetches: Default::default() })
     }
 
     fn git(&self) -> Result<Git, HubError> {
         Git::new(self.cache.git_dir()).map_err(|e| self.unreachable(e))
     }
 
+    /// A git command that could not talk to the hub: refused, or unreachable.
     fn unreachable(&self, e: GitError) -> HubError {
         let message = match &e {
             GitError::Failed { stderr, .. } if !stderr.is_empty() => stderr.clone(),
             _ => e.to_string(),
         };
-        HubError::Unreachable { hub: self.url.clone(), message }
+        self.failed_talking(&message)
+    }
+
+    /// What git said when it got no answer to a fetch or a push: a hub
+    /// that refused us ([`Denial`]), or one that could not be reached.
+    fn failed_talking(&self, stderr: &str) -> HubError {
+        let (hub, message) = (self.shown.clone(), redact(stderr.trim()).into_owned());
+        match Denial::classify(stderr) {
+            Some(cause) => HubError::Denied { hub, cause, message },
+            None => HubError::Unreachable { hub, message },
+        }
     }
 
     /// `git fetch` of `specs` into the mirror. A ref that moves on the hub
@@ -127,7 +141,7 @@ impl RemoteHub {
         let statuses = porcelain::parse(&stdout);
         let rejected: Vec<_> = statuses.iter().filter(|s| s.rejected()).collect();
         if rejected.is_empty() {
-            return HubError::Unreachable { hub: self.url.clone(), message: stderr.trim().to_owned() };
+            return self.failed_talking(&stderr);
         }
         let culprit = rejected.iter().find(|s| !s.only_atomic()).unwrap_or(&rejected[0]);
         if porcelain::is_race(culprit.reason()) || porcelain::is_race(&stderr) {
@@ -142,7 +156,8 @@ impl RemoteHub {
         } else {
             format!("{} ({})", culprit.summary, remote_says.join(" / "))
         };
-        HubError::Refused { hub: self.url.clone(), refname: culprit.refname.clone(), message }
+        let message = redact(&message).into_owned();
+        HubError::Refused { hub: self.shown.clone(), refname: culprit.refname.clone(), message }
     }
 
     /// One atomic push with a lease per ref, then the mirror follows.
@@ -175,7 +190,7 @@ impl RemoteHub {
                     HubError::Refused { refname, message, .. } => (refname, message),
                     other => (rest.first().map(|e| e.name.clone()).unwrap_or_default(), other.to_string()),
                 };
-                return Err(HubError::Partial { hub: self.url.clone(), applied, refname, message });
+                return Err(HubError::Partial { hub: self.shown.clone(), applied, refname, message });
             }
             tracing::debug!(target: "git", "the hub applied part of a push; pushing the rest again: {error}");
             std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
@@ -218,7 +233,7 @@ fn now_is_final(attempt: u32, retries: u32, error: &HubError) -> bool {
 
 impl Hub for RemoteHub {
     fn url(&self) -> &str {
-        &self.url
+        &self.shown
     }
 
     fn repo(&self) -> gix::Repository {
