@@ -17,8 +17,9 @@ use super::{Denial, Hub, HubError, RefEdit, redact};
 use crate::git::{Git, GitError};
 
 pub struct RemoteHub {
-    /// As given, for git; `shown` is it with any password masked, for messages.
-    url: String,
+    /// The URL as given, for git; `shown` is it with any password masked,
+    /// for messages.
+    address: String,
     shown: String,
     cache: gix::ThreadSafeRepository,
     /// Fetches made, to let git's automatic maintenance run on some only.
@@ -59,7 +60,7 @@ impl RemoteHub {
             repo = gix::open(&dir).map_err(|e| local("could not open the cache repository", &e))?;
         }
         let shown = redact(url).into_owned();
-        Ok(RemoteHub { url: url.to_owned(), shown, cache: repo.into_sync(), fetches: Default::default() })
+        Ok(RemoteHub { address: url.to_owned(), shown, cache: repo.into_sync(), fetches: Default::default() })
     }
 
     fn git(&self) -> Result<Git, HubError> {
@@ -100,7 +101,7 @@ impl RemoteHub {
                 .args(["-c", &format!("maintenance.auto={maintain}")])
                 .args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"])
                 .args(flags)
-                .args(["--", &self.url])
+                .args(["--", &self.address])
                 .args(specs)
                 .output()
                 .map_err(|e| self.unreachable(e))?;
@@ -207,7 +208,7 @@ impl RemoteHub {
             let expected = e.expected.map(|x| x.to_string()).unwrap_or_default();
             git = git.arg(format!("--force-with-lease={}:{expected}", e.name));
         }
-        git = git.args(["--", &self.url]);
+        git = git.args(["--", &self.address]);
         for e in edits {
             let src = e.new.map(|n| n.to_string()).unwrap_or_default();
             git = git.arg(format!("{src}:{}", e.name));
