@@ -106,15 +106,5 @@ pub fn submitter(repo: &gix::Repository) -> String {
 }
 
 pub fn hostname() -> String {
-    nix_hostname().unwrap_or_else(|| "worker".into())
-}
-
-fn nix_hostname() -> Option<String> {
-    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let clean: String = raw
-        .trim()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
-        .collect();
-    (!clean.is_empty()).then_some(clean)
+    git_ci_core::worker::hostname()
 }

@@ -62,6 +62,7 @@ fn hub_hint(e: &HubError) -> Option<String> {
             "check the hub's URL (`--hub`, `git config ci.hub`, $GIT_CI_HUB or the remote origin) and that it is up"
                 .into(),
         ),
+        HubError::Denied { cause, .. } => Some(cause.fix().into()),
         HubError::Refused { .. } => Some("check your push rights to refs/ci/* on the hub, and its hooks".into()),
         HubError::Conflict { .. } => {
             Some("another client changed the same job at the same moment; run the command again".into())

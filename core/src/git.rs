@@ -76,6 +76,11 @@ impl Git {
         self
     }
 
+    /// The arguments for logs and errors, a hub URL's password masked.
+    fn shown_args(&self) -> String {
+        crate::hub::redact(&self.args.join(" ")).into_owned()
+    }
+
     pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
         self.cmd.env(k, v);
         self
@@ -83,7 +88,7 @@ impl Git {
 
     /// Runs to completion; stdout and stderr are captured, whatever the exit.
     pub fn output(mut self) -> Result<Output, GitError> {
-        let args = self.args.join(" ");
+        let args = self.shown_args();
         let started = Instant::now();
         let out = self.cmd.output().map_err(|source| GitError::Spawn { args: args.clone(), source })?;
         tracing::debug!(target: "git", "git {args} -> {} in {:?}", out.status, started.elapsed());
@@ -92,7 +97,7 @@ impl Git {
 
     /// Runs and requires success; returns stdout.
     pub fn run(self) -> Result<Vec<u8>, GitError> {
-        let args = self.args.join(" ");
+        let args = self.shown_args();
         let out = self.output()?;
         if out.status.success() { Ok(out.stdout) } else { Err(failed(args, &out)) }
     }
@@ -102,7 +107,7 @@ pub fn failed(args: String, out: &Output) -> GitError {
     GitError::Failed {
         args,
         status: out.status.to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        stderr: crate::hub::redact(String::from_utf8_lossy(&out.stderr).trim()).into_owned(),
         stdout: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
     }
 }

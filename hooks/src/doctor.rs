@@ -87,10 +87,13 @@ fn parse_git_version(text: &str) -> Option<(u32, u32)> {
 pub fn hub(hub: &dyn Hub, local: Option<&Path>, now: SystemTime) -> Vec<Check> {
     let mut checks = Vec::new();
     if let Err(e) = hub.refresh(&[refs::QUEUE, refs::CLAIMS, refs::CANCEL, refs::WORKERS]) {
-        checks.push(Check::problem(
-            e.to_string(),
-            format!("check the hub's address and that it is up: `git ls-remote {}` must work from here", hub.url()),
-        ));
+        let fix = match &e {
+            HubError::Denied { cause, .. } => cause.fix().to_owned(),
+            _ => {
+                format!("check the hub's address and that it is up: `git ls-remote {}` must work from here", hub.url())
+            }
+        };
+        checks.push(Check::problem(e.to_string(), fix));
         return checks;
     }
     checks.push(Check::ok(format!("hub {} answers", hub.url())));
@@ -151,6 +154,7 @@ fn write_fix(e: &HubError) -> String {
         HubError::Unreachable { .. } => "let this user push to the hub: `git daemon` needs --enable=receive-pack; \
                                          ssh and https need a key or token with write access"
             .into(),
+        HubError::Denied { cause, .. } => cause.fix().into(),
         _ => "check the hub's permissions and run `git ci doctor` again".into(),
     }
 }

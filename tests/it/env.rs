@@ -62,11 +62,15 @@ impl TestEnv {
     /// `git-ci ARGS` in the background; stdout and stderr go to files (a
     /// pipe nobody reads would block a chatty worker).
     pub fn spawn_ci(&self, dir: &Path, args: &[&str]) -> Bg {
+        self.spawn(self.ci_cmd(dir, args))
+    }
+
+    /// `cmd` in the background, as [`TestEnv::spawn_ci`].
+    pub fn spawn(&self, mut cmd: Command) -> Bg {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (out, err) = (self.path(&format!("bg-{n}.out")), self.path(&format!("bg-{n}.err")));
-        let child = self
-            .ci_cmd(dir, args)
+        let child = cmd
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
@@ -78,6 +82,17 @@ impl TestEnv {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-ci"));
         self.hermetic(&mut cmd);
         cmd.current_dir(dir).args(args);
+        cmd
+    }
+
+    /// `git ci ARGS` through git's own wrapper, the built `git-ci` first on PATH.
+    pub fn git_ci_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let bin = Path::new(env!("CARGO_BIN_EXE_git-ci")).parent().unwrap().to_path_buf();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).unwrap();
+        let mut cmd = Command::new("git");
+        self.hermetic(&mut cmd);
+        cmd.env("PATH", path).current_dir(dir).arg("ci").args(args);
         cmd
     }
 
@@ -126,13 +141,23 @@ impl TestEnv {
 
     /// The same on a given port (to restart a hub where clients expect it).
     pub fn daemon_on(&self, base: &Path, port: u16) -> Daemon {
+        self.daemon_with(base, port, &["--enable=receive-pack"])
+    }
+
+    /// `git daemon` on 127.0.0.1 serving `base` read-only: fetches work, pushes are refused.
+    pub fn read_only_daemon(&self, base: &Path) -> Daemon {
+        self.daemon_with(base, free_port(), &[])
+    }
+
+    fn daemon_with(&self, base: &Path, port: u16, enable: &[&str]) -> Daemon {
         // The daemon binary itself: `git daemon` would run it as a child
         // that outlives a kill of `git`.
         let exec_path = self.git(self.root.path(), &["--exec-path"]);
         let mut cmd = Command::new(Path::new(&exec_path).join("git-daemon"));
         self.hermetic(&mut cmd);
         let child = cmd
-            .args(["--enable=receive-pack", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
+            .args(enable)
+            .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", base.display()))
             .arg(base)
@@ -197,6 +222,27 @@ impl Bg {
     /// Sends a signal by name (`TERM`, `INT`, `STOP`, `CONT`, `KILL`).
     pub fn signal(&self, sig: &str) {
         Command::new("kill").arg(format!("-{sig}")).arg(self.id().to_string()).status().expect("kill runs");
+    }
+
+    /// Sends a signal to its whole process group, as a terminal's Ctrl-C or
+    /// a service manager does (it must have been started as a group leader:
+    /// `process_group(0)`).
+    pub fn signal_group(&self, sig: &str) {
+        let group = format!("-{}", self.id());
+        Command::new("kill").arg(format!("-{sig}")).args(["--", &group]).status().expect("kill runs");
+    }
+
+    /// Waits up to `limit` for the exit; fails the test if it does not come.
+    pub fn wait_within(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.as_mut().expect("running").try_wait().expect("waits") {
+                self.child = None;
+                return (status, self.stdout(), self.stderr());
+            }
+            assert!(start.elapsed() < limit, "still running after {limit:?}; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits for the exit; returns its status, stdout and stderr.

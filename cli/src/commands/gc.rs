@@ -94,6 +94,7 @@ fn gc_error(error: HubError) -> CliError {
             "if the hub's guard said no: gc needs push options, which `git ci hooks install` turns on \
              (receive.advertisePushOptions); else check your push rights to refs/ci/*",
         ),
+        HubError::Denied { cause, .. } => Some(cause.fix()),
         _ => None,
     };
     CliError::Hub { error, hint: hint.map(str::to_owned) }

@@ -21,6 +21,7 @@ mod wait;
 pub mod watch;
 mod worker;
 mod worker_log;
+mod worker_name;
 
 use std::process::ExitCode;
 

@@ -41,13 +41,15 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     }
     queue::submit(&*hub, &to_run)?;
     let ids: HashSet<JobId> = to_run.iter().map(|j| j.id.clone()).collect();
+    // Two runs at once on this machine must not share a worker name.
+    let held = super::worker_name::hold(None, &format!("{}-run", context::hostname()))?;
     let parallel = args.parallel.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let cfg = Config {
         jobs: parallel.max(1),
         once: true,
         poll: Duration::from_millis(500),
         only: Some(ids.clone()),
-        ..Config::new(format!("{}-run", context::hostname()), git_ci_core::hub::cache_root().join("work"))
+        ..Config::new(held.name.clone(), git_ci_core::hub::cache_root().join("work"))
     };
     let progress = Progress::new(ui, &to_run);
     let worker = Worker::new(Arc::clone(&hub), cfg, move |e| progress.event(e));
@@ -147,6 +149,7 @@ impl Progress {
                 eprintln!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
             }
             Event::HubError { error } => eprintln!("hub error: {error}"),
+            Event::HubRefused { error, fix, .. } => eprintln!("{error}\nto fix: {fix}"),
             Event::Draining => {
                 eprintln!("stopping: finishing running jobs (Ctrl-C again to cancel them)")
             }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use git_ci_core::worker::{Config, Worker};
+use git_ci_core::worker::{Config, NameError, Summary, Worker};
 
 use super::worker_log::{Entry, WorkerLog};
 use crate::cli::WorkerArgs;
@@ -15,8 +15,12 @@ use crate::ui::Ui;
 pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     let repo = context::user_repo();
     let settings = WorkerSettings::read(&GitConfig::load(repo.as_ref()))?;
-    let name = args.name.clone().or(settings.name).unwrap_or_else(context::hostname);
-    git_ci_core::refs::check_component("worker name", &name).map_err(CliError::usage)?;
+    let explicit = args.name.clone().or(settings.name);
+    let base = context::hostname();
+    let name = explicit.as_deref().unwrap_or(&base);
+    git_ci_core::refs::check_component("worker name", name).map_err(CliError::usage)?;
+    let held = super::worker_name::hold(explicit, &base)?;
+    let name = held.name.clone();
     let serve = if args.queues.is_empty() { settings.queues } else { args.queues.clone() };
     for q in &serve {
         git_ci_core::refs::check_component("queue", q).map_err(CliError::usage)?;
@@ -55,11 +59,25 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     };
     let log = Arc::new(WorkerLog::new(&name, args.log_format));
     log.emit(&Entry::Started { queues: &cfg.queues, hub: hub.url(), jobs: cfg.jobs });
-    let worker = Worker::new(Arc::clone(&hub), cfg, {
+    let mut worker = Worker::new(Arc::clone(&hub), cfg, {
         let log = Arc::clone(&log);
         move |e| log.emit(&Entry::Event(e))
     });
     super::signals::stop_on_signals(worker.controller());
+    match worker.connect() {
+        Ok(true) => {}
+        Ok(false) => {
+            log.emit(&Entry::Exiting(&Summary::default()));
+            return Ok(());
+        }
+        Err(e @ NameError::Taken { .. }) => {
+            return Err(CliError::usage_hint(
+                e.to_string(),
+                "give this worker another name (`--name`, git config ci.worker.name), or stop the other one",
+            ));
+        }
+        Err(NameError::Hub(e)) => return Err(e.into()),
+    }
     let summary = worker.run();
     log.emit(&Entry::Exiting(&summary));
     Ok(())

@@ -156,6 +156,23 @@ impl Record {
                 format!("hub unreachable, retrying in {}: {error}", human(*retry_in)),
                 json!({"error": error, "retry_in_ms": millis(*retry_in)}),
             ),
+            Event::HubRefused { error, fix, retry_in } => Record::new(
+                Level::Error,
+                "hub_refused",
+                format!("{error}\nto fix: {fix}\n(claiming nothing; trying again in {})", human(*retry_in)),
+                json!({"error": error, "fix": fix, "retry_in_ms": millis(*retry_in)}),
+            ),
+            Event::Unpublished { ids } => Record::new(
+                Level::Warn,
+                "unpublished",
+                format!(
+                    "stopped with {} result(s) the hub did not take: {} (their claims lapse; other workers run them \
+                     again)",
+                    ids.len(),
+                    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                json!({"jobs": ids}),
+            ),
             Event::HubBack => Record::new(Level::Info, "hub_back", "hub reachable again".into(), json!({})),
             Event::HubError { error } => {
                 Record::new(Level::Error, "hub_error", format!("hub error: {error}"), json!({"error": error}))
@@ -163,7 +180,7 @@ impl Record {
             Event::Draining => Record::new(
                 Level::Info,
                 "draining",
-                "stopping: no new claims; finishing running jobs (signal again to cancel them)".into(),
+                "stopping: no new claims; finishing running jobs (signal again, a second later, to cancel them)".into(),
                 json!({}),
             ),
         }
@@ -375,7 +392,7 @@ mod tests {
     fn draining() {
         assert_eq!(
             text(&Entry::Event(&Event::Draining)),
-            "git-ci worker w1: stopping: no new claims; finishing running jobs (signal again to cancel them)\n"
+            "git-ci worker w1: stopping: no new claims; finishing running jobs (signal again, a second later, to cancel them)\n"
         );
         assert_eq!(own_keys(&json(&Entry::Event(&Event::Draining), "draining", "info")), Vec::<&str>::new());
     }

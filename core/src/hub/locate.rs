@@ -22,10 +22,11 @@ impl HubLocation {
         if is_url { HubLocation::Url(s.to_owned()) } else { HubLocation::Path(base.join(s)) }
     }
 
+    /// For messages: a password in a URL is masked.
     pub fn display(&self) -> String {
         match self {
             HubLocation::Path(p) => p.display().to_string(),
-            HubLocation::Url(u) => u.clone(),
+            HubLocation::Url(u) => super::redact(u).into_owned(),
         }
     }
 }

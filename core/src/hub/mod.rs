@@ -10,17 +10,21 @@
 //! itself when local, the cache repository when remote (a push then carries
 //! them over).
 
+mod denial;
 mod local;
 mod locate;
 mod porcelain;
+mod redact;
 mod remote;
 
 use std::path::PathBuf;
 
 use gix::ObjectId;
 
+pub use denial::Denial;
 pub use local::LocalHub;
 pub use locate::{HubLocation, cache_root, locate};
+pub use redact::redact;
 pub use remote::RemoteHub;
 
 /// One compare-and-swap on one ref; a transaction applies all or none.
@@ -64,7 +68,11 @@ pub enum HubError {
     /// The hub could not be talked to at all; retrying later may work.
     #[error("could not reach the hub {hub}: {message}")]
     Unreachable { hub: String, message: String },
-    /// The hub answered and said no (permissions, a hook, a full disk).
+    /// The hub will not let us in at all (see [`Denial`]): trying again
+    /// helps only once someone has fixed what `cause` names.
+    #[error("the hub {hub} refused access ({}): {message}", cause.what())]
+    Denied { hub: String, cause: Denial, message: String },
+    /// The hub answered and said no to these refs (permissions, a hook, a full disk).
     #[error("the hub {hub} refused to update {refname}: {message}")]
     Refused { hub: String, refname: String, message: String },
     /// Our side failed: the cache repository, an object, the disk.
@@ -83,6 +91,12 @@ pub enum HubError {
 impl HubError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, HubError::Conflict { .. })
+    }
+
+    /// The hub said no, and will say it again until someone changes
+    /// something there (unlike a lost race or an outage).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, HubError::Denied { .. } | HubError::Refused { .. })
     }
 
     /// The ref a lost race or a refusal was about, if any.
@@ -134,7 +148,8 @@ impl HubError {
 /// A hub as the queue protocol needs it. Implementations are cheap to share
 /// between threads; [`Hub::repo`] hands out a thread-local handle.
 pub trait Hub: Send + Sync {
-    /// The URL or path as the user gave it, for messages.
+    /// The URL or path as the user gave it, for messages: any password in
+    /// it is masked ([`redact`]).
     fn url(&self) -> &str;
 
     /// The object store: read blobs and trees here, write new objects here

@@ -13,11 +13,14 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefLog};
 use gix::refs::{FullName, Target};
 
 use super::porcelain;
-use super::{Hub, HubError, RefEdit};
+use super::{Denial, Hub, HubError, RefEdit, redact};
 use crate::git::{Git, GitError};
 
 pub struct RemoteHub {
-    url: String,
+    /// The URL as given, for git; `shown` is it with any password masked,
+    /// for messages.
+    address: String,
+    shown: String,
     cache: gix::ThreadSafeRepository,
     /// Fetches made, to let git's automatic maintenance run on some only.
     fetches: std::sync::atomic::AtomicU32,
@@ -41,9 +44,9 @@ impl RemoteHub {
     /// [`RemoteHub::open`] with the cache repository at `dir`.
     fn open_at(url: &str, from: Option<PathBuf>, dir: &Path) -> Result<RemoteHub, HubError> {
         let local = |context: &str, e: &dyn std::fmt::Display| HubError::Local {
-            hub: url.to_owned(),
+            hub: redact(url).into_owned(),
             context: context.to_owned(),
-            message: e.to_string(),
+            message: redact(&e.to_string()).into_owned(),
         };
         let dir = dir.to_path_buf();
         let mut repo = match gix::open(&dir) {
@@ -56,19 +59,31 @@ impl RemoteHub {
             // Reopen so the object database sees the new alternate.
             repo = gix::open(&dir).map_err(|e| local("could not open the cache repository", &e))?;
         }
-        Ok(RemoteHub { url: url.to_owned(), cache: repo.into_sync(), fetches: Default::default() })
+        let shown = redact(url).into_owned();
+        Ok(RemoteHub { address: url.to_owned(), shown, cache: repo.into_sync(), fetches: Default::default() })
     }
 
     fn git(&self) -> Result<Git, HubError> {
         Git::new(self.cache.git_dir()).map_err(|e| self.unreachable(e))
     }
 
+    /// A git command that could not talk to the hub: refused, or unreachable.
     fn unreachable(&self, e: GitError) -> HubError {
         let message = match &e {
             GitError::Failed { stderr, .. } if !stderr.is_empty() => stderr.clone(),
             _ => e.to_string(),
         };
-        HubError::Unreachable { hub: self.url.clone(), message }
+        self.failed_talking(&message)
+    }
+
+    /// What git said when it got no answer to a fetch or a push: a hub
+    /// that refused us ([`Denial`]), or one that could not be reached.
+    fn failed_talking(&self, stderr: &str) -> HubError {
+        let (hub, message) = (self.shown.clone(), redact(stderr.trim()).into_owned());
+        match Denial::classify(stderr) {
+            Some(cause) => HubError::Denied { hub, cause, message },
+            None => HubError::Unreachable { hub, message },
+        }
     }
 
     /// `git fetch` of `specs` into the mirror. Two races fail a fetch
@@ -88,7 +103,7 @@ impl RemoteHub {
                 .args(["-c", &format!("maintenance.auto={maintain}")])
                 .args(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"])
                 .args(flags)
-                .args(["--", &self.url])
+                .args(["--", &self.address])
                 .args(specs)
                 .output()
                 .map_err(|e| self.unreachable(e))?;
@@ -131,7 +146,7 @@ impl RemoteHub {
         let statuses = porcelain::parse(&stdout);
         let rejected: Vec<_> = statuses.iter().filter(|s| s.rejected()).collect();
         if rejected.is_empty() {
-            return HubError::Unreachable { hub: self.url.clone(), message: stderr.trim().to_owned() };
+            return self.failed_talking(&stderr);
         }
         let culprit = rejected.iter().find(|s| !s.only_atomic()).unwrap_or(&rejected[0]);
         if porcelain::is_race(culprit.reason()) || porcelain::is_race(&stderr) {
@@ -146,7 +161,8 @@ impl RemoteHub {
         } else {
             format!("{} ({})", culprit.summary, remote_says.join(" / "))
         };
-        HubError::Refused { hub: self.url.clone(), refname: culprit.refname.clone(), message }
+        let message = redact(&message).into_owned();
+        HubError::Refused { hub: self.shown.clone(), refname: culprit.refname.clone(), message }
     }
 
     /// One atomic push with a lease per ref, then the mirror follows.
@@ -179,7 +195,7 @@ impl RemoteHub {
                     HubError::Refused { refname, message, .. } => (refname, message),
                     other => (rest.first().map(|e| e.name.clone()).unwrap_or_default(), other.to_string()),
                 };
-                return Err(HubError::Partial { hub: self.url.clone(), applied, refname, message });
+                return Err(HubError::Partial { hub: self.shown.clone(), applied, refname, message });
             }
             tracing::debug!(target: "git", "the hub applied part of a push; pushing the rest again: {error}");
             std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
@@ -196,7 +212,7 @@ impl RemoteHub {
             let expected = e.expected.map(|x| x.to_string()).unwrap_or_default();
             git = git.arg(format!("--force-with-lease={}:{expected}", e.name));
         }
-        git = git.args(["--", &self.url]);
+        git = git.args(["--", &self.address]);
         for e in edits {
             let src = e.new.map(|n| n.to_string()).unwrap_or_default();
             git = git.arg(format!("{src}:{}", e.name));
@@ -222,7 +238,7 @@ fn now_is_final(attempt: u32, retries: u32, error: &HubError) -> bool {
 
 impl Hub for RemoteHub {
     fn url(&self) -> &str {
-        &self.url
+        &self.shown
     }
 
     fn repo(&self) -> gix::Repository {

@@ -24,6 +24,14 @@ pub struct WorkerInfo {
     /// How often it refreshes this document; older than a few of these
     /// means the worker is gone.
     pub refresh_ms: u64,
+    /// Which process holds the name: its machine, its process id there and
+    /// a random id of this run. Documents of older workers lack them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// How long after its last refresh a registration refreshed every
@@ -81,6 +89,9 @@ impl WorkerInfo {
             started_at: now.clone(),
             last_seen: now,
             refresh_ms,
+            host: None,
+            pid: None,
+            instance: None,
         }
     }
 }
@@ -103,5 +114,18 @@ mod tests {
         assert!(info.serves("mac"), "no queues: every queue");
         info.last_seen = "yesterday".into();
         assert!(!info.seen_lately(seen));
+    }
+
+    #[test]
+    fn registrations_of_older_workers_still_read() {
+        let old = br#"{"version": 1, "name": "w", "labels": {}, "queues": [], "jobs": 1, "running": [],
+            "platform": "linux-x86_64", "git_ci_version": "0.1.0", "started_at": "2026-11-01T12:00:00Z",
+            "last_seen": "2026-11-01T12:00:00Z", "refresh_ms": 20000}"#;
+        let info = WorkerInfo::from_json(old).unwrap();
+        assert_eq!((info.host, info.pid, info.instance), (None, None, None));
+        let mut new = WorkerInfo::new("w", BTreeMap::new(), vec![], 1, 1000);
+        new.pid = Some(7);
+        let text = String::from_utf8(new.to_json()).unwrap();
+        assert!(text.contains("\"pid\": 7") && !text.contains("\"host\""), "{text}");
     }
 }

@@ -1,4 +1,5 @@
-//! Capped exponential backoff with jitter, for an unreachable hub.
+//! Capped exponential backoff with jitter, for an unreachable hub, and a
+//! slower one for a hub that refuses us.
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +12,23 @@ pub struct Backoff {
 impl Backoff {
     const FIRST: Duration = Duration::from_millis(250);
     const CAP: Duration = Duration::from_secs(30);
+    /// A refusal lasts until someone acts: look again in minutes, not
+    /// seconds (each try may cost a credential helper its saved password).
+    const REFUSED_FIRST: Duration = Duration::from_secs(60);
+    const REFUSED_CAP: Duration = Duration::from_secs(600);
 
     /// Records a failure; returns how long to wait before the next try.
     pub fn fail(&mut self) -> Duration {
-        let base = Self::FIRST.saturating_mul(1 << self.failures.min(10)).min(Self::CAP);
+        self.wait(Self::FIRST, Self::CAP)
+    }
+
+    /// Records a refusal (see [`crate::hub::HubError::is_refusal`]).
+    pub fn refused(&mut self) -> Duration {
+        self.wait(Self::REFUSED_FIRST, Self::REFUSED_CAP)
+    }
+
+    fn wait(&mut self, first: Duration, cap: Duration) -> Duration {
+        let base = first.saturating_mul(1 << self.failures.min(10)).min(cap);
         self.failures += 1;
         // Jitter in [0.5, 1.5): workers cut off together do not return together.
         let delay = base.mul_f64(0.5 + fastrand::f64());
@@ -55,5 +69,10 @@ mod tests {
         assert!(b.succeed());
         assert!(b.ready());
         assert!(!b.succeed());
+        let refused = b.refused();
+        assert!(refused >= Duration::from_secs(30) && refused < Duration::from_secs(90), "{refused:?}");
+        for _ in 0..20 {
+            assert!(b.refused() < Duration::from_secs(900));
+        }
     }
 }

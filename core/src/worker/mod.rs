@@ -13,12 +13,16 @@ mod execute;
 mod live_log;
 mod mask;
 mod outputs;
+mod owner;
 mod registry;
 mod share;
+mod stop;
 mod trust;
 mod unpublishable;
 
 pub use live_log::parse as parse_live_log;
+pub use owner::hostname;
+pub use registry::NameError;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -141,6 +145,18 @@ pub enum Event {
         error: String,
         retry_in: Duration,
     },
+    /// The hub refused us (credentials, rights, a hook): told once, with
+    /// what to fix; no claims until a try every few minutes goes through.
+    HubRefused {
+        error: String,
+        fix: String,
+        retry_in: Duration,
+    },
+    /// Stopped before these results could be published; their claims
+    /// lapse and other workers run the jobs again.
+    Unpublished {
+        ids: Vec<JobId>,
+    },
     HubBack,
     HubError {
         error: String,
@@ -261,6 +277,12 @@ pub struct Worker {
     /// The poll interval now: `cfg.poll`, stretched while idle.
     idle_poll: Duration,
     draining: bool,
+    /// Asked to stop a second time: cancel, and do not wait on the hub.
+    hurry: bool,
+    /// Connected and registered ([`Worker::connect`]).
+    started: bool,
+    /// The hub's refusal was told since it last answered.
+    refusal_told: bool,
     backoff: Backoff,
     next_heartbeat: Instant,
     next_cancel_check: Instant,
@@ -305,6 +327,9 @@ impl Worker {
             spread: 1,
             leftover: None,
             draining: false,
+            hurry: false,
+            started: false,
+            refusal_told: false,
             backoff: Backoff::default(),
             summary: Summary::default(),
         }
@@ -320,9 +345,15 @@ impl Worker {
 
     /// Runs until drained, or with `once` until nothing is left to do.
     pub fn run(mut self) -> Summary {
+        match self.connect() {
+            Ok(true) => {}
+            Ok(false) => return self.summary,
+            Err(e) => {
+                self.emit(Event::HubError { error: e.to_string() });
+                return self.summary;
+            }
+        }
         let _watcher = self.hub.watch_path().and_then(|p| watch(&p, self.tx.clone()));
-        let tip = self.until_reachable(|w| w.hub.refresh_ref(&refs::done(&w.cfg.name)));
-        self.chain.reset(tip);
         loop {
             while let Ok(wake) = self.rx.try_recv() {
                 self.handle(wake);
@@ -345,7 +376,7 @@ impl Worker {
             }
             self.housekeeping();
             let idle = self.active.is_empty() && self.to_publish.is_empty();
-            if self.draining && idle {
+            if self.draining && idle || self.leaving() {
                 break;
             }
             let mut found_work = false;
@@ -377,7 +408,9 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.registration.remove(&*self.hub);
+        if let Err(e) = self.registration.remove(&*self.hub) {
+            self.emit(Event::HubError { error: format!("could not remove the worker's registration: {e}") });
+        }
         self.summary
     }
 
@@ -421,37 +454,6 @@ impl Worker {
         wait
     }
 
-    fn until_reachable<T>(&mut self, mut f: impl FnMut(&Self) -> Result<T, HubError>) -> T {
-        loop {
-            match f(self) {
-                Ok(v) => {
-                    if self.backoff.succeed() {
-                        self.emit(Event::HubBack);
-                    }
-                    return v;
-                }
-                Err(e) => {
-                    self.hub_failed(e);
-                    std::thread::sleep(self.backoff.remaining().unwrap_or_default());
-                }
-            }
-        }
-    }
-
-    fn hub_failed(&mut self, e: HubError) {
-        let retry_in = self.backoff.fail();
-        match e {
-            HubError::Unreachable { .. } => self.emit(Event::HubUnreachable { error: e.to_string(), retry_in }),
-            other => self.emit(Event::HubError { error: other.to_string() }),
-        }
-    }
-
-    fn hub_ok(&mut self) {
-        if self.backoff.succeed() {
-            self.emit(Event::HubBack);
-        }
-    }
-
     fn handle(&mut self, wake: Wake) {
         match wake {
             Wake::RefsChanged => {}
@@ -473,6 +475,7 @@ impl Worker {
             }
             Wake::Control(Control::CancelAll) => {
                 self.draining = true;
+                self.hurry = true;
                 for a in self.active.values_mut() {
                     a.cancel_seen.get_or_insert(ObjectId::null(gix::hash::Kind::Sha1));
                     if let Some(i) = &a.interrupter {
