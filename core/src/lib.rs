@@ -14,6 +14,7 @@ pub mod git;
 pub mod hub;
 pub mod id;
 pub mod junit;
+pub mod mask;
 pub mod model;
 pub mod pipeline;
 pub mod queue;
