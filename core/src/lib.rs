@@ -18,6 +18,7 @@ pub mod mask;
 pub mod model;
 pub mod pipeline;
 pub mod queue;
+pub mod ref_watch;
 pub mod refs;
 pub mod runner;
 pub mod state;

@@ -19,6 +19,7 @@ mod secrets;
 mod service;
 mod site;
 mod snapshots;
+mod waiting;
 mod watch;
 mod worker;
 mod worker_log;
