@@ -1,18 +1,18 @@
 //! `git ci site build --watch`: wait until the hub's refs change, then
-//! rebuild. A local hub is watched with `notify` (as the worker does); a
+//! rebuild. A local hub is watched for ref changes (as the worker does); a
 //! remote one is polled. Either way a change is confirmed by comparing the
 //! refs themselves: the site is a function of them and nothing else.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use git_ci_core::ref_watch::RefWatch;
 use git_ci_core::{Hub, refs};
 
 use crate::digest::{Digest, Key};
 use crate::error::SiteError;
 
 pub struct Watch {
-    wake: Option<(Receiver<()>, notify::RecommendedWatcher)>,
+    wake: Option<RefWatch>,
     poll: Duration,
     last: Digest,
 }
@@ -32,7 +32,7 @@ const LOCAL_POLL: Duration = Duration::from_secs(30);
 impl Watch {
     /// `poll`: how often to look at a remote hub.
     pub fn new(hub: &dyn Hub, poll: Duration) -> Result<Watch, SiteError> {
-        let wake = hub.watch_path().and_then(|dir| watcher(&dir));
+        let wake = hub.watch_path().and_then(|dir| RefWatch::new(&dir));
         let poll = if wake.is_some() { LOCAL_POLL } else { poll };
         Ok(Watch { last: fingerprint(hub)?, wake, poll })
     }
@@ -52,13 +52,9 @@ impl Watch {
     /// Until a ref event (local hub) or for the poll interval.
     fn sleep(&self) {
         match &self.wake {
-            Some((rx, _)) => match rx.recv_timeout(self.poll) {
-                Ok(()) => {
-                    std::thread::sleep(SETTLE);
-                    while rx.try_recv().is_ok() {}
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-            },
+            Some(watch) => {
+                watch.wait(self.poll, SETTLE);
+            }
             None => std::thread::sleep(self.poll),
         }
     }
@@ -73,21 +69,4 @@ fn fingerprint(hub: &dyn Hub) -> Result<Digest, SiteError> {
         }
     }
     Ok(k.finish())
-}
-
-fn watcher(git_dir: &std::path::Path) -> Option<(Receiver<()>, notify::RecommendedWatcher)> {
-    use notify::{RecursiveMode, Watcher};
-    let (tx, rx) = mpsc::channel();
-    let refs_dir = git_dir.join("refs/ci");
-    std::fs::create_dir_all(&refs_dir).ok()?;
-    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if ev.is_ok() {
-            let _ = tx.send(());
-        }
-    })
-    .ok()?;
-    watcher.watch(&refs_dir, RecursiveMode::Recursive).ok()?;
-    // `packed-refs` is in the git dir itself.
-    watcher.watch(git_dir, RecursiveMode::NonRecursive).ok()?;
-    Some((rx, watcher))
 }

@@ -2,13 +2,12 @@
 //! job's log from its live tail (`refs/ci/logs/<id>`) until it finishes.
 
 use std::io::Write;
-use std::time::Duration;
 
 use git_ci_core::state::JobView;
 use git_ci_core::worker::parse_live_log;
 use git_ci_core::{Hub, JobId, done, refs};
 
-use super::show;
+use super::{show, wait};
 use crate::cli::LogArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -42,15 +41,23 @@ fn print_final(hub: &dyn Hub, view: &JobView, from: u64) -> CliResult {
     Ok(())
 }
 
+/// Prints the live tail as it grows. Each look reads the live log ref (one
+/// fetch from a remote hub); the job's state only when that ref is absent
+/// or unchanged, which is how a finished job looks.
 fn follow(hub: &dyn Hub, id: &JobId) -> CliResult {
-    let interval = if hub.watch_path().is_some() { Duration::from_millis(200) } else { Duration::from_secs(1) };
+    let changes = wait::Changes::new(hub);
     let mut printed = 0u64;
+    let mut last = None;
     loop {
-        let view = show::find(hub, id)?;
-        if view.state.is_finished() {
-            return print_final(hub, &view, printed);
+        let live = hub.refresh_ref(&refs::log(id))?;
+        if live.is_none() || live == last {
+            let view = show::find(hub, id)?;
+            if view.state.is_finished() {
+                return print_final(hub, &view, printed);
+            }
         }
-        if let Some(blob) = hub.refresh_ref(&refs::log(id))?.and_then(|oid| hub.read_blob(oid).ok())
+        last = live;
+        if let Some(blob) = live.and_then(|oid| hub.read_blob(oid).ok())
             && let Some((total, tail)) = parse_live_log(&blob)
             && total > printed
         {
@@ -63,6 +70,6 @@ fn follow(hub: &dyn Hub, id: &JobId) -> CliResult {
             let _ = out.flush();
             printed = total;
         }
-        std::thread::sleep(interval);
+        changes.wait();
     }
 }

@@ -3,16 +3,19 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use git_ci_core::ref_watch::RefWatch;
 use git_ci_core::state::{Board, JobView, State};
 use git_ci_core::{Hub, JobId, Status};
 
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
 
-/// Polls the hub until every job is finished; prints state changes when
-/// `ui` is given.
+/// Follows the hub until every job is finished; prints state changes when
+/// `ui` is given. A local hub is read again when its refs change (and now
+/// and then, should an event be missed); a remote one once a second, one
+/// fetch each time.
 pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Vec<JobView>> {
-    let interval = if hub.watch_path().is_some() { Duration::from_millis(50) } else { Duration::from_secs(1) };
+    let changes = Changes::new(hub);
     let started = Instant::now();
     let mut last: HashMap<JobId, State> = HashMap::new();
     loop {
@@ -34,7 +37,34 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
         if views.len() == ids.len() && views.iter().all(|v| v.state.is_finished()) {
             return Ok(views);
         }
-        std::thread::sleep(interval);
+        changes.wait();
+    }
+}
+
+/// Waiting for the hub's refs to change, as cheaply as the hub allows.
+pub struct Changes(Option<RefWatch>);
+
+/// How often a remote hub is read.
+const REMOTE_POLL: Duration = Duration::from_secs(1);
+/// How often a watched local hub is read even without an event (a hub on a
+/// network filesystem sends none).
+const LOCAL_POLL: Duration = Duration::from_secs(2);
+
+impl Changes {
+    /// Starts watching before the first read, so no change is missed.
+    pub fn new(hub: &dyn Hub) -> Changes {
+        Changes(hub.watch_path().and_then(|dir| RefWatch::new(&dir)))
+    }
+
+    /// Until the refs may have changed.
+    pub fn wait(&self) {
+        match &self.0 {
+            Some(watch) => {
+                // The several refs one transaction moves are one change.
+                watch.wait(LOCAL_POLL, Duration::from_millis(10));
+            }
+            None => std::thread::sleep(REMOTE_POLL),
+        }
     }
 }
 

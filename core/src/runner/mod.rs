@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::mask::Masker;
 use crate::model::Status;
 use log::{CappedLog, LogSummary};
 
@@ -44,6 +45,8 @@ pub struct RunSpec {
     pub kill_grace: Duration,
     pub log_path: PathBuf,
     pub log_cap: u64,
+    /// Secrets to hide in the log.
+    pub masker: Masker,
 }
 
 #[derive(Clone, Debug)]
@@ -103,7 +106,7 @@ impl Interrupter {
 
 /// Starts the script; returns at once.
 pub fn start(spec: RunSpec) -> Result<Running, RunError> {
-    let log = CappedLog::create(&spec.log_path, spec.log_cap)
+    let log = CappedLog::create(&spec.log_path, spec.log_cap, &spec.masker)
         .map_err(|source| RunError::Log { path: spec.log_path.display().to_string(), source })?;
     let log = Arc::new(Mutex::new(Some(log)));
     let (reader, writer) = std::io::pipe().map_err(RunError::Spawn)?;
@@ -173,9 +176,7 @@ fn copy_output(mut reader: std::io::PipeReader, log: &Mutex<Option<CappedLog>>) 
         };
         let mut guard = log.lock().expect("log lock");
         match guard.as_mut() {
-            Some(l) => {
-                let _ = l.push(&buf[..n]);
-            }
+            Some(l) => l.push(&buf[..n]),
             None => return,
         }
     }
@@ -247,13 +248,20 @@ fn finish(
         std::thread::sleep(Duration::from_millis(2));
     }
     let duration = started.elapsed();
-    let (status, exit_code, reason) = classify(&ended);
+    let (mut status, exit_code, mut reason) = classify(&ended);
     let mut guard = log.lock().expect("log lock");
     let mut capped = guard.take().expect("sealed once");
     if let Some(r) = &reason {
-        let _ = capped.note(r);
+        capped.note(r);
     }
-    let summary = capped.finish().unwrap_or(LogSummary { sha256: String::new(), bytes: 0, truncated: false });
+    let (summary, failed) = capped.finish();
+    if let Some(e) = failed
+        && !ended.interrupted.as_ref().is_some_and(|i| *i == Interrupt::Stolen)
+    {
+        // The job may have passed, but on a log cut short: not a result to trust.
+        status = Status::Error;
+        reason = Some(format!("{e}; the log stops there. It looks like {}", log::WRITE_FAILED_HINT));
+    }
     Outcome {
         status,
         exit_code,
@@ -325,6 +333,7 @@ mod tests {
             kill_grace: Duration::from_millis(500),
             log_path: dir.join("log"),
             log_cap: 1 << 20,
+            masker: Masker::default(),
         }
     }
 

@@ -84,11 +84,11 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
     let outcome = prepare(hub, cfg, &mut a.job, workdir.path()).and_then(|checkout| {
         let caches = cache::Caches::new(cfg, hub, &a.job);
         caches.restore(&checkout);
-        let running = runner::start(spec(cfg, &a.job, &checkout, &log_path)).map_err(|e| e.to_string())?;
+        let running = runner::start(spec(cfg, &a.job, &checkout, &log_path, &masker)).map_err(|e| e.to_string())?;
         let _stop = StopOnPanic(running.interrupter());
         on_started(running.interrupter(), log_path.clone());
         let outcome = running.wait();
-        collected = outputs::collect(&a.job, &checkout, workdir.path());
+        collected = outputs::collect(&a.job, &checkout, workdir.path(), &masker);
         caches.save(&checkout);
         Ok(outcome)
     });
@@ -103,34 +103,49 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
         // Record the definition that ran: the signed commit's, not the queue's.
         a.job_json = a.job.to_json();
     }
-    seal_log(&log_path, &collected.notes, &masker, &mut result);
+    let log = seal_log(&log_path, &collected.notes, &masker, &mut result);
     result.tests = collected.tests;
     result.artifacts = std::mem::take(&mut collected.artifacts);
     let cache_key = a.cache_key.filter(|_| result.status == Status::Passed);
-    let entry = Entry {
-        id: a.job.id.clone(),
-        job_json: a.job_json,
-        result,
-        log: Content::File(log_path),
-        files: collected.files,
-        cache_key,
-    };
+    let entry = Entry { id: a.job.id.clone(), job_json: a.job_json, result, log, files: collected.files, cache_key };
     Ran { entry, stolen, workdir: Some(workdir) }
 }
 
-/// Appends git-ci's notes, masks secrets, and records what the log now is.
-fn seal_log(path: &Path, notes: &[String], masker: &Masker, result: &mut JobResult) {
-    if notes.is_empty() && masker.is_empty() {
-        return;
+/// Appends git-ci's notes and makes `result` describe the log exactly as
+/// it is stored (the job's output was masked as it was written); returns
+/// the log to publish. A log that cannot be written whole makes the job an
+/// `error`.
+fn seal_log(path: &Path, notes: &[String], masker: &Masker, result: &mut JobResult) -> Content {
+    let notes: String = notes.iter().map(|n| format!("[git-ci] {n}\n")).collect();
+    let appended =
+        if notes.is_empty() { Ok(()) } else { crate::runner::log::append(path, &masker.mask(notes.as_bytes())) };
+    if let Err(e) = appended {
+        fail_on_log(result, &e.to_string());
     }
-    let mut bytes = std::fs::read(path).unwrap_or_default();
-    for n in notes {
-        bytes.extend_from_slice(format!("[git-ci] {n}\n").as_bytes());
+    result.reason = result.reason.take().map(|r| masker.mask_str(&r));
+    let log = match std::fs::read(path) {
+        Ok(bytes) => {
+            result.log_sha256 = crate::runner::log::sha256_hex(&bytes);
+            result.log_bytes = bytes.len() as u64;
+            return Content::File(path.to_path_buf());
+        }
+        Err(e) => {
+            fail_on_log(result, &format!("could not read the job's log {}: {e}", path.display()));
+            masker.mask(format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or_default()).as_bytes())
+        }
+    };
+    result.log_sha256 = crate::runner::log::sha256_hex(&log);
+    result.log_bytes = log.len() as u64;
+    result.log_truncated = false;
+    Content::Bytes(log)
+}
+
+/// The job is an `error` for want of its log; the first such reason stays.
+fn fail_on_log(result: &mut JobResult, why: &str) {
+    if result.status != Status::Error || result.reason.is_none() {
+        result.status = Status::Error;
+        result.reason = Some(format!("{why}. It looks like {}", crate::runner::log::WRITE_FAILED_HINT));
     }
-    let bytes = masker.mask(&bytes);
-    let _ = std::fs::write(path, &bytes);
-    result.log_sha256 = crate::runner::log::sha256_hex(&bytes);
-    result.log_bytes = bytes.len() as u64;
 }
 
 /// Makes the commit available, checks trust, writes it out; the error is
@@ -167,7 +182,7 @@ fn fetch_commit(hub: &dyn Hub, job: &Job, commit: ObjectId) -> Result<(), String
     unreachable!("the loop returns")
 }
 
-fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path) -> RunSpec {
+fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path, masker: &Masker) -> RunSpec {
     let mut env: Vec<(String, String)> = job.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     env.extend(cfg.secrets.iter().cloned());
     env.extend([
@@ -188,6 +203,7 @@ fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path) -> RunSpec {
         kill_grace: cfg.kill_grace,
         log_path: log_path.to_path_buf(),
         log_cap: cfg.log_cap,
+        masker: masker.clone(),
     }
 }
 

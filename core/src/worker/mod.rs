@@ -1354,19 +1354,9 @@ impl Worker {
 
 /// Wakes the worker when the hub's refs change on disk.
 fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::RecommendedWatcher> {
-    use notify::{RecursiveMode, Watcher};
-    let refs_dir = git_dir.join("refs/ci");
-    std::fs::create_dir_all(&refs_dir).ok()?;
-    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if ev.is_ok() {
-            let _ = tx.send(Wake::RefsChanged);
-        }
+    crate::ref_watch::watch(git_dir, move || {
+        let _ = tx.send(Wake::RefsChanged);
     })
-    .ok()?;
-    watcher.watch(&refs_dir, RecursiveMode::Recursive).ok()?;
-    // packed-refs lives in the git dir itself.
-    watcher.watch(git_dir, RecursiveMode::NonRecursive).ok()?;
-    Some(watcher)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::done::Content;
+use crate::mask::Masker;
 use crate::model::{Artifact, Job, TestCounts};
 
 /// Per-file and per-job limits; past them a file is left out with a note.
@@ -22,8 +23,11 @@ pub struct Outputs {
     pub notes: Vec<String>,
 }
 
-/// Collects into `store` (a directory outside the checkout).
-pub fn collect(job: &Job, checkout: &Path, store: &Path) -> Outputs {
+/// Collects into `store` (a directory outside the checkout). JUnit files
+/// are shown on the job page: secrets are masked in them as in the log
+/// (artifacts are kept byte for byte).
+pub fn collect(job: &Job, checkout: &Path, store: &Path, masker: &Masker) -> Outputs {
+    let xml_masker = masker.for_xml();
     let mut out = Outputs::default();
     let root = match checkout.canonicalize() {
         Ok(r) => r,
@@ -52,7 +56,7 @@ pub fn collect(job: &Job, checkout: &Path, store: &Path) -> Outputs {
         match std::fs::read(&path) {
             Ok(xml) if xml.len() as u64 <= MAX_ARTIFACT_BYTES => {
                 out.tests += crate::junit::count(&xml);
-                out.files.push((format!("junit/{n}.xml"), Content::Bytes(xml)));
+                out.files.push((format!("junit/{n}.xml"), Content::Bytes(xml_masker.mask(&xml))));
             }
             Ok(_) => out.notes.push(format!("junit file {rel} left out: over the size limit")),
             Err(e) => out.notes.push(format!("junit file {rel} left out: {e}")),
