@@ -17,6 +17,7 @@ mod run;
 mod service;
 mod site;
 mod snapshots;
+mod swallowed;
 mod watch;
 mod worker;
 mod worker_log;
