@@ -16,6 +16,8 @@
 //! appends meanwhile makes it fail; gc then reads again and starts over, so
 //! the appended result is never lost.
 
+pub mod orphans;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};

@@ -275,3 +275,24 @@ impl Run {
         assert!(err.contains("error: "), "no error line: {err}");
     }
 }
+
+/// Whether this runs on CI: `CI` set to anything but empty, `0` or `false`
+/// (CI services set `CI=true`, and so does `.ci/run`).
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// A test cannot run here for want of `prerequisite`. On CI that fails it:
+/// there every prerequisite is installed (`.ci/run`), and a test that
+/// returned early would pass without having checked anything. Elsewhere it
+/// says so on stderr, and the caller returns.
+pub fn missing(prerequisite: &str) {
+    assert!(!on_ci(), "{prerequisite}: CI is set, so this test must run, not skip (`.ci/run` installs what it needs)");
+    eprintln!("SKIPPED: {prerequisite} (with CI=true this fails instead)");
+}
+
+/// Whether the tests run as root (needed to own files as another user).
+pub fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
