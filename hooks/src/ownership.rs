@@ -37,7 +37,8 @@ pub fn checks(path: &Path, shared: bool) -> Vec<Check> {
             name(me),
             name(me)
         );
-        let fix = format!("run doctor as the hub's owner: sudo -u {} git ci doctor --hub {}", name(owner), path.display());
+        let fix =
+            format!("run doctor as the hub's owner: sudo -u {} git ci doctor --hub {}", name(owner), path.display());
         out.push(if shared { Check::info(what) } else { Check::problem(what, fix) });
     }
     if !shared {
