@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use git_ci_core::state::State;
 
 use crate::cli::{ColorWhen, OutputArgs};
+use crate::error::CliError;
 
 pub struct Ui {
     pub color: bool,
@@ -12,17 +13,20 @@ pub struct Ui {
     pub interactive: bool,
     /// `-q`: no progress and no notes on stderr, only results and errors.
     pub quiet: bool,
+    /// The first failed write to stdout, reported when the command ends.
+    pub(crate) stdout_error: std::sync::OnceLock<std::io::Error>,
 }
 
 impl Ui {
     pub fn new(output: &OutputArgs) -> Ui {
         let color = wants_color(output.color, std::io::stdout().is_terminal(), git_color_config);
-        Ui { color, interactive: !output.quiet && std::io::stderr().is_terminal(), quiet: output.quiet }
+        let interactive = !output.quiet && std::io::stderr().is_terminal();
+        Ui { color, interactive, quiet: output.quiet, stdout_error: Default::default() }
     }
 
     /// Plain output: no colours, no progress (for tests and nested output).
     pub fn plain() -> Ui {
-        Ui { color: false, interactive: false, quiet: false }
+        Ui { color: false, interactive: false, quiet: false, stdout_error: Default::default() }
     }
 
     /// `text` in the colour of `state`, if colours are on.
@@ -41,8 +45,41 @@ impl Ui {
     }
 
     pub fn out(&self, line: &str) {
+        self.out_bytes(format!("{line}\n").as_bytes());
+    }
+
+    /// Bytes as they are (a log, an artifact) on stdout.
+    pub fn out_bytes(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
+        if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+            let _ = self.stdout_error.set(e);
+        }
+    }
+
+    /// Whether stdout stopped taking output (a closed pipe, a full disk):
+    /// a command that streams can stop.
+    pub fn stdout_failed(&self) -> bool {
+        self.stdout_error.get().is_some()
+    }
+
+    /// Ends the command's output: an error if any of it was lost.
+    ///
+    /// A closed pipe is not one. `git ci log X | head` closes stdout as soon
+    /// as `head` has its lines; the user asked for exactly that, and a
+    /// message (or a non-zero exit) would be noise in every such pipeline.
+    /// Any other failure (a full disk, an I/O error) means the output the
+    /// user is about to rely on is cut short, and exiting 0 would hide it.
+    pub fn finish(&self) -> Result<(), CliError> {
+        let flushed = std::io::stdout().lock().flush();
+        let error = match (self.stdout_error.get(), flushed) {
+            (Some(e), _) => std::io::Error::new(e.kind(), e.to_string()),
+            (None, Err(e)) => e,
+            (None, Ok(())) => return Ok(()),
+        };
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(());
+        }
+        Err(CliError::Internal(format!("could not write the output to stdout: {error}")))
     }
 
     /// A note on stderr, which `-q` silences (errors do not come here).

@@ -167,7 +167,7 @@ mod tests {
 
     fn ids(hub: &dyn Hub, name: &str) -> Vec<JobId> {
         let tip = hub.get(name).unwrap().unwrap();
-        let mut ids: Vec<JobId> = done::list(hub, tip, usize::MAX).into_iter().map(|(id, _)| id).collect();
+        let mut ids: Vec<JobId> = done::list(hub, tip, usize::MAX).unwrap().into_iter().map(|(id, _)| id).collect();
         ids.sort();
         ids
     }
@@ -201,7 +201,7 @@ mod tests {
         assert!(parent(rolled).is_some(), "a roll is a fast-forward of the chain, not a new root");
         let tips = done::tips(hub).unwrap();
         for e in &all {
-            assert!(done::find(hub, &tips, &e.id).is_some(), "{} is found", e.id);
+            assert!(done::find(hub, &tips, &e.id).unwrap().is_some(), "{} is found", e.id);
         }
         assert_eq!(done::cached_pass(hub, &tips, "0000key"), Some(all[0].id.clone()), "found in the archive");
         assert_eq!(done::cached_pass(hub, &tips, "0006key"), Some(all[6].id.clone()), "found in the tip");

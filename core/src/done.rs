@@ -191,32 +191,50 @@ fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Option<gix::Tree<'_>> {
     repo.find_commit(commit).ok()?.tree().ok()
 }
 
-/// Finds `id` in any of `tips`: one tree lookup per chain.
-pub fn find(hub: &dyn Hub, tips: &[(String, ObjectId)], id: &JobId) -> Option<Located> {
+/// Finds `id` in any of `tips`: one tree lookup per chain. A chain whose
+/// commit or trees this repository cannot read is an error, not a chain
+/// without the job: "no such job" would send the user looking elsewhere.
+pub fn find(hub: &dyn Hub, tips: &[(String, ObjectId)], id: &JobId) -> Result<Option<Located>, HubError> {
     let repo = hub.repo();
     let path = job_dir(id);
-    tips.iter().find_map(|(writer, tip)| {
-        let entry = tree_of(&repo, *tip)?.lookup_entry_by_path(&path).ok()??;
-        Some(Located { writer: writer.clone(), dir: entry.object_id() })
-    })
+    for (writer, tip) in tips {
+        let err = |e: &dyn std::fmt::Display| {
+            hub.local_error(format!("could not look for job {id} in the chain {writer} (commit {tip})"), e)
+        };
+        let tree = repo.find_commit(*tip).map_err(|e| err(&e))?.tree().map_err(|e| err(&e))?;
+        if let Some(entry) = tree.lookup_entry_by_path(&path).map_err(|e| err(&e))? {
+            return Ok(Some(Located { writer: writer.clone(), dir: entry.object_id() }));
+        }
+    }
+    Ok(None)
 }
 
-/// A file of a finished job's directory.
-pub fn read(hub: &dyn Hub, dir: ObjectId, name: &str) -> Option<Vec<u8>> {
+/// A file of a finished job's directory: `None` when the directory holds
+/// no such file, an error when it names an object that cannot be read.
+pub fn read(hub: &dyn Hub, dir: ObjectId, name: &str) -> Result<Option<Vec<u8>>, HubError> {
     let repo = hub.repo();
-    let tree = repo.find_tree(dir).ok()?;
-    let entry = tree.lookup_entry_by_path(name).ok()??;
-    Some(entry.object().ok()?.detach().data)
+    let err = |e: &dyn std::fmt::Display| {
+        hub.local_error(format!("could not read {name} of a finished job (directory tree {dir})"), e)
+    };
+    let tree = repo.find_tree(dir).map_err(|e| err(&e))?;
+    let Some(entry) = tree.lookup_entry_by_path(name).map_err(|e| err(&e))? else {
+        return Ok(None);
+    };
+    let object = entry.object().map_err(|e| err(&e))?;
+    Ok(Some(object.detach().data))
 }
 
-/// The job document of a finished job, if it is the job `id` (a `done`
-/// tree a guard never saw may hold anything).
-pub fn read_job(hub: &dyn Hub, dir: ObjectId, id: &JobId) -> Option<Job> {
-    Job::from_json(&read(hub, dir, "job.json")?).ok().filter(|job| &job.id == id)
+/// The job document of a finished job; `None` when it is absent or is not
+/// the job `id` (a `done` tree a guard never saw may hold anything).
+pub fn read_job(hub: &dyn Hub, dir: ObjectId, id: &JobId) -> Result<Option<Job>, HubError> {
+    Ok(read(hub, dir, "job.json")?.and_then(|b| Job::from_json(&b).ok()).filter(|job| &job.id == id))
 }
 
-pub fn read_result(hub: &dyn Hub, dir: ObjectId) -> Option<JobResult> {
-    JobResult::from_json(&read(hub, dir, "result.json")?).ok()
+/// The result of a finished job; `None` when it is absent or malformed
+/// (shown as `error`), an error when its object cannot be read: a job that
+/// passed must never be shown as anything else for want of a blob.
+pub fn read_result(hub: &dyn Hub, dir: ObjectId) -> Result<Option<JobResult>, HubError> {
+    Ok(read(hub, dir, "result.json")?.and_then(|b| JobResult::from_json(&b).ok()))
 }
 
 /// The job that passed with definition `key`, if any chain records one (in
@@ -248,33 +266,36 @@ pub fn count(hub: &dyn Hub, tip: ObjectId) -> usize {
     trees_in(results.object_id()).into_iter().map(|day| trees_in(day).len()).sum()
 }
 
-/// Ids of the jobs a chain holds, newest day first, at most `limit`.
-pub fn list(hub: &dyn Hub, tip: ObjectId, limit: usize) -> Vec<(JobId, ObjectId)> {
+/// Ids of the jobs a chain holds, newest day first, at most `limit`. A
+/// tree of the chain that cannot be read is an error: a listing that left
+/// its jobs out would look complete.
+pub fn list(hub: &dyn Hub, tip: ObjectId, limit: usize) -> Result<Vec<(JobId, ObjectId)>, HubError> {
     let repo = hub.repo();
-    let Some(results) = tree_of(&repo, tip).and_then(|t| t.lookup_entry_by_path("results").ok()?) else {
-        return vec![];
+    let err = |e: &dyn std::fmt::Display| hub.local_error(format!("could not list the jobs of the chain at {tip}"), e);
+    let root = repo.find_commit(tip).map_err(|e| err(&e))?.tree().map_err(|e| err(&e))?;
+    let Some(results) = root.lookup_entry_by_path("results").map_err(|e| err(&e))?.filter(|e| e.mode().is_tree())
+    else {
+        return Ok(vec![]);
     };
-    let entries = |tree: ObjectId| -> Vec<(String, ObjectId)> {
-        let Ok(t) = repo.find_tree(tree) else {
-            return vec![];
-        };
-        let mut v: Vec<_> = t
-            .decode()
-            .map(|d| d.entries.iter().map(|e| (e.filename.to_string(), e.oid.to_owned())).collect())
-            .unwrap_or_default();
+    // Subtrees only: a stray file among the days or the jobs is no job.
+    let entries = |tree: ObjectId| -> Result<Vec<(String, ObjectId)>, HubError> {
+        let t = repo.find_tree(tree).map_err(|e| err(&e))?;
+        let decoded = t.decode().map_err(|e| err(&e))?;
+        let trees = decoded.entries.iter().filter(|e| e.mode.is_tree());
+        let mut v: Vec<_> = trees.map(|e| (e.filename.to_string(), e.oid.to_owned())).collect();
         v.sort_by(|a, b| b.0.cmp(&a.0));
-        v
+        Ok(v)
     };
     let mut out = Vec::new();
-    for (_, day) in entries(results.object_id()) {
-        for (name, dir) in entries(day) {
+    for (_, day) in entries(results.object_id())? {
+        for (name, dir) in entries(day)? {
             if out.len() >= limit {
-                return out;
+                return Ok(out);
             }
             if let Ok(id) = JobId::parse(&name) {
                 out.push((id, dir));
             }
         }
     }
-    out
+    Ok(out)
 }

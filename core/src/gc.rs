@@ -16,6 +16,8 @@
 //! appends meanwhile makes it fail; gc then reads again and starts over, so
 //! the appended result is never lost.
 
+pub mod orphans;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -573,7 +575,7 @@ mod tests {
 
     /// The job ids a chain tip holds, oldest first.
     fn ids(hub: &dyn Hub, commit: ObjectId) -> Vec<JobId> {
-        let mut ids: Vec<JobId> = done::list(hub, commit, usize::MAX).into_iter().map(|(id, _)| id).collect();
+        let mut ids: Vec<JobId> = done::list(hub, commit, usize::MAX).unwrap().into_iter().map(|(id, _)| id).collect();
         ids.sort();
         ids
     }
@@ -638,7 +640,7 @@ mod tests {
         // Every job is found, in exactly one chain; cached passes too.
         let tips = done::tips(hub).unwrap();
         for id in &all {
-            let found = tips.iter().filter(|t| done::find(hub, std::slice::from_ref(t), id).is_some()).count();
+            let found = tips.iter().filter(|t| done::find(hub, std::slice::from_ref(t), id).unwrap().is_some()).count();
             assert_eq!(found, 1, "{id}");
         }
         assert_eq!(done::cached_pass(hub, &tips, "00key"), Some(all[0].clone()));

@@ -61,16 +61,14 @@ impl Board {
         Ok(Board { live, tips })
     }
 
-    /// One job, or `None` when the hub has never heard of it.
-    pub fn view(&self, hub: &dyn Hub, id: &JobId) -> Option<JobView> {
-        if let Some(located) = done::find(hub, &self.tips, id) {
-            let job = done::read_job(hub, located.dir, id);
-            let result = done::read_result(hub, located.dir);
-            let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
-            return Some(JobView { id: id.clone(), job, state, result, claim: None, located: Some(located) });
+    /// One job, or `None` when the hub has never heard of it; an error when
+    /// its records are there but cannot be read.
+    pub fn view(&self, hub: &dyn Hub, id: &JobId) -> Result<Option<JobView>, HubError> {
+        if let Some(located) = done::find(hub, &self.tips, id)? {
+            return finished_view(hub, id.clone(), located).map(Some);
         }
-        let queued = self.live.queued.iter().find(|q| &q.id == id)?;
-        Some(self.live_view(hub, queued))
+        let Some(queued) = self.live.queued.iter().find(|q| &q.id == id) else { return Ok(None) };
+        Ok(Some(self.live_view(hub, queued)))
     }
 
     /// A queued job; its documents pass the guard's checks or count as
@@ -84,10 +82,10 @@ impl Board {
     }
 
     /// Live jobs and up to `limit` finished ones, newest first.
-    pub fn all(&self, hub: &dyn Hub, limit: usize) -> Vec<JobView> {
+    pub fn all(&self, hub: &dyn Hub, limit: usize) -> Result<Vec<JobView>, HubError> {
         let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
         for (writer, tip) in &self.tips {
-            finished.extend(done::list(hub, *tip, limit).into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
+            finished.extend(done::list(hub, *tip, limit)?.into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
         }
         finished.sort_by(|a, b| b.0.cmp(&a.0));
         finished.dedup_by(|a, b| a.0 == b.0);
@@ -96,11 +94,7 @@ impl Board {
         let mut out = Vec::new();
         for (id, dir, writer) in finished {
             seen.insert(id.clone());
-            let located = Located { writer: writer.to_owned(), dir };
-            let job = done::read_job(hub, dir, &id);
-            let result = done::read_result(hub, dir);
-            let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
-            out.push(JobView { id, job, state, result, claim: None, located: Some(located) });
+            out.push(finished_view(hub, id, Located { writer: writer.to_owned(), dir })?);
         }
         for q in &self.live.queued {
             if !seen.contains(&q.id) {
@@ -108,6 +102,15 @@ impl Board {
             }
         }
         out.sort_by(|a, b| b.id.cmp(&a.id));
-        out
+        Ok(out)
     }
+}
+
+/// A finished job: `error` when its result is absent or malformed, but
+/// never for want of an object (that is an error for the caller to report).
+fn finished_view(hub: &dyn Hub, id: JobId, located: Located) -> Result<JobView, HubError> {
+    let job = done::read_job(hub, located.dir, &id)?;
+    let result = done::read_result(hub, located.dir)?;
+    let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
+    Ok(JobView { id, job, state, result, claim: None, located: Some(located) })
 }

@@ -97,13 +97,15 @@ pub fn hub(hub: &dyn Hub, local: Option<&Path>, now: SystemTime) -> Vec<Check> {
         return checks;
     }
     checks.push(Check::ok(format!("hub {} answers", hub.url())));
-    checks.push(write_rights(hub));
     match local {
         Some(path) => checks.extend(local_setup(path)),
-        None => checks.push(Check::info(
-            "hooks and durability settings of a remote hub cannot be read from here: run `git ci doctor --hub PATH` \
-             on the hub's machine (a hosted hub runs no hooks: run `git ci watch` somewhere)",
-        )),
+        None => checks.extend([
+            write_rights(hub),
+            Check::info(
+                "hooks and durability settings of a remote hub cannot be read from here: run `git ci doctor --hub \
+                 PATH` on the hub's machine (a hosted hub runs no hooks: run `git ci watch` somewhere)",
+            ),
+        ]),
     }
     let snapshot = match Snapshot::read(hub, &[]) {
         Ok(s) => s,
@@ -115,13 +117,14 @@ pub fn hub(hub: &dyn Hub, local: Option<&Path>, now: SystemTime) -> Vec<Check> {
     let workers = read_workers(hub, now);
     checks.extend(workers.iter().map(|w| w.check.clone()));
     checks.extend(claims(hub, &snapshot, now));
+    checks.extend(orphan_cancels(hub, &snapshot));
     checks.extend(pending(hub, &snapshot, &workers, now));
     checks
 }
 
-/// Push rights under `refs/ci/`, tested by doing what every worker does on
-/// start and stop: registering under `refs/ci/workers/` and removing the
-/// registration, each with a lease. A scratch ref of our own (say
+/// Push rights under `refs/ci/` of a remote hub, tested by doing what
+/// every worker does on start and stop: registering under
+/// `refs/ci/workers/` and removing the registration, each with a lease. A scratch ref of our own (say
 /// `refs/ci/doctor/*`) would be an unknown ref that the hub's guard must
 /// refuse; a worker document is a known kind that passes it, and the write
 /// goes the very way workers' claims and results go.
@@ -159,17 +162,26 @@ fn write_fix(e: &HubError) -> String {
     }
 }
 
-/// The hook and the durability settings of a hub on this machine.
+/// Ownership, hooks and durability settings of a hub on this machine,
+/// read without writing anything to it (see [`crate::ownership`]).
 fn local_setup(path: &Path) -> Vec<Check> {
-    let bare = Git::new(path).and_then(|g| g.args(["rev-parse", "--is-bare-repository"]).run());
-    if !bare.is_ok_and(|b| String::from_utf8_lossy(&b).trim() == "true") {
+    // gix, not `git rev-parse`: git refuses to look into a repository of
+    // another user ("dubious ownership"), which made a bare hub read as a
+    // working repository and its missing hooks go unreported.
+    let repo = match gix::open_opts(path, gix::open::Options::isolated()) {
+        Ok(repo) => repo,
+        Err(e) => return vec![Check::problem(format!("could not open the hub: {e}"), "check the path")],
+    };
+    if !repo.is_bare() {
         return vec![Check::info(
             "the hub is a working repository (as with `git ci run`): push hooks and durability settings matter for \
              a shared bare hub only",
         )];
     }
+    let shared = repo.config_snapshot().string("core.sharedRepository").is_some();
+    let mut checks = crate::ownership::checks(path, shared);
     let install = format!("git ci hooks install --hub {}", path.display());
-    let mut checks = vec![match install::inspect(path) {
+    checks.push(match install::inspect(path) {
         Err(e) => Check::problem(format!("could not read the hub's hooks: {e}"), "check the hub's permissions"),
         Ok(HookState::Missing) => Check::problem("no post-receive hook: pushes queue no jobs", install.clone()),
         Ok(HookState::Foreign) => {
@@ -183,7 +195,7 @@ fn local_setup(path: &Path) -> Vec<Check> {
             format!("{install} (with the git-ci you want the hook to run)"),
         ),
         Ok(HookState::Ours { exe, .. }) => Check::ok(format!("post-receive hook installed, runs {}", exe.display())),
-    }];
+    });
     checks.extend(guard(path, &install));
     match durability::inspect(path) {
         Err(e) => checks.push(Check::problem(format!("could not read the hub's configuration: {e}"), "check git")),
@@ -343,6 +355,25 @@ fn claims(hub: &dyn Hub, snapshot: &Snapshot, now: SystemTime) -> Vec<Check> {
         out.push(Check::ok(format!("{} running job(s), no claim past its lease", snapshot.claims.len())));
     }
     out
+}
+
+/// Cancel requests that outlived their job (see [`git_ci_core::gc::orphans`]).
+fn orphan_cancels(hub: &dyn Hub, snapshot: &Snapshot) -> Vec<Check> {
+    let orphans = git_ci_core::gc::orphans::cancels(snapshot);
+    if orphans.is_empty() {
+        return vec![];
+    }
+    let shown: Vec<String> = orphans.iter().take(LIST_AT_MOST).map(|(id, _)| id.to_string()).collect();
+    let more = orphans.len().saturating_sub(LIST_AT_MOST);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    vec![Check::problem(
+        format!(
+            "{} cancel request(s) left over from jobs that finished first: {}{more}",
+            orphans.len(),
+            shown.join(", ")
+        ),
+        format!("`git ci gc --hub {}` removes them", hub.url()),
+    )]
 }
 
 /// Jobs nobody claimed for over an hour, with who could run them.

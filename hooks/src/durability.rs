@@ -94,7 +94,7 @@ pub fn ensure(hub: &Path) -> Result<Vec<Found>, GitError> {
 }
 
 fn get(hub: &Path, s: &Setting) -> Result<Option<String>, GitError> {
-    let mut git = Git::new(hub)?.args(["config", "--get"]);
+    let mut git = reading_config(hub)?.args(["config", "--get"]);
     if s.value == "true" {
         // Normalises yes/on/1 to true.
         git = git.arg("--type=bool");
@@ -107,6 +107,15 @@ fn get(hub: &Path, s: &Setting) -> Result<Option<String>, GitError> {
         Some(1) => Ok(None),
         _ => Err(git_ci_core::git::failed(args, &out)),
     }
+}
+
+/// git in `hub` to read its configuration or paths, also when the hub
+/// belongs to another user (`doctor` run as root): git then refuses the hub
+/// or reads only the global and system files, reporting the hub's settings
+/// as unset ("dubious ownership"), so the hub is trusted for this one read.
+/// Reading config runs nothing that the hub's config could name.
+pub(crate) fn reading_config(hub: &Path) -> Result<Git, GitError> {
+    Ok(Git::new(hub)?.args(["-c", "safe.directory=*"]))
 }
 
 const OBJECTS: [&str; 2] = ["loose-object", "pack"];

@@ -121,7 +121,16 @@ pub enum HookState {
 
 /// The hub's hooks directory, honouring `core.hooksPath`.
 pub fn hooks_dir(hub: &Path) -> Result<PathBuf, InstallError> {
-    let out = Git::new(hub)?
+    hooks_dir_by(hub, Git::new(hub)?)
+}
+
+/// [`hooks_dir`] for reading only, also in another user's hub (`doctor`).
+fn hooks_dir_to_read(hub: &Path) -> Result<PathBuf, InstallError> {
+    hooks_dir_by(hub, durability::reading_config(hub)?)
+}
+
+fn hooks_dir_by(hub: &Path, git: Git) -> Result<PathBuf, InstallError> {
+    let out = git
         .args(["rev-parse", "--git-path", "hooks"])
         .run()
         .map_err(|source| InstallError::NotARepository { path: hub.display().to_string(), source })?;
@@ -248,7 +257,7 @@ fn ensure_setting(hub: &Path, setting: durability::Setting) -> Result<Option<dur
 
 /// One setting as git sees it (booleans normalised).
 pub fn inspect_setting(hub: &Path, setting: durability::Setting) -> Result<durability::Found, InstallError> {
-    let out = Git::new(hub)?.args(["config", "--get", "--type=bool", setting.key]).output()?;
+    let out = durability::reading_config(hub)?.args(["config", "--get", "--type=bool", setting.key]).output()?;
     let current = match out.status.code() {
         Some(0) => Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
         Some(1) => None,
@@ -291,12 +300,12 @@ fn remove(dir: &Path, name: &str, previous: &str) -> Result<Removed, InstallErro
 
 /// What the hub's post-receive hook is, for `git ci doctor`.
 pub fn inspect(hub: &Path) -> Result<HookState, InstallError> {
-    inspect_hook(&hooks_dir(hub)?.join(HOOK))
+    inspect_hook(&hooks_dir_to_read(hub)?.join(HOOK))
 }
 
 /// What the hub's pre-receive hook is, for `git ci doctor`.
 pub fn inspect_guard(hub: &Path) -> Result<HookState, InstallError> {
-    inspect_hook(&hooks_dir(hub)?.join(GUARD_HOOK))
+    inspect_hook(&hooks_dir_to_read(hub)?.join(GUARD_HOOK))
 }
 
 fn inspect_hook(hook: &Path) -> Result<HookState, InstallError> {

@@ -22,6 +22,7 @@ pub mod durability;
 pub mod guard;
 pub mod index;
 pub mod install;
+mod ownership;
 pub mod patterns;
 pub mod post_receive;
 pub mod trigger;

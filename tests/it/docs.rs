@@ -24,7 +24,7 @@ fn man_pages_render_and_answer_git_ci_help() {
         assert!(dir.join(page).is_file(), "{page} missing");
     }
     if Command::new("man").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: man is not installed here; the pages were written but not rendered");
+        crate::env::missing("man, to render the pages (Debian: man-db)");
         return;
     }
     let rendered =

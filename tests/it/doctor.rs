@@ -35,7 +35,7 @@ fn a_healthy_hub_passes_by_path_and_over_git_daemon() {
     env.ci(env.root.path(), &["hooks", "install", "--hub", hub_s]).expect(0);
     let by_path = env.ci(env.root.path(), &["doctor", "--hub", hub_s]).expect(0);
     for needle in
-        ["ok    git version", "can write refs/ci/*", "post-receive hook installed", "core.fsync", "all is well"]
+        ["ok    git version", "can write the hub's refs/", "post-receive hook installed", "core.fsync", "all is well"]
     {
         assert!(by_path.stdout().contains(needle), "{needle}:\n{}", by_path.stdout());
     }
@@ -43,6 +43,7 @@ fn a_healthy_hub_passes_by_path_and_over_git_daemon() {
     let daemon = env.daemon(env.root.path());
     let remote = env.ci(env.root.path(), &["doctor", "--hub", &daemon.url("hub.git")]).expect(0);
     assert!(remote.stdout().contains("cannot be read from here"), "{}", remote.stdout());
+    assert!(remote.stdout().contains("can write refs/ci/*"), "{}", remote.stdout());
     assert!(env.ci_refs(&hub).is_empty());
 }
 
@@ -96,4 +97,49 @@ fn an_unhealthy_hub_gets_each_finding_with_its_fix() {
     let port = crate::env::free_port();
     let gone = env.ci(env.root.path(), &["doctor", "--hub", &format!("git://127.0.0.1:{port}/hub.git")]).expect(1);
     assert!(gone.stdout().contains("FIX   could not reach the hub"), "{}", gone.stdout());
+}
+
+/// Every path under `dir` (itself included) whose owner is root.
+fn owned_by_root(dir: &Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    if meta.uid() == 0 {
+        out.push(dir.to_path_buf());
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            out.extend(owned_by_root(&entry.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn doctor_as_root_on_another_users_hub_writes_nothing_and_warns() {
+    if !crate::env::is_root() {
+        crate::env::missing("root, to run doctor on a hub that belongs to another user");
+        return;
+    }
+    let env = TestEnv::new();
+    let hub = env.bare_hub("hub.git");
+    let hub_s = hub.to_str().unwrap();
+    let chown = std::process::Command::new("chown").args(["-R", "nobody", hub_s]).status().unwrap();
+    assert!(chown.success(), "chown -R nobody {hub_s}");
+    assert_eq!(owned_by_root(&hub), Vec::<std::path::PathBuf>::new());
+
+    let run = env.ci(env.root.path(), &["doctor", "--hub", hub_s]).expect(1);
+    let out = run.stdout();
+    assert!(out.contains("FIX   the hub belongs to nobody but doctor runs as root"), "{out}");
+    assert!(out.contains(&format!("fix: run doctor as the hub's owner: sudo -u nobody git ci doctor --hub {hub_s}")));
+    assert!(out.contains("FIX   no post-receive hook"), "a bare hub, read as one: {out}");
+    assert!(out.contains("core.fsync is unset"), "{out}");
+    assert!(!out.contains("all is well"), "{out}");
+    assert_eq!(owned_by_root(&hub), Vec::<std::path::PathBuf>::new(), "doctor wrote to the hub:\n{out}");
+
+    // What an earlier run as root left behind is named, with the fix.
+    std::fs::create_dir(hub.join("objects/ab")).unwrap();
+    let out = env.ci(env.root.path(), &["doctor", "--hub", hub_s]).expect(1).stdout();
+    assert!(out.contains("FIX   1 objects/ab in the hub belong to another user than its owner nobody"), "{out}");
+    assert!(out.contains(&format!("fix: chown -R nobody: {hub_s}")), "{out}");
 }

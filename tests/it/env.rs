@@ -232,7 +232,8 @@ impl Bg {
         Command::new("kill").arg(format!("-{sig}")).args(["--", &group]).status().expect("kill runs");
     }
 
-    /// Waits up to `limit` for the exit; fails the test if it does not come.
+    /// Waits up to `limit` for the exit; fails the test (and kills the
+    /// process) if it does not come.
     pub fn wait_within(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
         let start = Instant::now();
         loop {
@@ -249,18 +250,6 @@ impl Bg {
     pub fn wait(mut self) -> (std::process::ExitStatus, String, String) {
         let status = self.child.take().expect("running").wait().expect("waits");
         (status, self.stdout(), self.stderr())
-    }
-
-    /// [`Bg::wait`], failing the test (and killing the process) past `limit`.
-    pub fn wait_within(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
-        let child = self.child.as_mut().expect("running");
-        let mut status = None;
-        wait_until(limit, "the process to exit", || {
-            status = child.try_wait().expect("try_wait");
-            status.is_some()
-        });
-        self.child = None;
-        (status.expect("exited"), self.stdout(), self.stderr())
     }
 }
 
@@ -332,4 +321,25 @@ impl Run {
         assert!(!err.contains("Error {") && !err.contains("Os {"), "debug print: {err}");
         assert!(err.contains("error: "), "no error line: {err}");
     }
+}
+
+/// Whether this runs on CI: `CI` set to anything but empty, `0` or `false`
+/// (CI services set `CI=true`, and so does `.ci/run`).
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+/// A test cannot run here for want of `prerequisite`. On CI that fails it:
+/// there every prerequisite is installed (`.ci/run`), and a test that
+/// returned early would pass without having checked anything. Elsewhere it
+/// says so on stderr, and the caller returns.
+pub fn missing(prerequisite: &str) {
+    assert!(!on_ci(), "{prerequisite}: CI is set, so this test must run, not skip (`.ci/run` installs what it needs)");
+    eprintln!("SKIPPED: {prerequisite} (with CI=true this fails instead)");
+}
+
+/// Whether the tests run as root (needed to own files as another user).
+pub fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
 }

@@ -259,3 +259,31 @@ fn workers_racing_gc_through_a_guarded_daemon_lose_nothing() {
     // archives as well as the done chains.
     race(&env, &hub, &url, 16, &["--roll-at", "2", "--jobs", "2"]);
 }
+
+#[test]
+fn a_cancel_request_that_outlived_its_job_is_reported_by_doctor_and_removed_by_gc() {
+    let env = TestEnv::new();
+    let (_project, hub, ids) = four_finished_by_w1(&env);
+    let hub_path = Path::new(&hub);
+    // `git ci cancel` just as the job finished: its publish did not see it.
+    let note = format!("{{\"version\": 1, \"job\": \"{}\", \"by\": \"me\", \"at\": \"2026-11-01T12:00:00Z\"}}", ids[0]);
+    let file = env.path("cancel.json");
+    std::fs::write(&file, note).unwrap();
+    let blob = env.git(hub_path, &["hash-object", "-w", file.to_str().unwrap()]);
+    let cancel = format!("refs/ci/cancel/{}", ids[0]);
+    env.git(hub_path, &["update-ref", &cancel, &blob]);
+
+    let doctor = env.ci(env.root.path(), &["doctor", "--hub", &hub]).expect(1).stdout();
+    let finding = format!("FIX   1 cancel request(s) left over from jobs that finished first: {}", ids[0]);
+    assert!(doctor.contains(&finding), "{doctor}");
+    assert!(doctor.contains(&format!("fix: `git ci gc --hub {hub}` removes them")), "{doctor}");
+
+    let dry = env.ci(env.root.path(), &["gc", "--hub", &hub, "--dry-run"]).expect(0);
+    assert!(dry.stderr().contains("would remove 1 cancel request(s)"), "{}", dry.stderr());
+    assert!(has_ref(&env, hub_path, &cancel), "a dry run changes nothing");
+    let gc = env.ci(env.root.path(), &["gc", "--hub", &hub]).expect(0);
+    assert!(gc.stderr().contains("removed 1 cancel request(s) left over from finished jobs"), "{}", gc.stderr());
+    assert!(!has_ref(&env, hub_path, &cancel), "{:?}", env.ci_refs(hub_path));
+    let doctor = env.ci(env.root.path(), &["doctor", "--hub", &hub]).stdout();
+    assert!(!doctor.contains("cancel request"), "{doctor}");
+}

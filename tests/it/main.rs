@@ -24,6 +24,7 @@ mod service;
 mod signals;
 mod site;
 mod snapshots;
+mod swallowed;
 mod unpublishable;
 mod waiting;
 mod watch;

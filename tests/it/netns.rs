@@ -4,7 +4,8 @@
 //! goes to the other after a lease, the job is published once, and when the
 //! link comes back the cut-off worker publishes nothing.
 //!
-//! Needs root and `ip netns` (iproute2); skips, and passes, without them.
+//! Needs root and `ip netns` (iproute2): without them it says so and
+//! returns, except on CI (`CI=true`), where it fails (see `env::missing`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -321,7 +322,9 @@ impl Net {
         let mut net = Net { tag, subnet: 10 + n, namespaces: Vec::new() };
         let hub = net.ns("hub");
         if let Err(e) = ip(&["netns", "add", &hub]) {
-            eprintln!("skipping the network-namespace test: `ip netns add` failed (needs root and CAP_SYS_ADMIN): {e}");
+            crate::env::missing(&format!(
+                "network namespaces: `ip netns add` failed (needs root, CAP_SYS_ADMIN and iproute2): {e}"
+            ));
             return None;
         }
         net.namespaces.push(hub.clone());

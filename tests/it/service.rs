@@ -63,7 +63,7 @@ fn arguments_with_spaces_percent_and_dollar_are_quoted_for_systemd() {
 #[test]
 fn systemd_analyze_verify_accepts_the_units() {
     let Ok(analyze) = which("systemd-analyze") else {
-        eprintln!("skipped: systemd-analyze is not installed (Debian: the systemd package)");
+        crate::env::missing("systemd-analyze, to verify the unit (Debian: the systemd package)");
         return;
     };
     let env = TestEnv::new();

@@ -1,7 +1,5 @@
 //! `git ci artifact`: one artifact of a finished job.
 
-use std::io::Write;
-
 use git_ci_core::{JobId, done};
 
 use super::show;
@@ -10,7 +8,7 @@ use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
 
-pub fn cmd_artifact(_ui: &Ui, args: ArtifactArgs) -> CliResult {
+pub fn cmd_artifact(ui: &Ui, args: ArtifactArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
@@ -19,7 +17,7 @@ pub fn cmd_artifact(_ui: &Ui, args: ArtifactArgs) -> CliResult {
         return Err(CliError::usage(format!("{id} is {}: artifacts exist once it finishes", view.state.as_str())));
     };
     let path = args.path.trim_start_matches("./");
-    let bytes = done::read(&*hub, located.dir, &format!("artifacts/{path}")).ok_or_else(|| {
+    let bytes = done::read(&*hub, located.dir, &format!("artifacts/{path}"))?.ok_or_else(|| {
         let listed: Vec<&str> = result.artifacts.iter().map(|a| a.path.as_str()).collect();
         let have = if listed.is_empty() { "it has none".to_owned() } else { format!("it has: {}", listed.join(", ")) };
         CliError::usage(format!("{id} has no artifact {path:?}; {have}"))
@@ -27,9 +25,7 @@ pub fn cmd_artifact(_ui: &Ui, args: ArtifactArgs) -> CliResult {
     match &args.output {
         Some(file) => std::fs::write(file, &bytes)
             .map_err(|e| CliError::usage(format!("could not write {}: {e}", file.display())))?,
-        None => {
-            let _ = std::io::stdout().lock().write_all(&bytes);
-        }
+        None => ui.out_bytes(&bytes),
     }
     Ok(())
 }

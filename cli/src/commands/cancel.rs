@@ -30,7 +30,7 @@ pub fn cmd_cancel(ui: &Ui, args: CancelArgs) -> CliResult {
 
 fn cancel_one(ui: &Ui, hub: &dyn git_ci_core::Hub, id: &JobId, by: &str) -> CliResult {
     let board = Board::read(hub)?;
-    let view = board.view(hub, id).ok_or_else(|| {
+    let view = board.view(hub, id)?.ok_or_else(|| {
         CliError::usage_hint(format!("no job {id} on the hub {}", hub.url()), "`git ci status` lists the jobs")
     })?;
     match view.state {

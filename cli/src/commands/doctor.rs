@@ -14,10 +14,12 @@ use crate::ui::Ui;
 /// Check git, the hub and its workers, and say what to fix.
 ///
 /// Checks the git version, that the hub answers and takes pushes to
-/// refs/ci/*, its post-receive hook and durability settings (for a hub on
-/// this machine), the workers registered and when they were last seen,
-/// claims past their lease and jobs pending for over an hour. Exits 0 when
-/// all is well, 1 when something needs fixing.
+/// refs/ci/*, and for a hub on this machine its owner (against the user
+/// doctor runs as), its post-receive hook and durability settings; then the
+/// workers registered and when they were last seen, claims past their
+/// lease, cancel requests left over from finished jobs and jobs pending for
+/// over an hour. A hub on this machine is only read, never written. Exits 0
+/// when all is well, 1 when something needs fixing.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  git ci doctor\n  git ci doctor --hub /srv/ci-hub.git")]
 pub struct DoctorArgs {

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use git_ci_core::gc::{self, ChainReport, Event, Options, Packed, Policy};
+use git_ci_core::gc::{self, ChainReport, Event, Options, Packed, Policy, orphans};
 use git_ci_core::{Hub, HubError};
 
 use crate::cli::{HubArgs, parse_duration};
@@ -20,7 +20,8 @@ use crate::ui::Ui;
 /// tree-cache (cache/) and trigger (triggers/) indexes. The results it cuts
 /// are added to the archive, where status, show, log and the site still
 /// find them; --prune drops them instead, and cuts the archives by the same
-/// rules. A result is kept when it finished less
+/// rules. It also removes cancel requests left over from jobs that
+/// finished before their worker saw them. A result is kept when it finished less
 /// than --older-than ago or is among its chain's --keep newest (either
 /// rule); with neither flag, --older-than 30d. Each chain moves in one
 /// atomic push, retried if its writer publishes meanwhile. Then a hub on
@@ -74,14 +75,31 @@ pub fn cmd_gc(ui: &Ui, args: GcArgs) -> CliResult {
     let reports = gc::collect(&*hub, &opts, &mut on).map_err(gc_error);
     progress.finish();
     let reports = reports?;
+    let orphans = orphan_cancels(&*hub, opts.dry_run)?;
     let packed = if opts.dry_run { None } else { Some(gc::pack_refs(&*hub)?) };
     if args.json {
-        ui.out(&serde_json::to_string_pretty(&json(&reports, &opts, packed.as_ref())).expect("plain JSON"));
+        let mut doc = json(&reports, &opts, packed.as_ref());
+        doc["orphan_cancels"] = serde_json::json!(orphans);
+        ui.out(&serde_json::to_string_pretty(&doc).expect("plain JSON"));
     } else {
         ui.out(&total(&reports, &opts));
     }
+    if !orphans.is_empty() {
+        let verb = if opts.dry_run { "would remove" } else { "removed" };
+        ui.err(&format!("gc: {verb} {} cancel request(s) left over from finished jobs", orphans.len()));
+    }
     notes(ui, &*hub, &reports, &opts, packed.as_ref());
     Ok(())
+}
+
+/// Cancel requests whose job finished before its worker saw them: removed,
+/// or on a dry run only listed.
+fn orphan_cancels(hub: &dyn Hub, dry_run: bool) -> CliResult<Vec<git_ci_core::JobId>> {
+    if dry_run {
+        let snapshot = git_ci_core::queue::Snapshot::read(hub, &[])?;
+        return Ok(orphans::cancels(&snapshot).into_iter().map(|(id, _)| id).collect());
+    }
+    orphans::remove_cancels(hub).map_err(gc_error)
 }
 
 /// A chain that could not be moved: say what to do about it.

@@ -20,9 +20,10 @@ pub fn cmd_junit(ui: &Ui, args: JunitArgs) -> CliResult {
         };
         let name =
             view.job.as_ref().map_or_else(|| id.to_string(), |j| format!("{} {}", j.spec.name, j.short_commit()));
-        let found = (0..).map_while(|n| done::read(&*hub, located.dir, &format!("junit/{n}.xml")));
         let before = files.len();
-        files.extend(found.map(|xml| (name.clone(), xml)));
+        while let Some(xml) = done::read(&*hub, located.dir, &format!("junit/{}.xml", files.len() - before))? {
+            files.push((name.clone(), xml));
+        }
         if files.len() == before {
             ui.err(&format!("{id} ({name}) has no JUnit files"));
         }

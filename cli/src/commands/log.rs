@@ -1,8 +1,6 @@
 //! `git ci log`: a job's log, byte for byte; `--follow` streams a running
 //! job's log from its live tail (`refs/ci/logs/<id>`) until it finishes.
 
-use std::io::Write;
-
 use git_ci_core::state::JobView;
 use git_ci_core::worker::parse_live_log;
 use git_ci_core::{Hub, JobId, done, refs};
@@ -13,13 +11,13 @@ use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
 
-pub fn cmd_log(_ui: &Ui, args: LogArgs) -> CliResult {
+pub fn cmd_log(ui: &Ui, args: LogArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
     let view = show::find(&*hub, &id)?;
     if view.state.is_finished() {
-        return print_final(&*hub, &view, 0);
+        return print_final(ui, &*hub, &view, 0);
     }
     if !args.follow {
         return Err(CliError::usage_hint(
@@ -27,33 +25,38 @@ pub fn cmd_log(_ui: &Ui, args: LogArgs) -> CliResult {
             format!("`git ci log --follow {id}` shows it as it grows"),
         ));
     }
-    follow(&*hub, &id)
+    follow(ui, &*hub, &id)
 }
 
-/// Prints the published log from byte `from` on.
-fn print_final(hub: &dyn Hub, view: &JobView, from: u64) -> CliResult {
-    let located =
-        view.located.as_ref().ok_or_else(|| CliError::Internal(format!("job {} has no directory", view.id)))?;
-    let log = done::read(hub, located.dir, "log").unwrap_or_default();
+/// Prints the published log from byte `from` on. A log that cannot be
+/// read is an error: printing nothing would pass for an empty log.
+fn print_final(ui: &Ui, hub: &dyn Hub, view: &JobView, from: u64) -> CliResult {
+    let id = &view.id;
+    let located = view.located.as_ref().ok_or_else(|| CliError::Internal(format!("job {id} has no directory")))?;
+    let log = done::read(hub, located.dir, "log")?.ok_or_else(|| {
+        CliError::usage_hint(
+            format!("job {id} is {} but its record on the hub has no log", view.state.as_str()),
+            format!("`git ci show {id}` shows what the record holds"),
+        )
+    })?;
     let start = (from as usize).min(log.len());
-    // A closed pipe (`git ci log X | head`) is not an error worth a message.
-    let _ = std::io::stdout().lock().write_all(&log[start..]);
+    ui.out_bytes(&log[start..]);
     Ok(())
 }
-
 /// Prints the live tail as it grows. Each look reads the live log ref (one
 /// fetch from a remote hub); the job's state only when that ref is absent
-/// or unchanged, which is how a finished job looks.
-fn follow(hub: &dyn Hub, id: &JobId) -> CliResult {
+/// or unchanged, which is how a finished job looks. Stops once stdout is
+/// gone.
+fn follow(ui: &Ui, hub: &dyn Hub, id: &JobId) -> CliResult {
     let changes = wait::Changes::new(hub);
     let mut printed = 0u64;
     let mut last = None;
-    loop {
+    while !ui.stdout_failed() {
         let live = hub.refresh_ref(&refs::log(id))?;
         if live.is_none() || live == last {
             let view = show::find(hub, id)?;
             if view.state.is_finished() {
-                return print_final(hub, &view, printed);
+                return print_final(ui, hub, &view, printed);
             }
         }
         last = live;
@@ -62,14 +65,13 @@ fn follow(hub: &dyn Hub, id: &JobId) -> CliResult {
             && total > printed
         {
             let new = (total - printed) as usize;
-            let mut out = std::io::stdout().lock();
             if new > tail.len() {
-                let _ = writeln!(out, "\n[git-ci] ... {} bytes not shown ...", new - tail.len());
+                ui.out(&format!("\n[git-ci] ... {} bytes not shown ...", new - tail.len()));
             }
-            let _ = out.write_all(&tail[tail.len().saturating_sub(new)..]);
-            let _ = out.flush();
+            ui.out_bytes(&tail[tail.len().saturating_sub(new)..]);
             printed = total;
         }
         changes.wait();
     }
+    Ok(())
 }

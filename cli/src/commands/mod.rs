@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => docs::cmd_completions(args),
         Command::Man(args) => docs::cmd_man(&ui, args),
     };
-    match result {
+    match result.and_then(|()| ui.finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(report) = e.report() {

@@ -108,7 +108,7 @@ fn collect(hub: &dyn git_ci_core::Hub, commits: &[ObjectId]) -> CliResult<Vec<(O
     let wanted: HashSet<String> = commits.iter().map(|c| c.to_string()).collect();
     let board = Board::read(hub)?;
     let mut by_commit: HashMap<String, Vec<JobView>> = HashMap::new();
-    for view in board.all(hub, usize::MAX) {
+    for view in board.all(hub, usize::MAX)? {
         // A malformed job document names no commit: nothing to annotate.
         let Some(commit) = view.job.as_ref().map(|j| j.commit.clone()).filter(|c| wanted.contains(c)) else {
             continue;

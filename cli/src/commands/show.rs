@@ -25,7 +25,7 @@ pub fn cmd_show(ui: &Ui, args: ShowArgs) -> CliResult {
 
 pub fn find(hub: &dyn git_ci_core::Hub, id: &JobId) -> CliResult<JobView> {
     let board = Board::read(hub)?;
-    board.view(hub, id).ok_or_else(|| {
+    board.view(hub, id)?.ok_or_else(|| {
         CliError::usage_hint(
             format!("no job {id} on the hub {}", hub.url()),
             "`git ci status` lists the jobs the hub knows",

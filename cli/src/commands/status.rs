@@ -27,7 +27,7 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
     let board = Board::read(&*hub)?;
     let limit = if commit.is_some() { usize::MAX } else { args.limit };
     let views: Vec<JobView> = board
-        .all(&*hub, limit)
+        .all(&*hub, limit)?
         .into_iter()
         .filter(|v| commit.as_ref().is_none_or(|c| v.job.as_ref().is_some_and(|j| &j.commit == c)))
         .filter(|v| args.state.as_ref().is_none_or(|s| v.state.as_str() == s))

@@ -20,7 +20,10 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
     let mut last: HashMap<JobId, State> = HashMap::new();
     loop {
         let board = Board::read(hub)?;
-        let views: Vec<JobView> = ids.iter().filter_map(|id| board.view(hub, id)).collect();
+        let mut views: Vec<JobView> = Vec::new();
+        for id in &ids {
+            views.extend(board.view(hub, id)?);
+        }
         for v in views.iter().filter(|_| ui.is_some()) {
             let ui = ui.expect("filtered");
             if last.get(&v.id) != Some(&v.state) {

@@ -130,6 +130,7 @@ impl HubError {
         match self {
             HubError::Conflict { detail: message, .. }
             | HubError::Unreachable { message, .. }
+            | HubError::Denied { message, .. }
             | HubError::Refused { message, .. }
             | HubError::Local { message, .. }
             | HubError::Partial { message, .. } => message,

@@ -32,6 +32,9 @@ pub struct RemoteHub {
 /// cache still needs it now and then, to pack the loose objects that
 /// every publish writes.
 const MAINTAIN_EVERY: u32 = 50;
+/// What git says when a ref of the repository it fetches into names an
+/// object the repository does not have (`fatal: bad object <ref>`).
+const DANGLING: &str = "bad object";
 
 impl RemoteHub {
     /// Opens (creating on first use) the cache repository for `url`.
@@ -95,6 +98,7 @@ impl RemoteHub {
     fn fetch(&self, flags: &[&str], specs: &[String]) -> Result<std::process::Output, HubError> {
         const RACES: [&str; 3] = ["not our ref", "cannot lock ref", "Unable to create"];
         let mut tries = 0;
+        let mut healed = false;
         let n = self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let maintain = if n % MAINTAIN_EVERY == MAINTAIN_EVERY - 1 { "true" } else { "false" };
         loop {
@@ -109,12 +113,40 @@ impl RemoteHub {
                 .map_err(|e| self.unreachable(e))?;
             tries += 1;
             let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && !healed && stderr.contains(DANGLING) {
+                healed = true;
+                if self.forget_dangling_refs()? > 0 {
+                    continue;
+                }
+            }
             if out.status.success() || tries >= 5 || !RACES.iter().any(|r| stderr.contains(r)) {
                 return Ok(out);
             }
             tracing::debug!(target: "git", "fetch raced a ref update; fetching again");
             std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(5..50)));
         }
+    }
+
+    /// Drops the mirror refs whose objects are gone; returns how many.
+    ///
+    /// The cache borrows the user's objects (see [`link_objects`]), so a
+    /// pin it mirrors names a commit that only the user's repository holds.
+    /// Once the user rewrites that commit (`commit --amend`) and prunes it
+    /// (`gc --prune=now`), the ref dangles, and git refuses every later
+    /// fetch into the cache ("bad object"). A mirror ref is only a copy of
+    /// the hub's: without it the next fetch that wants it brings it back,
+    /// objects included, from the hub.
+    fn forget_dangling_refs(&self) -> Result<usize, HubError> {
+        let repo = self.repo();
+        let refs = (self as &dyn Hub).list(crate::refs::ROOT)?;
+        let dangling: Vec<RefEdit> =
+            refs.into_iter().filter(|(_, id)| !repo.has_object(*id)).map(|(n, id)| RefEdit::delete(n, id)).collect();
+        if !dangling.is_empty() {
+            let names: Vec<&str> = dangling.iter().map(|e| e.name.as_str()).collect();
+            tracing::info!("the cache's refs {} name objects that are gone; refetching them", names.join(", "));
+            self.mirror(&dangling)?;
+        }
+        Ok(dangling.len())
     }
 
     /// Moves the mirror refs the way a successful push moved the hub's.

@@ -666,7 +666,7 @@ impl Worker {
         for mut p in std::mem::take(&mut self.to_publish) {
             let id = p.entry.id.clone();
             let queued = snap.queued.iter().any(|q| q.id == id && q.value == p.release.queue_value);
-            if done::find(&*self.hub, &tips, &id).is_some() {
+            if matches!(done::find(&*self.hub, &tips, &id), Ok(Some(_))) {
                 // Our earlier push went through; its reply was lost.
                 self.published(p);
             } else if p.released {
