@@ -20,9 +20,6 @@ use crate::refs;
 /// The header of a live-log blob (`worker::live_log`): `git-ci-live-log <n>\n`.
 const LIVE_LOG_HEADER: &[u8] = b"git-ci-live-log ";
 
-/// The longest claim lease a hub takes unless `ci.maxLease` says otherwise.
-pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
-
 /// The hub's limits (git config `ci.maxLogBytes`, `ci.maxArtifactBytes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -39,7 +36,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { doc_bytes: MAX_DOC_BYTES as u64, log_bytes: 64 << 20, artifact_bytes: 512 << 20, lease: MAX_LEASE }
+        Limits {
+            doc_bytes: MAX_DOC_BYTES as u64,
+            log_bytes: 64 << 20,
+            artifact_bytes: 512 << 20,
+            lease: Claim::MAX_LEASE,
+        }
     }
 }
 

@@ -22,23 +22,28 @@ fn a_result_the_guard_refuses_is_published_once_as_an_error_and_the_worker_goes_
     env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
     let daemon = env.daemon(env.root.path());
     let url = daemon.url("hub.git");
-    let ids = env.ci(&project, &["submit", "--hub", &url]).expect(0).stdout();
-    let ids: Vec<&str> = ids.lines().collect();
+    // The hub's hook queued both jobs on the push: big, then small.
+    let status = env.ci(&project, &["status", "--hub", &url, "--json"]).expect(0).json();
+    let id_of = |name: &str| {
+        let job = status.as_array().unwrap().iter().find(|j| j["name"] == name).expect("queued by the hook");
+        job["id"].as_str().unwrap().to_owned()
+    };
+    let ids = [id_of("big"), id_of("small")];
     // `--once` ends only when nothing is left to run or publish.
     let worker = env.spawn_ci(&project, &["worker", "--hub", &url, "--once", "--poll", "100ms"]);
     wait_until(Duration::from_secs(90), "the worker to finish", || {
-        ids.iter().all(|id| outcome(&env, &project, &url, id).0 != "pending")
+        ids.iter().all(|id| !matches!(outcome(&env, &project, &url, id).0.as_str(), "pending" | "running"))
             && !env.ci_refs(&hub).iter().any(|(n, _)| n.starts_with("refs/ci/claims/"))
     });
     let (status, _, stderr) = worker.wait();
     assert!(status.success(), "{stderr}");
-    let (state, reason) = outcome(&env, &project, &url, ids[0]);
+    let (state, reason) = outcome(&env, &project, &url, &ids[0]);
     assert_eq!(state, "error", "{reason}");
     assert!(reason.contains("refused") && reason.contains("ci.maxLogBytes"), "{reason}");
-    let log = env.ci(&project, &["log", "--hub", &url, ids[0]]).expect(0).stdout();
+    let log = env.ci(&project, &["log", "--hub", &url, &ids[0]]).expect(0).stdout();
     assert!(log.contains("\n1\n") || log.starts_with("[git-ci]"), "head kept: {log}");
     assert!(log.trim_end().ends_with("5000"), "tail kept: {}", &log[log.len().saturating_sub(200)..]);
-    assert_eq!(outcome(&env, &project, &url, ids[1]).0, "passed", "the other job was published");
+    assert_eq!(outcome(&env, &project, &url, &ids[1]).0, "passed", "the other job was published");
     assert_eq!(env.published_ids(&hub).len(), 2, "each published once");
 }
 

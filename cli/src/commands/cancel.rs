@@ -8,16 +8,23 @@ use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
 
+/// How often one cancel is tried against lost races before giving up.
+const CANCEL_TRIES: u64 = 20;
+
 pub fn cmd_cancel(ui: &Ui, args: CancelArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
     let repo = context::user_repo();
     let by = context::actor(repo.as_ref());
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
     for id in &ids {
-        // A lost race means a worker claimed it meanwhile: look again.
-        for attempt in 0.. {
+        // A lost race means a worker claimed the job meanwhile, or another
+        // cancel published into the hub's `done` chain first: look again,
+        // a little later each time, so that cancels made together all go.
+        for attempt in 0..CANCEL_TRIES {
             match cancel_one(ui, &*hub, id, &by) {
-                Err(CliError::Hub { error, .. }) if error.is_conflict() && attempt < 5 => continue,
+                Err(CliError::Hub { error, .. }) if error.is_conflict() && attempt + 1 < CANCEL_TRIES => {
+                    std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(10..100) * (attempt + 1)));
+                }
                 other => {
                     other?;
                     break;

@@ -150,7 +150,25 @@ impl RemoteHub {
     }
 
     /// Moves the mirror refs the way a successful push moved the hub's.
+    ///
+    /// Other git-ci processes of this user (a worker, a `git ci cancel`)
+    /// share the mirror, and two writers of `packed-refs` fail rather than
+    /// wait; the mirror takes any value, so trying again is safe.
     fn mirror(&self, edits: &[RefEdit]) -> Result<(), HubError> {
+        let mut tries = 0;
+        loop {
+            match self.mirror_once(edits) {
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::debug!(target: "git", "the cache's refs were busy, trying again: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(5..50) << tries));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn mirror_once(&self, edits: &[RefEdit]) -> Result<(), HubError> {
         let gix_edits = edits.iter().filter_map(|e| {
             let name = FullName::try_from(e.name.as_str()).ok()?;
             let change = match e.new {
