@@ -64,7 +64,10 @@ fn queue_on_hub(w: &World, j: &Job) -> ObjectId {
 /// The updates of a fresh claim of `j`, queued at `doc`: the claim ref
 /// created, the queue ref moved to the claimed tree.
 fn claim_of(w: &World, j: &Job, doc: ObjectId, lease: Duration) -> (ObjectId, Vec<Update>) {
-    let claim = blob(w, &Claim::new(&j.id, "w1", 1, lease).to_json());
+    let mut claim = Claim::new(&j.id, "w1", 1, lease);
+    // As a claim document may say, whatever `Claim::new` allows.
+    claim.lease_ms = lease.as_millis() as u64;
+    let claim = blob(w, &claim.to_json());
     let tree = crate::claimed::write(&w.hub, doc, claim).unwrap();
     let queue = Update { old: Some(doc), new: Some(tree), name: refs::queue("default", &j.id) };
     (tree, vec![queue, create(&refs::claim(&j.id), claim)])
