@@ -70,7 +70,13 @@ pub trait Store {
     /// Whether `id` came with this push (it is in the quarantine).
     fn is_new(&self, id: &ObjectId) -> bool;
     /// Whether the hub has the ref `name` now (before the push).
-    fn has_ref(&self, name: &str) -> Result<bool, String>;
+    fn has_ref(&self, name: &str) -> Result<bool, String> {
+        Ok(self.ref_value(name)?.is_some())
+    }
+    /// The value of the ref `name` on the hub now (before the push).
+    fn ref_value(&self, name: &str) -> Result<Option<ObjectId>, String>;
+    /// The value of job `id`'s queue ref on the hub now, whatever its queue.
+    fn queue_value(&self, id: &JobId) -> Result<Option<ObjectId>, String>;
 }
 
 /// A queued job document, checked against its ref.
@@ -186,13 +192,25 @@ impl Store for HubStore {
         }
     }
 
-    fn has_ref(&self, name: &str) -> Result<bool, String> {
+    fn ref_value(&self, name: &str) -> Result<Option<ObjectId>, String> {
         // A direct lookup, not a listing: a listing fails on a loose ref
         // another push deletes while it is read (false refusals in claim
         // storms), where a lookup just finds the ref or not.
         match self.repo.try_find_reference(name) {
-            Ok(found) => Ok(found.is_some()),
+            Ok(found) => Ok(found.and_then(|r| r.try_id().map(|id| id.detach()))),
             Err(e) => Err(format!("could not read {name}: {e}")),
         }
+    }
+
+    fn queue_value(&self, id: &JobId) -> Result<Option<ObjectId>, String> {
+        let refs = self.repo.references().map_err(|e| e.to_string())?;
+        let suffix = format!("/{id}");
+        // A ref that vanishes while listed is another job's finishing: skipped.
+        for r in refs.prefixed(refs::QUEUE).map_err(|e| e.to_string())?.flatten() {
+            if r.name().as_bstr().ends_with(suffix.as_bytes()) {
+                return Ok(r.try_id().map(|id| id.detach()));
+            }
+        }
+        Ok(None)
     }
 }

@@ -119,9 +119,12 @@ impl Push<'_> {
                 ));
             }
             // A fresh claim moves the queue ref in the same push (checked
-            // there); a steal or a heartbeat replaces a claim, which the
-            // compare-and-swap on the claim ref itself guards.
-            if u.old.is_none() && !self.moves_queue_ref(&id) {
+            // there), or in the part of it the hub applied already (git
+            // applies an atomic push in part when a ref fails a check made
+            // before the transaction; the rest is pushed again). A steal or
+            // a heartbeat replaces a claim, which the compare-and-swap on
+            // the claim ref itself guards.
+            if u.old.is_none() && !self.moves_queue_ref(&id) && !self.queue_names(&id, new)? {
                 return Err(format!(
                     "a claim of {id} must move the job's queue ref to its claimed form in the same push; \
                      this worker's git-ci is older than the protocol of this hub's guard: upgrade it"
@@ -180,7 +183,10 @@ impl Push<'_> {
         }
         let claim = refs::claim(id);
         let first = value.first_claim.expect("a claimed tree names its claim");
-        if self.all.iter().any(|o| o.name == claim && o.old.is_none() && o.new == Some(first)) {
+        // Created in this push, or in the part of it applied already.
+        if self.all.iter().any(|o| o.name == claim && o.old.is_none() && o.new == Some(first))
+            || self.store.ref_value(&claim)? == Some(first)
+        {
             return Ok(());
         }
         Err(format!("a queue ref moves only with the claim it names, created at {claim} in the same push"))
@@ -192,6 +198,15 @@ impl Push<'_> {
             Some((_, data)) => claimed::parse_tree(&data, id.kind()),
             None => Err(format!("object {id} is missing")),
         }
+    }
+
+    /// Whether the hub's queue ref of `id` is the claimed tree of `claim`.
+    fn queue_names(&self, id: &JobId, claim: ObjectId) -> Result<bool, String> {
+        let Some(value) = self.store.queue_value(id)? else { return Ok(false) };
+        if !matches!(self.store.header(&value)?, Some((Kind::Tree, _))) {
+            return Ok(false);
+        }
+        Ok(self.claimed_tree(value)?.first_claim == Some(claim))
     }
 
     fn moves_queue_ref(&self, id: &JobId) -> bool {

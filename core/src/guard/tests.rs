@@ -230,3 +230,31 @@ fn update_lines_parse() {
     assert!(!Update::parse_line(&format!("{a} {z} refs/ci/claims/x")).unwrap().needs_check());
     assert!(Update::parse_line("garbage").is_none());
 }
+
+/// git applies an atomic push in part when one ref fails a check made
+/// before the transaction, and the worker pushes the rest again: a claim
+/// whose queue move, or whose claim ref, went in the first part passes.
+#[test]
+fn the_rest_of_a_claim_the_hub_applied_in_part_passes() {
+    let w = world();
+    let lease = Duration::from_secs(60);
+    for first_part in [0, 1] {
+        let j = job();
+        let doc = queue_on_hub(&w, &j);
+        let (_, claim) = claim_of(&w, &j, doc, lease);
+        let applied = &claim[first_part];
+        let edit = match applied.old {
+            Some(old) => RefEdit::update(applied.name.clone(), old, applied.new.unwrap()),
+            None => RefEdit::create(applied.name.clone(), applied.new.unwrap()),
+        };
+        w.hub.transact(&[edit]).unwrap();
+        check(&w, &[claim[1 - first_part].clone()], false).unwrap();
+    }
+    // Not another claim's rest.
+    let j = job();
+    let doc = queue_on_hub(&w, &j);
+    let (_, mine) = claim_of(&w, &j, doc, lease);
+    let (_, theirs) = claim_of(&w, &j, doc, lease);
+    w.hub.transact(&[RefEdit::create(theirs[1].name.clone(), theirs[1].new.unwrap())]).unwrap();
+    refused(&w, &[mine[0].clone()], false, "moves only with the claim it names");
+}
