@@ -1,0 +1,443 @@
+//! Claim rounds: reading the queue, picking the jobs this worker should
+//! take (shared out with the others, see [`super::share`]), claiming them
+//! in one push that also carries the publish, and starting them.
+
+use super::*;
+
+/// The poll interval after a look at the queue: back to `cfg.poll` when
+/// busy, doubled (up to `cfg.poll_max`) when idle.
+pub(super) fn next_idle_poll(current: Duration, cfg: &Config, busy: bool) -> Duration {
+    if busy { cfg.poll } else { (current * 2).clamp(cfg.poll, cfg.poll_max.max(cfg.poll)) }
+}
+
+/// How many times a claim batch that lost one job to another worker is
+/// pushed again at once without it (and with its publish), before the
+/// worker reads the hub afresh.
+pub(super) const BATCH_RETRIES: usize = 3;
+
+/// How many of the first eligible jobs a claim of `free` may take other
+/// workers' jobs from (its own are looked for deeper: see `Worker::pick`):
+/// a batch per worker claiming (us and `rivals`), widened by `spread` after
+/// lost races. The window scales with the batch: a batch of claims is one
+/// atomic transaction, lost whole if any of its jobs is taken.
+pub(super) fn claim_window(spread: usize, rivals: usize, free: usize, candidates: usize) -> usize {
+    (spread.max(rivals + 1) * free).clamp(1, candidates.max(1))
+}
+
+/// How long a worker seen claiming is counted among those sharing the
+/// queue after its last claim was seen: longer than a snapshot is reused
+/// and than a worker sits between jobs, short enough that a worker gone
+/// leaves its share of the queue to the others soon (they would take it
+/// anyway, newest first: see [`share`]).
+pub(super) const SHARERS_KEPT_FOR: Duration = Duration::from_secs(30);
+
+/// How long another worker's job may sit unclaimed at the front of the
+/// queue before any worker takes it as its own: two polls, time for its
+/// first worker to have looked, and at least 2 s. A worker busy with long
+/// jobs, gone, or unable to run the job (labels) then holds it up no more.
+pub(super) fn stuck_after(cfg: &Config) -> Duration {
+    (cfg.poll * 2).max(Duration::from_secs(2))
+}
+
+/// How often a worker that lost a race may read every registration again
+/// to learn who else claims: a fetch of every worker's document, cheap for
+/// a few workers, not for a thousand (docs/scale.md).
+pub(super) const REGISTRATIONS_EVERY: Duration = Duration::from_secs(60);
+
+/// How long the unclaimed rest of a snapshot may be claimed from without
+/// reading the hub again. A claim is a compare-and-swap (claim absent, job
+/// still queued), so a stale view costs at worst a lost race; over git
+/// daemon it saves a fetch per round, on a local hub a listing of every
+/// queue ref.
+pub(super) const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
+impl Worker {
+    pub(super) fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
+        self.meet_sharers();
+        if let Some(left) = self.leftover.take().filter(|l| l.read_at.elapsed() < REUSE_SNAPSHOT_FOR) {
+            let round = self.claim_from(left.snap, left.taken, left.read_at, free, false)?;
+            if round.eligible > 0 {
+                return Ok(round);
+            }
+        }
+        let read_at = Instant::now();
+        let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
+        self.claim_from(snap, HashSet::new(), read_at, free, true)
+    }
+
+    /// One claim round on `snap`. A `fresh` snapshot was just read: it also
+    /// tells of cancels and foreign claims (the lease clock for steals);
+    /// an older one is used for plain claims only.
+    pub(super) fn claim_from(
+        &mut self,
+        snap: Snapshot,
+        taken: HashSet<JobId>,
+        read_at: Instant,
+        free: usize,
+        fresh: bool,
+    ) -> Result<Round, HubError> {
+        if fresh {
+            self.hub_ok();
+            // The snapshot holds the cancel requests too: no separate look
+            // at them until a poll interval from now.
+            self.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
+            self.notice_cancels(&snap.cancels);
+            self.track_claims(&snap);
+            let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.value)).collect();
+            self.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
+        }
+        let mut candidates = Vec::new();
+        let mut retry_now = false;
+        let mine: Vec<&Queued> = snap
+            .queued
+            .iter()
+            .filter(|q| self.cfg.serves(&q.queue) && !self.active.contains_key(&q.id) && !taken.contains(&q.id))
+            .filter(|q| fresh || !snap.claims.contains_key(&q.id))
+            .collect();
+        for q in mine {
+            if self.cfg.only.as_ref().is_some_and(|only| !only.contains(&q.id)) {
+                continue;
+            }
+            if self.to_publish.iter().any(|p| p.entry.id == q.id) {
+                continue;
+            }
+            let doc = self.job_doc(q);
+            let (job, json) = match doc {
+                Ok(ok) => ok,
+                Err(_) if !fresh => continue,
+                Err((reason, raw)) => {
+                    self.poisoned(q, &snap, reason, raw)?;
+                    retry_now = true;
+                    continue;
+                }
+            };
+            if !self.cfg.can_run(&job) {
+                continue;
+            }
+            let steal = match snap.claims.get(&q.id) {
+                None => None,
+                Some(c) => match self.expired_claim(&q.id, *c) {
+                    Some(claim) if claim.attempt >= job.spec.max_attempts => {
+                        self.exhausted(q, &job, json, *c, &claim);
+                        retry_now = true;
+                        continue;
+                    }
+                    Some(claim) => Some((*c, claim)),
+                    None => continue,
+                },
+            };
+            candidates.push(Candidate { queued: q.clone(), job, json, steal });
+        }
+        let eligible = candidates.len();
+        self.queue_busy = eligible > free;
+        if eligible == 0 {
+            // Nothing to claim with it: publish alone (after an old
+            // snapshot, a fresh one is read first).
+            if fresh && !self.to_publish.is_empty() {
+                retry_now |= self.publish();
+            }
+            return Ok(Round { eligible, retry_now });
+        }
+        let sharers = self.sharers(&snap, read_at);
+        let picked = self.pick(candidates, free, &sharers, fresh);
+        if picked.is_empty() {
+            // An old snapshot with none of our jobs left: the others' it
+            // shows are likely taken since. Read afresh before helping out.
+            return Ok(Round { eligible: 0, retry_now: false });
+        }
+        let batch = Batch { snap, taken, read_at, eligible };
+        self.claim_batch(picked, batch)
+    }
+
+    /// Claims `picked` in one push that also publishes what is finished.
+    /// A job of the batch taken by another worker meanwhile fails the
+    /// whole push; the porcelain says which, so the rest is pushed again
+    /// at once without it, a few times, before the publish goes alone.
+    pub(super) fn claim_batch(&mut self, mut picked: Vec<Candidate>, mut batch: Batch) -> Result<Round, HubError> {
+        let eligible = batch.eligible;
+        let publishing = match self.to_publish.is_empty() {
+            true => None,
+            // A publish that cannot even be written (a full disk) must not
+            // stop the claims: they go alone, the publish is tried again.
+            false => self.publish_edits().map_err(|e| self.emit(Event::HubError { error: e.to_string() })).ok(),
+        };
+        let (append, also) = publishing.unzip();
+        let also = also.unwrap_or_default();
+        let publish_refs: HashSet<&str> = also.iter().map(|e| e.name.as_str()).collect();
+        let mut lost_here = 0;
+        for attempt in 0.. {
+            let requests = self.claim_requests(&picked);
+            let e = match queue::claim_with(&*self.hub, &requests, also.clone()) {
+                Ok(won) => {
+                    if let Some(append) = &append {
+                        self.on_published(append);
+                    }
+                    self.spread = (self.spread.saturating_sub(1)).max(1);
+                    let claimed = picked.len();
+                    for ((c, req), won) in picked.into_iter().zip(requests).zip(won) {
+                        batch.taken.insert(c.queued.id.clone());
+                        self.start(c, req.claim, won);
+                    }
+                    if eligible > claimed + lost_here {
+                        let Batch { snap, taken, read_at, .. } = batch;
+                        self.leftover = Some(Leftover { read_at, snap, taken });
+                    }
+                    return Ok(Round { eligible, retry_now: true });
+                }
+                Err(e) => e,
+            };
+            match e {
+                e @ HubError::Partial { .. } => {
+                    if let Some(append) = &append {
+                        self.published_in_part(append, e.applied());
+                    }
+                    // The claims that went are ours: run those jobs.
+                    for (c, req) in picked.into_iter().zip(requests) {
+                        let name = refs::claim(&c.queued.id);
+                        if e.applied().contains(&name)
+                            && let Some(claim) = self.hub.get(&name)?
+                            && let Some(queue_value) = self.hub.get(&req.queue_ref)?
+                        {
+                            self.start(c, req.claim, queue::Won { claim, queue_value });
+                        }
+                    }
+                    self.hub_failed(e);
+                    return Ok(Round { eligible, retry_now: false });
+                }
+                e @ HubError::Conflict { .. } if publish_refs.contains(e.refname()) => {
+                    // The publish lost (a cancel overtook a job, gc moved the
+                    // chain), so nothing was claimed either: sort the
+                    // publish out; the claim is tried again after.
+                    let append = append.expect("publish refs come with a publish");
+                    self.publish_failed(e, &append);
+                    return Ok(Round { eligible, retry_now: true });
+                }
+                e if e.is_conflict() => {
+                    self.sharers_unsure = true;
+                    self.summary.lost_races += 1;
+                    self.spread = (self.spread * 2).min(16);
+                    // Every job of the batch the hub said was taken.
+                    let lost: Vec<JobId> = e
+                        .lost()
+                        .into_iter()
+                        .filter_map(|r| {
+                            refs::job_id_under(r, refs::CLAIMS).or_else(|| refs::parse_queue_ref(r).map(|(_, id)| id))
+                        })
+                        .collect();
+                    for id in &lost {
+                        self.emit(Event::LostRace { id: id.clone() });
+                        picked.retain(|c| &c.queued.id != id);
+                        // Not ours to claim again from this snapshot.
+                        batch.taken.insert(id.clone());
+                        lost_here += 1;
+                    }
+                    if lost.is_empty() || picked.is_empty() || attempt == BATCH_RETRIES {
+                        if append.is_some() {
+                            // The claim lost, so nothing was published either.
+                            self.publish();
+                        }
+                        return Ok(Round { eligible, retry_now: true });
+                    }
+                }
+                e if e.declined_by_hook() && append.is_some() => {
+                    // The guard refused the push, maybe for the publish it
+                    // carried: the publish alone says (and a publish it
+                    // refuses for good ends, see `publish_refused`).
+                    self.publish();
+                    return Ok(Round { eligible, retry_now: true });
+                }
+                e => {
+                    // The answer may be lost with the push applied (a
+                    // connection cut after the hub took it): our claims,
+                    // unique by their nonce, tell.
+                    if let Some(round) = self.claimed_unanswered(&picked, &requests, append.as_ref(), eligible) {
+                        return Ok(round);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// After a claim push whose outcome is unknown, reads the claims back:
+    /// if they are ours the whole transaction went (it is atomic), so its
+    /// jobs run and its publish is done. `None` when it did not go, or the
+    /// hub cannot be read either.
+    pub(super) fn claimed_unanswered(
+        &mut self,
+        picked: &[Candidate],
+        requests: &[ClaimRequest],
+        append: Option<&Append>,
+        eligible: usize,
+    ) -> Option<Round> {
+        let first = refs::claim(&requests.first()?.claim.job);
+        self.hub.refresh(&[refs::CLAIMS]).ok()?;
+        let ours =
+            self.hub.get(&first).ok()?? == crate::claimed::blob_id(&self.hub.repo(), &requests[0].claim.to_json());
+        if !ours {
+            return None;
+        }
+        if let Some(append) = append {
+            self.on_published(append);
+        }
+        for (c, req) in picked.iter().zip(requests) {
+            let claim = crate::claimed::blob_id(&self.hub.repo(), &req.claim.to_json());
+            let queue_value = match req.steal {
+                Some(_) => req.queue_value,
+                None => crate::claimed::write(&*self.hub, req.job_blob, claim).ok()?,
+            };
+            self.start(c.clone(), req.claim.clone(), queue::Won { claim, queue_value });
+        }
+        Some(Round { eligible, retry_now: true })
+    }
+
+    /// A claim of each of `picked`: a fresh one, or a steal of an expired claim.
+    pub(super) fn claim_requests(&self, picked: &[Candidate]) -> Vec<ClaimRequest> {
+        let repo = self.hub.repo();
+        picked
+            .iter()
+            .map(|c| {
+                let attempt = c.steal.as_ref().map_or(c.job.attempt, |(_, old)| old.attempt + 1);
+                ClaimRequest {
+                    claim: Claim::new(&c.queued.id, &self.cfg.name, attempt, self.cfg.lease),
+                    steal: c.steal.as_ref().map(|(oid, _)| *oid),
+                    queue_ref: refs::queue(&c.queued.queue, &c.queued.id),
+                    queue_value: c.queued.value,
+                    job_blob: crate::claimed::blob_id(&repo, &c.json),
+                }
+            })
+            .collect()
+    }
+
+    /// Highest priority first, then oldest first; with contention, the
+    /// jobs other claimers leave to us first (see [`share`]), and others'
+    /// only from a `fresh` snapshot.
+    pub(super) fn pick(
+        &mut self,
+        mut candidates: Vec<Candidate>,
+        free: usize,
+        sharers: &Sharers,
+        fresh: bool,
+    ) -> Vec<Candidate> {
+        candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
+        // Others' jobs from a batch per worker; ours from four times as
+        // deep, so that a batch is ours even when the snapshot is old.
+        let window = claim_window(self.spread, sharers.rivals(), free, candidates.len());
+        let depth = share::Depth { own: 4 * window, others: if fresh { window } else { 0 } };
+        let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
+        // `claim_window` is never past the candidates.
+        let overdue = if fresh { self.overdue(&queue[..window], sharers) } else { HashSet::new() };
+        let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name, &overdue);
+        let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+        chosen.into_iter().filter_map(|i| slots[i].take()).collect()
+    }
+
+    /// Others' jobs at the `front` of a fresh snapshot that have sat there
+    /// unclaimed for [`stuck_after`]: their first worker is not taking them.
+    pub(super) fn overdue(&mut self, front: &[(i32, &JobId)], sharers: &Sharers) -> HashSet<JobId> {
+        let now = Instant::now();
+        let theirs: HashSet<&JobId> =
+            front.iter().map(|(_, id)| *id).filter(|id| sharers.rank(&self.cfg.name, id) > 0).collect();
+        self.front_since.retain(|id, _| theirs.contains(id));
+        for id in theirs {
+            self.front_since.entry(id.clone()).or_insert(now);
+        }
+        let after = stuck_after(&self.cfg);
+        self.front_since.iter().filter(|(_, since)| now - **since >= after).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Reads the other workers' registrations, at the first claim round and
+    /// after a lost race (the first at once, then at most every
+    /// [`REGISTRATIONS_EVERY`]): a worker that has not claimed yet is named
+    /// by no claim, and workers starting together would otherwise all claim
+    /// the oldest jobs; they also register together, so the first read may
+    /// miss some.
+    pub(super) fn meet_sharers(&mut self) {
+        let due = match self.registration_reads {
+            0 => true,
+            1 => self.sharers_unsure,
+            _ => self.sharers_unsure && self.registrations_read.elapsed() >= REGISTRATIONS_EVERY,
+        };
+        if !due {
+            return;
+        }
+        self.registration_reads += 1;
+        self.registrations_read = Instant::now();
+        self.sharers_unsure = false;
+        // Only a preference rides on it: a hub that cannot say is no error.
+        let Ok(registrations) = self.hub.refresh(&[refs::WORKERS]).and_then(|()| self.hub.list(refs::WORKERS)) else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        for (refname, blob) in registrations {
+            let name = &refname[refs::WORKERS.len()..];
+            let Some(info) = self.hub.read_blob(blob).ok().and_then(|b| crate::validate::worker_blob(&b, name).ok())
+            else {
+                continue;
+            };
+            let shares_a_queue = self.cfg.queues.is_empty() || self.cfg.queues.iter().any(|q| info.serves(q));
+            if info.name != self.cfg.name && info.seen_lately(now) && shares_a_queue {
+                self.sharers_seen.insert(info.name, Instant::now());
+            }
+        }
+    }
+
+    /// The workers claiming beside us: those named by the claims of this
+    /// snapshot that are not ours, and those seen so in the last
+    /// [`SHARERS_KEPT_FOR`] (a snapshot reused for a while is missing the
+    /// claims made since, and a worker between jobs holds none).
+    pub(super) fn sharers(&mut self, snap: &Snapshot, read_at: Instant) -> Sharers {
+        let hub = Arc::clone(&self.hub);
+        for (id, oid) in &snap.claims {
+            if self.active.contains_key(id) {
+                continue;
+            }
+            let claim = self.claim_docs.entry(*oid).or_insert_with(|| queue::read_claim(&*hub, *oid, id));
+            if let Some(claim) = claim
+                && claim.worker != self.cfg.name
+            {
+                let seen = self.sharers_seen.entry(claim.worker.clone()).or_insert(read_at);
+                *seen = (*seen).max(read_at);
+            }
+        }
+        self.sharers_seen.retain(|_, seen| seen.elapsed() < SHARERS_KEPT_FOR);
+        Sharers::new(&self.cfg.name, self.sharers_seen.keys().map(String::as_str))
+    }
+
+    pub(super) fn start(&mut self, c: Candidate, claim: Claim, won: queue::Won) {
+        self.summary.claims += 1;
+        self.registration.soon();
+        let id = c.queued.id.clone();
+        let mut job = c.job;
+        job.attempt = claim.attempt;
+        self.emit(Event::Claimed { job: Box::new(job.clone()), attempt: claim.attempt });
+        let cache_key = (!job.tree.is_empty()).then(|| job.spec.definition_key(&job.tree));
+        self.active.insert(
+            id.clone(),
+            Active {
+                job: job.clone(),
+                queue_value: won.queue_value,
+                claim: claim.clone(),
+                claim_blob: won.claim,
+                interrupter: None,
+                log_path: None,
+                cancel_seen: None,
+                stolen: false,
+            },
+        );
+        let assignment = Assignment { job, job_json: c.json, attempt: claim.attempt, cache_key };
+        let (started_tx, done_tx) = (self.tx.clone(), self.tx.clone());
+        execute::spawn(
+            Arc::clone(&self.hub),
+            Arc::clone(&self.cfg),
+            assignment,
+            move |i, log| {
+                let _ = started_tx.send(Wake::Started(id, i, log));
+            },
+            move |ran| {
+                let _ = done_tx.send(Wake::Ran(Box::new(ran)));
+            },
+        );
+        self.next_heartbeat = self.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
+    }
+}

@@ -1,0 +1,219 @@
+//! Publishing finished jobs: one transaction for everything finished (or
+//! riding in a claim push), and sorting out what the hub says when it lost:
+//! a race (reconcile), a part applied, a refusal (see [`super::unpublishable`]).
+
+use super::*;
+
+/// How long a finished job's publish waits on a remote hub for others
+/// running beside it to finish and share its push (a push costs ~50–100 ms;
+/// a local hub's transaction ~0.2 ms, so there it does not wait).
+pub(super) const PUBLISH_LINGER: Duration = Duration::from_millis(50);
+
+impl Worker {
+    pub(super) fn ran(&mut self, ran: Ran) {
+        let id = ran.entry.id.clone();
+        let Some(active) = self.active.remove(&id) else {
+            return;
+        };
+        let live_tail = self.live_logs.take(&id);
+        self.registration.soon();
+        if ran.stolen || active.stolen {
+            self.drop_live_log(&id, live_tail);
+            self.emit(Event::Stolen { id });
+            return;
+        }
+        let cancel = active.cancel_seen.filter(|c| !c.is_null());
+        let release = Release {
+            queue_ref: refs::queue(&active.job.spec.queue, &id),
+            queue_value: active.queue_value,
+            pin: ObjectId::from_hex(active.job.commit.as_bytes()).ok(),
+            claim: Some(active.claim_blob),
+            cancel,
+            log: live_tail,
+        };
+        let workdir = ran.workdir;
+        self.to_publish.push(Pending {
+            claim: Some(active.claim),
+            job: Some(active.job),
+            entry: ran.entry,
+            release,
+            released: false,
+            at: Instant::now(),
+            refused: false,
+            _workdir: workdir,
+        });
+    }
+
+    /// One transaction for everything finished; returns whether to go again at once.
+    pub(super) fn publish(&mut self) -> bool {
+        match self.publish_edits() {
+            Ok((append, edits)) => match self.hub.transact(&edits) {
+                Ok(()) => {
+                    self.on_published(&append);
+                    false
+                }
+                Err(e) => self.publish_failed(e, &append),
+            },
+            Err(e) => {
+                self.hub_failed(e);
+                false
+            }
+        }
+    }
+
+    /// The objects and ref edits that publish everything finished.
+    pub(super) fn publish_edits(&mut self) -> Result<(Append, Vec<RefEdit>), HubError> {
+        self.publishing = if self.publish_alone { 1 } else { self.to_publish.len() };
+        let finished: Vec<(&Entry, Option<&Release>)> = self.to_publish[..self.publishing]
+            .iter()
+            .map(|p| (&p.entry, (!p.released).then_some(&p.release)))
+            .collect();
+        queue::complete_edits(&*self.hub, &mut self.chain, &finished)
+    }
+
+    /// The transaction holding `append` and everything finished went through.
+    pub(super) fn on_published(&mut self, append: &Append) {
+        self.hub_ok();
+        self.chain.applied(append);
+        let done: Vec<Pending> = self.to_publish.drain(..self.publishing).collect();
+        self.publishing = 0;
+        self.publish_alone &= !self.to_publish.is_empty();
+        for p in done {
+            self.published(p);
+        }
+    }
+
+    /// A publish of `append` failed with `e`; returns whether to go again at once.
+    pub(super) fn publish_failed(&mut self, e: HubError, append: &Append) -> bool {
+        match e {
+            e @ HubError::Partial { .. } => {
+                self.published_in_part(append, e.applied());
+                self.hub_failed(e);
+                false
+            }
+            e if e.is_conflict() => match self.reconcile() {
+                Ok(()) => true,
+                Err(e) => {
+                    self.hub_failed(e);
+                    false
+                }
+            },
+            e if e.declined_by_hook() => self.publish_refused(e),
+            e => {
+                self.hub_failed(e);
+                false
+            }
+        }
+    }
+
+    /// The hub's guard refused a publish: a reason no retry changes. Of
+    /// several jobs, each goes alone next, to find the one it refuses;
+    /// that one is published as the `error` that fits, and if even that is
+    /// refused, given up (its claim expires: the hub will not take its
+    /// results from anyone). Returns whether to go again at once.
+    pub(super) fn publish_refused(&mut self, e: HubError) -> bool {
+        if self.publishing > 1 {
+            self.publish_alone = true;
+            return true;
+        }
+        let p = self.to_publish.remove(0);
+        let id = p.entry.id.clone();
+        if p.refused {
+            self.emit(Event::HubError { error: format!("gave up publishing {id}: {e}") });
+            self.publish_alone &= !self.to_publish.is_empty();
+            return !self.to_publish.is_empty();
+        }
+        self.emit(Event::HubError { error: format!("{e}; publishing {id} as an error instead") });
+        let entry = unpublishable::fitting_error(p.entry, e.message());
+        self.to_publish.insert(0, Pending { entry, refused: true, ..p });
+        true
+    }
+
+    /// Whether to hold back a publish a moment for more results to join it:
+    /// on a remote hub every publish is a push, and jobs claimed together
+    /// tend to end together.
+    pub(super) fn lingering(&self) -> bool {
+        let oldest = self.to_publish.iter().map(|p| p.at).min();
+        !self.active.is_empty() && !self.draining && oldest.is_some_and(|at| at.elapsed() < self.publish_linger)
+    }
+
+    /// A publish the hub took only in part. Its `done` ref is the one that
+    /// can be skipped (the only one with new objects to check): the jobs
+    /// whose queue ref went are then released, and the next publish
+    /// carries their results alone. Had the `done` ref moved, its jobs are
+    /// published (a job whose release did not go is simply written again).
+    pub(super) fn published_in_part(&mut self, append: &Append, applied: &[String]) {
+        let moved = append.edits.iter().all(|e| applied.contains(&e.name));
+        if moved {
+            self.chain.applied(append);
+        }
+        for mut p in std::mem::take(&mut self.to_publish) {
+            p.released |= applied.contains(&p.release.queue_ref);
+            if moved && p.released {
+                self.published(p);
+            } else {
+                self.to_publish.push(p);
+            }
+        }
+    }
+
+    pub(super) fn published(&mut self, p: Pending) {
+        if p.entry.result.attempt > 1 {
+            // An earlier attempt's worker may have left its live log (it
+            // was cut off, or pushed it before it learnt of the steal).
+            let id = &p.entry.id;
+            if let Ok(Some(left)) = self.hub.refresh_ref(&refs::log(id)) {
+                self.drop_live_log(id, Some(left));
+            }
+        }
+        self.summary.published += 1;
+        if p.entry.result.status == Status::Passed {
+            self.summary.passed += 1;
+        }
+        self.emit(Event::Published { job: p.job.map(Box::new), result: Box::new(p.entry.result) });
+    }
+
+    /// Deletes the live log `blob` at `id`'s log ref, if still there: best
+    /// effort, a leftover log tail is harmless and `git ci doctor` lists it.
+    pub(super) fn drop_live_log(&self, id: &JobId, blob: Option<ObjectId>) {
+        if let Some(blob) = blob {
+            let _ = self.hub.transact(&[crate::hub::RefEdit::delete(refs::log(id), blob)]);
+        }
+    }
+
+    /// After a lost publish: find out, job by job, what the hub now says.
+    pub(super) fn reconcile(&mut self) -> Result<(), HubError> {
+        let tip = self.hub.refresh_ref(&refs::done(&self.cfg.name))?;
+        let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
+        self.chain.reset(tip);
+        let tips: Vec<(String, ObjectId)> = tip.map(|t| (self.cfg.name.clone(), t)).into_iter().collect();
+        for mut p in std::mem::take(&mut self.to_publish) {
+            let id = p.entry.id.clone();
+            let queued = snap.queued.iter().any(|q| q.id == id && q.value == p.release.queue_value);
+            if matches!(done::find(&*self.hub, &tips, &id), Ok(Some(_))) {
+                // Our earlier push went through; its reply was lost.
+                self.published(p);
+            } else if p.released {
+                // We hold its finish token: publish it, whatever moved.
+                self.to_publish.push(p);
+            } else if !queued {
+                self.emit(Event::Overtaken { id: id.clone() });
+                if let Some(c) = p.release.claim.filter(|c| snap.claims.get(&id) == Some(c)) {
+                    let _ = self.hub.transact(&[crate::hub::RefEdit::delete(refs::claim(&id), c)]);
+                }
+                self.drop_live_log(&id, p.release.log);
+            } else if p.release.claim.is_some() && snap.claims.get(&id) != p.release.claim.as_ref() {
+                self.drop_live_log(&id, p.release.log);
+                self.emit(Event::Stolen { id });
+            } else {
+                // Still ours: the refs the publish does not own may have
+                // moved (a cancel request came; a pin went missing, which
+                // would otherwise fail every publish).
+                p.release.cancel = snap.cancels.get(&id).copied();
+                p.release.pin = self.hub.refresh_ref(&refs::pin(&id))?;
+                self.to_publish.push(p);
+            }
+        }
+        Ok(())
+    }
+}
