@@ -12,8 +12,13 @@ use crate::env::{TestEnv, wait_until};
 
 /// A `pre-receive` hook that sleeps `secs` before letting any push in.
 fn slow_pre_receive(hub: &Path, name: &str, secs: &str) {
+    hook(hub, name, &format!("#!/bin/sh\ncat >/dev/null\nsleep {secs}\n"));
+}
+
+/// Installs the executable `script` as the hub's hook `name`.
+fn hook(hub: &Path, name: &str, script: &str) {
     let hook = hub.join("hooks").join(name);
-    std::fs::write(&hook, format!("#!/bin/sh\ncat >/dev/null\nsleep {secs}\n")).unwrap();
+    std::fs::write(&hook, script).unwrap();
     let mut perms = std::fs::metadata(&hook).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&hook, perms).unwrap();
@@ -175,17 +180,13 @@ fn a_claim_whose_answer_was_lost_is_recognised() {
     let marker = env.path("cut");
     // git runs this hook once the refs of a push are committed, before it
     // answers: the first claim's push then loses its answer.
-    let hook = hub.join("hooks").join("reference-transaction");
     let script = format!(
         "#!/bin/sh\n[ \"$1\" = committed ] || exit 0\n\
          grep -q ' refs/ci/claims/' || exit 0\n\
          [ -e {m} ] && exit 0\ntouch {m}\nkill -9 $PPID\n",
         m = marker.display()
     );
-    std::fs::write(&hook, script).unwrap();
-    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&hook, perms).unwrap();
+    hook(&hub, "reference-transaction", &script);
     let project = env.project("p", "[job.hello]\nrun = \"echo hello\"\n");
     env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
     let daemon = env.daemon(env.root.path());
