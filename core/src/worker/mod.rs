@@ -463,7 +463,10 @@ impl Worker {
 
     fn handle(&mut self, wake: Wake) {
         match wake {
-            Wake::RefsChanged => {}
+            // Only a local hub's watcher sends it, where a look at the
+            // cancel requests is a listing of a few refs: a `git ci cancel`
+            // of a running job is seen at once, not at the next poll.
+            Wake::RefsChanged => self.next_cancel_check = Instant::now(),
             Wake::Started(id, interrupter, log_path) => {
                 if let Some(a) = self.active.get_mut(&id) {
                     a.log_path = Some(log_path);
