@@ -16,10 +16,7 @@ use crate::hub::{Hub, HubError};
 use crate::id::JobId;
 use crate::model::{Job, JobResult};
 
-/// The identity on every commit git-ci writes.
-pub fn signature() -> gix::actor::Signature {
-    gix::actor::Signature { name: "git-ci".into(), email: "git-ci@localhost".into(), time: gix::date::Time::now_utc() }
-}
+pub use crate::identity::signature;
 
 /// Bytes to store, in memory or in a file (logs can be large).
 #[derive(Debug)]

@@ -9,12 +9,14 @@
 pub mod chain;
 pub mod checkout;
 pub mod claimed;
+pub mod digest;
 pub mod done;
 pub mod gc;
 pub mod git;
 pub mod guard;
 pub mod hub;
 pub mod id;
+pub mod identity;
 pub mod junit;
 pub mod mask;
 pub mod model;

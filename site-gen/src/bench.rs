@@ -175,7 +175,7 @@ impl Fixture {
         }
         let log = log(i, status);
         result.log_bytes = log.len() as u64;
-        result.log_sha256 = git_ci_core::runner::log::sha256_hex(&log);
+        result.log_sha256 = git_ci_core::digest::sha256_hex(&log);
         Entry {
             id: job.id.clone(),
             job_json: job.to_json(),

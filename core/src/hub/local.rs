@@ -94,7 +94,7 @@ impl Hub for LocalHub {
             message: m,
         })?;
         let repo = self.repo();
-        let sig = crate::done::signature();
+        let sig = crate::identity::signature();
         let mut time = Default::default();
         // A lock held by a concurrent writer fails the transaction while the
         // expectations may still hold: retry those few times.

@@ -181,7 +181,7 @@ impl RemoteHub {
             };
             Some(gix::refs::transaction::RefEdit { change, name, deref: false })
         });
-        let sig = crate::done::signature();
+        let sig = crate::identity::signature();
         let mut time = Default::default();
         self.repo()
             .edit_references_as(gix_edits, Some(sig.to_ref(&mut time)))

@@ -80,7 +80,7 @@ impl JobResult {
             duration_ms: 0,
             worker: worker.into(),
             attempt,
-            log_sha256: crate::runner::log::sha256_hex(b""),
+            log_sha256: crate::digest::sha256_hex(b""),
             log_bytes: 0,
             log_truncated: false,
             tests: TestCounts::default(),

@@ -19,13 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::mask::{MaskStream, Masker};
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::digest::hex;
+pub use crate::digest::sha256_hex;
 
 /// What the finished log looks like.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -66,7 +66,7 @@ fn crashed(cfg: &Config, id: crate::id::JobId, attempt: u32, job_json: Vec<u8>, 
     let reason = format!("git-ci crashed while running the job (a bug; please report it): {panic}");
     let log = format!("[git-ci] {reason}\n").into_bytes();
     let mut result = JobResult::without_run(&id, Status::Error, &cfg.name, attempt, reason);
-    result.log_sha256 = runner::log::sha256_hex(&log);
+    result.log_sha256 = crate::digest::sha256_hex(&log);
     result.log_bytes = log.len() as u64;
     let entry = Entry { id, job_json, result, log: Content::Bytes(log), files: vec![], cache_key: None };
     Ran { entry, stolen: false, workdir: None }
@@ -125,7 +125,7 @@ fn seal_log(path: &Path, notes: &[String], masker: &Masker, result: &mut JobResu
     result.reason = result.reason.take().map(|r| masker.mask_str(&r));
     let log = match std::fs::read(path) {
         Ok(bytes) => {
-            result.log_sha256 = crate::runner::log::sha256_hex(&bytes);
+            result.log_sha256 = crate::digest::sha256_hex(&bytes);
             result.log_bytes = bytes.len() as u64;
             return Content::File(path.to_path_buf());
         }
@@ -134,7 +134,7 @@ fn seal_log(path: &Path, notes: &[String], masker: &Masker, result: &mut JobResu
             masker.mask(format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or_default()).as_bytes())
         }
     };
-    result.log_sha256 = crate::runner::log::sha256_hex(&log);
+    result.log_sha256 = crate::digest::sha256_hex(&log);
     result.log_bytes = log.len() as u64;
     result.log_truncated = false;
     Content::Bytes(log)

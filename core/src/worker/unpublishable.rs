@@ -31,7 +31,7 @@ pub fn fitting_error(entry: Entry, why: &str) -> Entry {
     result.artifacts.clear();
     result.log_truncated = true;
     result.log_bytes = text.len() as u64;
-    result.log_sha256 = crate::runner::log::sha256_hex(&text);
+    result.log_sha256 = crate::digest::sha256_hex(&text);
     Entry { id, job_json, result, log: Content::Bytes(text), files: vec![], cache_key: None }
 }
 
@@ -106,7 +106,7 @@ mod tests {
             assert_eq!(e.result.status, Status::Error);
             assert!(e.result.reason.as_deref().unwrap().contains("ci.maxLogBytes"));
             assert_eq!((e.result.log_bytes, e.files.len(), e.result.tests.total), (text.len() as u64, 0, 0));
-            assert_eq!(e.result.log_sha256, crate::runner::log::sha256_hex(text.as_bytes()));
+            assert_eq!(e.result.log_sha256, crate::digest::sha256_hex(text.as_bytes()));
         }
     }
 }
