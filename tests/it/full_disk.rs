@@ -7,21 +7,37 @@ use std::process::Command;
 
 use crate::env::TestEnv;
 
-/// A 2 MiB tmpfs at `dir`, unmounted when dropped. Tests run as root; a
+/// A small tmpfs at `dir`, unmounted when dropped. Tests run as root; a
 /// mount that fails fails the test.
-struct SmallDisk(PathBuf);
+pub struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(dir: &Path) -> SmallDisk {
+    /// 2 MiB.
+    pub fn mount(dir: &Path) -> SmallDisk {
+        Self::mount_sized(dir, "2M")
+    }
+
+    /// `size` as `mount -o size=` takes it.
+    pub fn mount_sized(dir: &Path, size: &str) -> SmallDisk {
         std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", "size=2M", "tmpfs"]).arg(dir).output().unwrap();
+        let disk = SmallDisk(dir.to_path_buf());
+        disk.mount_with(&format!("size={size}"));
+        disk
+    }
+
+    /// Makes room: the same disk, `size` large.
+    pub fn grow(&self, size: &str) {
+        self.mount_with(&format!("remount,size={size}"));
+    }
+
+    fn mount_with(&self, options: &str) {
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(&self.0).output().unwrap();
         assert!(
             out.status.success(),
             "could not mount a tmpfs at {} (this test needs root): {}",
-            dir.display(),
+            self.0.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        SmallDisk(dir.to_path_buf())
     }
 }
 

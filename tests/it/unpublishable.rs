@@ -67,3 +67,36 @@ fn a_job_whose_pin_went_missing_still_ends() {
     assert!(live.is_empty(), "nothing left behind: {live:?}");
     assert_eq!(env.published_ids(&hub), [id]);
 }
+
+/// The worker's cache disk fills up while it writes a big result: that
+/// result waits, with a backoff of its own, while the worker goes on
+/// claiming and publishing others; once there is room again it is
+/// published too.
+#[test]
+fn a_result_that_cannot_be_written_waits_without_holding_the_others() {
+    let env = TestEnv::new();
+    let hub = env.bare_hub("hub.git");
+    let project = env.project("p", "");
+    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let url = format!("file://{}", hub.display());
+    // ~8 MB of log that does not compress: far over the cache's disk.
+    let big = env.ci(&project, &["submit", "--hub", &url, "--run", "head -c 6000000 /dev/urandom | base64"]);
+    let big = big.expect(0).stdout().trim().to_owned();
+    let small =
+        env.ci(&project, &["submit", "--hub", &url, "--run", "echo small"]).expect(0).stdout().trim().to_owned();
+    let cache = env.path("small-cache");
+    let disk = crate::full_disk::SmallDisk::mount_sized(&cache, "3M");
+    let mut cmd = env.ci_cmd(&project, &["worker", "--hub", &url, "--poll", "100ms", "--work-dir"]);
+    cmd.arg(env.path("work")).env("GIT_CI_CACHE_DIR", &cache);
+    let worker = env.spawn(cmd);
+    wait_until(Duration::from_secs(60), "the small job to be published beside the stuck one", || {
+        outcome(&env, &project, &url, &small).0 == "passed"
+    });
+    assert_eq!(outcome(&env, &project, &url, &big).0, "running", "its claim is kept:\n{}", worker.stderr());
+    assert!(worker.stderr().contains("publishing"), "said why it waits:\n{}", worker.stderr());
+    disk.grow("64M");
+    wait_until(Duration::from_secs(90), "the big job to be published once there is room", || {
+        outcome(&env, &project, &url, &big).0 == "passed"
+    });
+    assert_eq!(env.published_ids(&hub).len(), 2, "each published once");
+}

@@ -132,7 +132,7 @@ impl Worker {
         if eligible == 0 {
             // Nothing to claim with it: publish alone (after an old
             // snapshot, a fresh one is read first).
-            if fresh && !self.to_publish.is_empty() {
+            if fresh && self.publish_due() {
                 retry_now |= self.publish();
             }
             return Ok(Round { eligible, retry_now });
@@ -154,11 +154,11 @@ impl Worker {
     /// at once without it, a few times, before the publish goes alone.
     pub(super) fn claim_batch(&mut self, mut picked: Vec<Candidate>, mut batch: Batch) -> Result<Round, HubError> {
         let eligible = batch.eligible;
-        let publishing = match self.to_publish.is_empty() {
-            true => None,
-            // A publish that cannot even be written (a full disk) must not
-            // stop the claims: they go alone, the publish is tried again.
-            false => self.publish_edits().map_err(|e| self.emit(Event::HubError { error: e.to_string() })).ok(),
+        // A publish that cannot even be written (a full disk) must not stop
+        // the claims: they go alone (`publish_edits` deals with it).
+        let publishing = match self.publish_due() {
+            false => None,
+            true => self.publish_edits().ok(),
         };
         let (append, also) = publishing.unzip();
         let also = also.unwrap_or_default();

@@ -239,6 +239,10 @@ struct Pending {
     /// job again. `None` for a job we did not claim (published unrun), or
     /// whose claim we lost.
     claim: Option<Claim>,
+    /// Its objects could not be written (a full cache disk) this many
+    /// times in a row; it waits until `retry_at`, behind the others.
+    unwritable: u32,
+    retry_at: Option<Instant>,
     _workdir: Option<tempfile::TempDir>,
 }
 
@@ -374,7 +378,7 @@ impl Worker {
             // look at the queue first.
             let claiming = free > 0 && !self.draining && !lingering;
             let combine = claiming && self.queue_busy;
-            if !combine && !lingering && !self.to_publish.is_empty() && self.backoff.ready() {
+            if !combine && !lingering && self.publish_due() && self.backoff.ready() {
                 busy |= self.publish();
             }
             let holding = !self.active.is_empty() || self.to_publish.iter().any(|p| p.claim.is_some());
@@ -454,6 +458,9 @@ impl Worker {
         }
         if let Some(oldest) = self.to_publish.iter().map(|p| p.at).min().filter(|_| self.lingering()) {
             wait = wait.min((oldest + self.publish_linger).saturating_duration_since(now));
+        }
+        if let Some(retry) = self.to_publish.iter().filter_map(|p| p.retry_at).min() {
+            wait = wait.min(retry.saturating_duration_since(now));
         }
         if let Some(r) = self.backoff.remaining() {
             wait = wait.max(r).min(self.cfg.poll.max(r));

@@ -9,6 +9,10 @@ use super::*;
 /// a local hub's transaction ~0.2 ms, so there it does not wait).
 pub(super) const PUBLISH_LINGER: Duration = Duration::from_millis(50);
 
+/// The longest a result whose objects could not be written waits before
+/// it is tried again.
+const UNWRITABLE_WAIT_MAX: Duration = Duration::from_secs(60);
+
 impl Worker {
     pub(super) fn ran(&mut self, ran: Ran) {
         let id = ran.entry.id.clone();
@@ -40,6 +44,8 @@ impl Worker {
             released: false,
             at: Instant::now(),
             refused: false,
+            unwritable: 0,
+            retry_at: None,
             _workdir: workdir,
         });
     }
@@ -54,6 +60,9 @@ impl Worker {
                 }
                 Err(e) => self.publish_failed(e, &append),
             },
+            // Already dealt with, result by result (`unwritable`): no
+            // backoff of the whole worker, whose claims may go on.
+            Err(HubError::Local { .. }) => self.publish_due(),
             Err(e) => {
                 self.hub_failed(e);
                 false
@@ -61,14 +70,46 @@ impl Worker {
         }
     }
 
+    /// Whether a publish has a result to carry now.
+    pub(super) fn publish_due(&self) -> bool {
+        let now = Instant::now();
+        self.to_publish.iter().any(|p| p.retry_at.is_none_or(|t| t <= now))
+    }
+
     /// The objects and ref edits that publish everything finished.
     pub(super) fn publish_edits(&mut self) -> Result<(Append, Vec<RefEdit>), HubError> {
-        self.publishing = if self.publish_alone { 1 } else { self.to_publish.len() };
+        let now = Instant::now();
+        // Results waiting out a failure go behind the others (a stable sort).
+        self.to_publish.sort_by_key(|p| p.retry_at.is_some_and(|t| t > now));
+        let due = self.to_publish.iter().take_while(|p| p.retry_at.is_none_or(|t| t <= now)).count();
+        self.publishing = if self.publish_alone { due.min(1) } else { due };
         let finished: Vec<(&Entry, Option<&Release>)> = self.to_publish[..self.publishing]
             .iter()
             .map(|p| (&p.entry, (!p.released).then_some(&p.release)))
             .collect();
-        queue::complete_edits(&*self.hub, &mut self.chain, &finished)
+        let edits = queue::complete_edits(&*self.hub, &mut self.chain, &finished);
+        if let Err(e @ HubError::Local { .. }) = &edits {
+            self.unwritable(e);
+        }
+        edits
+    }
+
+    /// A publish whose objects could not be written (a full cache disk):
+    /// of several results, each goes alone next, to find which; one alone
+    /// waits, with a backoff of its own, while the others and the claims
+    /// go on. It is kept, not turned into an error: space may come back,
+    /// and its claim stays ours by heartbeat meanwhile.
+    fn unwritable(&mut self, e: &HubError) {
+        if self.publishing > 1 {
+            self.publish_alone = true;
+            return;
+        }
+        let Some(p) = self.to_publish.first_mut().filter(|_| self.publishing == 1) else { return };
+        p.unwritable += 1;
+        let wait = Duration::from_secs(1 << p.unwritable.min(6)).min(UNWRITABLE_WAIT_MAX);
+        p.retry_at = Some(Instant::now() + wait);
+        let error = format!("{e}; publishing {} again in {}", p.entry.id, crate::time::human_duration(wait));
+        self.emit(Event::HubError { error });
     }
 
     /// The transaction holding `append` and everything finished went through.

@@ -66,6 +66,18 @@ impl Worker {
             Entry { id, job_json: json, result, log: Content::Bytes(log.into_bytes()), files: vec![], cache_key: None };
         let at = Instant::now();
         let (released, refused, claim, _workdir) = (false, false, None, None);
-        self.to_publish.push(Pending { job, entry, release, released, at, refused, claim, _workdir });
+        let (unwritable, retry_at) = (0, None);
+        self.to_publish.push(Pending {
+            job,
+            entry,
+            release,
+            released,
+            at,
+            refused,
+            claim,
+            unwritable,
+            retry_at,
+            _workdir,
+        });
     }
 }
