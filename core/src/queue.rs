@@ -170,6 +170,21 @@ pub fn claim(hub: &dyn Hub, requests: &[ClaimRequest]) -> Result<Vec<Won>, HubEr
 /// steal replaces the expired claim it watched; the queue ref, already
 /// claimed, stays.
 pub fn claim_with(hub: &dyn Hub, requests: &[ClaimRequest], also: Vec<RefEdit>) -> Result<Vec<Won>, HubError> {
+    let plan = plan_claims(hub, requests, also)?;
+    hub.transact(&plan.edits)?;
+    Ok(plan.won)
+}
+
+/// The objects of a claim transaction, written, and its edits.
+pub struct ClaimPlan {
+    pub edits: Vec<RefEdit>,
+    /// What each claim holds once the transaction goes through: what a
+    /// claimer whose answer was lost looks for on the hub.
+    pub won: Vec<Won>,
+}
+
+/// Writes the objects of [`claim_with`]'s transaction and returns it, unapplied.
+pub fn plan_claims(hub: &dyn Hub, requests: &[ClaimRequest], also: Vec<RefEdit>) -> Result<ClaimPlan, HubError> {
     let mut edits = also;
     let mut won = Vec::with_capacity(requests.len());
     for r in requests {
@@ -185,8 +200,7 @@ pub fn claim_with(hub: &dyn Hub, requests: &[ClaimRequest], also: Vec<RefEdit>) 
         };
         won.push(Won { claim: blob, queue_value });
     }
-    hub.transact(&edits)?;
-    Ok(won)
+    Ok(ClaimPlan { edits, won })
 }
 
 /// Renews claims: `(old blob, renewed claim)`. Returns the new blobs.

@@ -166,8 +166,10 @@ impl Worker {
         let mut lost_here = 0;
         for attempt in 0.. {
             let requests = self.claim_requests(&picked);
-            let e = match queue::claim_with(&*self.hub, &requests, also.clone()) {
-                Ok(won) => {
+            let plan = queue::plan_claims(&*self.hub, &requests, also.clone())?;
+            let e = match self.hub.transact(&plan.edits) {
+                Ok(()) => {
+                    let won = plan.won;
                     if let Some(append) = &append {
                         self.on_published(append);
                     }
@@ -249,7 +251,9 @@ impl Worker {
                     // The answer may be lost with the push applied (a
                     // connection cut after the hub took it): our claims,
                     // unique by their nonce, tell.
-                    if let Some(round) = self.claimed_unanswered(&picked, &requests, append.as_ref(), eligible) {
+                    if let Some(round) =
+                        self.claimed_unanswered(&picked, &requests, &plan.won, append.as_ref(), eligible)
+                    {
                         return Ok(round);
                     }
                     return Err(e);
@@ -267,26 +271,20 @@ impl Worker {
         &mut self,
         picked: &[Candidate],
         requests: &[ClaimRequest],
+        won: &[queue::Won],
         append: Option<&Append>,
         eligible: usize,
     ) -> Option<Round> {
         let first = refs::claim(&requests.first()?.claim.job);
         self.hub.refresh(&[refs::CLAIMS]).ok()?;
-        let ours =
-            self.hub.get(&first).ok()?? == crate::claimed::blob_id(&self.hub.repo(), &requests[0].claim.to_json());
-        if !ours {
+        if self.hub.get(&first).ok()?? != won.first()?.claim {
             return None;
         }
         if let Some(append) = append {
             self.on_published(append);
         }
-        for (c, req) in picked.iter().zip(requests) {
-            let claim = crate::claimed::blob_id(&self.hub.repo(), &req.claim.to_json());
-            let queue_value = match req.steal {
-                Some(_) => req.queue_value,
-                None => crate::claimed::write(&*self.hub, req.job_blob, claim).ok()?,
-            };
-            self.start(c.clone(), req.claim.clone(), queue::Won { claim, queue_value });
+        for ((c, req), won) in picked.iter().zip(requests).zip(won) {
+            self.start(c.clone(), req.claim.clone(), *won);
         }
         Some(Round { eligible, retry_now: true })
     }
