@@ -52,7 +52,7 @@ impl Badge {
             State::Finished(Status::Passed) => Badge::Passing,
             State::Finished(Status::Failed) => Badge::Failing,
             State::Finished(Status::Timeout) => Badge::Timeout,
-            State::Finished(Status::Cancelled) => Badge::Cancelled,
+            State::Finished(Status::Cancelled | Status::Skipped) => Badge::Cancelled,
             State::Finished(Status::Error) => Badge::Error,
         }
     }

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::matrix::Matrix;
 use super::{DocError, VERSION, parse_doc, to_json};
 use crate::id::JobId;
 
@@ -27,6 +28,9 @@ pub struct JobSpec {
     #[serde(default)]
     pub priority: i32,
     pub max_attempts: u32,
+    /// A matrix job's values, each also an environment variable of its run.
+    #[serde(default, skip_serializing_if = "Matrix::is_empty")]
+    pub matrix: Matrix,
 }
 
 impl JobSpec {
@@ -46,7 +50,13 @@ impl JobSpec {
             cache: vec![],
             priority: 0,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            matrix: Matrix::default(),
         }
+    }
+
+    /// `test (python=3.11, db=postgres)`: the name a person reads.
+    pub fn label(&self) -> String {
+        if self.matrix.is_empty() { self.name.clone() } else { format!("{} ({})", self.name, self.matrix) }
     }
 
     /// What no worker could run as written (see [`super::spec_rules`]).
@@ -55,6 +65,10 @@ impl JobSpec {
         rules::timeout_secs(self.timeout)?;
         rules::script(&self.run)?;
         for (k, v) in &self.env {
+            rules::env_var(k, v)?;
+        }
+        for (k, v) in self.matrix.iter() {
+            rules::matrix_key(k)?;
             rules::env_var(k, v)?;
         }
         for (field, patterns) in [("artifacts", &self.artifacts), ("junit", &self.junit)] {
@@ -75,6 +89,12 @@ impl JobSpec {
             "requires": self.requires, "timeout": self.timeout,
             "artifacts": self.artifacts, "junit": self.junit,
         });
+        // Added only when set, so that keys of jobs without a matrix stay
+        // what older git-ci wrote (their passes still count).
+        let mut material = material;
+        if !self.matrix.is_empty() {
+            material["matrix"] = serde_json::to_value(&self.matrix).expect("a matrix serializes");
+        }
         let digest = Sha256::digest(material.to_string().as_bytes());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -102,14 +122,53 @@ pub struct Job {
     /// one blob whose "create" both would see succeed.
     #[serde(default)]
     pub nonce: String,
+    /// The jobs of the same submission that must pass before this one may
+    /// be claimed ([`crate::needs`]); their artifacts are put in its checkout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<Need>,
+    /// Names of the jobs that need this one: its publisher then moves them
+    /// on, in the same transaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needed_by: Vec<String>,
+    /// One of several runs of the same job (`submit --repeat N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+    /// Where the definition came from when not the commit's own
+    /// `.git-ci.toml`: `"path:ci.toml"`, `"rev:<commit>:.git-ci.toml"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_from: Option<String>,
+    /// The cron tick (RFC 3339) a scheduled run was queued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled: Option<String>,
+}
+
+/// A job that must pass first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Need {
+    pub id: JobId,
+    /// Its label, for reasons and displays (`build`, `test (python=3.11)`).
+    pub label: String,
+}
+
+/// Run `index` of `count` (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub index: u32,
+    pub count: u32,
 }
 
 impl Job {
     /// Binds `spec` to a commit; the id is derived from the document itself.
     pub fn new(spec: JobSpec, commit: &str, tree: &str, git_ref: &str, submitted_by: &str) -> Job {
+        Job::unsealed(spec, commit, tree, git_ref, submitted_by).sealed()
+    }
+
+    /// [`Job::new`] without its id yet: set `needs`, `repeat`, ... then
+    /// [`Job::sealed`], which derives the id from the whole document.
+    pub fn unsealed(spec: JobSpec, commit: &str, tree: &str, git_ref: &str, submitted_by: &str) -> Job {
         let at = submission_time();
         let placeholder = JobId::new(at, b"");
-        let mut job = Job {
+        let job = Job {
             version: VERSION,
             id: placeholder,
             commit: commit.into(),
@@ -120,9 +179,30 @@ impl Job {
             submitted_at: crate::time::rfc3339(at),
             submitted_by: submitted_by.into(),
             nonce: format!("{:016x}", fastrand::u64(..)),
+            needs: vec![],
+            needed_by: vec![],
+            repeat: None,
+            config_from: None,
+            scheduled: None,
         };
-        job.id = JobId::new(at, &to_json(&job));
         job
+    }
+
+    /// Gives the job its id: the submission time (kept in the placeholder)
+    /// and a digest of the document.
+    pub fn sealed(mut self) -> Job {
+        let at = crate::time::parse_rfc3339(&self.submitted_at).unwrap_or_else(std::time::SystemTime::now);
+        self.id = JobId::new(at, b"");
+        self.id = JobId::new(at, &to_json(&self));
+        self
+    }
+
+    /// `test (python=3.11) #3`: the name a person reads.
+    pub fn label(&self) -> String {
+        match self.repeat {
+            Some(r) => format!("{} #{}", self.spec.label(), r.index),
+            None => self.spec.label(),
+        }
     }
 
     pub fn to_json(&self) -> Vec<u8> {

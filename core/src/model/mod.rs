@@ -3,12 +3,14 @@
 
 mod claim;
 mod job;
+mod matrix;
 mod result;
 pub mod spec_rules;
 mod worker;
 
 pub use claim::Claim;
-pub use job::{Job, JobSpec};
+pub use job::{Job, JobSpec, Need, Repeat};
+pub use matrix::Matrix;
 pub use result::{Artifact, JobResult, Status, TestCounts};
 pub use worker::{WorkerInfo, gone_after, serves};
 

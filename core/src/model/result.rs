@@ -11,6 +11,8 @@ pub enum Status {
     Timeout,
     Cancelled,
     Error,
+    /// Never ran: a job it needs did not pass ([`crate::needs`]).
+    Skipped,
 }
 
 impl Status {
@@ -21,7 +23,13 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Cancelled => "cancelled",
             Status::Error => "error",
+            Status::Skipped => "skipped",
         }
+    }
+
+    /// Whether the jobs that need this one may run.
+    pub fn lets_dependants_run(self) -> bool {
+        self == Status::Passed
     }
 }
 
@@ -60,7 +68,7 @@ pub struct JobResult {
     pub tests: TestCounts,
     #[serde(default)]
     pub artifacts: Vec<Artifact>,
-    /// Why, for `error` and `cancelled`.
+    /// Why, for `error`, `cancelled` and `skipped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

@@ -51,3 +51,15 @@ pub fn pattern(field: &str, p: &str) -> Result<(), String> {
     }
     glob::Pattern::new(p).map(drop).map_err(|e| format!("{field}: {p:?} is not a valid glob pattern: {}", e.msg))
 }
+
+/// A matrix key: also an environment variable that `run` reads as `$key`,
+/// so a shell name.
+pub fn matrix_key(key: &str) -> Result<(), String> {
+    let mut chars = key.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err(format!("matrix: {key:?} is not a usable variable name (letters, digits and _, not starting with a digit)"))
+    }
+}

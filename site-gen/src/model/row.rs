@@ -244,6 +244,7 @@ mod state_str {
             "failed" => State::Finished(Status::Failed),
             "timeout" => State::Finished(Status::Timeout),
             "cancelled" => State::Finished(Status::Cancelled),
+            "skipped" => State::Finished(Status::Skipped),
             _ => State::Finished(Status::Error),
         })
     }

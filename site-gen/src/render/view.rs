@@ -81,6 +81,7 @@ pub fn icon(state: State) -> &'static str {
         State::Finished(Status::Timeout) => "⏱",
         State::Finished(Status::Cancelled) => "⊘",
         State::Finished(Status::Error) => "!",
+        State::Finished(Status::Skipped) => "↷",
     }
 }
 

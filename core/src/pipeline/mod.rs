@@ -9,8 +9,13 @@ use std::time::Duration;
 use serde::{Deserialize, de};
 use toml::Spanned;
 
-use crate::model::JobSpec;
 use crate::model::spec_rules as rules;
+use crate::model::{JobSpec, Matrix};
+
+mod expand;
+pub mod matrix;
+
+pub use expand::SelectError;
 
 pub const FILE_NAME: &str = ".git-ci.toml";
 
@@ -24,6 +29,12 @@ pub struct PipelineJob {
     pub tags: Vec<String>,
     /// A newer push to the branch cancels pending runs of this job.
     pub supersede: bool,
+    /// Names of the jobs that must pass first.
+    pub needs: Vec<String>,
+    /// Its matrix, expanded: one job per entry (none: one job).
+    pub matrix: Vec<Matrix>,
+    /// A 5-field cron expression (UTC): `git ci watch` queues it then.
+    pub schedule: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -76,6 +87,12 @@ struct RawJob {
     max_attempts: Option<u32>,
     #[serde(default)]
     supersede: Option<bool>,
+    #[serde(default)]
+    needs: Vec<Spanned<String>>,
+    #[serde(default, deserialize_with = "matrix::deserialize")]
+    matrix: Option<matrix::MatrixDef>,
+    #[serde(default, deserialize_with = "schedule")]
+    schedule: Option<String>,
 }
 
 // Each field's rule fails its own deserialization, so that the error
@@ -126,6 +143,12 @@ fn queue_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, 
     Ok(Some(s))
 }
 
+fn schedule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::schedule::Schedule::parse(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
+}
+
 fn attempts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     match u32::deserialize(d)? {
         0 => Err(serde::de::Error::custom("max_attempts must be at least 1")),
@@ -147,10 +170,17 @@ impl Pipeline {
             at(offset, e.message().trim().to_owned())
         })?;
         let mut jobs = BTreeMap::new();
-        for (name, raw) in raw.job {
+        let mut needs = BTreeMap::new();
+        for (name, mut raw) in raw.job {
             crate::refs::check_component("job name", name.get_ref()).map_err(|m| at(name.span().start, m))?;
             let name = name.into_inner();
+            needs.insert(name.clone(), std::mem::take(&mut raw.needs));
             jobs.insert(name.clone(), raw.into_job(name));
+        }
+        expand::check_needs(&jobs, &needs).map_err(|(offset, message)| at(offset, message))?;
+        for (name, edges) in needs {
+            let job = jobs.get_mut(&name).expect("collected together");
+            job.needs = edges.into_iter().map(Spanned::into_inner).collect();
         }
         Ok(Pipeline { jobs })
     }
@@ -181,19 +211,6 @@ impl Pipeline {
 
     pub fn names(&self) -> Vec<&str> {
         self.jobs.keys().map(String::as_str).collect()
-    }
-
-    /// The specs named in `wanted` (all when empty), in name order.
-    pub fn select(&self, wanted: &[String]) -> Result<Vec<&PipelineJob>, UnknownJob> {
-        if wanted.is_empty() {
-            return Ok(self.jobs.values().collect());
-        }
-        wanted
-            .iter()
-            .map(|name| {
-                self.jobs.get(name).ok_or_else(|| UnknownJob { name: name.clone(), defined: self.names().join(", ") })
-            })
-            .collect()
     }
 }
 
@@ -226,8 +243,17 @@ impl RawJob {
             cache: self.cache,
             priority: self.priority,
             max_attempts: self.max_attempts.unwrap_or(JobSpec::DEFAULT_MAX_ATTEMPTS),
+            matrix: Matrix::default(),
         };
-        PipelineJob { spec, branches: self.branches, tags: self.tags, supersede: self.supersede.unwrap_or(true) }
+        PipelineJob {
+            spec,
+            branches: self.branches,
+            tags: self.tags,
+            supersede: self.supersede.unwrap_or(true),
+            needs: vec![],
+            matrix: self.matrix.map(|m| m.expand()).unwrap_or_default(),
+            schedule: self.schedule,
+        }
     }
 }
 
