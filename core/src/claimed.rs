@@ -1,5 +1,7 @@
-//! The two values a queue ref holds: a pending job's `job.json` blob, or,
-//! once a worker claimed it, a tree `{claim.json, job.json}`.
+//! The values a queue ref holds: a pending job's `job.json` blob; once a
+//! worker claimed it, a tree `{claim.json, job.json}`; and, for a job that
+//! waits on others (`needs`), a tree `{job.json, waiting.json}` naming the
+//! jobs it still waits for ([`crate::needs`]).
 //!
 //! Why the queue ref moves on a claim: `git push` never sends a ref that it
 //! leaves unchanged, so a lease on an unchanged queue ref is checked only
@@ -26,6 +28,8 @@ use crate::hub::{Hub, HubError};
 pub const JOB_ENTRY: &str = "job.json";
 /// The first claim's name in a claimed tree.
 pub const CLAIM_ENTRY: &str = "claim.json";
+/// The list of the jobs a waiting job still waits for, in a waiting tree.
+pub const WAITING_ENTRY: &str = "waiting.json";
 
 /// What a queue ref's value says about its job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,22 +38,33 @@ pub struct QueueValue {
     pub job: ObjectId,
     /// The claim that first took the job, when the ref holds the claimed tree.
     pub first_claim: Option<ObjectId>,
+    /// The `waiting.json` blob, when the job waits on jobs it needs.
+    pub waiting: Option<ObjectId>,
 }
 
 /// Writes the claimed tree of a job whose document is `job` and whose first
 /// claim is `claim`.
 pub fn write(hub: &dyn Hub, job: ObjectId, claim: ObjectId) -> Result<ObjectId, HubError> {
     // Entries sorted by name, as git requires: "claim.json" < "job.json".
-    let tree = gix::objs::Tree {
-        entries: vec![
-            Entry { mode: EntryKind::Blob.into(), filename: CLAIM_ENTRY.into(), oid: claim },
-            Entry { mode: EntryKind::Blob.into(), filename: JOB_ENTRY.into(), oid: job },
-        ],
-    };
+    write_tree(hub, [(CLAIM_ENTRY, claim), (JOB_ENTRY, job)])
+}
+
+/// Writes the waiting tree of a job whose document is `job`, waiting on
+/// the jobs listed in the blob `waiting`.
+pub fn write_waiting(hub: &dyn Hub, job: ObjectId, waiting: ObjectId) -> Result<ObjectId, HubError> {
+    // Sorted by name: "job.json" < "waiting.json".
+    write_tree(hub, [(JOB_ENTRY, job), (WAITING_ENTRY, waiting)])
+}
+
+fn write_tree(hub: &dyn Hub, sorted: [(&str, ObjectId); 2]) -> Result<ObjectId, HubError> {
+    let entries = sorted
+        .into_iter()
+        .map(|(name, oid)| Entry { mode: EntryKind::Blob.into(), filename: name.into(), oid })
+        .collect();
     hub.repo()
-        .write_object(&tree)
+        .write_object(&gix::objs::Tree { entries })
         .map(|id| id.detach())
-        .map_err(|e| hub.local_error("could not write a claimed queue entry".into(), e))
+        .map_err(|e| hub.local_error("could not write a queue entry".into(), e))
 }
 
 /// Reads the value of a queue ref: a blob is a pending job's document
@@ -59,7 +74,7 @@ pub fn resolve(repo: &gix::Repository, value: ObjectId) -> Result<QueueValue, St
     // The header alone for a pending job: the worker reads its document
     // apart, and only once.
     match repo.find_header(value).map_err(|e| unreadable(&e))?.kind() {
-        Kind::Blob => Ok(QueueValue { job: value, first_claim: None }),
+        Kind::Blob => Ok(QueueValue { job: value, first_claim: None, waiting: None }),
         Kind::Tree => parse_tree(&repo.find_object(value).map_err(|e| unreadable(&e))?.data, value.kind()),
         other => Err(format!("the queue entry {value} is a {other}, not a job document or a claimed tree")),
     }
@@ -70,26 +85,30 @@ pub fn blob_id(repo: &gix::Repository, bytes: &[u8]) -> ObjectId {
     gix::objs::compute_hash(repo.object_hash(), Kind::Blob, bytes).expect("hashing in memory does not fail")
 }
 
-/// A claimed tree's two blobs; anything else in it is refused, so that a
-/// queue ref cannot carry more than git-ci put there.
+/// A claimed or waiting tree's two blobs; anything else in it is refused,
+/// so that a queue ref cannot carry more than git-ci put there.
 pub fn parse_tree(bytes: &[u8], hash: gix::hash::Kind) -> Result<QueueValue, String> {
-    let tree = TreeRef::from_bytes(bytes, hash).map_err(|e| format!("the claimed queue entry does not decode: {e}"))?;
-    let (mut job, mut claim) = (None, None);
+    let tree = TreeRef::from_bytes(bytes, hash).map_err(|e| format!("the queue entry tree does not decode: {e}"))?;
+    let (mut job, mut claim, mut waiting) = (None, None, None);
     for entry in &tree.entries {
         if !entry.mode.is_blob() {
-            return Err(format!("the claimed queue entry holds {}, which is not a file", entry.filename));
+            return Err(format!("the queue entry tree holds {}, which is not a file", entry.filename));
         }
         match entry.filename.to_string().as_str() {
             JOB_ENTRY => job = Some(entry.oid.to_owned()),
             CLAIM_ENTRY => claim = Some(entry.oid.to_owned()),
+            WAITING_ENTRY => waiting = Some(entry.oid.to_owned()),
             other => {
-                return Err(format!("the claimed queue entry holds {other:?}; only {JOB_ENTRY} and {CLAIM_ENTRY}"));
+                return Err(format!(
+                    "the queue entry tree holds {other:?}; only {JOB_ENTRY} with {CLAIM_ENTRY} or {WAITING_ENTRY}"
+                ));
             }
         }
     }
-    match (job, claim) {
-        (Some(job), Some(claim)) => Ok(QueueValue { job, first_claim: Some(claim) }),
-        _ => Err(format!("the claimed queue entry lacks {JOB_ENTRY} or {CLAIM_ENTRY}")),
+    match (job, claim, waiting) {
+        (Some(job), Some(claim), None) => Ok(QueueValue { job, first_claim: Some(claim), waiting: None }),
+        (Some(job), None, Some(waiting)) => Ok(QueueValue { job, first_claim: None, waiting: Some(waiting) }),
+        _ => Err(format!("the queue entry tree must hold {JOB_ENTRY} and one of {CLAIM_ENTRY} or {WAITING_ENTRY}")),
     }
 }
 
@@ -107,8 +126,10 @@ mod tests {
         let claim = hub.write_blob(b"{\"claim\": 1}").unwrap();
         let tree = write(hub, job, claim).unwrap();
         let repo = hub.repo();
-        assert_eq!(resolve(&repo, tree).unwrap(), QueueValue { job, first_claim: Some(claim) });
-        assert_eq!(resolve(&repo, job).unwrap(), QueueValue { job, first_claim: None });
+        assert_eq!(resolve(&repo, tree).unwrap(), QueueValue { job, first_claim: Some(claim), waiting: None });
+        assert_eq!(resolve(&repo, job).unwrap(), QueueValue { job, first_claim: None, waiting: None });
+        let waiting = write_waiting(hub, job, claim).unwrap();
+        assert_eq!(resolve(&repo, waiting).unwrap(), QueueValue { job, first_claim: None, waiting: Some(claim) });
     }
 
     #[test]
@@ -129,6 +150,6 @@ mod tests {
             entries: vec![Entry { mode: EntryKind::Blob.into(), filename: JOB_ENTRY.into(), oid: blob }],
         };
         let id = repo.write_object(&only_job).unwrap().detach();
-        assert!(resolve(&repo, id).unwrap_err().contains("lacks"));
+        assert!(resolve(&repo, id).unwrap_err().contains("must hold"));
     }
 }

@@ -119,15 +119,22 @@ fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId
 
 /// Queues `jobs`, pinning each one's commit, in one transaction: either all
 /// are queued or none.
+/// A job that needs others of `jobs` is queued waiting for them ([`crate::needs`]).
 pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
     let mut edits = Vec::with_capacity(jobs.len() * 2);
+    let ids: std::collections::BTreeSet<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
+    let mut imported = std::collections::HashSet::new();
     for job in jobs {
         let commit = ObjectId::from_hex(job.commit.as_bytes())
             .map_err(|e| hub.local_error(format!("job {} has a bad commit", job.id), e))?;
-        hub.import_commit(commit)?;
+        // A pipeline is many jobs of one commit: bring it over once.
+        if imported.insert(commit) {
+            hub.import_commit(commit)?;
+        }
         let blob = hub.write_blob(&job.to_json())?;
+        let value = crate::needs::queue_value(hub, job, blob, &ids)?;
         edits.push(RefEdit::create(refs::pin(&job.id), commit));
-        edits.push(RefEdit::create(refs::queue(&job.spec.queue, &job.id), blob));
+        edits.push(RefEdit::create(refs::queue(&job.spec.queue, &job.id), value));
     }
     hub.transact(&edits)
 }
@@ -273,12 +280,28 @@ pub fn complete_edits(
     chain: &mut Chain,
     finished: &[(&Entry, Option<&Release>)],
 ) -> Result<(Append, Vec<RefEdit>), HubError> {
-    let entries: Vec<&Entry> = finished.iter().map(|(e, _)| *e).collect();
+    // The jobs waiting for these move on in the same transaction.
+    let ended: Vec<crate::needs::Ended> = finished.iter().filter_map(|(e, _)| crate::needs::Ended::of(e)).collect();
+    let follow = crate::needs::follow_ups(hub, chain.writer(), &ended)?;
+    let mut entries: Vec<&Entry> = finished.iter().map(|(e, _)| *e).collect();
+    entries.extend(follow.skipped.iter().map(|s| &s.entry));
     let append = chain.append(hub, &entries)?;
     let mut edits = append.edits.clone();
     for (entry, release) in finished {
         edits.extend(release.iter().flat_map(|r| r.edits(&entry.id)));
     }
+    for skip in &follow.skipped {
+        let release = Release {
+            queue_ref: skip.queue_ref.clone(),
+            queue_value: skip.queue_value,
+            pin: skip.pin,
+            claim: None,
+            cancel: None,
+            log: None,
+        };
+        edits.extend(release.edits(&skip.entry.id));
+    }
+    edits.extend(follow.edits);
     Ok((append, edits))
 }
 
@@ -295,8 +318,11 @@ pub fn pin_of(hub: &dyn Hub, id: &JobId, job: Option<&Job>) -> Result<Option<Obj
 /// deletes it, both expected at the job blob, so whichever the hub applies
 /// first wins and the other learns it lost (a conflict: read again).
 pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, by: &str) -> Result<(), HubError> {
-    let blob = queued.job_blob(hub).map_err(|e| hub.local_error(format!("could not cancel {}", queued.id), e))?;
-    if blob != queued.value {
+    let value = claimed::resolve(&hub.repo(), queued.value)
+        .map_err(|e| hub.local_error(format!("could not cancel {}", queued.id), e))?;
+    let blob = value.job;
+    // Pending: the bare blob, or waiting for the jobs it needs.
+    if value.first_claim.is_some() {
         return Err(HubError::Conflict {
             refname: refs::queue(&queued.queue, &queued.id),
             detail: "a worker claimed the job".into(),

@@ -74,12 +74,11 @@ pub fn plan(
             ),
         )
     })?;
-    let selected = pipeline.select(names)?;
-    if selected.is_empty() {
+    let jobs = pipeline
+        .jobs(names, 1, &|spec| Job::unsealed(spec, &commit.to_string(), &tree.to_string(), git_ref, by))
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    if jobs.is_empty() {
         return Err(CliError::usage(format!("{FILE_NAME} at {} defines no jobs", commit.to_hex_with_len(10))));
     }
-    Ok(selected
-        .into_iter()
-        .map(|p| Job::new(p.spec.clone(), &commit.to_string(), &tree.to_string(), git_ref, by))
-        .collect())
+    Ok(jobs)
 }

@@ -26,6 +26,8 @@ use gix::objs::Kind;
 use crate::claimed;
 use crate::id::JobId;
 use crate::refs;
+mod waiting;
+
 use crate::validate::{Limits, Store, cancel_blob, claim_blob, job_blob, live_log_blob, worker_blob};
 use objects::{blob, chain, expect_kind, new_results};
 
@@ -106,6 +108,7 @@ impl Push<'_> {
             refs::check_component("queue", &queue)?;
             match u.old {
                 None => self.queued(new, &queue, &id),
+                Some(old) if self.is_waiting(old)? => self.waiting_moved(old, new, &id),
                 Some(old) => self.claimed(old, new, &id),
             }
         } else if name.starts_with(refs::CLAIMS) {
@@ -157,9 +160,12 @@ impl Push<'_> {
         }
     }
 
-    /// A new job: a sound document, with its pin.
+    /// A new job: a sound document (bare, or waiting for the jobs it
+    /// needs), with its pin.
     fn queued(&self, new: ObjectId, queue: &str, id: &JobId) -> Result<(), String> {
-        job_blob(&blob(self.store, new, "job", self.limits.doc_bytes)?, queue, id)?;
+        let doc =
+            if matches!(self.store.header(&new)?, Some((Kind::Tree, _))) { self.waiting_tree(new)?.0 } else { new };
+        job_blob(&blob(self.store, doc, "job", self.limits.doc_bytes)?, queue, id)?;
         let pin = refs::pin(id);
         if self.all.iter().any(|o| o.name == pin && o.new.is_some()) || self.store.has_ref(&pin)? {
             return Ok(());
@@ -194,6 +200,14 @@ impl Push<'_> {
 
     fn claimed_tree(&self, id: ObjectId) -> Result<claimed::QueueValue, String> {
         expect_kind(self.store, id, Kind::Tree, "a claimed queue entry")?;
+        match self.queue_tree(id)? {
+            value @ claimed::QueueValue { first_claim: Some(_), .. } => Ok(value),
+            _ => Err("a queue ref moves from a pending job only to its claimed form (job.json and claim.json)".into()),
+        }
+    }
+
+    fn queue_tree(&self, id: ObjectId) -> Result<claimed::QueueValue, String> {
+        expect_kind(self.store, id, Kind::Tree, "a queue entry tree")?;
         match self.store.read(&id)? {
             Some((_, data)) => claimed::parse_tree(&data, id.kind()),
             None => Err(format!("object {id} is missing")),
@@ -206,7 +220,7 @@ impl Push<'_> {
         if !matches!(self.store.header(&value)?, Some((Kind::Tree, _))) {
             return Ok(false);
         }
-        Ok(self.claimed_tree(value)?.first_claim == Some(claim))
+        Ok(self.queue_tree(value)?.first_claim == Some(claim))
     }
 
     fn moves_queue_ref(&self, id: &JobId) -> bool {

@@ -49,7 +49,11 @@ pub fn pattern(field: &str, p: &str) -> Result<(), String> {
     if p.contains('\0') {
         return Err(format!("{field}: {p:?} holds a NUL byte, which no path can hold"));
     }
-    glob::Pattern::new(p).map(drop).map_err(|e| format!("{field}: {p:?} is not a valid glob pattern: {}", e.msg))
+    globset::GlobBuilder::new(p)
+        .literal_separator(true)
+        .build()
+        .map(drop)
+        .map_err(|e| format!("{field}: {p:?} is not a valid glob pattern: {}", e.kind()))
 }
 
 /// A matrix key: also an environment variable that `run` reads as `$key`,

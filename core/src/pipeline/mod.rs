@@ -314,7 +314,7 @@ run = "cargo clippy"
                 3,
                 "artifacts: \"out/[z\" is not a valid glob",
             ),
-            ("[job.a]\nrun = \"x\"\njunit = [\"a/***\"]\n", 3, "junit"),
+            ("[job.a]\nrun = \"x\"\njunit = [\"a/[b\"]\n", 3, "junit"),
         ];
         for (text, line, needle) in cases {
             let e = Pipeline::parse(text, ".git-ci.toml").unwrap_err();

@@ -113,6 +113,13 @@ impl Worker {
             if !self.cfg.can_run(&job) {
                 continue;
             }
+            // A job waiting for the jobs it needs is not claimable: its
+            // queue ref holds the waiting tree, not its blob.
+            if !job.needs.is_empty()
+                && crate::claimed::resolve(&self.hub.repo(), q.value).is_ok_and(|v| v.waiting.is_some())
+            {
+                continue;
+            }
             let steal = match snap.claims.get(&q.id) {
                 None => None,
                 Some(c) => match self.expired_claim(&q.id, *c) {

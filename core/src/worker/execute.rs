@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gix::ObjectId;
 
-use super::{Config, cache, mask::Masker, outputs, trust};
+use super::{Config, cache, mask::Masker, needed, outputs, trust};
 use crate::done::{Content, Entry};
 use crate::hub::Hub;
 use crate::model::{Job, JobResult, Status, VERSION};
@@ -81,7 +81,9 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
     let log_path = workdir.path().join("log");
     let masker = Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str()));
     let mut collected = outputs::Outputs::default();
+    let mut placed = Vec::new();
     let outcome = prepare(hub, cfg, &mut a.job, workdir.path()).and_then(|checkout| {
+        placed = needed::place_artifacts(hub, &a.job, &checkout)?;
         let caches = cache::Caches::new(cfg, hub, &a.job);
         caches.restore(&checkout);
         let running = runner::start(spec(cfg, &a.job, &checkout, &log_path, &masker)).map_err(|e| e.to_string())?;
@@ -103,7 +105,8 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
         // Record the definition that ran: the signed commit's, not the queue's.
         a.job_json = a.job.to_json();
     }
-    let log = seal_log(&log_path, &collected.notes, &masker, &mut result);
+    placed.append(&mut collected.notes);
+    let log = seal_log(&log_path, &placed, &masker, &mut result);
     result.tests = collected.tests;
     result.artifacts = std::mem::take(&mut collected.artifacts);
     let cache_key = a.cache_key.filter(|_| result.status == Status::Passed);
@@ -184,7 +187,13 @@ fn fetch_commit(hub: &dyn Hub, job: &Job, commit: ObjectId) -> Result<(), String
 
 fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path, masker: &Masker) -> RunSpec {
     let mut env: Vec<(String, String)> = job.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    // A matrix job's values, over the file's `env`: they are what sets
+    // this job apart from its siblings.
+    env.extend(job.spec.matrix.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
     env.extend(cfg.secrets.iter().cloned());
+    if let Some(r) = job.repeat {
+        env.push(("GIT_CI_REPEAT".into(), r.index.to_string()));
+    }
     env.extend([
         ("CI".into(), "true".into()),
         ("GIT_CI".into(), "true".into()),

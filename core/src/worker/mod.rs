@@ -14,6 +14,7 @@ mod execute;
 mod lease;
 mod live_log;
 mod mask;
+mod needed;
 mod outputs;
 mod owner;
 mod publish;

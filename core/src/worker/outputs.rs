@@ -66,6 +66,10 @@ pub fn collect(job: &Job, checkout: &Path, store: &Path, masker: &Masker) -> Out
 }
 
 /// Regular files matching `patterns` inside `root`, as (path, relative path).
+/// Patterns are matched against paths relative to the checkout (globset,
+/// `*` within one directory, `**` across them: `dist/**` is every file
+/// under `dist`), so the checkout's own location never takes part: a
+/// work directory named `w[1]` is not a character class.
 fn matches(patterns: &[String], root: &Path, notes: &mut Vec<String>) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
     for pattern in patterns {
@@ -73,17 +77,26 @@ fn matches(patterns: &[String], root: &Path, notes: &mut Vec<String>) -> Vec<(Pa
             notes.push(format!("pattern {pattern:?} refused: it reaches outside the checkout"));
             continue;
         }
-        let full = root.join(pattern);
-        let Ok(paths) = glob::glob(&full.to_string_lossy()) else {
+        let pattern = pattern.trim_start_matches("./");
+        let Ok(glob) = globset::GlobBuilder::new(pattern).literal_separator(true).build() else {
             notes.push(format!("pattern {pattern:?} is not a valid glob"));
             continue;
         };
+        let matcher = glob.compile_matcher();
         let before = found.len();
-        for path in paths.flatten() {
-            match inside(&path, root) {
-                Some(rel) if path.is_file() => found.push((path, rel)),
+        // Walk only below the pattern's literal directories.
+        let literal: Vec<&str> = pattern.split('/').take_while(|c| !c.contains(['*', '?', '[', '{'])).collect();
+        let base = root.join(literal[..literal.len().saturating_sub(1)].join("/"));
+        for entry in walkdir::WalkDir::new(&base).follow_links(false).into_iter().flatten() {
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            if !matcher.is_match(rel) {
+                continue;
+            }
+            match inside(path, root) {
+                Some(rel) if path.is_file() => found.push((path.to_path_buf(), rel)),
                 Some(_) => {}
-                None => notes.push(format!("{} refused: it leads outside the checkout", path.display())),
+                None => notes.push(format!("{} refused: it leads outside the checkout", rel.display())),
             }
         }
         if found.len() == before {
