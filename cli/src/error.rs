@@ -108,3 +108,12 @@ impl From<git_ci_core::id::InvalidJobId> for CliError {
         CliError::usage(e.to_string())
     }
 }
+
+impl From<git_ci_core::needs::RetryError> for CliError {
+    fn from(e: git_ci_core::needs::RetryError) -> CliError {
+        match e {
+            git_ci_core::needs::RetryError::Hub(h) => h.into(),
+            other => CliError::usage(other.to_string()),
+        }
+    }
+}

@@ -81,6 +81,23 @@ impl Board {
         JobView { id: id.clone(), job, state, result: None, claim, located: None }
     }
 
+    /// The finished jobs whose ids sort after `after` (submitted later, or
+    /// with it), oldest first.
+    pub fn finished_after(&self, hub: &dyn Hub, after: &JobId) -> Result<Vec<JobView>, HubError> {
+        let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
+        for (writer, tip) in &self.tips {
+            let listed = done::list(hub, *tip, usize::MAX)?;
+            finished
+                .extend(listed.into_iter().filter(|(id, _)| id > after).map(|(id, dir)| (id, dir, writer.as_str())));
+        }
+        finished.sort_by(|a, b| a.0.cmp(&b.0));
+        finished.dedup_by(|a, b| a.0 == b.0);
+        finished
+            .into_iter()
+            .map(|(id, dir, writer)| finished_view(hub, id, Located { writer: writer.to_owned(), dir }))
+            .collect()
+    }
+
     /// Live jobs and up to `limit` finished ones, newest first.
     pub fn all(&self, hub: &dyn Hub, limit: usize) -> Result<Vec<JobView>, HubError> {
         let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();

@@ -1,6 +1,7 @@
 //! `git ci retry`: queue a new run of finished jobs.
 
-use git_ci_core::{Job, JobId, queue};
+use git_ci_core::state::Board;
+use git_ci_core::{JobId, needs, queue};
 
 use super::{show, wait};
 use crate::cli::RetryArgs;
@@ -13,7 +14,7 @@ pub fn cmd_retry(ui: &Ui, args: RetryArgs) -> CliResult {
     let repo = context::user_repo();
     let by = context::actor(repo.as_ref());
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
-    let mut jobs = Vec::new();
+    let mut olds = Vec::new();
     for id in &ids {
         let view = show::find(&*hub, id)?;
         if !view.state.is_finished() {
@@ -21,12 +22,15 @@ pub fn cmd_retry(ui: &Ui, args: RetryArgs) -> CliResult {
         }
         let old =
             view.job.ok_or_else(|| CliError::usage(format!("{id}'s job document is unreadable: nothing to retry")))?;
-        jobs.push(Job::new(old.spec.clone(), &old.commit, &old.tree, &old.git_ref, &by));
+        olds.push(old);
     }
+    // With each job, what was skipped because of it runs again.
+    let board = Board::read(&*hub)?;
+    let (jobs, was): (Vec<_>, Vec<_>) = needs::again(&*hub, &board, &olds, &by)?.into_iter().unzip();
     queue::submit(&*hub, &jobs)?;
-    for (job, old) in jobs.iter().zip(&ids) {
+    for (job, old) in jobs.iter().zip(&was) {
         ui.out(job.id.as_str());
-        ui.err(&format!("queued {} again as {} (was {old})", job.spec.name, job.id));
+        ui.err(&format!("queued {} again as {} (was {old})", job.label(), job.id));
     }
     if args.wait {
         let views = wait::wait_for(Some(ui), &*hub, jobs.iter().map(|j| j.id.clone()).collect())?;

@@ -281,6 +281,14 @@ mod tests {
     }
 
     #[test]
+    fn a_matrix_reads_back_in_its_declared_order() {
+        let mut spec = JobSpec::ad_hoc("true");
+        spec.matrix = Matrix(vec![("python".into(), "3.12".into()), ("db".into(), "pg".into())]);
+        let j = Job::new(spec, &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me");
+        assert_eq!(Job::from_json(&j.to_json()).unwrap().label(), "adhoc (python=3.12, db=pg)");
+    }
+
+    #[test]
     fn bad_documents_say_why() {
         let j = job();
         let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();

@@ -22,6 +22,10 @@
 //! expect its queue ref at different values (the blob; the list), so they
 //! cannot both win. The list only shrinks, so a value never comes back.
 
+mod retry;
+
+pub use retry::{RetryError, again};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use gix::ObjectId;
