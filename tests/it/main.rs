@@ -16,6 +16,7 @@ mod hubs;
 mod netns;
 mod notes;
 mod orphans;
+mod pipelines;
 mod race;
 mod refused;
 mod run;
