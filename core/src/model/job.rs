@@ -281,6 +281,15 @@ mod tests {
     }
 
     #[test]
+    fn a_matrix_keeps_its_order_through_the_hub() {
+        let mut spec = JobSpec::ad_hoc("true");
+        spec.matrix = Matrix(vec![("python".into(), "3.11".into()), ("db".into(), "pg".into())]);
+        let j = Job::new(spec, &"a".repeat(40), &"b".repeat(40), "", "me");
+        let back = Job::from_json(&j.to_json()).unwrap();
+        assert_eq!(back.label(), "adhoc (python=3.11, db=pg)");
+    }
+
+    #[test]
     fn bad_documents_say_why() {
         let j = job();
         let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();

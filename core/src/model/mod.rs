@@ -44,13 +44,19 @@ pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(kind: &'static str, byte
     if bytes.len() > MAX_DOC_BYTES {
         return Err(DocError::TooLarge { size: bytes.len(), limit: MAX_DOC_BYTES });
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: Option<serde_json::Value>,
+    }
+    let head: Versioned = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
+    match head.version.as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(VERSION) => {}
         Some(found) => return Err(DocError::Version { found: found as u32 }),
         None => return Err(DocError::Invalid(format!("the {kind} has no \"version\" field"))),
     }
-    serde_json::from_value(value).map_err(|source| DocError::Parse { kind, source })
+    // From the bytes, not from a `serde_json::Value`, whose objects sort
+    // their keys: a matrix keeps the order its file declared.
+    serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
