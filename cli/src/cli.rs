@@ -181,9 +181,9 @@ pub struct ParamArgs {
     /// The jobs' timeout, instead of their own (e.g. 90s, 30m, 2h; at most 7 days).
     #[arg(long, value_name = "DUR", value_parser = parse_timeout, help_heading = "Job parameters")]
     pub timeout: Option<std::time::Duration>,
-    /// Queue N runs of each job named with --job (of every job without
-    /// --job; the jobs they need run once), numbered #1..#N: `git ci status`
-    /// and `git ci junit` give their pass rate. 1 to 1000.
+    /// Queue N runs of each job named with --job, or of every job without
+    /// --job (the jobs they need run once), numbered #1..#N; `git ci
+    /// status` and `git ci junit` give their pass rate. 1 to 1000.
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Job parameters")]
     pub repeat: u32,
     /// Files the ad-hoc job keeps as artifacts (a glob, repeatable; --run

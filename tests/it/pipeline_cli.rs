@@ -47,7 +47,11 @@ fn repeat_queues_numbered_runs_and_status_gives_their_pass_rate() {
     let mut args = vec!["junit", "--hub", &hub, "-o", out.to_str().unwrap()];
     args.extend(all.iter().map(String::as_str));
     let junit = env.ci(&repo, &args).expect(0);
-    assert!(junit.stderr().contains("soak ×20 at") && junit.stderr().contains("19/20 passed (95%)"), "{}", junit.stderr());
+    assert!(
+        junit.stderr().contains("soak ×20 at") && junit.stderr().contains("19/20 passed (95%)"),
+        "{}",
+        junit.stderr()
+    );
 }
 
 #[test]
@@ -55,7 +59,8 @@ fn parameters_apply_to_a_defined_job() {
     let env = TestEnv::new();
     let pipeline = "[job.test]\nrun = \"pytest -k $CASE\"\nenv = { KEEP = \"1\", CASE = \"all\" }\nrequires = { os = \"linux\" }\n";
     let (repo, hub) = env.project_on_hub(pipeline);
-    let args = ["--job", "test", "--env", "CASE=test_login", "--queue", "gpu", "--require", "gpu=a100", "--timeout", "5m"];
+    let args =
+        ["--job", "test", "--env", "CASE=test_login", "--queue", "gpu", "--require", "gpu=a100", "--timeout", "5m"];
     let run = env.ci(&repo, &[&["submit", "--hub", &hub][..], &args].concat()).expect(0);
     let id = ids(&run).remove(0);
     let show = env.ci(&repo, &["show", "--hub", &hub, &id, "--json"]).expect(0).json();
@@ -149,7 +154,11 @@ fn history_without_a_job_file_is_tested_with_config_from() {
     assert_eq!(ids.len(), 2);
     let shown: Vec<serde_json::Value> =
         ids.iter().map(|id| env.ci(&repo, &["show", "--hub", hub, id, "--json"]).expect(0).json()).collect();
-    assert_eq!((shown[0]["commit"].as_str(), shown[1]["commit"].as_str()), (Some(&*two), Some(&*three)), "oldest first");
+    assert_eq!(
+        (shown[0]["commit"].as_str(), shown[1]["commit"].as_str()),
+        (Some(&*two), Some(&*three)),
+        "oldest first"
+    );
     let from = format!("rev:{with_file}:.git-ci.toml");
     assert!(shown.iter().all(|s| s["config_from"] == from.as_str() && s["ref"] == ""), "{shown:?}");
 
@@ -183,8 +192,7 @@ fn run_runs_an_ad_hoc_script_without_a_job_file() {
 #[test]
 fn matrix_jobs_are_labelled_and_selected_together() {
     let env = TestEnv::new();
-    let pipeline =
-        "[job.test]\nmatrix = { python = [\"3.11\", \"3.12\"], db = [\"sqlite\", \"postgres\"] }\nrun = \"true\"\n\n[job.lint]\nrun = \"true\"\n";
+    let pipeline = "[job.test]\nmatrix = { python = [\"3.11\", \"3.12\"], db = [\"sqlite\", \"postgres\"] }\nrun = \"true\"\n\n[job.lint]\nrun = \"true\"\n";
     let (repo, hub) = env.project_on_hub(pipeline);
     let run = env.ci(&repo, &["submit", "--hub", &hub, "--job", "test"]).expect(0);
     assert_eq!(ids(&run).len(), 4, "every combination, no lint");

@@ -70,7 +70,18 @@ impl<'a> Runs<'a> {
     /// passes; by run number within each.
     pub fn failing_first(&self) -> Vec<&'a JobView> {
         let mut runs = self.runs.clone();
-        runs.sort_by_key(|v| (if failed(v) { 0 } else if v.state.is_finished() { 2 } else { 1 }, run_index(v)));
+        runs.sort_by_key(|v| {
+            (
+                if failed(v) {
+                    0
+                } else if v.state.is_finished() {
+                    2
+                } else {
+                    1
+                },
+                run_index(v),
+            )
+        });
         runs
     }
 

@@ -15,7 +15,8 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     let commits = context::resolve_revs(&repo, &args.rev)?;
     let git_ref = if args.rev.contains("..") { String::new() } else { context::symbolic_ref(&repo, &args.rev) };
     let by = context::submitter(&repo);
-    let req = Request { wanted: &args.jobs, repeat: args.params.repeat, params: &args.params, git_ref: &git_ref, by: &by };
+    let req =
+        Request { wanted: &args.jobs, repeat: args.params.repeat, params: &args.params, git_ref: &git_ref, by: &by };
     let jobs = plan::jobs(&repo, &source, &commits, &req)?;
     let hub = context::hub(args.hub.hub.as_deref(), Some(&repo), "client")?;
     // Every job of the submission in one transaction: a pipeline is queued
