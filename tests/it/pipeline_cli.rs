@@ -165,7 +165,7 @@ fn history_without_a_job_file_is_tested_with_config_from() {
     // --config: a file of the working tree, recorded by its path there.
     std::fs::create_dir_all(repo.join("ci")).unwrap();
     std::fs::write(repo.join("ci/jobs.toml"), "[job.lint]\nrun = \"true\"\n").unwrap();
-    let run = env.ci(&repo.join("ci"), &["submit", "--hub", hub, "--config", "jobs.toml", &format!("{two}")]).expect(0);
+    let run = env.ci(&repo.join("ci"), &["submit", "--hub", hub, "--config", "jobs.toml", &two]).expect(0);
     let id = run.stdout().trim().to_owned();
     let show = env.ci(&repo, &["show", "--hub", hub, &id, "--json"]).expect(0).json();
     assert_eq!((show["name"].as_str(), show["config_from"].as_str()), (Some("lint"), Some("path:ci/jobs.toml")));
@@ -187,6 +187,33 @@ fn run_runs_an_ad_hoc_script_without_a_job_file() {
     let run = env.ci(&repo, &["run", "--run", "exit 4"]).expect(1);
     assert!(run.stderr().contains("0 passed, 1 failed"), "{}", run.stderr());
     env.ci(&repo, &["run", "--run", "true", "--job", "x"]).expect(2);
+}
+
+#[test]
+fn run_skips_a_passed_job_only_with_what_needs_it() {
+    let env = TestEnv::new();
+    let repo = env.project("p", "[job.x]\nrun = \"true\"\n");
+    let config = |build: &str, test: &str| {
+        let text = format!("[job.build]\nrun = \"{build}\"\n\n[job.test]\nneeds = [\"build\"]\nrun = \"{test}\"\n");
+        std::fs::write(repo.join("ci.toml"), text).unwrap();
+    };
+    let run = |skipped: &[&str]| {
+        let out = env.ci(&repo, &["run", "--config", "ci.toml", "-j", "1"]).expect(0).stderr();
+        assert!(out.contains("2 passed, 0 failed"), "{out}");
+        for job in ["build", "test"] {
+            assert_eq!(out.contains(&format!("skipped  {job} ")), skipped.contains(&job), "{job}: {out}");
+        }
+    };
+    config("true", "true");
+    run(&[]);
+    run(&["build", "test"]);
+    // A job that runs again brings what it needs...
+    config("true", "true; true");
+    run(&[]);
+    // ...and a job whose need runs again runs again too.
+    config("true; true", "true; true");
+    run(&[]);
+    run(&["build", "test"]);
 }
 
 #[test]

@@ -98,12 +98,11 @@ impl<'a> Runs<'a> {
         let finished = self.runs.iter().filter(|v| v.state.is_finished()).count();
         let passed = self.runs.iter().filter(|v| v.state == State::Finished(Status::Passed)).count();
         let mut s = format!("{passed}/{total} passed");
-        if finished == total {
-            s.push_str(&format!(" ({}%)", passed * 100 / total.max(1)));
-        } else if finished > 0 {
-            s.push_str(&format!(" ({}% of {finished} finished), {} to go", passed * 100 / finished, total - finished));
-        } else {
-            s.push_str(&format!(", {total} to go"));
+        // Of the finished runs: a soak half done already says how it goes.
+        match (passed * 100).checked_div(finished) {
+            Some(pct) if finished == total => s.push_str(&format!(" ({pct}%)")),
+            Some(pct) => s.push_str(&format!(" ({pct}% of {finished} finished), {} to go", total - finished)),
+            None => s.push_str(&format!(", {total} to go")),
         }
         let failing: Vec<String> = self
             .failing_first()
@@ -118,8 +117,56 @@ impl<'a> Runs<'a> {
             s.push_str(&format!(", failed: {}{more}", failing[..failing.len().min(SHOWN)].join(", ")));
         }
         if (total as u64) < u64::from(self.count) {
-            s.push_str(&format!(" ({} of the {} runs not listed)", self.count as usize - total, self.count));
+            s.push_str(&format!("; {} of the {} runs not listed", self.count as usize - total, self.count));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use git_ci_core::model::{JobSpec, Repeat};
+
+    use super::*;
+
+    fn run(index: u32, count: u32, state: State) -> JobView {
+        let mut job = Job::unsealed(JobSpec::ad_hoc("true"), &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me");
+        job.repeat = Some(Repeat { index, count });
+        let job = job.sealed();
+        JobView { id: job.id.clone(), job: Some(job), state, result: None, claim: None, located: None }
+    }
+
+    const PASSED: State = State::Finished(Status::Passed);
+    const FAILED: State = State::Finished(Status::Failed);
+
+    #[test]
+    fn runs_read_as_one_with_the_failing_first() {
+        let views = vec![run(1, 4, PASSED), run(2, 4, FAILED), run(3, 4, State::Running), run(4, 4, FAILED)];
+        let entries = group(&views);
+        let [Entry::Runs(runs)] = &entries[..] else { panic!("one group") };
+        assert_eq!(runs.title(), "adhoc ×4 at aaaaaaaaaa (main)");
+        assert_eq!(runs.summary(), "1/4 passed (33% of 3 finished), 1 to go, failed: #2, #4");
+        let order: Vec<u32> = runs.failing_first().iter().filter_map(|v| run_index(v)).collect();
+        assert_eq!(order, [2, 4, 3, 1]);
+    }
+
+    #[test]
+    fn two_submissions_of_one_job_stay_apart() {
+        let views = vec![run(1, 2, PASSED), run(2, 2, PASSED), run(1, 2, FAILED), run(2, 2, PASSED)];
+        let summaries: Vec<String> = group(&views)
+            .iter()
+            .map(|e| match e {
+                Entry::Runs(r) => r.summary(),
+                Entry::One(_) => "one".into(),
+            })
+            .collect();
+        assert_eq!(summaries, ["2/2 passed (100%)", "1/2 passed (50%), failed: #1"]);
+    }
+
+    #[test]
+    fn runs_not_given_are_counted_as_such() {
+        let views = vec![run(3, 10, PASSED)];
+        let [Entry::Runs(runs)] = &group(&views)[..] else { panic!("one group") };
+        assert_eq!(runs.summary(), "1/1 passed (100%); 9 of the 10 runs not listed");
     }
 }

@@ -29,7 +29,7 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
             ui.out(job.id.as_str());
         }
     }
-    report_queued(ui, &jobs, &hub.url());
+    report_queued(ui, &jobs, hub.url());
     if args.wait {
         let ids = jobs.iter().map(|j| j.id.clone()).collect();
         let views = wait::wait_for(Some(ui), &*hub, ids)?;
