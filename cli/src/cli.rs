@@ -87,18 +87,22 @@ pub struct HubArgs {
 ///
 /// The hub is this repository unless --hub is given, so this works in any
 /// clone with no set-up. Jobs that already passed on the same tree with the
-/// same definition are skipped.
+/// same definition are skipped. A job runs after the jobs it `needs`; when
+/// one of them does not pass, it is reported skipped and not run.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  git ci run                  every job, on HEAD\n  git ci run --job test main  one job, on main\n  git ci run origin/main..HEAD   every commit of a range, oldest first"
+    after_help = "Examples:\n  git ci run                  every job, on HEAD\n  git ci run --job test main  one job (and the jobs it needs), on main\n  git ci run origin/main..HEAD   every commit of a range, oldest first\n  git ci run HEAD~20..HEAD --config-from main   old commits, with today's jobs\n  git ci run --run 'make check'  an ad-hoc job, no .git-ci.toml needed"
 )]
 pub struct RunArgs {
     /// A commit, or a range A..B (every commit, oldest first).
     #[arg(default_value = "HEAD")]
     pub rev: String,
-    /// Only this job (repeatable).
+    /// Only this job, and the jobs it needs (repeatable; a matrix job: all
+    /// its combinations).
     #[arg(long = "job", value_name = "NAME")]
     pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub definition: DefinitionArgs,
     /// Run jobs even if they already passed on the same tree.
     #[arg(long)]
     pub force: bool,
@@ -110,41 +114,85 @@ pub struct RunArgs {
     pub hub: Option<String>,
 }
 
+/// Where the jobs are defined, when not in each commit's own .git-ci.toml.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DefinitionArgs {
+    /// Take the jobs from this file of the working tree instead of each
+    /// commit's .git-ci.toml (for history that has none, or to try a new
+    /// definition before committing it).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["config_from", "run"], help_heading = "Job definition")]
+    pub config: Option<std::path::PathBuf>,
+    /// Take the jobs from .git-ci.toml as it is at REV (a branch, tag or
+    /// commit) instead of each commit's own.
+    #[arg(long, value_name = "REV", conflicts_with = "run", help_heading = "Job definition")]
+    pub config_from: Option<String>,
+    /// An ad-hoc shell script to run (with sh -e) instead of .git-ci.toml's
+    /// jobs; its job is named `adhoc`.
+    #[arg(long, value_name = "SCRIPT", conflicts_with = "jobs", help_heading = "Job definition")]
+    pub run: Option<String>,
+}
+
 /// Queue jobs on the hub and print their ids, one a line.
+///
+/// The jobs are those of .git-ci.toml at each commit (or of --config,
+/// --config-from, or the ad-hoc --run), with the jobs they need; --queue,
+/// --require, --env and --timeout change them before they are queued. All
+/// the jobs of one submission are queued in one push.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --run 'make check'  an ad-hoc job"
+    after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --job test --env CASE=test_login --queue gpu --require gpu=a100 --timeout 5m\n  git ci submit --job test --repeat 100   a soak: 100 runs, #1..#100\n  git ci submit HEAD~20..HEAD --config-from main   20 old commits, with today's jobs\n  git ci submit --run 'make check' --artifacts 'out/*.log'   an ad-hoc job"
 )]
 pub struct SubmitArgs {
-    /// The commit to test.
+    /// The commit to test, or a range A..B (every commit, oldest first).
     #[arg(default_value = "HEAD")]
     pub rev: String,
-    /// Only this job of .git-ci.toml (repeatable).
-    #[arg(long = "job", value_name = "NAME", conflicts_with = "run")]
+    /// Only this job of .git-ci.toml, and the jobs it needs (repeatable; a
+    /// matrix job: all its combinations).
+    #[arg(long = "job", value_name = "NAME")]
     pub jobs: Vec<String>,
-    /// An ad-hoc shell script to run instead of .git-ci.toml's jobs.
-    #[arg(long, value_name = "SCRIPT")]
-    pub run: Option<String>,
-    /// Queue for the ad-hoc job.
-    #[arg(long, value_name = "Q", requires = "run")]
-    pub queue: Option<String>,
-    /// A label the worker must have, for the ad-hoc job (repeatable).
-    #[arg(long = "require", value_name = "K=V", requires = "run", value_parser = parse_key_value)]
-    pub requires: Vec<(String, String)>,
-    /// An environment variable for the ad-hoc job (repeatable).
-    #[arg(long = "env", value_name = "K=V", requires = "run", value_parser = parse_key_value)]
-    pub env: Vec<(String, String)>,
-    /// Timeout for the ad-hoc job (e.g. 90s, 30m, 2h; at most 7 days).
-    #[arg(long, value_name = "DUR", requires = "run", value_parser = parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub definition: DefinitionArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
     /// Wait for the jobs to finish; exit 0 if all passed, 1 otherwise.
     #[arg(long)]
     pub wait: bool,
-    /// Print the queued jobs as JSON.
+    /// Print the queued jobs as JSON, one a line.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub hub: HubArgs,
+}
+
+/// What `submit` changes in every job it queues.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParamArgs {
+    /// The queue to put the jobs in, instead of their own.
+    #[arg(long, value_name = "Q", help_heading = "Job parameters")]
+    pub queue: Option<String>,
+    /// A label the worker must have, added to the job's `requires`
+    /// (repeatable; replaces the value of the same key).
+    #[arg(long = "require", value_name = "K=V", value_parser = parse_key_value, help_heading = "Job parameters")]
+    pub requires: Vec<(String, String)>,
+    /// An environment variable of the job's run, added to its `env`
+    /// (repeatable; replaces the value of the same name).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_key_value, help_heading = "Job parameters")]
+    pub env: Vec<(String, String)>,
+    /// The jobs' timeout, instead of their own (e.g. 90s, 30m, 2h; at most 7 days).
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout, help_heading = "Job parameters")]
+    pub timeout: Option<std::time::Duration>,
+    /// Queue N runs of each job named with --job, or of every job without
+    /// --job (the jobs they need run once), numbered #1..#N; `git ci
+    /// status` and `git ci junit` give their pass rate. 1 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Job parameters")]
+    pub repeat: u32,
+    /// Files the ad-hoc job keeps as artifacts (a glob, repeatable; --run
+    /// only: a job of .git-ci.toml lists its own).
+    #[arg(long = "artifacts", value_name = "GLOB", help_heading = "Job parameters")]
+    pub artifacts: Vec<String>,
+    /// JUnit XML files the ad-hoc job writes (a glob, repeatable; --run only).
+    #[arg(long = "junit", value_name = "GLOB", help_heading = "Job parameters")]
+    pub junit: Vec<String>,
 }
 
 /// Claim and run jobs from the hub until stopped.
@@ -234,7 +282,8 @@ pub struct WorkerArgs {
 pub struct StatusArgs {
     /// A commit or branch whose jobs to show.
     pub rev: Option<String>,
-    /// Only jobs in this state (pending, running, passed, failed, timeout, cancelled, error).
+    /// Only jobs in this state (pending, running, passed, failed, timeout,
+    /// cancelled, error, skipped).
     #[arg(long, value_name = "S")]
     pub state: Option<String>,
     /// Only jobs of this branch.
@@ -413,6 +462,12 @@ mod tests {
             "git-ci run main~3..main --job test --force",
             "git-ci submit --run true --env A=1 --require os=linux --timeout 5m --wait",
             "git-ci submit HEAD~1 --job test --job lint --json",
+            "git-ci submit --job test --env CASE=x --queue gpu --require gpu=a100 --timeout 5m --repeat 20",
+            "git-ci submit main~20..main --config-from main",
+            "git-ci submit --config ci.toml --job test",
+            "git-ci submit --run true --artifacts out/* --junit junit.xml --repeat 3",
+            "git-ci run --run true",
+            "git-ci run HEAD~3..HEAD --config ci.toml --job test",
             "git-ci worker --hub git://127.0.0.1/hub --queue a --label gpu=yes -j 4 --once --lease 10s",
             "git-ci worker --poll 2s --poll-max 1m",
             "git-ci worker --lease 1d --poll 1d --poll-max 1d --log-interval 1d",
@@ -435,7 +490,12 @@ mod tests {
         let bad = [
             "git-ci",
             "git-ci submit --job test --run true",
-            "git-ci submit --env A=1",
+            "git-ci submit --config a.toml --config-from main",
+            "git-ci submit --config a.toml --run true",
+            "git-ci submit --config-from main --run true",
+            "git-ci run --run true --job test",
+            "git-ci run --config a.toml --config-from main",
+            "git-ci submit --repeat many",
             "git-ci worker --label novalue",
             "git-ci worker --lease soon",
             "git-ci worker --lease 10000y",

@@ -103,6 +103,20 @@ impl From<git_ci_core::pipeline::UnknownJob> for CliError {
     }
 }
 
+impl From<git_ci_core::pipeline::SelectError> for CliError {
+    fn from(e: git_ci_core::pipeline::SelectError) -> CliError {
+        use git_ci_core::pipeline::SelectError;
+        match e {
+            SelectError::Unknown(u) => u.into(),
+            SelectError::Repeat(_) => CliError::usage(e.to_string()),
+            SelectError::TooMany(_) => CliError::usage_hint(
+                e.to_string(),
+                "name fewer jobs with --job, lower --repeat, or submit a shorter range; nothing was queued",
+            ),
+        }
+    }
+}
+
 impl From<git_ci_core::id::InvalidJobId> for CliError {
     fn from(e: git_ci_core::id::InvalidJobId) -> CliError {
         CliError::usage(e.to_string())

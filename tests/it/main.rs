@@ -16,6 +16,7 @@ mod hubs;
 mod netns;
 mod notes;
 mod orphans;
+mod pipeline_cli;
 mod pipelines;
 mod race;
 mod refused;

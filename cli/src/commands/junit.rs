@@ -1,7 +1,12 @@
 //! `git ci junit`: finished jobs' JUnit files merged into one.
+//!
+//! The runs of a repeated job (`submit --repeat N`) are read together: their
+//! pass rate is printed, and their failing runs come first in the file.
 
-use git_ci_core::{JobId, done, junit};
+use git_ci_core::state::JobView;
+use git_ci_core::{Hub, JobId, done, junit};
 
+use super::repeats::{self, Entry};
 use super::show;
 use crate::cli::JunitArgs;
 use crate::context;
@@ -12,20 +17,24 @@ pub fn cmd_junit(ui: &Ui, args: JunitArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
     let repo = context::user_repo();
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
-    let mut files = Vec::new();
+    let mut views = Vec::new();
     for id in &ids {
         let view = show::find(&*hub, id)?;
-        let Some(located) = view.located else {
+        if view.located.is_none() {
             return Err(CliError::usage(format!("{id} is {}: wait until it finishes", view.state.as_str())));
-        };
-        let name =
-            view.job.as_ref().map_or_else(|| id.to_string(), |j| format!("{} {}", j.spec.name, j.short_commit()));
-        let before = files.len();
-        while let Some(xml) = done::read(&*hub, located.dir, &format!("junit/{}.xml", files.len() - before))? {
-            files.push((name.clone(), xml));
         }
-        if files.len() == before {
-            ui.err(&format!("{id} ({name}) has no JUnit files"));
+        views.push(view);
+    }
+    let mut files = Vec::new();
+    for entry in repeats::group(&views) {
+        match entry {
+            Entry::One(v) => collect(ui, &*hub, v, &mut files)?,
+            Entry::Runs(runs) => {
+                ui.err(&format!("{}: {}", runs.title(), runs.summary()));
+                for v in runs.failing_first() {
+                    collect(ui, &*hub, v, &mut files)?;
+                }
+            }
         }
     }
     let merged = junit::merge(&files);
@@ -39,5 +48,21 @@ pub fn cmd_junit(ui: &Ui, args: JunitArgs) -> CliResult {
         counts.failed,
         counts.skipped
     ));
+    Ok(())
+}
+
+/// Adds the JUnit files of a finished job, each suite named after the job
+/// (`test (db=pg) #3 1c2d3e4f5a: suite`).
+fn collect(ui: &Ui, hub: &dyn Hub, view: &JobView, files: &mut Vec<(String, Vec<u8>)>) -> CliResult {
+    let located = view.located.as_ref().expect("checked finished");
+    let id = &view.id;
+    let name = view.job.as_ref().map_or_else(|| id.to_string(), |j| format!("{} {}", j.label(), j.short_commit()));
+    let before = files.len();
+    while let Some(xml) = done::read(hub, located.dir, &format!("junit/{}.xml", files.len() - before))? {
+        files.push((name.clone(), xml));
+    }
+    if files.len() == before {
+        ui.err(&format!("{id} ({name}) has no JUnit files"));
+    }
     Ok(())
 }

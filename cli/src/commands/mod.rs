@@ -9,6 +9,8 @@ pub mod hooks;
 mod junit;
 mod log;
 pub mod notes;
+mod plan;
+mod repeats;
 mod retry;
 mod run;
 pub mod service;

@@ -7,23 +7,24 @@ use std::time::Duration;
 use git_ci_core::hub::HubLocation;
 use git_ci_core::state::{Board, State};
 use git_ci_core::worker::{Config, Event, Worker};
-use git_ci_core::{Job, JobId, done, queue};
+use git_ci_core::{Job, JobId, Status, done, queue};
 
-use super::{submit, wait};
-use crate::cli::RunArgs;
+use super::plan::{self, Request, Source};
+use super::wait;
+use crate::cli::{ParamArgs, RunArgs};
 use crate::context;
 use crate::error::CliResult;
 use crate::ui::Ui;
 
 pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     let repo = context::require_repo()?;
+    let params = ParamArgs::default();
+    let source = Source::new(&repo, &args.definition, &params)?;
     let commits = context::resolve_revs(&repo, &args.rev)?;
     let git_ref = if args.rev.contains("..") { String::new() } else { context::symbolic_ref(&repo, &args.rev) };
     let by = context::submitter(&repo);
-    let mut jobs = Vec::new();
-    for (commit, tree) in &commits {
-        jobs.extend(submit::plan(&repo, *commit, *tree, &git_ref, &args.jobs, &by)?);
-    }
+    let req = Request { wanted: &args.jobs, repeat: 1, params: &params, git_ref: &git_ref, by: &by };
+    let jobs = plan::jobs(&repo, &source, &commits, &req)?;
     let hub = match &args.hub {
         Some(flag) => context::hub(Some(flag), Some(&repo), "client")?,
         None => context::open_at(&HubLocation::Path(repo.git_dir().to_path_buf()), Some(&repo), "client")?,
@@ -32,7 +33,7 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     for (job, passed_as) in &skipped {
         ui.err(&format!(
             "skipped  {} at {}: passed on this tree as {passed_as} (--force runs it again)",
-            job.spec.name,
+            job.label(),
             job.short_commit()
         ));
     }
@@ -51,18 +52,25 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
         only: Some(ids.clone()),
         ..Config::new(held.name.clone(), git_ci_core::hub::cache_root().join("work"))
     };
-    let progress = Progress::new(ui, &to_run);
-    let worker = Worker::new(Arc::clone(&hub), cfg, move |e| progress.event(e));
+    let progress = Arc::new(Progress::new(ui, &to_run));
+    let events = Arc::clone(&progress);
+    let worker = Worker::new(Arc::clone(&hub), cfg, move |e| events.event(e));
     super::signals::stop_on_signals(worker.controller());
     worker.run();
     // Jobs another worker claimed first finish there: wait for them too.
     let views = wait::wait_for(None, &*hub, ids.into_iter().collect())?;
+    // Jobs published without running (their needs failed) had no event.
+    progress.settle(&views);
     for v in &views {
-        if let (Some(job), Some(r)) = (&v.job, &v.result)
-            && r.status != git_ci_core::Status::Passed
-        {
-            let state = ui.state(v.state);
-            ui.err(&format!("  {state} {} at {}: see `git ci log {}`", job.spec.name, job.short_commit(), v.id));
+        let (Some(job), Some(r)) = (&v.job, &v.result) else { continue };
+        let state = ui.state(v.state);
+        match r.status {
+            Status::Passed => {}
+            Status::Skipped => {
+                let why = r.reason.as_deref().unwrap_or("a job it needs did not pass");
+                ui.err(&format!("  {state} {} at {}: {why}", job.label(), job.short_commit()));
+            }
+            _ => ui.err(&format!("  {state} {} at {}: see `git ci log {}`", job.label(), job.short_commit(), v.id)),
         }
     }
     wait::conclude(ui, &views, skipped.len())
@@ -71,12 +79,40 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
 /// Jobs to run, and jobs skipped with the id of their earlier pass.
 type Skipping = (Vec<Job>, Vec<(Job, JobId)>);
 
-/// Splits off the jobs that already passed on the same tree with the same definition.
+/// Splits off the jobs that already passed on the same tree with the same
+/// definition. A job whose needs run again runs again too (what it needs
+/// may have changed), and a job that runs brings what it needs: its needs
+/// name jobs of this submission, which must be queued with it.
 fn skip_passed(hub: &dyn git_ci_core::Hub, jobs: Vec<Job>) -> CliResult<Skipping> {
     let board = Board::read(hub)?;
+    let mut skippable: HashSet<JobId> = HashSet::new();
+    let mut passed: Vec<Option<JobId>> = Vec::with_capacity(jobs.len());
+    // Jobs come each after what it needs, so one pass forward...
+    for job in &jobs {
+        let prev = job
+            .needs
+            .iter()
+            .all(|n| skippable.contains(&n.id))
+            .then(|| done::cached_pass(hub, &board.tips, &job.spec.definition_key(&job.tree)))
+            .flatten();
+        if prev.is_some() {
+            skippable.insert(job.id.clone());
+        }
+        passed.push(prev);
+    }
+    // ...and one backward, from the jobs that run to what they need.
+    let mut needed: HashSet<JobId> = HashSet::new();
+    for (job, prev) in jobs.iter().zip(passed.iter_mut()).rev() {
+        if needed.contains(&job.id) {
+            *prev = None;
+        }
+        if prev.is_none() {
+            needed.extend(job.needs.iter().map(|n| n.id.clone()));
+        }
+    }
     let (mut run, mut skip) = (Vec::new(), Vec::new());
-    for job in jobs {
-        match done::cached_pass(hub, &board.tips, &job.spec.definition_key(&job.tree)) {
+    for (job, prev) in jobs.into_iter().zip(passed) {
+        match prev {
             Some(prev) => skip.push((job, prev)),
             None => run.push(job),
         }
@@ -90,15 +126,17 @@ struct Progress {
     color: bool,
     /// `-q`: no per-job lines.
     quiet: bool,
+    /// Jobs whose end was shown.
+    ended: Mutex<HashSet<JobId>>,
 }
 
 impl Progress {
     fn new(ui: &Ui, jobs: &[Job]) -> Progress {
         if !ui.interactive {
             for j in jobs.iter().filter(|_| !ui.quiet) {
-                eprintln!(" pending  {} at {} {}", j.spec.name, j.short_commit(), j.id);
+                eprintln!(" pending  {} at {} {}", j.label(), j.short_commit(), j.id);
             }
-            return Progress { bars: None, color: ui.color, quiet: ui.quiet };
+            return Progress { bars: None, color: ui.color, quiet: ui.quiet, ended: Default::default() };
         }
         let multi = indicatif::MultiProgress::new();
         let style = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed:>4}").expect("valid template");
@@ -106,15 +144,18 @@ impl Progress {
             .iter()
             .map(|j| {
                 let bar = multi.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()));
-                bar.set_message(format!("pending  {} at {}", j.spec.name, j.short_commit()));
+                bar.set_message(format!("pending  {} at {}", j.label(), j.short_commit()));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 (j.id.clone(), bar)
             })
             .collect();
-        Progress { bars: Some((multi, Mutex::new(bars))), color: true, quiet: false }
+        Progress { bars: Some((multi, Mutex::new(bars))), color: true, quiet: false, ended: Default::default() }
     }
 
     fn line(&self, id: &JobId, text: String, finished: bool) {
+        if finished && !self.ended.lock().expect("progress lock").insert(id.clone()) {
+            return;
+        }
         match &self.bars {
             Some((_, bars)) => {
                 if let Some(bar) = bars.lock().expect("progress lock").get(id) {
@@ -137,14 +178,10 @@ impl Progress {
         match e {
             Event::Claimed { job, .. } => self.line(
                 &job.id,
-                format!(" {}  {} at {}", ui.state(State::Running), job.spec.name, job.short_commit()),
+                format!(" {}  {} at {}", ui.state(State::Running), job.label(), job.short_commit()),
                 false,
             ),
-            Event::Published { job: Some(job), result } => {
-                let took = git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms));
-                let state = ui.state(State::Finished(result.status));
-                self.line(&job.id, format!("{state:>8}  {} at {} in {took}", job.spec.name, job.short_commit()), true)
-            }
+            Event::Published { job: Some(job), result } => self.ended(job, result),
             Event::HubUnreachable { error, retry_in } => {
                 eprintln!("hub unreachable, retrying in {}: {error}", git_ci_core::time::human_duration(*retry_in))
             }
@@ -154,6 +191,29 @@ impl Progress {
                 eprintln!("stopping: finishing running jobs (Ctrl-C again to cancel them)")
             }
             _ => {}
+        }
+    }
+
+    fn ended(&self, job: &Job, result: &git_ci_core::model::JobResult) {
+        let ui = Ui { color: self.color, ..Ui::plain() };
+        let state = ui.state(State::Finished(result.status));
+        let text = match result.status {
+            Status::Skipped => format!("{state:>8}  {} at {}", job.label(), job.short_commit()),
+            _ => {
+                let took = git_ci_core::time::human_duration(Duration::from_millis(result.duration_ms));
+                format!("{state:>8}  {} at {} in {took}", job.label(), job.short_commit())
+            }
+        };
+        self.line(&job.id, text, true);
+    }
+
+    /// Shows the end of the jobs no event told of: published by another
+    /// worker, or skipped in the transaction that published a need.
+    fn settle(&self, views: &[git_ci_core::state::JobView]) {
+        for v in views {
+            if let (Some(job), Some(result)) = (&v.job, &v.result) {
+                self.ended(job, result);
+            }
         }
     }
 }

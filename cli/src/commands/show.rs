@@ -40,6 +40,9 @@ pub fn document(v: &JobView) -> serde_json::Value {
         None => serde_json::json!({ "id": v.id }),
     };
     let obj = doc.as_object_mut().expect("an object");
+    if let Some(job) = &v.job {
+        obj.insert("label".into(), job.label().into());
+    }
     obj.insert("state".into(), v.state.as_str().into());
     if let Some(r) = &v.result
         && let serde_json::Value::Object(fields) = serde_json::to_value(r).expect("plain data")
@@ -57,14 +60,23 @@ pub fn document(v: &JobView) -> serde_json::Value {
 fn lines(v: &JobView) -> Vec<(&'static str, String)> {
     let mut out = vec![("id", v.id.to_string()), ("state", v.state.as_str().to_owned())];
     if let Some(j) = &v.job {
+        out.push(("name", j.label()));
+        if let Some(r) = j.repeat {
+            out.push(("repeat", format!("run {} of {}", r.index, r.count)));
+        }
         out.extend([
-            ("name", j.spec.name.clone()),
             ("commit", j.commit.clone()),
             ("ref", j.git_ref.clone()),
             ("queue", j.spec.queue.clone()),
             ("run", j.spec.run.clone()),
             ("submitted", format!("{} by {}", j.submitted_at, j.submitted_by)),
         ]);
+        if let Some(from) = &j.config_from {
+            out.push(("defined in", from.clone()));
+        }
+        for need in &j.needs {
+            out.push(("needs", format!("{} ({})", need.label, need.id)));
+        }
     }
     if let Some(c) = &v.claim {
         out.push(("claimed by", format!("{} (attempt {}, lease until {})", c.worker, c.attempt, c.lease_expires_at)));

@@ -1,7 +1,9 @@
 //! `git ci status`: jobs and their states.
 
+use git_ci_core::Job;
 use git_ci_core::state::{Board, JobView, State};
 
+use super::repeats::{self, Entry};
 use crate::cli::StatusArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -18,7 +20,8 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
         None => None,
     };
     if let Some(s) = &args.state {
-        const STATES: [&str; 7] = ["pending", "running", "passed", "failed", "timeout", "cancelled", "error"];
+        const STATES: [&str; 8] =
+            ["pending", "running", "passed", "failed", "timeout", "cancelled", "error", "skipped"];
         if !STATES.contains(&s.as_str()) {
             return Err(CliError::usage(format!("unknown state {s:?}: use one of {}", STATES.join(", "))));
         }
@@ -52,9 +55,10 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
 
 pub fn summary_json(v: &JobView) -> serde_json::Value {
     let job = v.job.as_ref();
-    serde_json::json!({
+    let mut doc = serde_json::json!({
         "id": v.id,
         "name": job.map(|j| j.spec.name.clone()),
+        "label": job.map(Job::label),
         "state": v.state.as_str(),
         "queue": job.map(|j| j.spec.queue.clone()),
         "commit": job.map(|j| j.commit.clone()),
@@ -63,7 +67,26 @@ pub fn summary_json(v: &JobView) -> serde_json::Value {
         "worker": v.result.as_ref().map(|r| r.worker.clone()).or(v.claim.as_ref().map(|c| c.worker.clone())),
         "duration_ms": v.result.as_ref().map(|r| r.duration_ms),
         "submitted_at": job.map(|j| j.submitted_at.clone()),
-    })
+    });
+    // Pipeline fields only when set, like job.json.
+    if let (Some(j), Some(obj)) = (job, doc.as_object_mut()) {
+        if !j.spec.matrix.is_empty() {
+            obj.insert("matrix".into(), serde_json::to_value(&j.spec.matrix).expect("plain data"));
+        }
+        if let Some(r) = j.repeat {
+            obj.insert("repeat".into(), serde_json::to_value(r).expect("plain data"));
+        }
+        if let Some(from) = &j.config_from {
+            obj.insert("config_from".into(), from.clone().into());
+        }
+    }
+    doc
+}
+
+/// A line of the table: a job, or the title of a repeated job's runs.
+enum Line<'a> {
+    Job(&'a JobView),
+    Title(String),
 }
 
 fn print_table(ui: &Ui, views: &[JobView]) {
@@ -71,29 +94,51 @@ fn print_table(ui: &Ui, views: &[JobView]) {
         ui.err("no jobs yet: `git ci submit` queues some, `git ci run` runs them here");
         return;
     }
-    let rows: Vec<[String; 6]> = views
+    let mut lines = Vec::new();
+    for entry in repeats::group(views) {
+        match entry {
+            Entry::One(v) => lines.push(Line::Job(v)),
+            Entry::Runs(runs) => {
+                lines.push(Line::Title(format!("{}: {}", runs.title(), runs.summary())));
+                lines.extend(runs.failing_first().into_iter().map(Line::Job));
+            }
+        }
+    }
+    let rows: Vec<Option<[String; 6]>> = lines
         .iter()
-        .map(|v| {
-            let job = v.job.as_ref();
-            let when = match &v.result {
-                Some(r) => git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)),
-                None => job.map_or(String::new(), |j| ui::age(&j.submitted_at)),
-            };
-            [
-                v.id.to_string(),
-                v.state.as_str().to_owned(),
-                job.map_or("?".into(), |j| j.spec.name.clone()),
-                job.map_or(String::new(), |j| j.branch().to_owned()),
-                job.map_or(String::new(), |j| j.short_commit().to_owned()),
-                when,
-            ]
+        .map(|line| match line {
+            Line::Job(v) => Some(row(v)),
+            Line::Title(_) => None,
         })
         .collect();
-    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let width = |i: usize| rows.iter().flatten().map(|r| r[i].chars().count()).max().unwrap_or(0);
     let (w1, w2, w3, w4) = (width(1), width(2), width(3), width(4));
-    for (row, v) in rows.iter().zip(views) {
-        let state = format!("{}{}", ui.state(v.state), " ".repeat(w1 - row[1].len()));
-        let line = format!("{}  {state}  {:w2$}  {:w3$}  {:w4$}  {}", row[0], row[2], row[3], row[4], row[5]);
-        ui.out(line.trim_end());
+    for (line, row) in lines.iter().zip(&rows) {
+        match (line, row) {
+            (Line::Job(v), Some(row)) => {
+                let state = format!("{}{}", ui.state(v.state), " ".repeat(w1 - row[1].len()));
+                let w2 = w2 + row[2].len() - row[2].chars().count();
+                let text = format!("{}  {state}  {:w2$}  {:w3$}  {:w4$}  {}", row[0], row[2], row[3], row[4], row[5]);
+                ui.out(text.trim_end());
+            }
+            (Line::Title(title), _) => ui.out(title),
+            _ => {}
+        }
     }
+}
+
+fn row(v: &JobView) -> [String; 6] {
+    let job = v.job.as_ref();
+    let when = match &v.result {
+        Some(r) => git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)),
+        None => job.map_or(String::new(), |j| ui::age(&j.submitted_at)),
+    };
+    [
+        v.id.to_string(),
+        v.state.as_str().to_owned(),
+        job.map_or("?".into(), Job::label),
+        job.map_or(String::new(), |j| j.branch().to_owned()),
+        job.map_or(String::new(), |j| j.short_commit().to_owned()),
+        when,
+    ]
 }

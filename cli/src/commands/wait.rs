@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use git_ci_core::ref_watch::RefWatch;
 use git_ci_core::state::{Board, JobView, State};
-use git_ci_core::{Hub, JobId, Status};
+use git_ci_core::{Hub, Job, JobId, Status};
 
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
@@ -28,7 +28,7 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
             let ui = ui.expect("filtered");
             if last.get(&v.id) != Some(&v.state) {
                 last.insert(v.id.clone(), v.state);
-                let name = v.job.as_ref().map_or("?", |j| j.spec.name.as_str());
+                let name = v.job.as_ref().map_or_else(|| "?".to_owned(), Job::label);
                 ui.err(&format!(
                     "{:>8}  {name} {} ({})",
                     ui.state(v.state),
@@ -72,11 +72,16 @@ impl Changes {
 }
 
 /// Prints a one-line summary; the exit status follows DESIGN.md. Skipped
-/// jobs passed earlier on the same tree and count as passes.
+/// jobs passed earlier on the same tree and count as passes; jobs not run
+/// because a job they need did not pass count as failures.
 pub fn conclude(ui: &Ui, views: &[JobView], skipped: usize) -> CliResult {
     let passed = views.iter().filter(|v| v.state == State::Finished(Status::Passed)).count();
-    let failed = views.len() - passed;
-    let passed = passed + skipped;
-    ui.err(&format!("{passed} passed, {failed} failed"));
-    if failed == 0 { Ok(()) } else { Err(CliError::JobsFailed) }
+    let not_run = views.iter().filter(|v| v.state == State::Finished(Status::Skipped)).count();
+    let failed = views.len() - passed - not_run;
+    let mut line = format!("{} passed, {failed} failed", passed + skipped);
+    if not_run > 0 {
+        line.push_str(&format!(", {not_run} not run (a job they need did not pass)"));
+    }
+    ui.err(&line);
+    if failed + not_run == 0 { Ok(()) } else { Err(CliError::JobsFailed) }
 }

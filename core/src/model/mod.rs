@@ -44,8 +44,6 @@ pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(kind: &'static str, byte
     if bytes.len() > MAX_DOC_BYTES {
         return Err(DocError::TooLarge { size: bytes.len(), limit: MAX_DOC_BYTES });
     }
-    // The version alone first; then the document straight from its bytes
-    // (not through a `Value`, whose maps would sort a matrix's keys).
     #[derive(serde::Deserialize)]
     struct Versioned {
         version: Option<serde_json::Value>,
@@ -56,6 +54,8 @@ pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(kind: &'static str, byte
         Some(found) => return Err(DocError::Version { found: found as u32 }),
         None => return Err(DocError::Invalid(format!("the {kind} has no \"version\" field"))),
     }
+    // From the bytes, not from a `serde_json::Value`, whose objects sort
+    // their keys: a matrix keeps the order its file declared.
     serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })
 }
 

@@ -15,7 +15,7 @@ use crate::model::{JobSpec, Matrix};
 mod expand;
 pub mod matrix;
 
-pub use expand::SelectError;
+pub use expand::{MAX_JOBS, MAX_REPEAT, SelectError};
 
 pub const FILE_NAME: &str = ".git-ci.toml";
 

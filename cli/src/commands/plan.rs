@@ -1,0 +1,184 @@
+//! Which jobs `submit` and `run` make: where the definition comes from
+//! (each commit's `.git-ci.toml`, `--config`, `--config-from`, `--run`),
+//! on which commits, with which parameters.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use git_ci_core::Job;
+use git_ci_core::model::{JobSpec, Matrix};
+use git_ci_core::pipeline::{FILE_NAME, MAX_JOBS, Pipeline, PipelineJob, SelectError};
+
+use crate::cli::{DefinitionArgs, ParamArgs};
+use crate::context;
+use crate::error::{CliError, CliResult};
+
+/// Where the jobs are defined.
+pub enum Source {
+    /// Each commit's own `.git-ci.toml`.
+    EachCommit,
+    /// One definition for every commit; `from` is what `Job::config_from`
+    /// records (`None` for an ad-hoc job: the command line is the definition).
+    Fixed { pipeline: Pipeline, from: Option<String> },
+}
+
+impl Source {
+    /// Reads `--config` or `--config-from`, or makes the ad-hoc job of
+    /// `--run` (with `--artifacts` and `--junit`).
+    pub fn new(repo: &gix::Repository, def: &DefinitionArgs, params: &ParamArgs) -> CliResult<Source> {
+        if def.run.is_none() {
+            for (flag, given) in [("--artifacts", &params.artifacts), ("--junit", &params.junit)] {
+                if !given.is_empty() {
+                    return Err(CliError::usage_hint(
+                        format!("{flag} applies to an ad-hoc job (--run) only"),
+                        format!("a job of {FILE_NAME} lists its own `{}` in the file", &flag[2..]),
+                    ));
+                }
+            }
+        }
+        if let Some(script) = &def.run {
+            let mut spec = JobSpec::ad_hoc(script);
+            spec.artifacts = params.artifacts.clone();
+            spec.junit = params.junit.clone();
+            return Ok(Source::Fixed { pipeline: ad_hoc(spec), from: None });
+        }
+        if let Some(path) = &def.config {
+            return from_path(repo, path);
+        }
+        if let Some(rev) = &def.config_from {
+            let (commit, _) = context::resolve_commit(repo, rev)?;
+            let pipeline = Pipeline::at_commit(repo, commit)?.ok_or_else(|| {
+                CliError::usage_hint(
+                    format!("--config-from {rev}: commit {} has no {FILE_NAME}", commit.to_hex_with_len(10)),
+                    "name a commit or branch that has one (e.g. --config-from main), or a file with --config",
+                )
+            })?;
+            return Ok(Source::Fixed { pipeline, from: Some(format!("rev:{commit}:{FILE_NAME}")) });
+        }
+        Ok(Source::EachCommit)
+    }
+}
+
+/// A pipeline of one job, so that an ad-hoc job repeats like any other.
+fn ad_hoc(spec: JobSpec) -> Pipeline {
+    let job = PipelineJob {
+        spec,
+        branches: None,
+        tags: vec![],
+        supersede: true,
+        needs: vec![],
+        matrix: vec![],
+        schedule: None,
+    };
+    Pipeline { jobs: BTreeMap::from([(job.spec.name.clone(), job)]) }
+}
+
+/// `--config PATH`: recorded relative to the top of the working tree when
+/// inside it, so that the record means the same on every clone.
+fn from_path(repo: &gix::Repository, path: &Path) -> CliResult<Source> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("could not read --config {}: {e}", path.display())))?;
+    let pipeline = Pipeline::parse(&text, &path.display().to_string())?;
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let top = std::fs::canonicalize(context::repo_dir(repo)).ok();
+    let shown = top.and_then(|t| absolute.strip_prefix(t).ok().map(Path::to_path_buf)).unwrap_or(absolute);
+    Ok(Source::Fixed { pipeline, from: Some(format!("path:{}", shown.display())) })
+}
+
+/// What a submission asks for, besides its source and commits.
+pub struct Request<'a> {
+    pub wanted: &'a [String],
+    pub repeat: u32,
+    pub params: &'a ParamArgs,
+    pub git_ref: &'a str,
+    pub by: &'a str,
+}
+
+/// Every job of the submission, commit by commit in the order given
+/// (oldest first), each in the order its needs ask for.
+pub fn jobs(
+    repo: &gix::Repository,
+    source: &Source,
+    commits: &[(gix::ObjectId, gix::ObjectId)],
+    req: &Request,
+) -> CliResult<Vec<Job>> {
+    let mut all = Vec::new();
+    for &(commit, tree) in commits {
+        let own;
+        let (pipeline, from) = match source {
+            Source::Fixed { pipeline, from } => (pipeline, from.clone()),
+            Source::EachCommit => {
+                own = Pipeline::at_commit(repo, commit)?.ok_or_else(|| no_file(commit, commits.len() > 1))?;
+                (&own, None)
+            }
+        };
+        check_params(pipeline, req)?;
+        let (commit_hex, tree_hex) = (commit.to_string(), tree.to_string());
+        let bind = |spec: JobSpec| {
+            let mut job = Job::unsealed(apply(req.params, spec), &commit_hex, &tree_hex, req.git_ref, req.by);
+            job.config_from = from.clone();
+            job
+        };
+        let jobs = pipeline.jobs(req.wanted, req.repeat, &bind)?;
+        if jobs.is_empty() {
+            let at = commit.to_hex_with_len(10);
+            return Err(CliError::usage_hint(
+                format!("{FILE_NAME} at {at} defines no jobs to run"),
+                "add a [job.NAME] table with `run = \"...\"` (a job with only a `schedule` runs when named with --job)",
+            ));
+        }
+        all.extend(jobs);
+        if all.len() > MAX_JOBS {
+            return Err(SelectError::TooMany(all.len()).into());
+        }
+    }
+    for job in &all {
+        // The rules every definition follows, the flags' values too.
+        job.spec.check().map_err(|e| CliError::usage(format!("{}: {e}", job.label())))?;
+    }
+    Ok(all)
+}
+
+fn no_file(commit: gix::ObjectId, range: bool) -> CliError {
+    let at = commit.to_hex_with_len(10);
+    let hint = if range {
+        "for history from before .git-ci.toml, take today's jobs with --config-from main (or --config FILE)"
+    } else {
+        "add a .git-ci.toml with a [job.NAME] table and `run = \"...\"`, take the jobs from elsewhere with \
+         --config-from REV or --config FILE, or give an ad-hoc job with --run"
+    };
+    CliError::usage_hint(format!("commit {at} has no {FILE_NAME}"), hint)
+}
+
+/// `--env`, `--require`, `--queue`, `--timeout` over the file's values.
+fn apply(params: &ParamArgs, mut spec: JobSpec) -> JobSpec {
+    if let Some(q) = &params.queue {
+        spec.queue = q.clone();
+    }
+    spec.requires.extend(params.requires.iter().cloned());
+    spec.env.extend(params.env.iter().cloned());
+    if let Some(t) = params.timeout {
+        spec.timeout = t.as_secs().max(1);
+    }
+    spec
+}
+
+/// Refuses what the flags cannot do to these jobs, rather than queue
+/// something other than what was asked.
+fn check_params(pipeline: &Pipeline, req: &Request) -> CliResult {
+    if let Some(q) = &req.params.queue {
+        git_ci_core::refs::check_component("queue", q).map_err(CliError::usage)?;
+    }
+    for job in pipeline.select(req.wanted)? {
+        let keys = job.matrix.iter().flat_map(Matrix::iter).map(|(k, _)| k);
+        for key in keys {
+            if req.params.env.iter().any(|(k, _)| k == key) {
+                return Err(CliError::usage_hint(
+                    format!("--env {key}=...: {key} is a matrix variable of job {:?}", job.spec.name),
+                    format!("each combination of its matrix sets {key}; change its values in {FILE_NAME}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
