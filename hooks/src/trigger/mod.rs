@@ -80,7 +80,7 @@ impl Event {
     /// One line for a person, without a prefix.
     pub fn describe(&self) -> String {
         match self {
-            Event::Queued(job) => format!("queued {} {}", job.spec.name, job.id),
+            Event::Queued(job) => format!("queued {} {}", job.label(), job.id),
             Event::AlreadyQueued { name, git_ref, id } => format!("already queued {name} {id} for {git_ref}"),
             Event::Cancelled { id, name, reason, .. } => format!("cancelled {name} {id}: {reason}"),
             Event::BadPipeline { git_ref, message, recorded, .. } => {
@@ -95,7 +95,12 @@ impl Event {
 /// A job to queue, unless the index says it was.
 #[derive(Clone, Debug)]
 pub struct Wanted {
+    /// Its [`crate::index`] key: commit, ref and the job's label (its
+    /// name, with its matrix values when it has some).
     pub key: String,
+    /// The jobs of one (commit, ref) name each other's ids (`needs`):
+    /// when any of a batch was queued before, none is queued again.
+    pub batch: String,
     pub job: Job,
     /// Cancel older pending runs of this job on the same branch.
     pub supersede: bool,
