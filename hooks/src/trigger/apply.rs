@@ -103,9 +103,7 @@ fn unseen<'p>(plan: &'p Plan, index: &Index<'_>, events: &mut Vec<Event>) -> (Ve
 fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec<RefEdit>, HubError> {
     let mut edits = Vec::new();
     for w in fresh {
-        let blob = hub.write_blob(&w.job.to_json())?;
-        edits.push(RefEdit::create(refs::pin(&w.job.id), commit_of(hub, &w.job)?));
-        edits.push(RefEdit::create(refs::queue(&w.job.spec.queue, &w.job.id), blob));
+        edits.extend(queue_edits(hub, &w.job)?);
     }
     for c in cancels {
         edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.value));
@@ -114,6 +112,16 @@ fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec
         }
     }
     Ok(edits)
+}
+
+/// The refs that queue `job`, created: its pin and its queue ref. The
+/// hook and the scheduler queue through here, as `queue::submit` does.
+pub(crate) fn queue_edits(hub: &dyn Hub, job: &Job) -> Result<Vec<RefEdit>, HubError> {
+    let blob = hub.write_blob(&job.to_json())?;
+    Ok(vec![
+        RefEdit::create(refs::pin(&job.id), commit_of(hub, job)?),
+        RefEdit::create(refs::queue(&job.spec.queue, &job.id), blob),
+    ])
 }
 
 fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
