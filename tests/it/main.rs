@@ -19,6 +19,7 @@ mod orphans;
 mod race;
 mod refused;
 mod run;
+mod schedule;
 mod secrets;
 mod service;
 mod signals;
