@@ -172,7 +172,7 @@ fn a_push_queues_the_expansion_with_its_needs_once() {
             _ => None,
         })
         .collect();
-    queued.sort_by(|a, b| a.label().cmp(&b.label()));
+    queued.sort_by_key(Job::label);
     let labels: Vec<String> = queued.iter().map(Job::label).collect();
     // build comes with test, though its own branches leave main out; the
     // scheduled-only nightly does not come at all.
