@@ -12,6 +12,9 @@ pub const LOGS: &str = "refs/ci/logs/";
 pub const DONE: &str = "refs/ci/done/";
 pub const WORKERS: &str = "refs/ci/workers/";
 pub const ARCHIVE: &str = "refs/ci/archive/";
+/// `refs/ci/schedule/<job>/<branch>`: the last cron tick handled for a
+/// scheduled job on a branch (see `hooks::schedule`).
+pub const SCHEDULE: &str = "refs/ci/schedule/";
 
 /// The writer name of the hook and of cancels made by users.
 pub const HUB_WRITER: &str = "_hub";
@@ -39,6 +42,12 @@ pub fn done(writer: &str) -> String {
 }
 pub fn worker(name: &str) -> String {
     format!("{WORKERS}{name}")
+}
+/// The schedule marker of `job` on `branch` (`main`, `release/1.0`): the
+/// branch's own components follow the job's, so two branches can never
+/// collide, as under `refs/heads/`.
+pub fn schedule(job: &str, branch: &str) -> String {
+    format!("{SCHEDULE}{job}/{branch}")
 }
 
 /// The job id at the end of `name` when `name` sits under `prefix`.
@@ -84,6 +93,7 @@ mod tests {
         assert_eq!(parse_queue_ref(&r), Some(("linux".into(), id.clone())));
         assert_eq!(job_id_under(&claim(&id), CLAIMS), Some(id));
         assert_eq!(parse_queue_ref("refs/ci/queue/linux"), None);
+        assert_eq!(schedule("nightly", "release/1.0"), "refs/ci/schedule/nightly/release/1.0");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod install;
 mod ownership;
 pub mod patterns;
 pub mod post_receive;
+pub mod schedule;
 pub mod trigger;
 pub mod watch;
 

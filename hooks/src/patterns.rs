@@ -84,6 +84,9 @@ mod tests {
             branches: branches.map(|b| b.iter().map(|s| s.to_string()).collect()),
             tags: tags.iter().map(|s| s.to_string()).collect(),
             supersede: true,
+            needs: vec![],
+            matrix: vec![],
+            schedule: None,
         }
     }
 

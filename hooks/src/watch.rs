@@ -6,15 +6,21 @@
 //! index, so a restarted watcher or two watchers at once queue nothing
 //! twice. The only memory a watcher keeps is which heads it already handled
 //! in this process, to skip re-reading their `.git-ci.toml` every poll.
+//!
+//! Each look also fires the scheduled jobs whose tick came
+//! ([`crate::schedule`]), exactly once per tick however many watchers run;
+//! [`Watcher::next_tick`] says when to look again for the next one.
 
 use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
 
-use git_ci_core::JobId;
 use git_ci_core::hub::{Hub, HubError};
 use git_ci_core::queue::Snapshot;
+use git_ci_core::{JobId, refs};
 use gix::ObjectId;
 
 use crate::patterns::RefKind;
+use crate::schedule::Scheduler;
 use crate::trigger::{self, Deletion, Event, Update};
 
 const HEADS: &str = "refs/heads/";
@@ -25,12 +31,13 @@ pub struct Watcher<'h> {
     by: String,
     /// Heads handled by this process: ref -> commit.
     handled: HashMap<String, ObjectId>,
+    scheduler: Scheduler,
 }
 
 impl<'h> Watcher<'h> {
     /// `by` becomes the `submitted_by` of the jobs it queues.
     pub fn new(hub: &'h dyn Hub, by: &str) -> Watcher<'h> {
-        Watcher { hub, by: by.to_owned(), handled: HashMap::new() }
+        Watcher { hub, by: by.to_owned(), handled: HashMap::new(), scheduler: Scheduler::default() }
     }
 
     /// One look at the hub: queue what new heads ask for, supersede, and
@@ -40,7 +47,7 @@ impl<'h> Watcher<'h> {
         // is missing from the later listing was queued while its ref existed,
         // so the ref was deleted since, never created since.
         let pending = self.pending_refs()?;
-        self.hub.refresh(&[HEADS, TAGS])?;
+        self.hub.refresh(&[HEADS, TAGS, refs::SCHEDULE])?;
         let mut heads: HashMap<String, ObjectId> = self.hub.list(HEADS)?.into_iter().collect();
         heads.extend(self.hub.list(TAGS)?);
 
@@ -52,9 +59,19 @@ impl<'h> Watcher<'h> {
         updates.sort_by(|a, b| a.refname.cmp(&b.refname));
         let mut plan = trigger::plan(&self.hub.repo(), &updates, &self.by);
         plan.deleted = deletions(pending, &heads);
-        let events = trigger::apply(self.hub, &plan)?;
+        let mut events = trigger::apply(self.hub, &plan)?;
         self.handled = heads;
+        let mut branches: Vec<(String, ObjectId)> =
+            self.handled.iter().filter(|(r, _)| r.starts_with(HEADS)).map(|(r, c)| (r.clone(), *c)).collect();
+        branches.sort();
+        events.extend(self.scheduler.run(self.hub, &branches, &self.by, SystemTime::now())?);
         Ok(events)
+    }
+
+    /// When the next scheduled tick comes, of the schedules the last look
+    /// saw: look again then.
+    pub fn next_tick(&self) -> Option<SystemTime> {
+        self.scheduler.next_tick()
     }
 
     /// Unclaimed jobs of branches and tags, by ref.

@@ -1,7 +1,7 @@
 //! `git ci watch`: queue jobs for a hub's new branch and tag heads, for hubs
 //! that run no hooks.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use git_ci_hooks::Event;
@@ -20,6 +20,13 @@ use crate::ui::Ui;
 /// pending jobs are cancelled. What was queued is recorded on the hub, so a
 /// restarted watcher, or two at once, never queue a job twice. Ctrl-C stops
 /// it at any moment: every change it makes is one atomic push.
+///
+/// It also runs the jobs with a `schedule` (cron, UTC): at each tick, on the
+/// tip of each branch their `branches` match (else of the hub's default
+/// branch), waking for the tick even between two intervals. Each tick is
+/// queued once, by whichever watcher comes first; a tick missed while no
+/// watcher ran is queued once when one starts (only the latest). Hubs with
+/// the post-receive hook need a watcher too for schedules.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  git ci watch --hub https://example.com/team/project.git\n  git ci watch --once     one look, then exit (for cron)"
@@ -63,8 +70,16 @@ pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> CliResult {
         if args.once {
             return Ok(());
         }
-        std::thread::sleep(args.interval);
+        std::thread::sleep(pause(args.interval, watcher.next_tick(), SystemTime::now()));
     }
+}
+
+/// Until the next look: the interval, or less when a scheduled tick comes
+/// first. A moment past the tick, so that the look finds it due even on a
+/// clock that a sleep measures a little differently.
+fn pause(interval: Duration, next_tick: Option<SystemTime>, now: SystemTime) -> Duration {
+    let until_tick = next_tick.map(|t| t.duration_since(now).unwrap_or_default() + Duration::from_millis(20));
+    until_tick.map_or(interval, |t| t.min(interval))
 }
 
 /// One line per thing done; what earlier runs did is only counted (a
@@ -87,6 +102,18 @@ fn report(ui: &Ui, events: &[Event]) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn a_tick_before_the_interval_wakes_the_watcher() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let minute = Duration::from_secs(60);
+        assert_eq!(super::pause(minute, None, now), minute);
+        let soon = super::pause(minute, Some(now + Duration::from_secs(5)), now);
+        assert_eq!(soon, Duration::from_millis(5020));
+        assert_eq!(super::pause(minute, Some(now + Duration::from_secs(600)), now), minute);
+        assert_eq!(super::pause(minute, Some(now - Duration::from_secs(1)), now), Duration::from_millis(20));
+    }
 
     #[test]
     fn argument_lines_parse_or_fail() {

@@ -35,6 +35,8 @@ use objects::{blob, chain, expect_kind, new_results};
 const MAX_LIVE_LOG_BYTES: u64 = 2 * 64 * 1024 + 64;
 /// Cancel requests are a few fields.
 const MAX_CANCEL_BYTES: u64 = 4 * 1024;
+/// A schedule marker is a tick, a commit and a name.
+const MAX_SCHEDULE_MARKER_BYTES: u64 = 1024;
 
 /// One pushed ref update: `None` is git's all-zero id (created or deleted).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,8 +156,17 @@ impl Push<'_> {
         } else if let Some(writer) = name.strip_prefix(refs::ARCHIVE) {
             refs::check_component("writer", writer)?;
             chain(store, u.old, new, self.gc, "archive")
+        } else if let Some(rest) = name.strip_prefix(refs::SCHEDULE) {
+            // A schedule marker: `git ci watch`'s note of the last tick it
+            // handled, moved by compare-and-swap; only its shape is ruled.
+            let (job, branch) = rest.split_once('/').ok_or("schedule markers are refs/ci/schedule/<job>/<branch>")?;
+            refs::check_component("job name", job)?;
+            if branch.is_empty() {
+                return Err("schedule markers are refs/ci/schedule/<job>/<branch>".into());
+            }
+            blob(store, new, "schedule marker", MAX_SCHEDULE_MARKER_BYTES).map(drop)
         } else {
-            Err("unknown ref under refs/ci/ (git-ci writes queue, pins, claims, cancel, logs, done, workers, archive)"
+            Err("unknown ref under refs/ci/ (git-ci writes queue, pins, claims, cancel, logs, done, workers, archive, schedule)"
                 .into())
         }
     }

@@ -166,6 +166,10 @@ fn pins_cancels_logs_workers_and_unknown_refs() {
     check(&w, &[create(&refs::worker("w1"), blob(&w, &info.to_json()))], false).unwrap();
     refused(&w, &[create(&refs::worker("w2"), blob(&w, &info.to_json()))], false, "names");
     refused(&w, &[create("refs/ci/doctor/x", blob(&w, b"x"))], false, "unknown ref");
+    check(&w, &[create(&refs::schedule("nightly", "release/1.0"), blob(&w, b"{}"))], false).unwrap();
+    refused(&w, &[create(&refs::schedule("nightly", "main"), blob(&w, &[b' '; 1025]))], false, "1024-byte limit");
+    refused(&w, &[create(&refs::schedule("nightly", "main"), commit)], false, "must be a blob");
+    refused(&w, &[create("refs/ci/schedule/nightly", blob(&w, b"{}"))], false, "refs/ci/schedule/<job>/<branch>");
     // Deletions, lease checks and refs outside refs/ci/ are not read.
     let gone = Update { old: Some(commit), new: None, name: "refs/ci/anything".into() };
     let same = Update { old: Some(commit), new: Some(commit), name: "refs/ci/other".into() };

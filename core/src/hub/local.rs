@@ -116,6 +116,15 @@ impl Hub for LocalHub {
         Some(self.repo.git_dir().to_path_buf())
     }
 
+    fn default_branch(&self) -> Result<Option<String>, HubError> {
+        let name = self.repo().head_name().map_err(|e| HubError::Local {
+            hub: self.url.clone(),
+            context: "could not read HEAD".into(),
+            message: e.to_string(),
+        })?;
+        Ok(name.map(|n| n.as_bstr().to_string()).filter(|n| n.starts_with("refs/heads/")))
+    }
+
     fn import_commit(&self, commit: ObjectId) -> Result<(), HubError> {
         if self.repo().has_object(commit) {
             return Ok(());

@@ -185,6 +185,13 @@ pub trait Hub: Send + Sync {
     /// that lacks it fetches it from the user's repository.
     fn import_commit(&self, commit: ObjectId) -> Result<(), HubError>;
 
+    /// The branch the hub's `HEAD` names (`refs/heads/main`): the branch a
+    /// scheduled job without `branches` runs on. `None` when `HEAD` names
+    /// no branch (and for a hub that cannot tell).
+    fn default_branch(&self) -> Result<Option<String>, HubError> {
+        Ok(None)
+    }
+
     /// A short stable name for per-hub state kept on this machine (caches).
     fn cache_key(&self) -> String {
         let digest = <sha2::Sha256 as sha2::Digest>::digest(self.url().as_bytes());

@@ -331,6 +331,17 @@ impl Hub for RemoteHub {
         None
     }
 
+    fn default_branch(&self) -> Result<Option<String>, HubError> {
+        // `ref: refs/heads/main<TAB>HEAD`, then the commit; nothing of the
+        // first form when HEAD is detached.
+        let out = self.git()?.args(["ls-remote", "--symref", "--", &self.address, "HEAD"]).run();
+        let out = out.map_err(|e| self.unreachable(e))?;
+        Ok(String::from_utf8_lossy(&out).lines().find_map(|line| {
+            let target = line.strip_prefix("ref: ")?.strip_suffix("\tHEAD")?;
+            target.starts_with("refs/heads/").then(|| target.to_owned())
+        }))
+    }
+
     fn import_commit(&self, commit: ObjectId) -> Result<(), HubError> {
         // The push carries it, from the cache or its alternate (the user's
         // repository); only its presence there is needed.

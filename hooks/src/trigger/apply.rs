@@ -1,7 +1,7 @@
 //! Doing a [`Plan`] on the hub: one transaction, re-decided after every lost
 //! race.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use git_ci_core::done::{self, Content, Entry};
@@ -78,14 +78,19 @@ fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
 
 /// What the index does not know yet; what it knows becomes events.
 fn unseen<'p>(plan: &'p Plan, index: &Index<'_>, events: &mut Vec<Event>) -> (Vec<&'p Wanted>, Vec<&'p Broken>) {
+    // A batch whose jobs were queued before, even in part (by an older
+    // git-ci that indexed fewer of them), is not queued again: its fresh
+    // jobs would need ids that no queued job has.
+    let queued_before: HashSet<&str> =
+        plan.wanted.iter().filter(|w| index.get(&w.key).is_some()).map(|w| w.batch.as_str()).collect();
     let mut fresh = Vec::new();
     for w in &plan.wanted {
-        match index.get(&w.key) {
-            None => fresh.push(w),
-            Some(id) => {
-                events.push(Event::AlreadyQueued { name: w.job.spec.name.clone(), git_ref: w.job.git_ref.clone(), id })
-            }
+        if !queued_before.contains(w.batch.as_str()) {
+            fresh.push(w);
+            continue;
         }
+        let id = index.get(&w.key).unwrap_or_default();
+        events.push(Event::AlreadyQueued { name: w.job.label(), git_ref: w.job.git_ref.clone(), id });
     }
     let (broken, reported): (Vec<&Broken>, Vec<&Broken>) =
         plan.broken.iter().partition(|b| index.get(&b.key).is_none());
@@ -98,9 +103,7 @@ fn unseen<'p>(plan: &'p Plan, index: &Index<'_>, events: &mut Vec<Event>) -> (Ve
 fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec<RefEdit>, HubError> {
     let mut edits = Vec::new();
     for w in fresh {
-        let blob = hub.write_blob(&w.job.to_json())?;
-        edits.push(RefEdit::create(refs::pin(&w.job.id), commit_of(hub, &w.job)?));
-        edits.push(RefEdit::create(refs::queue(&w.job.spec.queue, &w.job.id), blob));
+        edits.extend(queue_edits(hub, &w.job)?);
     }
     for c in cancels {
         edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.value));
@@ -109,6 +112,16 @@ fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec
         }
     }
     Ok(edits)
+}
+
+/// The refs that queue `job`, created: its pin and its queue ref. The
+/// hook and the scheduler queue through here, as `queue::submit` does.
+pub(crate) fn queue_edits(hub: &dyn Hub, job: &Job) -> Result<Vec<RefEdit>, HubError> {
+    let blob = hub.write_blob(&job.to_json())?;
+    Ok(vec![
+        RefEdit::create(refs::pin(&job.id), commit_of(hub, job)?),
+        RefEdit::create(refs::queue(&job.spec.queue, &job.id), blob),
+    ])
 }
 
 fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
@@ -163,7 +176,7 @@ fn cancel_reason(
     }
     if deletion.triggered_only {
         let commit = ObjectId::from_hex(job.commit.as_bytes()).ok()?;
-        let key = index::key(&commit, &job.git_ref, &job.spec.name);
+        let key = index::key(&commit, &job.git_ref, &job.label());
         if index.get(&key).as_deref() != Some(id.as_str()) {
             return None;
         }

@@ -20,6 +20,7 @@ use git_ci_core::{Job, JobId};
 use gix::ObjectId;
 
 pub use apply::apply;
+pub(crate) use apply::queue_edits;
 pub use plan::plan;
 
 /// One ref update, as post-receive reads them: `<old> <new> <ref>`.
@@ -74,13 +75,26 @@ pub enum Event {
         git_ref: String,
         message: String,
     },
+    /// A scheduled job's tick queued these jobs (its expansion).
+    Scheduled {
+        git_ref: String,
+        tick: String,
+        jobs: Vec<Job>,
+    },
+    /// A scheduled job seen on a branch for the first time: its marker is
+    /// set, and it runs from its next tick on.
+    ScheduleArmed {
+        name: String,
+        git_ref: String,
+        next: Option<String>,
+    },
 }
 
 impl Event {
     /// One line for a person, without a prefix.
     pub fn describe(&self) -> String {
         match self {
-            Event::Queued(job) => format!("queued {} {}", job.spec.name, job.id),
+            Event::Queued(job) => format!("queued {} {}", job.label(), job.id),
             Event::AlreadyQueued { name, git_ref, id } => format!("already queued {name} {id} for {git_ref}"),
             Event::Cancelled { id, name, reason, .. } => format!("cancelled {name} {id}: {reason}"),
             Event::BadPipeline { git_ref, message, recorded, .. } => {
@@ -88,6 +102,17 @@ impl Event {
                 format!("error: {message}\nno jobs queued for {git_ref}{record}: fix .git-ci.toml and push again")
             }
             Event::Unreadable { git_ref, message } => format!("error: no jobs queued for {git_ref}: {message}"),
+            Event::Scheduled { git_ref, tick, jobs } => {
+                let lines: Vec<String> = jobs
+                    .iter()
+                    .map(|j| format!("queued {} {} on {git_ref} for its {tick} tick", j.label(), j.id))
+                    .collect();
+                lines.join("\n")
+            }
+            Event::ScheduleArmed { name, git_ref, next } => match next {
+                Some(next) => format!("scheduled {name} on {git_ref}: first run at {next}"),
+                None => format!("scheduled {name} on {git_ref}: its schedule never comes"),
+            },
         }
     }
 }
@@ -95,7 +120,12 @@ impl Event {
 /// A job to queue, unless the index says it was.
 #[derive(Clone, Debug)]
 pub struct Wanted {
+    /// Its [`crate::index`] key: commit, ref and the job's label (its
+    /// name, with its matrix values when it has some).
     pub key: String,
+    /// The jobs of one (commit, ref) name each other's ids (`needs`):
+    /// when any of a batch was queued before, none is queued again.
+    pub batch: String,
     pub job: Job,
     /// Cancel older pending runs of this job on the same branch.
     pub supersede: bool,

@@ -44,15 +44,16 @@ fn plan_push(repo: &gix::Repository, git_ref: &str, kind: RefKind<'_>, new: Obje
         Err(PipelineAtCommitError::Parse(e)) => return plan.broken.push(broken(e.to_string())),
         Err(e @ PipelineAtCommitError::Read { .. }) => return plan.notes.push(unreadable(e.to_string())),
     };
-    let mut wanted = Vec::new();
+    let mut names = Vec::new();
     for (name, job) in &pipeline.jobs {
+        // A job with a schedule and no `branches` or `tags` runs only on
+        // its schedule (`git ci watch` queues it), never on a push.
+        if job.scheduled_only() {
+            continue;
+        }
         match patterns::triggers(job, kind) {
             Ok(false) => {}
-            Ok(true) => wanted.push(Wanted {
-                key: index::key(&commit_id, git_ref, name),
-                job: bind(job.spec.clone()),
-                supersede: job.supersede && matches!(kind, RefKind::Branch(_)),
-            }),
+            Ok(true) => names.push(name.clone()),
             // A bad pattern is a bad file: nothing of it is queued, as for a
             // syntax error, rather than a guess at what was meant.
             Err(e) => {
@@ -61,7 +62,29 @@ fn plan_push(repo: &gix::Repository, git_ref: &str, kind: RefKind<'_>, new: Obje
             }
         }
     }
-    plan.wanted.extend(wanted);
+    if names.is_empty() {
+        return;
+    }
+    // The triggered jobs with what they need, each matrix expanded, all
+    // naming each other's ids: queued together or not at all.
+    let unsealed = |spec: JobSpec| Job::unsealed(spec, &commit_id.to_string(), &tree.to_string(), git_ref, by);
+    let jobs = match pipeline.jobs(&names, 1, &unsealed) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            let origin = format!("{}:{FILE_NAME}", commit_id.to_hex_with_len(10));
+            return plan.broken.push(broken(format!("{origin}: {e}")));
+        }
+    };
+    let batch = index::key(&commit_id, git_ref, "");
+    plan.wanted.extend(jobs.into_iter().map(|job| {
+        let supersede = pipeline.jobs.get(&job.spec.name).is_some_and(|j| j.supersede);
+        Wanted {
+            key: index::key(&commit_id, git_ref, &job.label()),
+            batch: batch.clone(),
+            supersede: supersede && matches!(kind, RefKind::Branch(_)),
+            job,
+        }
+    }));
 }
 
 /// `(commit, tree)` that `new` stands for: a tag may name a tag object, and

@@ -4,6 +4,8 @@ use git_ci_core::hub::{Hub, LocalHub};
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
 
+use git_ci_core::Job;
+
 use super::{Event, Update, apply, plan};
 
 const PIPELINE: &str = "[job.a]\nrun = \"true\"\n\n[job.b]\nrun = \"true\"\nsupersede = false\n";
@@ -136,4 +138,65 @@ fn post_receive_lines_parse() {
     assert_eq!((d.new, d.refname.as_str()), (None, "refs/heads/gone"));
     assert!(Update::parse_line("garbage").is_none());
     assert!(Update::parse_line(&format!("{a} {a}")).is_none());
+}
+
+const GRAPH: &str = r#"
+[job.build]
+run = "make"
+branches = ["release/*"]
+
+[job.test]
+needs = ["build"]
+matrix = { python = ["3.11", "3.12"] }
+run = "true"
+
+[job.nightly]
+schedule = "0 3 * * *"
+run = "long"
+
+[job.weekly]
+schedule = "0 3 * * 0"
+branches = ["main"]
+run = "true"
+"#;
+
+#[test]
+fn a_push_queues_the_expansion_with_its_needs_once() {
+    let (_dir, hub) = hub();
+    let c = commit(&hub, GRAPH, "1");
+    let events = trigger(&hub, &[push("refs/heads/main", c)]);
+    let mut queued: Vec<Job> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Queued(job) => Some((**job).clone()),
+            _ => None,
+        })
+        .collect();
+    queued.sort_by_key(Job::label);
+    let labels: Vec<String> = queued.iter().map(Job::label).collect();
+    // build comes with test, though its own branches leave main out; the
+    // scheduled-only nightly does not come at all.
+    assert_eq!(labels, ["build", "test (python=3.11)", "test (python=3.12)", "weekly"], "{events:?}");
+    assert!(queued[1..3].iter().all(|t| t.needs.len() == 1 && t.needs[0].id == queued[0].id));
+    assert_eq!(queued[0].needed_by, ["test"]);
+    assert_eq!(live_refs(&hub).len(), 8);
+    let again = trigger(&hub, &[push("refs/heads/main", c)]);
+    assert_eq!(count(&again, |e| matches!(e, Event::AlreadyQueued { .. })), 4, "{again:?}");
+    assert_eq!(live_refs(&hub).len(), 8);
+    let other = trigger(&hub, &[push("refs/heads/feature", c)]);
+    assert_eq!(count(&other, |e| matches!(e, Event::Queued(_))), 3, "weekly is for main only: {other:?}");
+}
+
+#[test]
+fn a_batch_queued_in_part_before_is_not_queued_again() {
+    let (_dir, hub) = hub();
+    let c = commit(&hub, GRAPH, "1");
+    let mut p = plan(&hub.repo(), &[push("refs/heads/main", c)], "test");
+    let all = p.wanted.clone();
+    p.wanted.truncate(1);
+    apply(&hub, &p).unwrap();
+    p.wanted = all;
+    let events = apply(&hub, &p).unwrap();
+    assert_eq!(count(&events, |e| matches!(e, Event::Queued(_))), 0, "{events:?}");
+    assert_eq!(live_refs(&hub).len(), 2);
 }
