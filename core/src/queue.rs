@@ -121,6 +121,15 @@ fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId
 /// are queued or none.
 /// A job that needs others of `jobs` is queued waiting for them ([`crate::needs`]).
 pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
+    let jobs: Vec<&Job> = jobs.iter().collect();
+    hub.transact(&submit_edits(hub, &jobs)?)
+}
+
+/// The objects and ref creations that queue `jobs` as one submission:
+/// each job's pin and queue ref, the queue ref waiting for the jobs of
+/// the submission it needs. For a transaction that does more (the hook,
+/// a schedule).
+pub fn submit_edits(hub: &dyn Hub, jobs: &[&Job]) -> Result<Vec<RefEdit>, HubError> {
     let mut edits = Vec::with_capacity(jobs.len() * 2);
     let ids: std::collections::BTreeSet<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
     let mut imported = std::collections::HashSet::new();
@@ -136,7 +145,7 @@ pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
         edits.push(RefEdit::create(refs::pin(&job.id), commit));
         edits.push(RefEdit::create(refs::queue(&job.spec.queue, &job.id), value));
     }
-    hub.transact(&edits)
+    Ok(edits)
 }
 
 /// A claim to write: on a fresh job (`steal: None`) or a steal of an

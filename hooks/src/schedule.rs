@@ -190,9 +190,7 @@ fn fire(hub: &dyn Hub, t: &Target, by: &str, now: SystemTime) -> Result<Option<E
         };
         let blob = hub.write_blob(&serde_json::to_vec(&doc).expect("a marker serializes"))?;
         let mut edits = vec![RefEdit::set(marker_ref.clone(), marker, blob)];
-        for job in &jobs {
-            edits.extend(queue_edits(hub, job)?);
-        }
+        edits.extend(queue_edits(hub, &jobs.iter().collect::<Vec<_>>())?);
         match hub.transact(&edits) {
             Ok(()) => return Ok(Some(event)),
             Err(e) if e.is_conflict() && attempt + 1 < ATTEMPTS => {

@@ -102,9 +102,8 @@ fn unseen<'p>(plan: &'p Plan, index: &Index<'_>, events: &mut Vec<Event>) -> (Ve
 /// Queue refs and pins created for the new jobs, deleted for the cancelled.
 fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec<RefEdit>, HubError> {
     let mut edits = Vec::new();
-    for w in fresh {
-        edits.extend(queue_edits(hub, &w.job)?);
-    }
+    let jobs: Vec<&Job> = fresh.iter().map(|w| &w.job).collect();
+    edits.extend(queue_edits(hub, &jobs)?);
     for c in cancels {
         edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.value));
         if let Some(pin) = queue::pin_of(hub, &c.queued.id, Some(&c.job))? {
@@ -114,14 +113,11 @@ fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec
     Ok(edits)
 }
 
-/// The refs that queue `job`, created: its pin and its queue ref. The
-/// hook and the scheduler queue through here, as `queue::submit` does.
-pub(crate) fn queue_edits(hub: &dyn Hub, job: &Job) -> Result<Vec<RefEdit>, HubError> {
-    let blob = hub.write_blob(&job.to_json())?;
-    Ok(vec![
-        RefEdit::create(refs::pin(&job.id), commit_of(hub, job)?),
-        RefEdit::create(refs::queue(&job.spec.queue, &job.id), blob),
-    ])
+/// The refs that queue `jobs` (one submission: a job waits for those of
+/// them it needs), created: pins and queue refs. The hook and the
+/// scheduler queue through here, as `queue::submit` does.
+pub(crate) fn queue_edits(hub: &dyn Hub, jobs: &[&Job]) -> Result<Vec<RefEdit>, HubError> {
+    queue::submit_edits(hub, jobs)
 }
 
 fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
@@ -133,10 +129,6 @@ fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
     }
 }
 
-fn commit_of(hub: &dyn Hub, job: &Job) -> Result<ObjectId, HubError> {
-    ObjectId::from_hex(job.commit.as_bytes())
-        .map_err(|e| hub.local_error(format!("job {} has a bad commit", job.id), e))
-}
 
 /// Pending (unclaimed) jobs that this plan cancels: older runs of a job the
 /// plan queues again on the same branch, and jobs of deleted refs. Running
