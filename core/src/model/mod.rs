@@ -44,13 +44,36 @@ pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(kind: &'static str, byte
     if bytes.len() > MAX_DOC_BYTES {
         return Err(DocError::TooLarge { size: bytes.len(), limit: MAX_DOC_BYTES });
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
+    // The version alone first, ignoring the rest. Not through a
+    // `serde_json::Value`: its objects sort their keys, and a matrix keeps
+    // the order its file declared (`test (python=3.11, db=postgres)`).
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: Option<serde_json::Value>,
+    }
+    let versioned: Versioned = serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })?;
+    match versioned.version.as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(VERSION) => {}
         Some(found) => return Err(DocError::Version { found: found as u32 }),
         None => return Err(DocError::Invalid(format!("the {kind} has no \"version\" field"))),
     }
-    serde_json::from_value(value).map_err(|source| DocError::Parse { kind, source })
+    serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matrix_keeps_its_order_through_a_document() {
+        let mut spec = JobSpec::ad_hoc("true");
+        spec.name = "test".into();
+        spec.matrix = Matrix(vec![("python".into(), "3.12".into()), ("db".into(), "postgres".into())]);
+        let job = Job::new(spec, &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me");
+        let back = Job::from_json(&job.to_json()).unwrap();
+        assert_eq!(back.label(), "test (python=3.12, db=postgres)");
+        assert_eq!(back, job);
+    }
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
