@@ -168,7 +168,7 @@ impl Job {
     pub fn unsealed(spec: JobSpec, commit: &str, tree: &str, git_ref: &str, submitted_by: &str) -> Job {
         let at = submission_time();
         let placeholder = JobId::new(at, b"");
-        let job = Job {
+        Job {
             version: VERSION,
             id: placeholder,
             commit: commit.into(),
@@ -184,8 +184,7 @@ impl Job {
             repeat: None,
             config_from: None,
             scheduled: None,
-        };
-        job
+        }
     }
 
     /// Gives the job its id: the submission time (kept in the placeholder)

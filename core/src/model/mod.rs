@@ -60,6 +60,12 @@ pub(crate) fn parse_doc<T: serde::de::DeserializeOwned>(kind: &'static str, byte
     serde_json::from_slice(bytes).map_err(|source| DocError::Parse { kind, source })
 }
 
+pub(crate) fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(doc).expect("documents are plain data and always serialize");
+    v.push(b'\n');
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,10 +80,4 @@ mod tests {
         assert_eq!(back.label(), "test (python=3.12, db=postgres)");
         assert_eq!(back, job);
     }
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(doc: &T) -> Vec<u8> {
-    let mut v = serde_json::to_vec_pretty(doc).expect("documents are plain data and always serialize");
-    v.push(b'\n');
-    v
 }
