@@ -296,23 +296,30 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// The width a box's texts need: icon, space, text, padding.
+/// The width a box's texts need, the inverse of [`fit`]'s cut.
 fn wanted_width(node: &Node) -> u32 {
-    let widest = node.cells.iter().map(|c| c.full.chars().count()).max().unwrap_or(0).max(node.name.chars().count());
-    ((widest + 3) as f64 * CHAR_W) as u32 + 2 * PAD
+    let head = (node.name.chars().count() + HEAD_CHARS) as f64 * CHAR_W;
+    let cells = node.cells.iter().map(|c| c.full.chars().count() + HEAD_CHARS + 1).max().unwrap_or(0) as f64 * CHAR_W;
+    head.max(cells).ceil() as u32 + 2 * PAD + CELL_INSET
 }
 
+/// Characters of a box's width that are not its name: icon, space, slack.
+const HEAD_CHARS: usize = 3;
+/// A cell's room inside its box, each side, and its text's inside the cell.
+const CELL_INSET: u32 = 6;
+
 fn fit(node: &mut Node, depth: usize, x: u32, y: u32, w: u32) {
-    let chars = ((w - 2 * PAD) as f64 / CHAR_W) as usize - 2;
+    let room = |inner: u32| ((w - inner) as f64 / CHAR_W) as usize;
     (node.depth, node.x, node.y, node.w) = (depth, x, y, w);
-    (node.text_x, node.text_y, node.text) = (x + PAD, y + 20, cut(node.name, chars));
+    let head = room(2 * PAD + CELL_INSET).saturating_sub(HEAD_CHARS);
+    (node.text_x, node.text_y, node.text) = (x + PAD, y + 20, cut(node.name, head));
     for (i, cell) in node.cells.iter_mut().enumerate() {
-        cell.x = x + 6;
+        cell.x = x + CELL_INSET;
         cell.y = y + HEAD_H + i as u32 * (CELL_H + CELL_GAP);
-        cell.w = w - 12;
+        cell.w = w - 2 * CELL_INSET;
         cell.text_x = cell.x + 8;
         cell.text_y = cell.y + 16;
-        cell.text = cut(&cell.full, chars - 1);
+        cell.text = cut(&cell.full, head.saturating_sub(1));
     }
 }
 
@@ -392,6 +399,7 @@ mod tests {
         assert_eq!(test.title, "test: 3 passed, 1 failed");
         let failed = test.cells.iter().find(|c| c.state == "failed").unwrap();
         assert_eq!(failed.text, "py=3.12, db=b");
+        assert!(test.cells.iter().all(|c| c.text == c.full), "texts that fit are not cut");
         assert!(test.href.ends_with(&format!("{}.html", rows.iter().find(|r| r.state == FAILED).unwrap().id)));
         assert_eq!((by_name("deploy").state, by_name("deploy").icon), ("skipped", "↷"));
         assert!(by_name("build").cells.is_empty(), "a plain job is its box");
@@ -509,5 +517,12 @@ mod tests {
         let test = &g.nodes[1];
         assert!(test.w <= MAX_W && test.cells[0].text.ends_with('…'));
         assert!(test.cells[0].title.contains(&long));
+        // The box grows to what it holds, under the widest allowed.
+        let fits = "python=3.11, db=postgres, os=linux";
+        let build = job("build", "", PASSED, &[]);
+        let rows = [job("lint", fits, PASSED, &[&build]), build];
+        let g = graph(&rows);
+        assert!(g.nodes[1].w < MAX_W && g.nodes[1].w > MIN_W);
+        assert_eq!(g.nodes[1].cells[0].text, fits);
     }
 }
