@@ -72,7 +72,12 @@ impl<'a> JobItem<'a> {
             subject: commit.map_or("", |c| c.subject.as_str()),
             worker: &row.worker,
             attempt: row.attempt,
-            duration: row.duration_ms.map(duration).unwrap_or_default(),
+            // A skipped job never ran: no duration, not "0s".
+            duration: row
+                .duration_ms
+                .filter(|_| row.state != State::Finished(Status::Skipped))
+                .map(duration)
+                .unwrap_or_default(),
             submitted_at: &row.submitted_at,
             started_at: &row.started_at,
             finished_at: &row.finished_at,
