@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use git_ci_core::JobId;
 use git_ci_core::model::Status;
 use git_ci_core::state::State;
 use serde::Serialize;
@@ -53,17 +54,17 @@ impl<'a> Pipeline<'a> {
     /// The job names each name needs (by index in [`Pipeline::names`]):
     /// needs are found by id, or else by label (a need retried since).
     fn edges(&self, names: &[&'a str]) -> Vec<(usize, usize)> {
-        let index = |name: &str| names.iter().position(|n| *n == name);
+        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        // A pipeline may hold thousands of jobs, each needing hundreds.
+        let by_id: HashMap<&JobId, &str> = self.all.iter().map(|r| (&r.id, r.name.as_str())).collect();
+        let by_label: HashMap<&str, &str> =
+            self.rows.iter().flat_map(|r| [(r.label.as_str(), r.name.as_str()), (r.spec_label(), &r.name)]).collect();
         let mut edges = Vec::new();
         for row in &self.rows {
-            let Some(to) = index(&row.name) else { continue };
+            let Some(&to) = index.get(row.name.as_str()) else { continue };
             for need in &row.needs {
-                let found = self
-                    .all
-                    .iter()
-                    .find(|r| r.id == need.id)
-                    .or_else(|| self.rows.iter().find(|r| r.label == need.label || r.spec_label() == need.label));
-                let Some(from) = found.and_then(|r| index(&r.name)) else { continue };
+                let found = by_id.get(&need.id).or_else(|| by_label.get(need.label.as_str()));
+                let Some(&from) = found.and_then(|name| index.get(name)) else { continue };
                 if from != to && !edges.contains(&(from, to)) {
                     edges.push((from, to));
                 }
@@ -480,6 +481,14 @@ mod tests {
         // which shows the retry that passed.
         assert_eq!(g.edges.len(), 1);
         assert_eq!((g.nodes[0].name, g.nodes[0].state), ("build", "passed"));
+
+        // A need the site no longer holds (collected) is found by its label.
+        let gone = sample("build", "refs/heads/main", PASSED);
+        let build = job("build", "", PASSED, &[]);
+        let test = job("test", "", PASSED, &[&gone]);
+        let rows = [test, build];
+        let g = graph(&rows);
+        assert_eq!(g.edges.len(), 1, "test → build, by label");
     }
 
     #[test]
