@@ -7,6 +7,7 @@ use git_ci_core::state::State;
 use serde::Serialize;
 
 use crate::model::Row;
+use crate::model::row::worst;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Badge {
@@ -15,6 +16,8 @@ pub enum Badge {
     Running,
     Pending,
     Cancelled,
+    /// Never ran because a job it needs did not pass.
+    Skipped,
     Timeout,
     Error,
     Unknown,
@@ -28,6 +31,7 @@ impl Badge {
             Badge::Running => "running",
             Badge::Pending => "pending",
             Badge::Cancelled => "cancelled",
+            Badge::Skipped => "skipped",
             Badge::Timeout => "timeout",
             Badge::Error => "error",
             Badge::Unknown => "unknown",
@@ -40,7 +44,7 @@ impl Badge {
             Badge::Failing | Badge::Error => "#d73a3a",
             Badge::Timeout => "#e8710a",
             Badge::Running => "#1f78c8",
-            Badge::Pending | Badge::Cancelled | Badge::Unknown => "#8a8a8a",
+            Badge::Pending | Badge::Cancelled | Badge::Skipped | Badge::Unknown => "#8a8a8a",
         }
     }
 
@@ -52,14 +56,23 @@ impl Badge {
             State::Finished(Status::Passed) => Badge::Passing,
             State::Finished(Status::Failed) => Badge::Failing,
             State::Finished(Status::Timeout) => Badge::Timeout,
-            State::Finished(Status::Cancelled | Status::Skipped) => Badge::Cancelled,
+            State::Finished(Status::Cancelled) => Badge::Cancelled,
+            State::Finished(Status::Skipped) => Badge::Skipped,
             State::Finished(Status::Error) => Badge::Error,
         }
     }
 
+    /// A job name's latest runs (a matrix job's combinations, a repeated
+    /// job's runs): the one that asks most for attention ([`worst`]).
+    pub fn of_runs<'a>(runs: impl IntoIterator<Item = &'a Row>) -> Badge {
+        worst(runs).map_or(Badge::Unknown, Badge::of_job)
+    }
+
     /// A branch, from the latest run of each of its jobs: failing if any
     /// failed (that is news even while others run), else running while any
-    /// runs, else passing if any passed and the rest were cancelled.
+    /// runs, else passing if any passed and the rest were cancelled or
+    /// skipped. A skipped job never makes a branch fail: it is the
+    /// consequence of a failure that already does.
     pub fn of_branch<'a>(latest: impl IntoIterator<Item = &'a Row>) -> Badge {
         let badges: Vec<Badge> = latest.into_iter().map(Badge::of_job).collect();
         let any = |b: &[Badge]| badges.iter().any(|x| b.contains(x));
@@ -71,6 +84,8 @@ impl Badge {
             Badge::Passing
         } else if any(&[Badge::Cancelled]) {
             Badge::Cancelled
+        } else if any(&[Badge::Skipped]) {
+            Badge::Skipped
         } else {
             Badge::Unknown
         }
@@ -144,6 +159,21 @@ mod tests {
         assert_eq!(Badge::of_branch([&rows[0], &cancelled]), Badge::Passing);
         assert_eq!(Badge::of_branch([&cancelled]), Badge::Cancelled);
         assert_eq!(Badge::of_branch([]), Badge::Unknown);
+    }
+
+    #[test]
+    fn a_skipped_job_never_paints_a_branch_red() {
+        use crate::model::row::sample;
+        let st = State::Finished;
+        let (passed, skipped) =
+            (sample("build", "main", st(Status::Passed)), sample("deploy", "main", st(Status::Skipped)));
+        assert_eq!(Badge::of_job(&skipped), Badge::Skipped);
+        assert_eq!(Badge::of_branch([&passed, &skipped]), Badge::Passing);
+        assert_eq!(Badge::of_branch([&skipped]), Badge::Skipped);
+        let failed = sample("test", "main", st(Status::Failed));
+        assert_eq!(Badge::of_branch([&passed, &failed, &skipped]), Badge::Failing, "the failed need is the news");
+        assert_eq!(Badge::of_runs([&passed, &failed]), Badge::Failing, "a matrix job fails if a combination failed");
+        assert_eq!(Badge::of_runs([&skipped, &passed]), Badge::Passing);
     }
 
     #[test]

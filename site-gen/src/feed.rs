@@ -1,6 +1,8 @@
 //! `feed.atom`: when a job broke and when it recovered, per branch and job
-//! name, for any feed reader. A failure after a pass (or a first failure)
-//! is news; so is a pass after a failure; a job failing again is not.
+//! label (each matrix combination on its own), for any feed reader. A
+//! failure after a pass (or a first failure) is news; so is a pass after a
+//! failure; a job failing again is not. A skipped job is no news: the
+//! failure of what it needed is.
 
 use std::collections::HashMap;
 
@@ -31,7 +33,7 @@ pub fn changes(rows: &[Row]) -> Vec<(Change, &Row)> {
             State::Finished(Status::Failed | Status::Timeout | Status::Error) => false,
             _ => continue,
         };
-        match (last.insert((&row.git_ref, &row.name), passed), passed) {
+        match (last.insert((&row.git_ref, &row.label), passed), passed) {
             (Some(true) | None, false) => out.push((Change::Broke, row)),
             (Some(false), true) => out.push((Change::Recovered, row)),
             _ => {}
@@ -68,7 +70,7 @@ pub fn render_feed(b: &Build, out: &mut Output) -> Result<(), SiteError> {
 }
 
 fn entry(b: &Build, change: Change, row: &Row) -> Entry {
-    let name = if row.name.is_empty() { "?" } else { &row.name };
+    let name = if row.label.is_empty() { "?" } else { &row.label };
     let (kind, verb) = match change {
         Change::Broke => ("failure", row.state.as_str().to_owned()),
         Change::Recovered => ("recovery", "recovered".to_owned()),

@@ -19,8 +19,10 @@ use crate::model::CommitInfo;
 use crate::model::row::{Oid, Row};
 
 /// The manifest's first bytes. The number is bumped whenever a saved field
-/// changes: older manifests are then ignored (a full build).
-const MAGIC: &[u8] = b"git-ci-site manifest 1\n";
+/// changes: older manifests are then ignored (a full build). Postcard is
+/// not self-describing, so an old row would not fail to load: it would
+/// load wrong. 2: rows gained the pipeline fields (label, needs, ...).
+const MAGIC: &[u8] = b"git-ci-site manifest 2\n";
 
 /// The folder of the site that holds build state; never published.
 pub const STATE_DIR: &str = ".git-ci-site";
@@ -95,7 +97,12 @@ mod tests {
         assert_eq!(back.rows.len(), 1);
         assert_eq!(back.rows[0].name, "test");
         assert_eq!(back.units["job/x"].files[0].1, Digest::of(b"p"));
-        std::fs::write(Manifest::path(dir.path()), b"git-ci-site manifest 0\n...").unwrap();
+        // An older format may well decode (postcard does not name fields):
+        // its number alone makes it a full build.
+        let saved = std::fs::read(Manifest::path(dir.path())).unwrap();
+        let mut older = b"git-ci-site manifest 1\n".to_vec();
+        older.extend_from_slice(&saved[MAGIC.len()..]);
+        std::fs::write(Manifest::path(dir.path()), older).unwrap();
         assert!(Manifest::load(dir.path()).rows.is_empty(), "an older format is a full build");
     }
 }

@@ -1,6 +1,6 @@
 //! One job as lists show it, whether finished or live.
 
-use git_ci_core::model::{Job, JobResult, Status, TestCounts};
+use git_ci_core::model::{Job, JobResult, Need, Repeat, Status, TestCounts};
 use git_ci_core::state::State;
 use git_ci_core::{Claim, JobId};
 use gix::ObjectId;
@@ -62,6 +62,17 @@ pub struct Row {
     pub state: State,
     /// `""` when the job document is unreadable.
     pub name: String,
+    /// What a person reads: `test (python=3.11, db=postgres) #3`; the name
+    /// when the document is unreadable.
+    pub label: String,
+    /// A matrix job's values, `python=3.11, db=postgres`, or `""`.
+    pub variant: String,
+    /// The jobs of its pipeline that had to pass first.
+    pub needs: Vec<Need>,
+    /// One run of several (`submit --repeat`).
+    pub repeat: Option<Repeat>,
+    /// The cron tick (RFC 3339) a scheduled run was queued for.
+    pub scheduled: Option<String>,
     #[serde(rename = "ref")]
     pub git_ref: String,
     /// A full object id, or `""`: it becomes a file name, so it is checked.
@@ -128,6 +139,11 @@ impl Row {
             id,
             state: State::Pending,
             name: String::new(),
+            label: String::new(),
+            variant: String::new(),
+            needs: Vec::new(),
+            repeat: None,
+            scheduled: None,
             git_ref: String::new(),
             commit: String::new(),
             queue: String::new(),
@@ -148,6 +164,11 @@ impl Row {
             if job.id == row.id { Ok(job) } else { Err(format!("its id is {}, not {}", job.id, row.id)) }
         }) {
             Ok(job) => {
+                row.label = job.label();
+                row.variant = job.spec.matrix.to_string();
+                row.needs = job.needs;
+                row.repeat = job.repeat;
+                row.scheduled = job.scheduled;
                 row.name = job.spec.name;
                 row.git_ref = job.git_ref;
                 row.commit = job.commit;
@@ -160,6 +181,7 @@ impl Row {
                 let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
                 let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().chars().take(200).collect();
                 row.name = text("name");
+                row.label = row.name.clone();
                 row.git_ref = text("ref");
                 row.queue = text("queue");
                 row.submitted_at = text("submitted_at");
@@ -216,10 +238,35 @@ impl Row {
         self.git_ref.strip_prefix("refs/heads/").unwrap_or(&self.git_ref)
     }
 
-    /// Jobs that are attempts at the same thing: one commit, ref and name.
-    pub fn same_work(&self, other: &Row) -> bool {
-        self.commit == other.commit && self.git_ref == other.git_ref && self.name == other.name
+    /// The label without its repeat: `test (python=3.11)` for every run of
+    /// a repeated job, which the site counts together.
+    pub fn spec_label(&self) -> &str {
+        match self.repeat {
+            Some(_) => self.label.rsplit_once(" #").map_or(&self.label, |(l, _)| l),
+            None => &self.label,
+        }
     }
+
+    /// How much the row asks for attention, most first: what failed, what
+    /// runs, what waits, what passed, what never ran.
+    pub fn rank(&self) -> u8 {
+        match self.state {
+            State::Finished(Status::Failed | Status::Timeout | Status::Error) => 0,
+            State::Running => 1,
+            State::Pending => 2,
+            State::Finished(Status::Passed) => 3,
+            State::Finished(Status::Skipped) => 4,
+            State::Finished(Status::Cancelled) => 5,
+        }
+    }
+}
+
+/// The row that speaks for a group (a matrix job's combinations, the runs
+/// of a repeated job): the first that asks most for attention. A group is
+/// then failing if any failed, running while any runs, and passing when
+/// the others were only skipped or cancelled.
+pub fn worst<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Option<&'a Row> {
+    rows.into_iter().min_by_key(|r| r.rank())
 }
 
 pub fn is_object_id(s: &str) -> bool {
@@ -256,6 +303,7 @@ pub fn sample(name: &str, git_ref: &str, state: State) -> Row {
     let id = JobId::new(std::time::SystemTime::now(), format!("{name}{git_ref}{}", fastrand_like()).as_bytes());
     let mut r = Row::finished(id, "refs/ci/done/w", ObjectId::null(gix::hash::Kind::Sha1), b"{}", None);
     r.name = name.into();
+    r.label = name.into();
     r.git_ref = git_ref.into();
     r.state = state;
     r.malformed = false;

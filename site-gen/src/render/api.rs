@@ -3,12 +3,15 @@
 //! branches and workers; `api/jobs/<id>.json` and `api/branches/<slug>.json`
 //! are written with their pages. Paths inside are from the site's top.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::{Build, paths};
 use crate::badge::Badge;
 use crate::error::SiteError;
 use crate::model::Row;
+use crate::model::row::worst;
 use crate::output::Output;
 
 /// Finished jobs listed in the index; older ones are in the job files.
@@ -20,6 +23,7 @@ pub fn summary(b: &Build, row: &Row) -> Value {
     json!({
         "id": id,
         "name": row.name,
+        "label": row.label,
         "state": row.state.as_str(),
         "queue": row.queue,
         "commit": row.commit,
@@ -33,6 +37,22 @@ pub fn summary(b: &Build, row: &Row) -> Value {
         "html": paths::job(id),
         "api": paths::job_api(id),
     })
+}
+
+/// Each job name's latest runs: the run that speaks for the name
+/// ([`crate::model::row::worst`]), with every run under `runs` when there
+/// are several (a matrix job's combinations, a repeated job's runs).
+pub fn by_name(b: &Build, latest: &BTreeMap<&str, Vec<&Row>>) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (name, runs) in latest {
+        let Some(worst) = worst(runs.iter().copied()) else { continue };
+        let mut v = summary(b, worst);
+        if runs.len() > 1 {
+            v["runs"] = runs.iter().map(|r| summary(b, r)).collect();
+        }
+        out.insert(name.to_string(), v);
+    }
+    out
 }
 
 pub fn to_bytes(v: &Value) -> Vec<u8> {
@@ -52,7 +72,7 @@ pub fn render_api_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         .map(|br| {
             json!({
                 "branch": br,
-                "state": Badge::of_branch(b.groups.latest_by_name(br).into_values()).word(),
+                "state": Badge::of_branch(b.groups.latest_by_name(br).values().flatten().copied()).word(),
                 "html": paths::branch(br),
                 "api": paths::branch_api(br),
                 "badge": paths::badge(br),

@@ -1,15 +1,17 @@
 //! Branches: the branch × job matrix of latest states (`branches.html`), a
 //! page and an API file per branch (its recent commits × jobs), and badges.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::groups::latest_by_name;
 use super::{Build, api, paths, value, view};
 use crate::badge::{Badge, BadgeContext};
 use crate::error::SiteError;
 use crate::model::Row;
+use crate::model::row::worst;
 use crate::output::Output;
 
 /// Commits a branch page lists; older ones are in the day pages.
@@ -21,11 +23,11 @@ struct MatrixRow<'a> {
     href: String,
     badge: String,
     state: &'static str,
-    cells: Vec<Option<view::JobItem<'a>>>,
+    cells: Vec<Option<view::Cell<'a>>>,
 }
 
 pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
-    let latest: Vec<(&str, BTreeMap<&str, &Row>)> =
+    let latest: Vec<(&str, BTreeMap<&str, Vec<&Row>>)> =
         b.groups.branches.iter().map(|br| (*br, b.groups.latest_by_name(br))).collect();
     let names: BTreeSet<&str> = latest.iter().flat_map(|(_, l)| l.keys().copied()).collect();
     let rows: Vec<MatrixRow> = latest
@@ -34,8 +36,8 @@ pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
             name: branch,
             href: paths::branch(branch),
             badge: paths::badge(branch),
-            state: Badge::of_branch(l.values().copied()).word(),
-            cells: names.iter().map(|n| l.get(n).map(|r| b.item(r))).collect(),
+            state: Badge::of_branch(l.values().flatten().copied()).word(),
+            cells: names.iter().map(|n| l.get(n).and_then(|runs| view::Cell::new(runs))).collect(),
         })
         .collect();
     let page = value(json!({ "names": names, "branches": value_of(&rows) }));
@@ -50,7 +52,10 @@ fn value_of<T: Serialize>(v: &T) -> serde_json::Value {
 
 #[derive(Serialize)]
 struct Latest<'a> {
+    /// The run that speaks for the name ([`crate::model::row::worst`]).
     job: view::JobItem<'a>,
+    /// `3 passed, 1 failed` for a matrix or repeated job, else `""`.
+    tally: String,
     badge: String,
 }
 
@@ -59,7 +64,7 @@ struct CommitRow<'a> {
     href: Option<String>,
     short: &'a str,
     subject: &'a str,
-    cells: Vec<Option<view::JobItem<'a>>>,
+    cells: Vec<Option<view::Cell<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -95,29 +100,38 @@ pub fn render_branch_pages(b: &Build, out: &mut Output) -> Result<(), SiteError>
 fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u8>), SiteError> {
     let latest = b.groups.latest_by_name(branch);
     let names: Vec<&str> = latest.keys().copied().collect();
-    // Commits in order of their newest job; for each, the newest job per name.
-    let mut commits: Vec<(&str, BTreeMap<&str, &Row>)> = Vec::new();
+    // Commits in order of their newest job; for each, the newest job per
+    // label, gathered by name.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_commit: HashMap<&str, Vec<&Row>> = HashMap::new();
+    let mut more = false;
     for row in rows {
-        match commits.iter_mut().find(|(c, _)| *c == row.commit) {
-            Some((_, jobs)) => {
-                jobs.entry(row.name.as_str()).or_insert(row);
+        if !by_commit.contains_key(row.commit.as_str()) {
+            if order.len() == COMMITS_PER_BRANCH {
+                more = true;
+                break;
             }
-            None => commits.push((&row.commit, BTreeMap::from([(row.name.as_str(), *row)]))),
+            order.push(&row.commit);
         }
-        if commits.len() > COMMITS_PER_BRANCH {
-            break;
-        }
+        by_commit.entry(&row.commit).or_default().push(row);
     }
-    let more = commits.len() > COMMITS_PER_BRANCH;
-    commits.truncate(COMMITS_PER_BRANCH);
-    let badge = Badge::of_branch(latest.values().copied());
+    let commits: Vec<(&str, BTreeMap<&str, Vec<&Row>>)> =
+        order.iter().map(|c| (*c, latest_by_name(by_commit[c].iter().copied()))).collect();
+    let badge = Badge::of_branch(latest.values().flatten().copied());
     let page = BranchPage {
         name: branch,
         git_ref: &rows[0].git_ref,
         badge: paths::badge(branch),
         badge_state: badge.word(),
         api: paths::branch_api(branch),
-        latest: latest.values().map(|r| Latest { job: b.item(r), badge: paths::job_badge(branch, &r.name) }).collect(),
+        latest: latest
+            .iter()
+            .filter_map(|(name, runs)| {
+                let worst = worst(runs.iter().copied())?;
+                let tally = if runs.len() > 1 { view::tally(runs) } else { String::new() };
+                Some(Latest { job: b.item(worst), tally, badge: paths::job_badge(branch, name) })
+            })
+            .collect(),
         names: names.clone(),
         commits: commits
             .iter()
@@ -125,7 +139,7 @@ fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u
                 href: (!sha.is_empty()).then(|| paths::commit(sha)),
                 short: &sha[..sha.len().min(10)],
                 subject: b.data.commit(sha).map_or("", |c| c.subject.as_str()),
-                cells: names.iter().map(|n| jobs.get(n).map(|r| b.item(r))).collect(),
+                cells: names.iter().map(|n| jobs.get(n).and_then(|runs| view::Cell::new(runs))).collect(),
             })
             .collect(),
         more,
@@ -138,11 +152,11 @@ fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u
         "state": badge.word(),
         "html": paths::branch(branch),
         "badge": paths::badge(branch),
-        "latest": latest.iter().map(|(n, r)| (n.to_string(), api::summary(b, r))).collect::<serde_json::Map<_, _>>(),
+        "latest": api::by_name(b, &latest),
         "commits": commits.iter().map(|(sha, jobs)| json!({
             "commit": sha,
             "subject": b.data.commit(sha).map(|c| c.subject.as_str()),
-            "jobs": jobs.iter().map(|(n, r)| (n.to_string(), api::summary(b, r))).collect::<serde_json::Map<_, _>>(),
+            "jobs": api::by_name(b, jobs),
         })).collect::<Vec<_>>(),
     });
     Ok((html, api::to_bytes(&json)))
@@ -151,17 +165,17 @@ fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u
 pub fn render_badges(b: &Build, out: &mut Output) -> Result<(), SiteError> {
     for branch in &b.groups.branches {
         let latest = b.groups.latest_by_name(branch);
-        let overall = Badge::of_branch(latest.values().copied());
+        let overall = Badge::of_branch(latest.values().flatten().copied());
         let mut key = b.key("badge");
         key.str(branch).str(overall.word());
-        for (name, row) in &latest {
-            key.str(name).str(Badge::of_job(row).word());
+        for (name, runs) in &latest {
+            key.str(name).str(Badge::of_runs(runs.iter().copied()).word());
         }
         out.unit(&format!("badge/{branch}"), key.finish(), |files| {
             let title = format!("ci on {branch}: {}", overall.word());
             files.write(&paths::badge(branch), &badge_svg(b, BadgeContext::new("ci", overall, title))?)?;
-            for (name, row) in &latest {
-                let state = Badge::of_job(row);
+            for (name, runs) in &latest {
+                let state = Badge::of_runs(runs.iter().copied());
                 let title = format!("{name} on {branch}: {}", state.word());
                 files.write(&paths::job_badge(branch, name), &badge_svg(b, BadgeContext::new(name, state, title))?)?;
             }

@@ -3,9 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use git_ci_core::JobId;
+
 use crate::model::{Data, Row};
 
 pub struct Groups<'a> {
+    pub by_id: HashMap<&'a JobId, &'a Row>,
     pub by_commit: HashMap<&'a str, Vec<&'a Row>>,
     /// By branch key ([`Row::branch`]); rows without a ref are left out.
     pub by_branch: HashMap<&'a str, Vec<&'a Row>>,
@@ -13,13 +16,15 @@ pub struct Groups<'a> {
     pub branches: Vec<&'a str>,
     /// By day of submission (`YYYYMMDD`, the job id's prefix).
     pub by_day: BTreeMap<&'a str, Vec<&'a Row>>,
-    /// Attempts at the same work: one commit, ref and job name.
+    /// Attempts at the same work: one commit, ref and job label (a matrix
+    /// combination, a repeat's run: each is work of its own).
     pub by_work: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Row>>,
 }
 
 impl<'a> Groups<'a> {
     pub fn new(data: &'a Data) -> Groups<'a> {
         let mut g = Groups {
+            by_id: HashMap::with_capacity(data.rows.len()),
             by_commit: HashMap::new(),
             by_branch: HashMap::new(),
             branches: Vec::new(),
@@ -27,6 +32,7 @@ impl<'a> Groups<'a> {
             by_work: HashMap::new(),
         };
         for row in &data.rows {
+            g.by_id.insert(&row.id, row);
             if !row.commit.is_empty() {
                 g.by_commit.entry(&row.commit).or_default().push(row);
             }
@@ -38,23 +44,63 @@ impl<'a> Groups<'a> {
                 list.push(row);
             }
             g.by_day.entry(row.id.day()).or_default().push(row);
-            g.by_work.entry((&row.commit, &row.git_ref, &row.name)).or_default().push(row);
+            g.by_work.entry((&row.commit, &row.git_ref, &row.label)).or_default().push(row);
         }
         g
     }
 
     /// The attempts at `row`'s work (with `row`), newest first.
     pub fn attempts(&self, row: &'a Row) -> &[&'a Row] {
-        self.by_work.get(&(row.commit.as_str(), row.git_ref.as_str(), row.name.as_str())).map_or(&[], Vec::as_slice)
+        self.by_work.get(&(row.commit.as_str(), row.git_ref.as_str(), row.label.as_str())).map_or(&[], Vec::as_slice)
     }
 
-    /// The latest row of each job name on a branch, by name (jobs whose
-    /// document is unreadable have no name, and are left out).
-    pub fn latest_by_name(&self, branch: &str) -> BTreeMap<&'a str, &'a Row> {
-        let mut latest = BTreeMap::new();
-        for row in self.by_branch.get(branch).into_iter().flatten().filter(|r| !r.name.is_empty()) {
-            latest.entry(row.name.as_str()).or_insert(*row);
+    /// What each job name on a branch is now, by name: the latest row of
+    /// each of its labels at the newest commit that ran it. A matrix job is
+    /// then all its combinations, and a repeated one all its runs, of one
+    /// commit (jobs whose document is unreadable have no name, and are left
+    /// out).
+    pub fn latest_by_name(&self, branch: &str) -> BTreeMap<&'a str, Vec<&'a Row>> {
+        let rows = self.by_branch.get(branch).map_or(&[][..], Vec::as_slice);
+        latest_by_name(rows.iter().copied())
+    }
+}
+
+/// [`Groups::latest_by_name`] of `rows`, newest first.
+pub fn latest_by_name<'a>(rows: impl Iterator<Item = &'a Row>) -> BTreeMap<&'a str, Vec<&'a Row>> {
+    let mut latest: BTreeMap<&str, (&str, Vec<&Row>)> = BTreeMap::new();
+    for row in rows.filter(|r| !r.name.is_empty()) {
+        let (commit, runs) = latest.entry(row.name.as_str()).or_insert((&row.commit, Vec::new()));
+        if *commit == row.commit && !runs.iter().any(|r| r.label == row.label) {
+            runs.push(row);
         }
-        latest
+    }
+    latest.into_iter().map(|(name, (_, runs))| (name, runs)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use git_ci_core::model::Status;
+    use git_ci_core::state::State;
+
+    use super::*;
+    use crate::model::row::sample;
+
+    #[test]
+    fn a_matrix_job_is_all_its_combinations_at_its_newest_commit() {
+        let cell = |variant: &str, commit: &str, state| {
+            let mut r = sample("test", "refs/heads/main", state);
+            r.commit = commit.repeat(40);
+            r.variant = variant.into();
+            r.label = format!("test ({variant})");
+            r
+        };
+        let (passed, failed) = (State::Finished(Status::Passed), State::Finished(Status::Failed));
+        // Newest first: the retry of py=3.12 passed, its first attempt failed.
+        let rows = [cell("py=3.12", "b", passed), cell("py=3.11", "b", passed), cell("py=3.12", "b", failed)];
+        let old = [cell("py=3.9", "a", failed)];
+        let latest = latest_by_name(rows.iter().chain(&old));
+        let labels: Vec<&str> = latest["test"].iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["test (py=3.12)", "test (py=3.11)"], "newest per combination, old commits left out");
+        assert_eq!(latest["test"][0].state, passed);
     }
 }

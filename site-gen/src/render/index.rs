@@ -39,7 +39,7 @@ pub fn render_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         .groups
         .branches
         .iter()
-        .filter(|br| Badge::of_branch(b.groups.latest_by_name(br).into_values()) == Badge::Failing)
+        .filter(|br| Badge::of_branch(b.groups.latest_by_name(br).values().flatten().copied()) == Badge::Failing)
         .count();
     let page = IndexPage {
         as_of: git_ci_core::time::rfc3339(b.now()),

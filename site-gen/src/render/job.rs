@@ -48,7 +48,27 @@ fn job_key<'a>(b: &Build<'a>, row: &'a Row) -> Digest {
     for a in b.groups.attempts(row).iter() {
         a.fingerprint(&mut k);
     }
+    // The page shows how its needs ended: a pending job's change under it.
+    for need in &row.needs {
+        match b.groups.by_id.get(&need.id) {
+            Some(r) => r.fingerprint(&mut k),
+            None => {
+                k.str("");
+            }
+        }
+    }
     k.finish()
+}
+
+/// A job this one needs, with its state when the site knows it.
+#[derive(Serialize)]
+struct NeedView<'a> {
+    label: &'a str,
+    job: Option<view::JobItem<'a>>,
+}
+
+fn needs<'a>(b: &'a Build<'a>, row: &'a Row) -> Vec<NeedView<'a>> {
+    row.needs.iter().map(|n| NeedView { label: &n.label, job: b.groups.by_id.get(&n.id).map(|r| b.item(r)) }).collect()
 }
 
 /// The documents and files of one job, as stored.
@@ -111,6 +131,7 @@ struct JobPage<'a> {
     result: Option<JobResult>,
     claim: Option<Claim>,
     attempts: Vec<view::JobItem<'a>>,
+    needs: Vec<NeedView<'a>>,
     commit: Option<&'a crate::model::CommitInfo>,
     log: Option<LogView>,
     junit: Option<junit::Report>,
@@ -156,6 +177,7 @@ fn render_job<'a>(b: &'a Build<'a>, repo: &gix::Repository, row: &'a Row, files:
         result,
         claim,
         attempts: b.groups.attempts(row).iter().rev().map(|a| b.item(a)).collect(),
+        needs: needs(b, row),
         commit: b.data.commit(&row.commit),
         log: log_html.as_ref().zip(docs.log.as_ref()).map(|(h, raw)| LogView {
             lines: h.lines,
@@ -171,7 +193,7 @@ fn render_job<'a>(b: &'a Build<'a>, repo: &gix::Repository, row: &'a Row, files:
     // The log is the one piece of ready-made HTML: escaped, then coloured.
     let log = Value::from_safe_string(log_html.map(|h| h.html).unwrap_or_default());
     let ctx = context! { log_html => log, ..value(&page) };
-    let title = format!("{} {} · {}", row.state.as_str(), page.job.name, row.branch());
+    let title = format!("{} {} · {}", row.state.as_str(), page.job.label, row.branch());
     files.write(&paths::job(id), &b.page("job.html", "../", &title, "jobs", ctx)?)?;
     files.write(&paths::job_api(id), &api_json(row, &docs, &page.artifacts))?;
     if let (Some(log), Some(blob)) = (&docs.log, docs.log_blob) {

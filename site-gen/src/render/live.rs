@@ -103,7 +103,7 @@ pub fn render_workers(b: &Build, out: &mut Output) -> Result<(), SiteError> {
 /// A job a worker says it runs: a link when the site has its page. Only a
 /// checked job id ever becomes a link.
 fn running_job(id: &str, known: &HashSet<&str>, b: &Build) -> RunningJob {
-    let name = JobId::parse(id).ok().and_then(|id| b.data.rows.iter().find(|r| r.id == id)).map(|r| r.name.as_str());
+    let name = JobId::parse(id).ok().and_then(|id| b.data.rows.iter().find(|r| r.id == id)).map(|r| r.label.as_str());
     let label = match name {
         Some(n) if !n.is_empty() => format!("{n} ({})", &id[19..]),
         _ => id.chars().take(64).collect(),

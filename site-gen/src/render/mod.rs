@@ -11,6 +11,7 @@ mod index;
 mod job;
 mod live;
 pub mod paths;
+mod pipeline;
 pub mod view;
 
 use std::time::SystemTime;

@@ -20,6 +20,14 @@ pub struct JobItem<'a> {
     pub icon: &'static str,
     /// `?` when the job document is unreadable.
     pub name: &'a str,
+    /// `test (python=3.11, db=postgres) #3`, `?` when unreadable.
+    pub label: &'a str,
+    /// `python=3.11, db=postgres`, or `""`.
+    pub variant: &'a str,
+    /// `run 3 of 10` for one run of a repeated job.
+    pub repeat: Option<String>,
+    /// The cron tick a scheduled run was queued for.
+    pub scheduled: Option<&'a str>,
     pub queue: &'a str,
     pub branch: &'a str,
     pub branch_href: Option<String>,
@@ -51,6 +59,10 @@ impl<'a> JobItem<'a> {
             state: row.state.as_str(),
             icon: icon(row.state),
             name: if row.name.is_empty() { "?" } else { &row.name },
+            label: if row.label.is_empty() { "?" } else { &row.label },
+            variant: &row.variant,
+            repeat: row.repeat.map(|r| format!("run {} of {}", r.index, r.count)),
+            scheduled: row.scheduled.as_deref(),
             queue: &row.queue,
             branch: row.branch(),
             branch_href: (!row.git_ref.is_empty()).then(|| paths::branch(row.branch())),
@@ -60,7 +72,12 @@ impl<'a> JobItem<'a> {
             subject: commit.map_or("", |c| c.subject.as_str()),
             worker: &row.worker,
             attempt: row.attempt,
-            duration: row.duration_ms.map(duration).unwrap_or_default(),
+            // A skipped job never ran: no duration, not "0s".
+            duration: row
+                .duration_ms
+                .filter(|_| row.state != State::Finished(Status::Skipped))
+                .map(duration)
+                .unwrap_or_default(),
             submitted_at: &row.submitted_at,
             started_at: &row.started_at,
             finished_at: &row.finished_at,
@@ -70,6 +87,55 @@ impl<'a> JobItem<'a> {
             malformed: row.malformed,
         }
     }
+}
+
+/// Several runs of one job name shown as one (a matrix job's
+/// combinations, a repeated job's runs, in a branch's matrix): the state
+/// of the run that asks most for attention, which it links to.
+#[derive(Serialize)]
+pub struct Cell<'a> {
+    pub name: &'a str,
+    pub state: &'static str,
+    pub icon: &'static str,
+    pub href: String,
+    pub commit_short: &'a str,
+    /// `test: 3 passed, 1 failed`, for a tooltip.
+    pub title: String,
+    /// `3 passed, 1 failed` when there are several runs, else `""`.
+    pub tally: String,
+}
+
+impl<'a> Cell<'a> {
+    /// `None` for no runs.
+    pub fn new(runs: &[&'a Row]) -> Option<Cell<'a>> {
+        let worst = crate::model::row::worst(runs.iter().copied())?;
+        let tally = if runs.len() > 1 { tally(runs) } else { String::new() };
+        let name = if worst.name.is_empty() { "?" } else { worst.name.as_str() };
+        let what = if tally.is_empty() { worst.state.as_str().to_owned() } else { tally.clone() };
+        Some(Cell {
+            name,
+            state: worst.state.as_str(),
+            icon: icon(worst.state),
+            href: paths::job(worst.id.as_str()),
+            commit_short: &worst.commit[..worst.commit.len().min(10)],
+            title: format!("{name}: {what}"),
+            tally,
+        })
+    }
+}
+
+/// `3 passed, 1 failed`: how many runs ended each way, the states that
+/// ask most for attention last (where the eye ends).
+pub fn tally(runs: &[&Row]) -> String {
+    let mut counts: Vec<(u8, &str, usize)> = Vec::new();
+    for r in runs {
+        match counts.iter_mut().find(|(_, s, _)| *s == r.state.as_str()) {
+            Some(c) => c.2 += 1,
+            None => counts.push((r.rank(), r.state.as_str(), 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    counts.iter().map(|(_, s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
 }
 
 pub fn icon(state: State) -> &'static str {
@@ -148,5 +214,23 @@ mod tests {
         assert_eq!(thousands(12), "12");
         let t = git_ci_core::time::parse_rfc3339("2026-11-22T04:07:04.123Z").unwrap();
         assert_eq!(age("2026-11-22T04:07:04.123Z", t + Duration::from_secs(7200)), "2h");
+    }
+
+    #[test]
+    fn a_cell_speaks_for_its_worst_run() {
+        use crate::model::row::sample;
+        let st = State::Finished;
+        let rows = [
+            sample("test", "main", st(Status::Passed)),
+            sample("test", "main", st(Status::Failed)),
+            sample("test", "main", st(Status::Passed)),
+        ];
+        let runs: Vec<&Row> = rows.iter().collect();
+        let cell = Cell::new(&runs).unwrap();
+        assert_eq!((cell.state, cell.icon), ("failed", "✗"));
+        assert_eq!(cell.href, paths::job(rows[1].id.as_str()), "links the failure");
+        assert_eq!(cell.title, "test: 2 passed, 1 failed");
+        assert_eq!(Cell::new(&runs[..1]).unwrap().title, "test: passed");
+        assert!(Cell::new(&[]).is_none());
     }
 }

@@ -14,9 +14,22 @@ use super::check::text_of;
 use super::*;
 use crate::render::paths;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn chromium(profile: &Path, args: &[&str], page: &Path) -> Vec<u8> {
+/// Whether Chromium is here to test with. Where it is not, a test skips
+/// with a message, except on CI (`CI=true`): there a skip would pass
+/// without having looked at anything, so missing it fails.
+pub fn available() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    let on_ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    assert!(!on_ci, "{CHROMIUM} is missing and CI is set: `apt-get install -y chromium` (`.ci/run` does)");
+    eprintln!("SKIPPED: {CHROMIUM} is missing; `apt-get install -y chromium` runs the browser tests");
+    false
+}
+
+pub fn chromium(profile: &Path, args: &[&str], page: &Path) -> Vec<u8> {
     let mut child = Command::new(CHROMIUM)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
         .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars"])
@@ -44,7 +57,7 @@ fn chromium(profile: &Path, args: &[&str], page: &Path) -> Vec<u8> {
     reader.join().unwrap()
 }
 
-fn screenshots() -> PathBuf {
+pub fn screenshots() -> PathBuf {
     let dir = std::env::var_os("GIT_CI_SITE_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("git-ci-site-screenshots"));
@@ -54,12 +67,7 @@ fn screenshots() -> PathBuf {
 
 #[test]
 fn a_person_sees_jobs_and_states_and_nothing_runs() {
-    if !Path::new(CHROMIUM).exists() {
-        // On CI (`CI=true`) a skip would pass without having looked at
-        // anything: there the browser is installed, and missing it fails.
-        let on_ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-        assert!(!on_ci, "{CHROMIUM} is missing and CI is set: `apt-get install -y chromium` (`.ci/run` does)");
-        eprintln!("SKIPPED: {CHROMIUM} is missing; `apt-get install -y chromium` runs the browser test");
+    if !available() {
         return;
     }
     let p = populated();

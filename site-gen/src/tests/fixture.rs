@@ -29,6 +29,8 @@ pub struct Outcome {
     pub tests: TestCounts,
     pub artifacts: Vec<Artifact>,
     pub attempt: u32,
+    /// Why, for `skipped` (an `error` gets one of its own).
+    pub reason: Option<String>,
 }
 
 impl Outcome {
@@ -40,6 +42,7 @@ impl Outcome {
             tests: TestCounts::default(),
             artifacts: vec![],
             attempt: 1,
+            reason: None,
         }
     }
 }
@@ -112,8 +115,12 @@ impl World {
     pub fn publish(&self, id: &JobId, job_json: Vec<u8>, queue: &str, writer: &str, o: Outcome) -> JobId {
         let hub: &dyn Hub = &self.hub;
         let mut result = JobResult::without_run(id, o.status, writer, o.attempt, String::new());
-        result.reason = (o.status == Status::Error).then(|| "the <job> broke & burned".to_owned());
-        result.exit_code = Some(if o.status == Status::Passed { 0 } else { 2 });
+        result.reason = o.reason.or_else(|| (o.status == Status::Error).then(|| "the <job> broke & burned".to_owned()));
+        result.exit_code = match o.status {
+            Status::Passed => Some(0),
+            Status::Skipped | Status::Cancelled => None,
+            _ => Some(2),
+        };
         result.duration_ms = 1_234;
         result.tests = o.tests;
         result.artifacts = o.artifacts;

@@ -3,7 +3,9 @@
 
 mod browser;
 mod check;
+mod devtools;
 mod fixture;
+mod pipeline;
 mod site;
 
 use git_ci_core::model::{Artifact, Status, TestCounts};
