@@ -299,17 +299,7 @@ pub fn complete_edits(
     for (entry, release) in finished {
         edits.extend(release.iter().flat_map(|r| r.edits(&entry.id)));
     }
-    for skip in &follow.skipped {
-        let release = Release {
-            queue_ref: skip.queue_ref.clone(),
-            queue_value: skip.queue_value,
-            pin: skip.pin,
-            claim: None,
-            cancel: None,
-            log: None,
-        };
-        edits.extend(release.edits(&skip.entry.id));
-    }
+    edits.extend(follow.skipped.iter().flat_map(crate::needs::Skip::ref_edits));
     edits.extend(follow.edits);
     Ok((append, edits))
 }

@@ -118,6 +118,25 @@ pub struct Skip {
     pub pin: Option<ObjectId>,
 }
 
+impl Skip {
+    /// The deletions of its publish: its queue ref and its pin.
+    pub fn ref_edits(&self) -> Vec<RefEdit> {
+        let mut edits = vec![RefEdit::delete(self.queue_ref.clone(), self.queue_value)];
+        edits.extend(self.pin.map(|p| RefEdit::delete(refs::pin(&self.entry.id), p)));
+        edits
+    }
+}
+
+impl FollowUps {
+    /// Leaves out the jobs `gone` (published otherwise in the same
+    /// transaction, e.g. cancelled with their need).
+    pub fn without(mut self, gone: &BTreeSet<JobId>) -> FollowUps {
+        self.skipped.retain(|s| !gone.contains(&s.entry.id));
+        self.edits.retain(|e| !refs::parse_queue_ref(&e.name).is_some_and(|(_, id)| gone.contains(&id)));
+        self
+    }
+}
+
 /// A waiting job as its queue ref shows it.
 struct Waiter {
     id: JobId,

@@ -1,14 +1,14 @@
 //! Doing a [`Plan`] on the hub: one transaction, re-decided after every lost
 //! race.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use git_ci_core::done::{self, Content, Entry};
 use git_ci_core::hub::{Hub, HubError, RefEdit};
 use git_ci_core::model::{JobResult, Status};
 use git_ci_core::queue::{self, Queued, Snapshot};
-use git_ci_core::{Job, JobId, refs};
+use git_ci_core::{Job, JobId, needs, refs};
 use gix::ObjectId;
 
 use super::{Broken, Event, Plan, Wanted};
@@ -60,9 +60,21 @@ fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
     if fresh.is_empty() && broken.is_empty() && cancels.is_empty() {
         return Ok(events);
     }
-    let new_tip = write_commit(hub, tip, &fresh, &broken, &cancels)?;
+    // What waited for a cancelled job is skipped in the same transaction.
+    let ended: Vec<needs::Ended> = cancels
+        .iter()
+        .filter(|c| !c.job.needed_by.is_empty())
+        .map(|c| needs::Ended { id: c.queued.id.clone(), status: Status::Cancelled, label: c.job.label() })
+        .collect();
+    let gone: BTreeSet<JobId> = cancels.iter().map(|c| c.queued.id.clone()).collect();
+    let follow = needs::follow_ups(hub, refs::HUB_WRITER, &ended)?.without(&gone);
+    let skip_edits: Vec<RefEdit> = follow.skipped.iter().flat_map(needs::Skip::ref_edits).collect();
+    let skipped: Vec<Entry> = follow.skipped.into_iter().map(|s| s.entry).collect();
+    let new_tip = write_commit(hub, tip, &fresh, &broken, &cancels, skipped)?;
     let mut edits = vec![RefEdit::set(writer, tip, new_tip)];
     edits.extend(ref_edits(hub, &fresh, &cancels)?);
+    edits.extend(skip_edits);
+    edits.extend(follow.edits);
     hub.transact(&edits)?;
 
     events.extend(broken.into_iter().map(|b| bad_pipeline(b, true)));
@@ -129,7 +141,6 @@ fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
     }
 }
 
-
 /// Pending (unclaimed) jobs that this plan cancels: older runs of a job the
 /// plan queues again on the same branch, and jobs of deleted refs. Running
 /// jobs are left to finish.
@@ -184,8 +195,11 @@ fn write_commit(
     fresh: &[&Wanted],
     broken: &[&Broken],
     cancels: &[Cancel],
+    skipped: Vec<Entry>,
 ) -> Result<ObjectId, HubError> {
-    let entries: Vec<Entry> = cancels.iter().map(cancel_entry).chain(broken.iter().map(|b| broken_entry(b))).collect();
+    let mut entries: Vec<Entry> =
+        cancels.iter().map(cancel_entry).chain(broken.iter().map(|b| broken_entry(b))).collect();
+    entries.extend(skipped);
     let indexed = fresh.iter().map(|w| (&w.key, &w.job.id)).chain(broken.iter().map(|b| (&b.key, &b.job.id)));
     let extras: Vec<done::Extra> = indexed
         .map(|(key, id)| done::Extra {
