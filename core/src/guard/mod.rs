@@ -17,6 +17,8 @@
 mod objects;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod waiting_tests;
 
 use std::collections::HashSet;
 

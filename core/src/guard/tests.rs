@@ -7,13 +7,13 @@ use crate::model::{Claim, Job, JobResult, MAX_DOC_BYTES, WorkerInfo};
 use crate::model::{JobSpec, Status};
 use crate::validate::HubStore;
 
-struct World {
+pub(super) struct World {
     _dir: tempfile::TempDir,
-    hub: LocalHub,
-    store: HubStore,
+    pub(super) hub: LocalHub,
+    pub(super) store: HubStore,
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     gix::init_bare(dir.path()).unwrap();
     let hub = LocalHub::open(dir.path()).unwrap();
@@ -21,30 +21,30 @@ fn world() -> World {
     World { _dir: dir, hub, store }
 }
 
-fn job() -> Job {
+pub(super) fn job() -> Job {
     Job::new(JobSpec::ad_hoc("true"), &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me")
 }
 
-fn create(name: &str, new: ObjectId) -> Update {
+pub(super) fn create(name: &str, new: ObjectId) -> Update {
     Update { old: None, new: Some(new), name: name.into() }
 }
 
-fn check(w: &World, updates: &[Update], gc: bool) -> Result<(), String> {
+pub(super) fn check(w: &World, updates: &[Update], gc: bool) -> Result<(), String> {
     check_push(&w.store, updates, gc, &Limits::default()).map_err(|r| r.to_string())
 }
 
 /// The push is refused, naming its last update (the one at fault) and `why`.
-fn refused(w: &World, updates: &[Update], gc: bool, why: &str) {
+pub(super) fn refused(w: &World, updates: &[Update], gc: bool, why: &str) {
     let e = check(w, updates, gc).expect_err("should be refused");
     assert!(e.contains(&updates.last().unwrap().name) && e.contains(why), "{e}");
 }
 
-fn blob(w: &World, bytes: &[u8]) -> ObjectId {
+pub(super) fn blob(w: &World, bytes: &[u8]) -> ObjectId {
     (&w.hub as &dyn Hub).write_blob(bytes).unwrap()
 }
 
 /// A commit to pin: any commit will do.
-fn commit(w: &World) -> ObjectId {
+pub(super) fn commit(w: &World) -> ObjectId {
     done::append(&w.hub, None, &[entry(&job(), vec![], b"log".to_vec(), vec![])]).unwrap()
 }
 
