@@ -27,6 +27,10 @@ pub fn ms(d: Duration) -> f64 {
 pub struct Samples(Vec<Duration>);
 
 impl Samples {
+    pub fn new(samples: Vec<Duration>) -> Samples {
+        Samples(samples)
+    }
+
     pub fn push(&mut self, d: Duration) {
         self.0.push(d);
     }

@@ -12,7 +12,7 @@ each figure, its floor from the same run, their ratio, and the goal.
   --runs N       recorded runs per timed figure (default 30, 5 with --quick)
   --only GROUPS  run only these groups, e.g. 2,5 (1 submit, 2 claim+complete,
                  3 end-to-end, 4 throughput, 5 finished results, 6 site,
-                 7 guard, 8 pending backlog; 3 and 4 also run 2, whose
+                 7 guard, 8 pending backlog, 9 pipelines; 3 and 4 also run 2, whose
                  floors they use)
   --dir DIR      where hubs, caches and checkouts go (default: the system's
                  temporary directory); a tmpfs such as /dev/shm separates
@@ -23,14 +23,14 @@ each figure, its floor from the same run, their ratio, and the goal.
 pub struct Opts {
     pub quick: bool,
     pub runs: Option<usize>,
-    /// Groups to run, 1 to 8; all when empty.
+    /// Groups to run, 1 to 9; all when empty.
     pub only: Vec<u8>,
     pub dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
 }
 
 impl Opts {
-    /// Whether group `g` (1 to 8) is to run.
+    /// Whether group `g` (1 to 9) is to run.
     pub fn wants(&self, g: u8) -> bool {
         self.only.is_empty() || self.only.contains(&g)
     }
@@ -49,8 +49,8 @@ impl Opts {
                 "--only" => {
                     let list = args.next().ok_or("--only needs a list of groups")?;
                     for g in list.split(',') {
-                        let g = g.trim().parse().ok().filter(|g| (1..=8).contains(g));
-                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 8"))?);
+                        let g = g.trim().parse().ok().filter(|g| (1..=9).contains(g));
+                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 9"))?);
                     }
                 }
                 "--dir" => opts.dir = Some(args.next().ok_or("--dir needs a directory")?.into()),

@@ -84,7 +84,8 @@ impl From<HubError> for CliError {
 
 impl From<git_ci_core::pipeline::PipelineError> for CliError {
     fn from(e: git_ci_core::pipeline::PipelineError) -> CliError {
-        CliError::usage_hint(e.to_string(), "fix .git-ci.toml; nothing was queued")
+        let hint = format!("fix {}; nothing was queued", e.origin);
+        CliError::usage_hint(e.to_string(), hint)
     }
 }
 

@@ -116,7 +116,7 @@ fn invalid_pipelines_give_their_line_and_queue_nothing() {
         ("unknown need", "[job.a]\nrun = \"x\"\nneeds = [\"build\"]\n", 3, "no job named \"build\""),
         ("self-need", "[job.a]\nrun = \"x\"\n\nneeds = [\"a\"]\n", 4, "needs itself"),
         ("bad matrix", "[job.a]\nrun = \"x\"\nmatrix = { py = [] }\n", 3, "matrix.py is empty"),
-        ("bad schedule", "[job.a]\nrun = \"x\"\nschedule = \"0 3 * *\"\n", 3, "5-field cron"),
+        ("bad schedule", "[job.a]\nrun = \"x\"\nschedule = \"0 3 * *\"\n", 3, "a cron expression has 5"),
     ];
     for (what, text, line, needle) in cases {
         std::fs::write(repo.join("bad.toml"), text).unwrap();

@@ -110,7 +110,7 @@ run = '''{deploy}'''
         deploy = recorded(&log, "true"),
     );
     let project = env.project("p", &pipeline);
-    let hub = guarded_hub_with(&env, &project);
+    guarded_hub_with(&env, &project);
     let daemon = env.daemon(env.root.path());
     let url = daemon.url("hub.git");
     let _workers: Vec<_> = (0..3)
