@@ -48,6 +48,11 @@ impl Queued {
         }
     }
 
+    /// Whether the job waits for jobs it needs (nobody may claim it yet).
+    pub fn is_waiting(&self, hub: &dyn Hub) -> bool {
+        claimed::resolve(&hub.repo(), self.value).is_ok_and(|v| v.waiting.is_some())
+    }
+
     /// The `job.json` blob, read out of the claimed tree when claimed.
     pub fn job_blob(&self, hub: &dyn Hub) -> Result<ObjectId, String> {
         claimed::resolve(&hub.repo(), self.value).map(|v| v.job)

@@ -376,11 +376,12 @@ fn orphan_cancels(hub: &dyn Hub, snapshot: &Snapshot) -> Vec<Check> {
     )]
 }
 
-/// Jobs nobody claimed for over an hour, with who could run them.
+/// Jobs nobody claimed for over an hour, with who could run them. A job
+/// waiting for the jobs it needs is not stuck: it waits for them.
 fn pending(hub: &dyn Hub, snapshot: &Snapshot, workers: &[Seen], now: SystemTime) -> Vec<Check> {
     let unclaimed: Vec<_> = snapshot.unclaimed().collect();
     let mut old = Vec::new();
-    for q in &unclaimed {
+    for q in unclaimed.iter().filter(|q| !q.is_waiting(hub)) {
         let Ok((job, _)) = q.read_job(hub) else { continue };
         let age = parse_rfc3339(&job.submitted_at).and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
         if age > PENDING_TOO_LONG {

@@ -242,6 +242,10 @@ fn signed_mode_runs_only_signed_commits_as_they_define_their_jobs() {
     env.git(&repo, &args);
     let signed = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
     let forged = env.ci(&repo, &["submit", "--hub", &hub, "--run", "echo evil"]).expect(0).stdout().trim().to_owned();
+    // A definition from a file of someone's work tree, not the signed one.
+    std::fs::write(repo.join("other.toml"), "[job.build]\nrun = \"echo evil\"\n").unwrap();
+    let elsewhere =
+        env.ci(&repo, &["submit", "--hub", &hub, "--config", "other.toml"]).expect(0).stdout().trim().to_owned();
     env.git(&repo, &["commit", "-q", "--allow-empty", "-m", "unsigned"]);
     let unsigned = env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().trim().to_owned();
 
@@ -252,6 +256,9 @@ fn signed_mode_runs_only_signed_commits_as_they_define_their_jobs() {
     let forged_doc = state_of(&env, &repo, &hub, &forged);
     assert_eq!(forged_doc["state"], "error");
     assert!(forged_doc["reason"].as_str().unwrap().contains("defines no job \"adhoc\""), "{forged_doc}");
+    let elsewhere_doc = state_of(&env, &repo, &hub, &elsewhere);
+    assert_eq!(elsewhere_doc["state"], "error");
+    assert!(elsewhere_doc["reason"].as_str().unwrap().contains("defined by path:other.toml"), "{elsewhere_doc}");
     let unsigned_doc = state_of(&env, &repo, &hub, &unsigned);
     assert_eq!(unsigned_doc["state"], "error");
     assert!(unsigned_doc["reason"].as_str().unwrap().contains("not signed by an allowed signer"), "{unsigned_doc}");

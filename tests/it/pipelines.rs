@@ -143,7 +143,7 @@ run = '''{deploy}'''
     let states: Vec<&str> = jobs.iter().map(|j| j["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["passed", "passed", "passed", "passed", "failed", "skipped"]);
     let reason = jobs[5]["reason"].as_str().unwrap();
-    assert_eq!(reason, "skipped: test (python=3.12, db=postgres) failed");
+    assert_eq!(reason, "test (python=3.12, db=postgres) failed");
     assert_order(&events(&log), &jobs);
 
     // A retry of the cell runs it, then deploy, once each.

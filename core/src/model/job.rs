@@ -224,7 +224,41 @@ impl Job {
         if self.spec.max_attempts == 0 {
             return Err(DocError::Invalid("max_attempts must be at least 1".into()));
         }
+        self.check_pipeline_fields().map_err(DocError::Invalid)?;
         self.spec.check().map_err(DocError::Invalid)
+    }
+
+    /// The most jobs one job may need (a pipeline's submission limit).
+    pub const MAX_NEEDS: usize = 5000;
+
+    /// `needs`, `needed_by`, `repeat`, `scheduled`, `config_from`: what a
+    /// reader relies on.
+    fn check_pipeline_fields(&self) -> Result<(), String> {
+        if self.needs.len() > Self::MAX_NEEDS {
+            return Err(format!("the job needs {} jobs, over the limit of {}", self.needs.len(), Self::MAX_NEEDS));
+        }
+        if self.needs.iter().any(|n| n.id == self.id) {
+            return Err("a job cannot need itself".into());
+        }
+        for name in &self.needed_by {
+            crate::refs::check_component("needed_by", name)?;
+        }
+        if let Some(r) = self.repeat
+            && !(1..=r.count).contains(&r.index)
+        {
+            return Err(format!("repeat {} of {} is not a run of the repeat", r.index, r.count));
+        }
+        if let Some(tick) = &self.scheduled
+            && crate::time::parse_rfc3339(tick).is_none()
+        {
+            return Err(format!("scheduled {tick:?} is not an RFC 3339 time"));
+        }
+        if let Some(from) = &self.config_from
+            && !(from.starts_with("path:") || from.starts_with("rev:"))
+        {
+            return Err(format!("config_from {from:?} is neither path:<file> nor rev:<commit>:<file>"));
+        }
+        Ok(())
     }
 
     pub fn short_commit(&self) -> &str {
@@ -320,6 +354,10 @@ mod tests {
         let e = bad("artifacts", serde_json::json!(["out/[z-a"]));
         assert!(e.contains("artifacts") && e.contains("out/[z-a"), "{e}");
         assert!(bad("junit", serde_json::json!(["a/[b"])).contains("junit"));
+        assert!(bad("repeat", serde_json::json!({"index": 3, "count": 2})).contains("repeat 3 of 2"));
+        assert!(bad("scheduled", "yesterday".into()).contains("RFC 3339"));
+        assert!(bad("config_from", "somewhere".into()).contains("config_from"));
+        assert!(bad("needed_by", serde_json::json!(["a/b"])).contains("needed_by"));
         let mut v: serde_json::Value = serde_json::from_slice(&j.to_json()).unwrap();
         v["timeout"] = (7 * 86_400).into();
         Job::from_json(v.to_string().as_bytes()).expect("a week is allowed");

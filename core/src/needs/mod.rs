@@ -38,7 +38,7 @@ use crate::model::{Job, JobResult, Status};
 use crate::refs;
 
 /// The most jobs one job may wait for (a pipeline's submission limit).
-pub const MAX_WAITING: usize = 5000;
+pub const MAX_WAITING: usize = Job::MAX_NEEDS;
 
 /// `waiting.json`: the ids a job still waits for, sorted.
 pub fn waiting_json(ids: &BTreeSet<JobId>) -> Vec<u8> {
@@ -241,9 +241,9 @@ fn waiters(hub: &dyn Hub) -> Result<Vec<Waiter>, HubError> {
 fn skip(hub: &dyn Hub, writer: &str, w: &Waiter, cause: &str) -> Result<Skip, HubError> {
     let job_json = hub.read_blob(w.job_blob)?;
     let job = Job::from_json(&job_json).ok();
-    let reason = format!("skipped: {cause}");
+    // The state says "skipped"; the reason names the job at fault.
     let result =
-        JobResult::without_run(&w.id, Status::Skipped, writer, job.as_ref().map_or(1, |j| j.attempt), reason.clone());
+        JobResult::without_run(&w.id, Status::Skipped, writer, job.as_ref().map_or(1, |j| j.attempt), cause.to_owned());
     let pin = match job.as_ref().and_then(|j| ObjectId::from_hex(j.commit.as_bytes()).ok()) {
         Some(pin) => Some(pin),
         None => hub.refresh_ref(&refs::pin(&w.id))?,
@@ -252,7 +252,7 @@ fn skip(hub: &dyn Hub, writer: &str, w: &Waiter, cause: &str) -> Result<Skip, Hu
         id: w.id.clone(),
         job_json,
         result,
-        log: Content::Bytes(format!("[git-ci] {reason}\n").into_bytes()),
+        log: Content::Bytes(format!("[git-ci] skipped: {cause}\n").into_bytes()),
         files: vec![],
         cache_key: None,
     };

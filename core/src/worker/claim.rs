@@ -115,9 +115,7 @@ impl Worker {
             }
             // A job waiting for the jobs it needs is not claimable: its
             // queue ref holds the waiting tree, not its blob.
-            if !job.needs.is_empty()
-                && crate::claimed::resolve(&self.hub.repo(), q.value).is_ok_and(|v| v.waiting.is_some())
-            {
+            if !job.needs.is_empty() && q.is_waiting(&*self.hub) {
                 continue;
             }
             let steal = match snap.claims.get(&q.id) {

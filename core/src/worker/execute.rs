@@ -158,7 +158,7 @@ fn prepare(hub: &dyn Hub, cfg: &Config, job: &mut Job, workdir: &Path) -> Result
     fetch_commit(hub, job, commit)?;
     if let Some(signers) = &cfg.require_signed {
         trust::verify(hub, commit, signers)?;
-        job.spec = trust::spec_from_commit(hub, commit, &job.spec.name)?;
+        job.spec = trust::spec_from_commit(hub, commit, job)?;
     }
     let checkout = workdir.join("checkout");
     std::fs::create_dir(&checkout).map_err(|e| format!("could not create {}: {e}", checkout.display()))?;
