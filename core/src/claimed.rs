@@ -22,7 +22,10 @@ use gix::ObjectId;
 use gix::objs::tree::{Entry, EntryKind};
 use gix::objs::{Kind, TreeRef};
 
+use std::collections::BTreeSet;
+
 use crate::hub::{Hub, HubError};
+use crate::id::JobId;
 
 /// The job document's name in a claimed tree.
 pub const JOB_ENTRY: &str = "job.json";
@@ -112,6 +115,33 @@ pub fn parse_tree(bytes: &[u8], hash: gix::hash::Kind) -> Result<QueueValue, Str
     }
 }
 
+/// `waiting.json`: the ids a job still waits for, sorted.
+pub fn waiting_json(ids: &BTreeSet<JobId>) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(&ids.iter().map(JobId::as_str).collect::<Vec<_>>()).expect("strings serialize");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Reads `waiting.json`; an empty or malformed list is an error (a job
+/// waiting for nothing would never move).
+pub fn parse_waiting(bytes: &[u8]) -> Result<BTreeSet<JobId>, String> {
+    let ids: Vec<String> =
+        serde_json::from_slice(bytes).map_err(|e| format!("waiting.json is not a list of job ids: {e}"))?;
+    let ids: BTreeSet<JobId> =
+        ids.iter().map(|s| JobId::parse(s).map_err(|e| format!("waiting.json: {e}"))).collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Err("waiting.json lists no job".into());
+    }
+    Ok(ids)
+}
+
+/// The ids a queue ref's job still waits for; `None` when it waits for
+/// nothing (pending, claimed) or its list cannot be read.
+pub fn waiting_list(hub: &dyn Hub, value: ObjectId) -> Option<BTreeSet<JobId>> {
+    let list = resolve(&hub.repo(), value).ok()?.waiting?;
+    parse_waiting(&hub.read_blob(list).ok()?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +181,17 @@ mod tests {
         };
         let id = repo.write_object(&only_job).unwrap().detach();
         assert!(resolve(&repo, id).unwrap_err().contains("must hold"));
+    }
+
+    #[test]
+    fn waiting_lists_round_trip_and_refuse_nonsense() {
+        let ids: BTreeSet<JobId> = ["20261202T030000000-aaaaaaaaaaaa", "20261202T030000001-bbbbbbbbbbbb"]
+            .iter()
+            .map(|s| JobId::parse(s).unwrap())
+            .collect();
+        assert_eq!(parse_waiting(&waiting_json(&ids)).unwrap(), ids);
+        assert!(parse_waiting(b"[]").unwrap_err().contains("no job"));
+        assert!(parse_waiting(b"[\"x\"]").unwrap_err().contains("not a job id"));
+        assert!(parse_waiting(b"{}").is_err());
     }
 }

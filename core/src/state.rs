@@ -21,6 +21,22 @@ pub enum State {
     Finished(Status),
 }
 
+impl JobView {
+    /// `build` or `test (python=3.11) and 3 more`: what it waits for, by
+    /// label; `None` when it waits for nothing.
+    pub fn waits_for(&self) -> Option<String> {
+        let first = self.waiting_for.first()?;
+        let label = |id: &JobId| {
+            let need = self.job.as_ref().and_then(|j| j.needs.iter().find(|n| &n.id == id));
+            need.map_or_else(|| id.to_string(), |n| n.label.clone())
+        };
+        Some(match self.waiting_for.len() {
+            1 => label(first),
+            n => format!("{} and {} more", label(first), n - 1),
+        })
+    }
+}
+
 impl State {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,6 +61,8 @@ pub struct JobView {
     pub result: Option<JobResult>,
     pub claim: Option<Claim>,
     pub located: Option<Located>,
+    /// A pending job's needs it still waits for (none: it may be claimed).
+    pub waiting_for: Vec<JobId>,
 }
 
 /// The hub's refs as of one read, for answering many questions.
@@ -78,7 +96,8 @@ impl Board {
         let job = queued.read_job(hub).ok().map(|(job, _)| job);
         let claim = self.live.read_claim(hub, id);
         let state = if self.live.claims.contains_key(id) { State::Running } else { State::Pending };
-        JobView { id: id.clone(), job, state, result: None, claim, located: None }
+        let waiting_for = crate::claimed::waiting_list(hub, queued.value).map(Vec::from_iter).unwrap_or_default();
+        JobView { id: id.clone(), job, state, result: None, claim, located: None, waiting_for }
     }
 
     /// The finished jobs whose ids sort after `after` (submitted later, or
@@ -129,5 +148,5 @@ fn finished_view(hub: &dyn Hub, id: JobId, located: Located) -> Result<JobView, 
     let job = done::read_job(hub, located.dir, &id)?;
     let result = done::read_result(hub, located.dir)?;
     let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
-    Ok(JobView { id, job, state, result, claim: None, located: Some(located) })
+    Ok(JobView { id, job, state, result, claim: None, located: Some(located), waiting_for: vec![] })
 }

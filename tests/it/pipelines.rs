@@ -233,3 +233,32 @@ fn racing_workers_run_every_pipeline_in_order_exactly_once() {
     assert!(live.is_empty(), "{live:?}");
     drop(workers);
 }
+
+/// Before any worker runs: what each job waits for is said, and a cancel
+/// of the first job skips the rest in the same transaction, saying why.
+#[test]
+fn waiting_jobs_say_what_they_wait_for_and_a_cancel_skips_them() {
+    let env = TestEnv::new();
+    let pipeline = "[job.build]\nrun = \"true\"\n\n[job.test]\nneeds = [\"build\"]\nmatrix = { v = [\"1\", \"2\"] }\nrun = \"true\"\n\n[job.deploy]\nneeds = [\"test\"]\nrun = \"true\"\n";
+    let (repo, hub) = env.project_on_hub(pipeline);
+    let ids: Vec<String> =
+        env.ci(&repo, &["submit", "--hub", &hub]).expect(0).stdout().lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 4);
+    let status = env.ci(&repo, &["status", "--hub", &hub]).expect(0).stdout();
+    let line = |id: &str| status.lines().find(|l| l.starts_with(id)).unwrap().to_owned();
+    assert!(!line(&ids[0]).contains("waits for"), "{status}");
+    assert!(line(&ids[1]).contains("waits for build"), "{status}");
+    assert!(line(&ids[3]).contains("waits for test (v=1) and 1 more"), "{status}");
+    let deploy = env.ci(&repo, &["show", "--hub", &hub, "--json", &ids[3]]).expect(0).json();
+    assert_eq!(deploy["state"], "pending");
+    assert_eq!(deploy["waiting_for"], serde_json::json!([ids[1], ids[2]]));
+    env.ci(&repo, &["cancel", "--hub", &hub, &ids[0]]).expect(0);
+    let jobs = shown(&env, &repo, &hub, &ids);
+    let states: Vec<&str> = jobs.iter().map(|j| j["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["cancelled", "skipped", "skipped", "skipped"]);
+    assert!(jobs[1..].iter().all(|j| j["reason"] == "build was cancelled"), "{jobs:?}");
+    // Nothing left to claim or to wait.
+    let live: Vec<_> =
+        env.ci_refs(Path::new(&hub)).into_iter().filter(|(n, _)| n.starts_with("refs/ci/queue/")).collect();
+    assert!(live.is_empty(), "{live:?}");
+}

@@ -133,7 +133,15 @@ mod tests {
         let mut job = Job::unsealed(JobSpec::ad_hoc("true"), &"a".repeat(40), &"b".repeat(40), "refs/heads/main", "me");
         job.repeat = Some(Repeat { index, count });
         let job = job.sealed();
-        JobView { id: job.id.clone(), job: Some(job), state, result: None, claim: None, located: None }
+        JobView {
+            id: job.id.clone(),
+            job: Some(job),
+            state,
+            result: None,
+            claim: None,
+            located: None,
+            waiting_for: vec![],
+        }
     }
 
     const PASSED: State = State::Finished(Status::Passed);

@@ -54,11 +54,18 @@ pub fn document(v: &JobView) -> serde_json::Value {
     if let Some(c) = &v.claim {
         obj.insert("claim".into(), serde_json::to_value(c).expect("plain data"));
     }
+    if !v.waiting_for.is_empty() {
+        obj.insert("waiting_for".into(), serde_json::to_value(&v.waiting_for).expect("plain data"));
+    }
     doc
 }
 
 fn lines(v: &JobView) -> Vec<(&'static str, String)> {
-    let mut out = vec![("id", v.id.to_string()), ("state", v.state.as_str().to_owned())];
+    let state = match v.waits_for() {
+        Some(needs) => format!("{}, waits for {needs}", v.state.as_str()),
+        None => v.state.as_str().to_owned(),
+    };
+    let mut out = vec![("id", v.id.to_string()), ("state", state)];
     if let Some(j) = &v.job {
         out.push(("name", j.label()));
         if let Some(r) = j.repeat {

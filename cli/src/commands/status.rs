@@ -79,6 +79,9 @@ pub fn summary_json(v: &JobView) -> serde_json::Value {
         if let Some(from) = &j.config_from {
             obj.insert("config_from".into(), from.clone().into());
         }
+        if !v.waiting_for.is_empty() {
+            obj.insert("waiting_for".into(), serde_json::to_value(&v.waiting_for).expect("plain data"));
+        }
     }
     doc
 }
@@ -129,10 +132,13 @@ fn print_table(ui: &Ui, views: &[JobView]) {
 
 fn row(v: &JobView) -> [String; 6] {
     let job = v.job.as_ref();
-    let when = match &v.result {
+    let mut when = match &v.result {
         Some(r) => git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)),
         None => job.map_or(String::new(), |j| ui::age(&j.submitted_at)),
     };
+    if let Some(needs) = v.waits_for() {
+        when.push_str(&format!(", waits for {needs}"));
+    }
     [
         v.id.to_string(),
         v.state.as_str().to_owned(),

@@ -131,7 +131,7 @@ impl Record {
             Event::Claimed { job, attempt } => Record::new(
                 Level::Info,
                 "claimed",
-                format!("claimed {} {} at {} (attempt {attempt})", job.id, job.spec.name, job.short_commit()),
+                format!("claimed {} {} at {} (attempt {attempt})", job.id, job.label(), job.short_commit()),
                 json!({"job": job.id, "name": job.spec.name, "commit": job.commit, "attempt": attempt}),
             ),
             Event::Published { job, result } => Record::finished(job.as_deref(), result),
@@ -193,7 +193,7 @@ impl Record {
         let mut message = format!(
             "finished {} {} {} in {}",
             result.id,
-            name.unwrap_or("?"),
+            job.map_or("?".into(), |j| j.label()),
             result.status.as_str(),
             human(Duration::from_millis(result.duration_ms)),
         );

@@ -40,25 +40,7 @@ use crate::refs;
 /// The most jobs one job may wait for (a pipeline's submission limit).
 pub const MAX_WAITING: usize = Job::MAX_NEEDS;
 
-/// `waiting.json`: the ids a job still waits for, sorted.
-pub fn waiting_json(ids: &BTreeSet<JobId>) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(&ids.iter().map(JobId::as_str).collect::<Vec<_>>()).expect("strings serialize");
-    bytes.push(b'\n');
-    bytes
-}
-
-/// Reads `waiting.json`; an empty or malformed list is an error (a job
-/// waiting for nothing would never move).
-pub fn parse_waiting(bytes: &[u8]) -> Result<BTreeSet<JobId>, String> {
-    let ids: Vec<String> =
-        serde_json::from_slice(bytes).map_err(|e| format!("waiting.json is not a list of job ids: {e}"))?;
-    let ids: BTreeSet<JobId> =
-        ids.iter().map(|s| JobId::parse(s).map_err(|e| format!("waiting.json: {e}"))).collect::<Result<_, _>>()?;
-    if ids.is_empty() {
-        return Err("waiting.json lists no job".into());
-    }
-    Ok(ids)
-}
+pub use crate::claimed::{parse_waiting, waiting_json};
 
 /// The value a job is queued at: its blob, or the waiting tree when it
 /// needs jobs queued in the same submission (`queued_with`). A need not
@@ -257,21 +239,4 @@ fn skip(hub: &dyn Hub, writer: &str, w: &Waiter, cause: &str) -> Result<Skip, Hu
         cache_key: None,
     };
     Ok(Skip { entry, queue_ref: w.queue_ref.clone(), queue_value: w.value, pin })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waiting_lists_round_trip_and_refuse_nonsense() {
-        let ids: BTreeSet<JobId> = ["20261202T030000000-aaaaaaaaaaaa", "20261202T030000001-bbbbbbbbbbbb"]
-            .iter()
-            .map(|s| JobId::parse(s).unwrap())
-            .collect();
-        assert_eq!(parse_waiting(&waiting_json(&ids)).unwrap(), ids);
-        assert!(parse_waiting(b"[]").unwrap_err().contains("no job"));
-        assert!(parse_waiting(b"[\"x\"]").unwrap_err().contains("not a job id"));
-        assert!(parse_waiting(b"{}").is_err());
-    }
 }
