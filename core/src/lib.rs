@@ -6,6 +6,7 @@
 //! [`worker::Event`]s and return values.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod chain;
 pub mod checkout;
 pub mod claimed;
