@@ -248,6 +248,6 @@ mod tests {
             "git-ci notes origin/main..HEAD --max-count 3",
         ];
         let bad = ["git-ci notes a b", "git-ci notes -n many", "git-ci notes --dry"];
-        crate::cli::assert_parse_table(&ok, &bad);
+        crate::commands::assert_parse_table(&ok, &bad);
     }
 }
