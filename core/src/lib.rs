@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod atomic;
 pub mod chain;
 pub mod checkout;
 pub mod claimed;

@@ -5,7 +5,6 @@
 mod unit;
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -284,22 +283,10 @@ fn unit_dir(user: bool) -> CliResult<PathBuf> {
         .ok_or_else(|| CliError::usage("neither $XDG_CONFIG_HOME nor $HOME is set: cannot tell where user units go"))
 }
 
-/// Temp file, `sync_data`, rename: systemd never reads half a unit.
+/// Written whole and durably: systemd never reads half a unit.
 fn write_unit(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().expect("a unit path has a directory");
-    std::fs::create_dir_all(dir)?;
-    let tmp =
-        dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    std::fs::create_dir_all(path.parent().expect("a unit path has a directory"))?;
+    git_ci_core::atomic::Write { mode: 0o644, durable: true }.to(path, text.as_bytes())
 }
 
 fn write_error(path: &Path, user: bool, e: &std::io::Error) -> CliError {
