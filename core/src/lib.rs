@@ -23,6 +23,7 @@ pub mod junit;
 pub mod mask;
 pub mod model;
 pub mod needs;
+pub mod notes;
 pub mod pipeline;
 pub mod queue;
 pub mod ref_watch;
