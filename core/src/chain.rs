@@ -25,8 +25,8 @@
 
 use gix::ObjectId;
 
+use crate::archive::{self, Plan, Policy};
 use crate::done::{self, Entry};
-use crate::gc::{self, Plan, Policy};
 use crate::hub::{Hub, HubError, RefEdit};
 use crate::refs;
 
@@ -111,7 +111,7 @@ impl Chain {
 
     /// [`Chain::append`] onto a tip whose results all go to the archive.
     fn roll(&self, hub: &dyn Hub, tip: ObjectId, entries: &[&Entry]) -> Result<Append, HubError> {
-        let archive_ref = gc::archive_ref(&self.writer);
+        let archive_ref = refs::archive(&self.writer);
         let plan = Plan::read(hub, tip, &Policy { max_age: None, keep: Some(0) }, std::time::SystemTime::now())?;
         let moved = plan.cut().count();
         let message =
@@ -124,7 +124,7 @@ impl Chain {
             match hub.transact(&[RefEdit::set(&archive_ref, archive_tip, archive)]) {
                 Ok(()) => break,
                 // gc moved it between our read and our push: read it again.
-                Err(e) if e.is_conflict() && attempt < gc::MAX_ATTEMPTS => continue,
+                Err(e) if e.is_conflict() && attempt < archive::MAX_ATTEMPTS => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -192,7 +192,7 @@ mod tests {
             ids
         };
         assert_eq!(ids(hub, &refs::done("w")), ids_of(4..8));
-        assert_eq!(ids(hub, &gc::archive_ref("w")), ids_of(0..4));
+        assert_eq!(ids(hub, &refs::archive("w")), ids_of(0..4));
 
         let tip = hub.get(&refs::done("w")).unwrap().unwrap();
         let repo = hub.repo();
@@ -214,6 +214,6 @@ mod tests {
         // A chain read afresh counts what its tip holds.
         let mut again = Chain::new("w", Some(tip)).rolling_at(4);
         assert!(publish(hub, &mut again, &[entry(9)]));
-        assert_eq!(ids(hub, &gc::archive_ref("w")).len(), 8);
+        assert_eq!(ids(hub, &refs::archive("w")).len(), 8);
     }
 }

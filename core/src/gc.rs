@@ -18,44 +18,21 @@
 
 pub mod orphans;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use gix::ObjectId;
-use gix::objs::tree::EntryKind;
 
+use crate::archive::Plan;
 use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
 use crate::refs;
-use crate::tree_edit::TreeEditor;
 
-/// What is kept when neither an age nor a count is given.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The push option that tells the hub's guard a chain may move backwards
 /// (the guard reads it as `git_ci_hooks::guard::GC_OPTION`).
 pub const PUSH_OPTION: &str = "ci.gc";
-/// How many times a chain is read again after its writer moved it first.
-pub const MAX_ATTEMPTS: u32 = 10;
 
-/// Which results a chain keeps: those that either rule keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Policy {
-    /// Keep results that finished less than this long ago.
-    pub max_age: Option<Duration>,
-    /// Keep the newest N results (by job id: submission order) of each chain.
-    pub keep: Option<usize>,
-}
-
-impl Policy {
-    /// With neither rule given, results of the last [`DEFAULT_MAX_AGE`] are kept.
-    pub fn new(max_age: Option<Duration>, keep: Option<usize>) -> Policy {
-        match (max_age, keep) {
-            (None, None) => Policy { max_age: Some(DEFAULT_MAX_AGE), keep: None },
-            _ => Policy { max_age, keep },
-        }
-    }
-}
+pub use crate::archive::{DEFAULT_MAX_AGE, MAX_ATTEMPTS, Policy};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -91,7 +68,7 @@ impl ChainKind {
     fn refname(self, writer: &str) -> String {
         match self {
             ChainKind::Done => refs::done(writer),
-            ChainKind::Archive => archive_ref(writer),
+            ChainKind::Archive => refs::archive(writer),
         }
     }
 }
@@ -160,10 +137,6 @@ pub fn collect(hub: &dyn Hub, opts: &Options, on: &mut dyn FnMut(Event<'_>)) -> 
     Ok(reports)
 }
 
-pub(crate) fn archive_ref(writer: &str) -> String {
-    format!("{}{writer}", refs::ARCHIVE)
-}
-
 /// One chain, read again and again while its writer wins the race.
 fn chain(
     hub: &dyn Hub,
@@ -194,6 +167,12 @@ fn chain(
     }
 }
 
+/// What `plan` does to `kind` of `writer`, before anything moved.
+fn report(plan: &Plan, writer: &str, kind: ChainKind, attempts: u32) -> ChainReport {
+    let (before, kept, cut) = (plan.tip, plan.kept, plan.cut_ids());
+    ChainReport { writer: writer.to_owned(), kind, kept, cut, before, after: None, archive: None, attempts }
+}
+
 /// How one attempt at a chain ended.
 enum Try {
     /// Moved, left alone, or only planned; `None` when the chain is gone.
@@ -204,7 +183,7 @@ enum Try {
 
 /// One read, plan and transaction.
 fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result<Try, HubError> {
-    let (done_ref, archive_ref) = (refs::done(writer), archive_ref(writer));
+    let (done_ref, archive_ref) = (refs::done(writer), refs::archive(writer));
     // The first look uses what `collect` just fetched.
     let read = |name: &str| if attempt == 1 { hub.get(name) } else { hub.refresh_ref(name) };
     let (Some(tip), archive_tip) = (read(&done_ref)?, read(&archive_ref)?) else {
@@ -214,7 +193,7 @@ fn cut_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32) -> Result
     if let Some(archive) = archive_tip {
         plan.cut_archived(hub, archive)?;
     }
-    let mut report = plan.report(writer, ChainKind::Done, attempt);
+    let mut report = report(&plan, writer, ChainKind::Done, attempt);
     if report.cut.is_empty() || opts.dry_run {
         return Ok(Try::Done(Some(report)));
     }
@@ -240,11 +219,11 @@ fn prune_archive_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32)
         return Ok(Try::Done(None));
     };
     let plan = Plan::read(hub, tip, &opts.policy, opts.now)?;
-    let mut report = plan.report(writer, ChainKind::Archive, attempt);
+    let mut report = report(&plan, writer, ChainKind::Archive, attempt);
     if report.cut.is_empty() || opts.dry_run {
         return Ok(Try::Done(Some(report)));
     }
-    let edit = if plan.jobs.iter().any(|j| j.keep) {
+    let edit = if plan.keeps_any() {
         let context = || format!("could not write the new root of {name}");
         let tree = plan.kept_tree(hub, &[]).map_err(|e| hub.local_error(context(), e))?;
         let message = format!(
@@ -263,219 +242,6 @@ fn prune_archive_once(hub: &dyn Hub, writer: &str, opts: &Options, attempt: u32)
         Err(e) if e.is_conflict() => Ok(Try::Lost(e)),
         Err(e) => Err(e),
     }
-}
-
-/// One job directory of a `done` tree.
-pub(crate) struct Item {
-    day: usize,
-    name: String,
-    dir: ObjectId,
-    keep: bool,
-}
-
-/// What one chain tip keeps and cuts.
-pub(crate) struct Plan {
-    tip: ObjectId,
-    tree: ObjectId,
-    /// `results/<day>` names and trees.
-    days: Vec<(String, ObjectId)>,
-    /// Every job directory, newest first.
-    jobs: Vec<Item>,
-    kept: usize,
-}
-
-impl Plan {
-    pub(crate) fn read(hub: &dyn Hub, tip: ObjectId, policy: &Policy, now: SystemTime) -> Result<Plan, HubError> {
-        let repo = hub.repo();
-        let err = |e: gix::Error| hub.local_error(format!("could not read the done commit {tip}"), e);
-        let tree = repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach();
-        let results = repo.find_tree(tree).map_err(err)?.lookup_entry_by_path("results").map_err(err)?;
-        let days = match results {
-            Some(r) if r.mode().is_tree() => subtrees(&repo, r.object_id()).map_err(err)?,
-            _ => vec![],
-        };
-        let mut jobs = Vec::new();
-        for (day, (_, day_tree)) in days.iter().enumerate() {
-            for (name, dir, is_tree) in entries(&repo, *day_tree).map_err(err)? {
-                // Not a job directory: not ours to judge, never cut.
-                jobs.push(Item { day, name, dir, keep: !is_tree });
-            }
-        }
-        jobs.sort_by(|a, b| b.name.cmp(&a.name));
-        let cutoff = policy.max_age.map(|age| now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH));
-        let mut rank = 0;
-        for job in jobs.iter_mut().filter(|j| !j.keep) {
-            let Ok(id) = JobId::parse(&job.name) else {
-                job.keep = true;
-                continue;
-            };
-            let newest = policy.keep.is_some_and(|n| rank < n);
-            rank += 1;
-            job.keep = newest || cutoff.is_some_and(|c| finished_at(&repo, &id, job.dir) >= c);
-        }
-        // Results, that is: other entries are kept but not counted.
-        let kept = jobs.iter().filter(|j| j.keep && JobId::parse(&j.name).is_ok()).count();
-        Ok(Plan { tip, tree, days, jobs, kept })
-    }
-
-    pub(crate) fn cut(&self) -> impl Iterator<Item = &Item> {
-        self.jobs.iter().filter(|j| !j.keep)
-    }
-
-    /// Cuts what the archive at `archive` already holds, the very same job
-    /// directory: the copy an interrupted roll left (see [`crate::chain`]),
-    /// so that a result is not kept in both chains.
-    fn cut_archived(&mut self, hub: &dyn Hub, archive: ObjectId) -> Result<(), HubError> {
-        let repo = hub.repo();
-        let err = |e: gix::Error| hub.local_error(format!("could not read the archive commit {archive}"), e);
-        let tree = repo.find_commit(archive).map_err(err)?.tree().map_err(err)?;
-        for j in self.jobs.iter_mut().filter(|j| j.keep && JobId::parse(&j.name).is_ok()) {
-            let path = format!("results/{}/{}", self.days[j.day].0, j.name);
-            if tree.lookup_entry_by_path(&path).map_err(err)?.is_some_and(|e| e.object_id() == j.dir) {
-                j.keep = false;
-                self.kept -= 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// What this plan does to `kind` of `writer`, before anything moved.
-    fn report(&self, writer: &str, kind: ChainKind, attempts: u32) -> ChainReport {
-        let (before, kept, cut) = (self.tip, self.kept, self.cut_ids());
-        ChainReport { writer: writer.to_owned(), kind, kept, cut, before, after: None, archive: None, attempts }
-    }
-
-    fn cut_ids(&self) -> Vec<JobId> {
-        self.cut().filter_map(|j| JobId::parse(&j.name).ok()).collect()
-    }
-
-    /// Per day: `(kept, cut)` counts.
-    fn by_day(&self) -> HashMap<usize, (usize, usize)> {
-        let mut out: HashMap<usize, (usize, usize)> = HashMap::new();
-        for j in &self.jobs {
-            let e = out.entry(j.day).or_default();
-            if j.keep { e.0 += 1 } else { e.1 += 1 }
-        }
-        out
-    }
-
-    /// The new root: the tip's tree without the cut results. Editing the
-    /// old tree leaves `cache/`, `triggers/` and every kept day or job
-    /// directory the very same tree objects.
-    fn write_root(&self, hub: &dyn Hub, writer: &str, archive: Option<ObjectId>) -> Result<ObjectId, HubError> {
-        let context = || format!("could not write the new root of done/{writer}");
-        let tree = self.kept_tree(hub, &[]).map_err(|e| hub.local_error(context(), e))?;
-        let cut = self.cut().count();
-        let whereto = archive.map_or("pruned".to_owned(), |a| format!("archived in {} at {a}", archive_ref(writer)));
-        let message = format!("git-ci gc: kept {} results, {cut} {whereto}\n\nprevious tip: {}\n", self.kept, self.tip);
-        crate::done::commit(&hub.repo(), message, tree, None).map_err(|e| hub.local_error(context(), e))
-    }
-
-    /// The tip's tree without the cut results, nor the paths in `drop`.
-    pub(crate) fn kept_tree(&self, hub: &dyn Hub, drop: &[&str]) -> Result<ObjectId, String> {
-        let repo = hub.repo();
-        let mut editor = TreeEditor::new(&repo, self.tree)?;
-        for path in drop {
-            editor.remove(path)?;
-        }
-        let by_day = self.by_day();
-        for (day, (name, _)) in self.days.iter().enumerate() {
-            if by_day.get(&day).is_some_and(|&(kept, _)| kept == 0) {
-                editor.remove(&format!("results/{name}"))?;
-            }
-        }
-        for j in self.cut().filter(|j| by_day[&j.day].0 > 0) {
-            editor.remove(&format!("results/{}/{}", self.days[j.day].0, j.name))?;
-        }
-        editor.write()
-    }
-
-    /// The archive's next commit: its tree merged with the cut results.
-    fn write_archive(&self, hub: &dyn Hub, writer: &str, tip: Option<ObjectId>) -> Result<ObjectId, HubError> {
-        let message =
-            format!("git-ci gc: archived {} results of {} at {}\n", self.cut().count(), refs::done(writer), self.tip);
-        self.write_archive_as(hub, writer, tip, message, false)
-    }
-
-    /// [`Plan::write_archive`] with the commit message given; with
-    /// `with_cache`, the tip's `cache/` index is merged in too.
-    pub(crate) fn write_archive_as(
-        &self,
-        hub: &dyn Hub,
-        writer: &str,
-        tip: Option<ObjectId>,
-        message: String,
-        with_cache: bool,
-    ) -> Result<ObjectId, HubError> {
-        let repo = hub.repo();
-        let context = || format!("could not write the archive of {writer}");
-        let err = |e: gix::Error| hub.local_error(context(), e);
-        let tree_err = |e: String| hub.local_error(context(), e);
-        let base = match tip {
-            Some(t) => repo.find_commit(t).map_err(err)?.tree_id().map_err(err)?.detach(),
-            None => ObjectId::empty_tree(repo.object_hash()),
-        };
-        let base_tree = repo.find_tree(base).map_err(err)?;
-        let mut editor = TreeEditor::new(&repo, base).map_err(tree_err)?;
-        let by_day = self.by_day();
-        for (day, (name, tree)) in self.days.iter().enumerate() {
-            let path = format!("results/{name}");
-            let all_cut = by_day.get(&day).is_some_and(|&(kept, cut)| kept == 0 && cut > 0);
-            // A whole day the archive does not hold yet goes in as one tree.
-            if all_cut && base_tree.lookup_entry_by_path(&path).map_err(err)?.is_none() {
-                editor.upsert(&path, EntryKind::Tree, *tree).map_err(tree_err)?;
-                continue;
-            }
-            for j in self.cut().filter(|j| j.day == day) {
-                editor.upsert(&format!("{path}/{}", j.name), EntryKind::Tree, j.dir).map_err(tree_err)?;
-            }
-        }
-        let cache = repo.find_tree(self.tree).map_err(err)?.lookup_entry_by_path("cache").map_err(err)?;
-        let buckets = match cache.filter(|c| with_cache && c.mode().is_tree()) {
-            Some(c) => subtrees(&repo, c.object_id()).map_err(err)?,
-            None => vec![],
-        };
-        for (_, bucket) in buckets {
-            for (key, blob, is_tree) in entries(&repo, bucket).map_err(err)? {
-                if !is_tree {
-                    editor.upsert(&crate::done::archived_cache_path(&key), EntryKind::Blob, blob).map_err(tree_err)?;
-                }
-            }
-        }
-        let tree = editor.write().map_err(tree_err)?;
-        crate::done::commit(&repo, message, tree, tip).map_err(err)
-    }
-}
-
-/// A tree's entries as `(name, id, is a tree)`.
-fn entries(repo: &gix::Repository, tree: ObjectId) -> Result<Vec<(String, ObjectId, bool)>, gix::Error> {
-    let tree = repo.find_tree(tree)?;
-    let decoded = tree.decode()?;
-    Ok(decoded.entries.iter().map(|e| (e.filename.to_string(), e.oid.to_owned(), e.mode.is_tree())).collect())
-}
-
-/// A tree's subtrees as `(name, id)`.
-fn subtrees(repo: &gix::Repository, tree: ObjectId) -> Result<Vec<(String, ObjectId)>, gix::Error> {
-    Ok(entries(repo, tree)?.into_iter().filter(|e| e.2).map(|(name, id, _)| (name, id)).collect())
-}
-
-/// When the job finished: `result.json`'s `finished_at`, else (a result
-/// that does not say) its submission time from the id.
-fn finished_at(repo: &gix::Repository, id: &JobId, dir: ObjectId) -> SystemTime {
-    let from_result = || -> Option<SystemTime> {
-        let entry = repo.find_tree(dir).ok()?.lookup_entry_by_path("result.json").ok()??;
-        let doc: serde_json::Value = serde_json::from_slice(&entry.object().ok()?.data).ok()?;
-        crate::time::parse_rfc3339(doc.get("finished_at")?.as_str()?)
-    };
-    from_result().unwrap_or_else(|| submitted_at(id))
-}
-
-/// The time prefix of a job id, `YYYYMMDDTHHMMSSmmm`.
-fn submitted_at(id: &JobId) -> SystemTime {
-    let s = id.as_str();
-    let stamp =
-        format!("{}-{}-{}T{}:{}:{}.{}Z", &s[..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15], &s[15..18]);
-    crate::time::parse_rfc3339(&stamp).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// What [`pack_refs`] could do.
@@ -619,7 +385,7 @@ mod tests {
         for path in ["cache", "triggers", &format!("results/{}", all[4].day())] {
             assert_eq!(at(hub, tip, path), at(hub, before, path), "{path} is the same tree");
         }
-        let archive = hub.get(&archive_ref("_hub")).unwrap().unwrap();
+        let archive = hub.get(&refs::archive("_hub")).unwrap().unwrap();
         assert_eq!(Some(archive), r.archive);
         assert!(parents(hub, archive).is_empty());
         assert_eq!(ids(hub, archive), all[..3]);
@@ -630,7 +396,7 @@ mod tests {
         // Again: the archive grows by fast-forward and merges a day it holds part of.
         let r = &gc(hub, opts(None, Some(1)))[0];
         assert_eq!(r.cut, vec![all[3].clone()]);
-        let archive2 = hub.get(&archive_ref("_hub")).unwrap().unwrap();
+        let archive2 = hub.get(&refs::archive("_hub")).unwrap().unwrap();
         assert_eq!(parents(hub, archive2), vec![archive]);
         assert_eq!(ids(hub, archive2), all[..4]);
         let tip = hub.get(&refs::done("_hub")).unwrap().unwrap();
@@ -677,7 +443,7 @@ mod tests {
         assert_eq!(dry(None, Some(5)), Vec::<JobId>::new());
         assert_eq!(dry(None, Some(0)).len(), 5);
         assert_eq!(hub.get(&refs::done("w")).unwrap(), Some(tip), "a dry run changes nothing");
-        assert_eq!(hub.get(&archive_ref("w")).unwrap(), None);
+        assert_eq!(hub.get(&refs::archive("w")).unwrap(), None);
     }
 
     #[test]
@@ -687,7 +453,7 @@ mod tests {
         let (_, all) = five(hub, "w");
         let r = gc(hub, Options { prune: true, ..opts(None, Some(1)) }).remove(0);
         assert_eq!((r.kept, r.cut.len(), r.archive), (1, 4, None));
-        assert_eq!(hub.get(&archive_ref("w")).unwrap(), None);
+        assert_eq!(hub.get(&refs::archive("w")).unwrap(), None);
         let tip = hub.get(&refs::done("w")).unwrap().unwrap();
         assert_eq!(ids(hub, tip), all[4..]);
         let message = hub.repo().find_commit(tip).unwrap().message_raw_sloppy().to_string();
@@ -744,7 +510,7 @@ mod tests {
             hub.transact(&append.edits).unwrap();
             chain.applied(&append);
         }
-        let archive = || hub.get(&archive_ref("w")).unwrap();
+        let archive = || hub.get(&refs::archive("w")).unwrap();
         assert_eq!(ids(hub, archive().unwrap()), all[..4]);
 
         // Without --prune the archive is left alone.
@@ -775,7 +541,7 @@ mod tests {
         // copy of everything the tip holds.
         let plan = Plan::read(hub, tip, &Policy { max_age: None, keep: Some(0) }, now()).unwrap();
         let copy = plan.write_archive_as(hub, "w", None, "roll\n".into(), true).unwrap();
-        hub.transact(&[RefEdit::create(archive_ref("w"), copy)]).unwrap();
+        hub.transact(&[RefEdit::create(refs::archive("w"), copy)]).unwrap();
 
         let r = gc(hub, opts(None, Some(3))).remove(0);
         assert_eq!((r.kept, r.cut.len()), (0, 5), "the copies go from done, whatever --keep says");

@@ -6,6 +6,8 @@
 //! [`worker::Event`]s and return values.
 #![forbid(unsafe_code)]
 
+pub mod archive;
+pub mod atomic;
 pub mod chain;
 pub mod checkout;
 pub mod claimed;
@@ -21,16 +23,22 @@ pub mod junit;
 pub mod mask;
 pub mod model;
 pub mod needs;
+pub mod notes;
 pub mod pipeline;
 pub mod queue;
 pub mod ref_watch;
 pub mod refs;
+// The runner needs Linux (waitid with WNOWAIT), and the worker needs the
+// runner; everything else, the site generator's part included, builds on
+// any Unix.
+#[cfg(target_os = "linux")]
 pub mod runner;
 pub mod schedule;
 pub mod state;
 pub mod time;
 pub mod tree_edit;
 pub mod validate;
+#[cfg(target_os = "linux")]
 pub mod worker;
 
 pub use hub::{Hub, HubError, open_hub};

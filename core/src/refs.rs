@@ -40,6 +40,10 @@ pub fn log(id: &JobId) -> String {
 pub fn done(writer: &str) -> String {
     format!("{DONE}{writer}")
 }
+/// The chain a writer's `done` chain rolls (and gc cuts) its old results into.
+pub fn archive(writer: &str) -> String {
+    format!("{ARCHIVE}{writer}")
+}
 pub fn worker(name: &str) -> String {
     format!("{WORKERS}{name}")
 }

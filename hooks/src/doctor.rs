@@ -18,6 +18,8 @@ use gix::ObjectId;
 use crate::durability;
 use crate::install::{self, HookState};
 
+pub use crate::check::{Check, Level};
+
 /// The oldest git whose `push --atomic --force-with-lease` and protocol v2
 /// ref prefixes git-ci relies on.
 pub const MIN_GIT: (u32, u32) = (2, 38);
@@ -28,34 +30,6 @@ pub const PENDING_TOO_LONG: Duration = Duration::from_secs(3600);
 const CLOCK_SLACK: Duration = Duration::from_secs(30);
 /// Findings of one kind listed one by one before the rest are counted.
 const LIST_AT_MOST: usize = 10;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Ok,
-    /// Not checked, or not a problem: said so that nothing is silently skipped.
-    Info,
-    Problem,
-}
-
-#[derive(Clone, Debug)]
-pub struct Check {
-    pub level: Level,
-    pub what: String,
-    /// For a problem: what to do.
-    pub fix: Option<String>,
-}
-
-impl Check {
-    pub fn ok(what: impl Into<String>) -> Check {
-        Check { level: Level::Ok, what: what.into(), fix: None }
-    }
-    pub fn info(what: impl Into<String>) -> Check {
-        Check { level: Level::Info, what: what.into(), fix: None }
-    }
-    pub fn problem(what: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check { level: Level::Problem, what: what.into(), fix: Some(fix.into()) }
-    }
-}
 
 /// The `git` on PATH, and whether it is new enough.
 pub fn git_version() -> Check {

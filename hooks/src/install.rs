@@ -10,8 +10,6 @@
 //! handled alike; the guard's earlier hook is `pre-receive.pre-git-ci`, and
 //! its refusal still refuses the push.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use git_ci_core::git::{Git, GitError};
@@ -223,7 +221,7 @@ fn place(dir: &Path, name: &str, previous: &str, want: &str) -> Result<HookChang
     Ok(match read_hook(&hook)? {
         Some(text) if text == want => HookChange::Unchanged,
         Some(text) if is_ours(&text) => {
-            write_hook(dir, &hook, want)?;
+            write_hook(&hook, want)?;
             HookChange::Updated
         }
         Some(_) if exists(&previous) => {
@@ -234,11 +232,11 @@ fn place(dir: &Path, name: &str, previous: &str, want: &str) -> Result<HookChang
         }
         Some(_) => {
             keep_previous(&hook, &previous)?;
-            write_hook(dir, &hook, want)?;
+            write_hook(&hook, want)?;
             HookChange::KeptPrevious
         }
         None => {
-            write_hook(dir, &hook, want)?;
+            write_hook(&hook, want)?;
             HookChange::Created
         }
     })
@@ -357,13 +355,8 @@ fn keep_previous(hook: &Path, previous: &Path) -> Result<(), InstallError> {
 }
 
 /// Writes the hook atomically: a temporary file, made executable, renamed.
-fn write_hook(dir: &Path, hook: &Path, text: &str) -> Result<(), InstallError> {
-    let mut tmp = tempfile::Builder::new().prefix(".git-ci-hook-").tempfile_in(dir).map_err(io("write", hook))?;
-    tmp.write_all(text.as_bytes()).map_err(io("write", hook))?;
-    tmp.as_file().sync_data().map_err(io("write", hook))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).map_err(io("write", hook))?;
-    tmp.persist(hook).map_err(|e| io("write", hook)(e.error))?;
-    Ok(())
+fn write_hook(hook: &Path, text: &str) -> Result<(), InstallError> {
+    git_ci_core::atomic::Write { mode: 0o755, durable: true }.to(hook, text.as_bytes()).map_err(io("write", hook))
 }
 
 #[cfg(test)]

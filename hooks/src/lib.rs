@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+mod check;
 pub mod doctor;
 pub mod durability;
 pub mod guard;

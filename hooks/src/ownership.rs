@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, Uid, User, access, geteuid};
 
-use crate::doctor::Check;
+use crate::check::Check;
 
 /// Entries not owned by the hub's owner listed before the rest are counted.
 const SHOW_AT_MOST: usize = 3;

@@ -1,42 +1,21 @@
 //! JUnit XML files of a job (`junit/<n>.xml`), as the job page lists them:
-//! failures first, with their messages. Read with a non-validating parser
-//! that refuses DTDs, so a hostile file cannot expand entities.
+//! failures first, with their messages. Read by [`git_ci_core::junit`],
+//! which says what becomes of a file that is not well-formed.
 
+use git_ci_core::junit;
+pub use git_ci_core::junit::Case;
 use serde::Serialize;
 
+/// The most cases a page lists.
 const MAX_CASES: usize = 20_000;
-const MAX_MESSAGE: usize = 2_000;
-const MAX_TEXT: usize = 20_000;
-
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    // In this order on the page.
-    Failed,
-    Error,
-    Skipped,
-    Passed,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Case {
-    pub outcome: Outcome,
-    pub suite: String,
-    pub class: String,
-    pub name: String,
-    /// Seconds, as the file wrote it.
-    pub time: String,
-    pub message: String,
-    /// The failure's body and the case's captured output.
-    pub text: String,
-}
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub cases: Vec<Case>,
-    pub failed: usize,
-    pub skipped: usize,
-    pub passed: usize,
+    /// Failed and errored cases, and one a file that could not be read.
+    pub failed: u64,
+    pub skipped: u64,
+    pub passed: u64,
     /// Files that could not be read, with why.
     pub problems: Vec<String>,
     /// More cases than the page shows.
@@ -44,84 +23,25 @@ pub struct Report {
 }
 
 pub fn parse(files: &[(String, Vec<u8>)]) -> Report {
-    let mut report = Report::default();
-    for (name, bytes) in files {
-        let text = String::from_utf8_lossy(bytes);
-        match roxmltree::Document::parse(&text) {
-            Ok(doc) => collect(&doc, &mut report),
-            Err(e) => report.problems.push(format!("{name}: {e}")),
-        }
-    }
-    report.cases.sort_by(|a, b| a.outcome.cmp(&b.outcome));
-    for c in &report.cases {
-        match c.outcome {
-            Outcome::Failed | Outcome::Error => report.failed += 1,
-            Outcome::Skipped => report.skipped += 1,
-            Outcome::Passed => report.passed += 1,
-        }
-    }
-    report
-}
-
-fn collect(doc: &roxmltree::Document, report: &mut Report) {
-    for node in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
-        if report.cases.len() >= MAX_CASES {
-            report.cut = true;
-            return;
-        }
-        report.cases.push(case(node));
-    }
-}
-
-fn case(node: roxmltree::Node) -> Case {
-    let attr = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap_or_default().to_owned();
-    let suite = node.ancestors().find(|a| a.has_tag_name("testsuite")).map(|s| attr(s, "name")).unwrap_or_default();
-    let mut case = Case {
-        outcome: Outcome::Passed,
-        suite,
-        class: attr(node, "classname"),
-        name: attr(node, "name"),
-        time: attr(node, "time"),
-        message: String::new(),
-        text: String::new(),
-    };
-    let mut text = String::new();
-    for child in node.children().filter(|c| c.is_element()) {
-        let outcome = match child.tag_name().name() {
-            "failure" | "flakyFailure" | "rerunFailure" => Some(Outcome::Failed),
-            "error" | "flakyError" | "rerunError" => Some(Outcome::Error),
-            "skipped" => Some(Outcome::Skipped),
-            "system-out" | "system-err" => None,
-            _ => continue,
-        };
-        if let Some(o) = outcome {
-            // The worst outcome wins: a failure beats a skip.
-            case.outcome = case.outcome.clone().min(o);
-            if case.message.is_empty() {
-                case.message = cap(child.attribute("message").unwrap_or_default(), MAX_MESSAGE);
-            }
-        }
-        let body: String = child.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect();
-        if !body.trim().is_empty() {
-            text.push_str(body.trim_end());
-            text.push('\n');
-        }
-    }
-    if case.outcome != Outcome::Passed {
-        case.text = cap(&text, MAX_TEXT);
-    }
-    case
-}
-
-fn cap(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
+    let mut read = junit::read(files);
+    let cut = read.cases.len() > MAX_CASES;
+    read.cases.truncate(MAX_CASES);
+    let counts = read.counts();
+    read.cases.sort_by(|a, b| a.outcome.cmp(&b.outcome));
+    Report {
+        cases: read.cases,
+        failed: counts.failed,
+        skipped: counts.skipped,
+        passed: counts.passed,
+        problems: read.problems,
+        cut,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use git_ci_core::junit::Outcome;
+
     use super::*;
 
     const FILE: &str = r#"<?xml version="1.0"?>

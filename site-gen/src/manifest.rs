@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::SiteError;
-use crate::model::CommitInfo;
+use crate::model::commits::CommitInfo;
 use crate::model::row::{Oid, Row};
+use crate::output::Unit;
 
 /// The manifest's first bytes. The number is bumped whenever a saved field
 /// changes: older manifests are then ignored (a full build). Postcard is
@@ -33,13 +34,6 @@ pub struct Manifest {
     pub rows: Vec<Row>,
     pub commits: HashMap<String, CommitInfo>,
     pub units: HashMap<String, Unit>,
-}
-
-/// One page (or set of files rendered together): its input key and files.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Unit {
-    pub key: Digest,
-    pub files: Vec<(String, Digest)>,
 }
 
 impl Manifest {

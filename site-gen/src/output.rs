@@ -7,13 +7,14 @@
 //! exist are deleted.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use git_ci_core::atomic;
+use serde::{Deserialize, Serialize};
+
 use crate::digest::Digest;
 use crate::error::SiteError;
-use crate::manifest::Unit;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -159,7 +160,7 @@ impl Files {
             self.stats.unchanged += 1;
         } else {
             self.ensure_dir(&full)?;
-            write_file(&full, &bytes()?).map_err(|source| SiteError::Write { path: full, source })?;
+            PAGE.to(&full, &bytes()?).map_err(|source| SiteError::Write { path: full, source })?;
             self.stats.written += 1;
         }
         self.written.push((path.to_owned(), digest));
@@ -201,32 +202,31 @@ fn remove(root: &Path, path: &str) -> Result<usize, SiteError> {
     }
 }
 
-/// Writes `path` atomically, creating its directory.
+/// Writes `path` atomically, creating its directory: a web server serving
+/// the site sees the old page or the new one, never half of one.
+///
+/// Not durable (no `sync_data` before the rename), unlike the worker's
+/// state: the site is derived data that any build recreates, and an fsync
+/// per page would cost a full build of 30,000 files minutes on a spinning
+/// disk. The manifest is written last, so after a crash the next build
+/// redoes the pages the lost manifest does not vouch for.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    write_file(path, bytes)
+    PAGE.to(path, bytes)
 }
 
-/// A temporary file beside `path`, renamed over it: a web server serving
-/// the site sees the old page or the new one, never half of one.
-///
-/// No `sync_data` before the rename, unlike the worker's state: the site
-/// is derived data that any build recreates, and an fsync per page would
-/// cost a full build of 30,000 files minutes on a spinning disk. The
-/// manifest is written last, so after a crash the next build redoes the
-/// pages the lost manifest does not vouch for.
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // Readable by the web server's user, as any file it serves.
-    let mode = std::fs::Permissions::from_mode(0o644);
-    let mut tmp = tempfile::Builder::new().prefix(".tmp.").permissions(mode).tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+/// One page (or set of files rendered together): its input key and files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Unit {
+    pub key: Digest,
+    pub files: Vec<(String, Digest)>,
 }
+
+/// How every file of the site is written: readable by the web server's
+/// user, as any file it serves; not durable (see [`write_atomic`]).
+const PAGE: atomic::Write = atomic::Write { mode: 0o644, durable: false };
 
 #[cfg(test)]
 mod tests {

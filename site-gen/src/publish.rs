@@ -83,7 +83,7 @@ fn write_tree(repo: &gix::Repository, site: &Path) -> Result<(ObjectId, usize), 
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             let kind = entry.file_type().map_err(read_err)?;
-            if name == STATE_DIR || name.starts_with(".tmp.") {
+            if name == STATE_DIR || name.starts_with(git_ci_core::atomic::TEMP_PREFIX) {
                 continue;
             }
             if kind.is_dir() {

@@ -1,12 +1,28 @@
 //! `git ci artifact`: one artifact of a finished job.
 
+use clap::Args;
 use git_ci_core::{JobId, done};
 
 use super::show;
-use crate::cli::ArtifactArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Fetch one artifact of a finished job.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci artifact 20261122T040704123-0123456789ab target/app.tar.gz -o app.tar.gz")]
+pub struct ArtifactArgs {
+    /// The job id.
+    pub job: String,
+    /// The artifact's path in the checkout, as `git ci show` lists it.
+    pub path: String,
+    /// Write it here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_artifact(ui: &Ui, args: ArtifactArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;

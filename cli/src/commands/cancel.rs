@@ -1,12 +1,25 @@
 //! `git ci cancel`: stop jobs, pending or running.
 
+use clap::Args;
 use git_ci_core::state::{Board, State};
 use git_ci_core::{JobId, queue};
 
-use crate::cli::CancelArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Cancel jobs: a pending job is published as cancelled at once; a running
+/// one is stopped by its worker within a heartbeat and published cancelled.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci cancel 20261122T040704123-0123456789ab")]
+pub struct CancelArgs {
+    /// Job ids, as `git ci status` prints them.
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 /// How often one cancel is tried against lost races before giving up.
 const CANCEL_TRIES: u64 = 20;

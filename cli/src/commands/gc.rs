@@ -247,7 +247,7 @@ mod tests {
             "git-ci gc --older-than 1y",
         ];
         let bad = ["git-ci gc --older-than soon", "git-ci gc --keep -1", "git-ci gc --keep many", "git-ci gc extra"];
-        crate::cli::assert_parse_table(&ok, &bad);
+        crate::commands::assert_parse_table(&ok, &bad);
     }
 
     #[test]

@@ -198,6 +198,6 @@ mod tests {
             "git-ci hooks pre-receive --hook-dir hooks",
         ];
         let bad = ["git-ci hooks", "git-ci hooks install --hub", "git-ci hooks frobnicate"];
-        crate::cli::assert_parse_table(&ok, &bad);
+        crate::commands::assert_parse_table(&ok, &bad);
     }
 }

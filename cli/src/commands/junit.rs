@@ -3,15 +3,30 @@
 //! The runs of a repeated job (`submit --repeat N`) are read together: their
 //! pass rate is printed, and their failing runs come first in the file.
 
+use clap::Args;
 use git_ci_core::state::JobView;
 use git_ci_core::{Hub, JobId, done, junit};
 
 use super::repeats::{self, Entry};
 use super::show;
-use crate::cli::JunitArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Export the JUnit results of finished jobs as one JUnit XML file.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci junit 20261122T040704123-0123456789ab -o results.xml")]
+pub struct JunitArgs {
+    /// Job ids.
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    /// Where to write the merged XML.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_junit(ui: &Ui, args: JunitArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
@@ -38,9 +53,12 @@ pub fn cmd_junit(ui: &Ui, args: JunitArgs) -> CliResult {
         }
     }
     let merged = junit::merge(&files);
-    std::fs::write(&args.output, &merged)
+    for problem in &merged.problems {
+        ui.err(&format!("note: a JUnit file of {problem}: skipped, counted as one error"));
+    }
+    std::fs::write(&args.output, &merged.xml)
         .map_err(|e| CliError::usage(format!("could not write {}: {e}", args.output.display())))?;
-    let counts = junit::count(&merged);
+    let counts = merged.counts;
     ui.err(&format!(
         "wrote {}: {} tests, {} failed, {} skipped",
         args.output.display(),

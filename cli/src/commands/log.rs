@@ -1,15 +1,29 @@
 //! `git ci log`: a job's log, byte for byte; `--follow` streams a running
 //! job's log from its live tail (`refs/ci/logs/<id>`) until it finishes.
 
+use clap::Args;
 use git_ci_core::state::JobView;
 use git_ci_core::worker::parse_live_log;
 use git_ci_core::{Hub, JobId, done, refs};
 
 use super::{show, wait};
-use crate::cli::LogArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Print a finished job's log as it was captured (colours included).
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci log 20261122T040704123-0123456789ab | less -R")]
+pub struct LogArgs {
+    /// The job id.
+    pub job: String,
+    /// Wait for a pending or running job to finish, then print its log.
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_log(ui: &Ui, args: LogArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;

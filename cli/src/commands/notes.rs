@@ -6,18 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use clap::Args;
 use git_ci_core::git::Git;
+use git_ci_core::notes::NOTES_REF;
 use git_ci_core::state::{Board, JobView, State};
 use gix::ObjectId;
-use gix::objs::tree::EntryKind;
-use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
-use gix::refs::{FullName, Target};
 
 use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
-
-pub const NOTES_REF: &str = "refs/notes/ci";
 
 /// Write each commit's job states as git notes under refs/notes/ci.
 ///
@@ -60,7 +56,8 @@ pub fn cmd_notes(ui: &Ui, args: NotesArgs) -> CliResult {
         }
         return Ok(());
     }
-    let changed = write_notes(&repo, &notes)?;
+    let message = format!("Notes added by 'git ci notes' for {} commits", notes.len());
+    let changed = git_ci_core::notes::write(&repo, &notes, &message).map_err(|e| CliError::Internal(e.to_string()))?;
     let n = notes.len();
     let commits_word = if n == 1 { "commit" } else { "commits" };
     if changed || n == 0 {
@@ -150,92 +147,6 @@ fn line(v: &JobView) -> String {
     text
 }
 
-/// Writes all notes as one commit on `refs/notes/ci`, moved with a
-/// compare-and-swap; retried on a lost race (another `git ci notes`, or
-/// `git notes --ref=ci` run meanwhile). Returns false when nothing changed.
-fn write_notes(repo: &gix::Repository, notes: &[(ObjectId, String)]) -> CliResult<bool> {
-    if notes.is_empty() {
-        return Ok(false);
-    }
-    let mut last = String::new();
-    for _ in 0..5 {
-        let tip = notes_tip(repo)?;
-        let Some(commit) = notes_commit(repo, tip, notes)? else {
-            return Ok(false);
-        };
-        match move_ref(repo, tip, commit) {
-            Ok(()) => return Ok(true),
-            Err(e) => last = e,
-        }
-        if notes_tip(repo)? == tip {
-            break; // not a race: a broken repository, or a lock left behind
-        }
-    }
-    Err(CliError::Internal(format!("could not update {NOTES_REF}: {last}")))
-}
-
-fn notes_tip(repo: &gix::Repository) -> CliResult<Option<ObjectId>> {
-    let found = repo.try_find_reference(NOTES_REF).map_err(|e| fail("could not read", e))?;
-    Ok(found.and_then(|r| r.target().try_id().map(|id| id.to_owned())))
-}
-
-/// A commit on top of `tip` whose tree holds `notes`; `None` when the tree
-/// would not change.
-fn notes_commit(
-    repo: &gix::Repository,
-    tip: Option<ObjectId>,
-    notes: &[(ObjectId, String)],
-) -> CliResult<Option<ObjectId>> {
-    fn err(e: impl std::fmt::Display) -> CliError {
-        fail("could not write", e)
-    }
-    let base = match tip {
-        Some(tip) => repo.find_commit(tip).map_err(err)?.tree_id().map_err(err)?.detach(),
-        None => ObjectId::empty_tree(repo.object_hash()),
-    };
-    let mut editor = git_ci_core::tree_edit::TreeEditor::new(repo, base).map_err(err)?;
-    for (commit, text) in notes {
-        let hex = commit.to_string();
-        // git fans notes out into `ab/cdef...` (and deeper) as they grow,
-        // and would show a note at two places as two notes: drop every
-        // place this commit's note may be before writing it flat, which
-        // git reads whatever fanout the rest of the tree uses.
-        for level in 1..=2 {
-            let fanned: String = (0..level).map(|i| format!("{}/", &hex[2 * i..2 * i + 2])).collect();
-            editor.remove(&format!("{fanned}{}", &hex[2 * level..])).map_err(err)?;
-        }
-        let blob = repo.write_blob(text.as_bytes()).map_err(err)?.detach();
-        editor.upsert(&hex, EntryKind::Blob, blob).map_err(err)?;
-    }
-    let tree = editor.write().map_err(err)?;
-    if tree == base {
-        return Ok(None);
-    }
-    let message = format!("Notes added by 'git ci notes' for {} commits", notes.len());
-    Ok(Some(git_ci_core::done::commit(repo, message, tree, tip).map_err(err)?))
-}
-
-fn move_ref(repo: &gix::Repository, tip: Option<ObjectId>, new: ObjectId) -> Result<(), String> {
-    let expected = match tip {
-        Some(id) => PreviousValue::MustExistAndMatch(Target::Object(id)),
-        None => PreviousValue::MustNotExist,
-    };
-    let edit = RefEdit {
-        change: Change::Update {
-            log: LogChange { mode: RefLog::AndReference, force_create_reflog: false, message: "git ci notes".into() },
-            expected,
-            new: Target::Object(new),
-        },
-        name: FullName::try_from(NOTES_REF).expect("a valid ref name"),
-        deref: false,
-    };
-    repo.edit_reference(edit).map(drop).map_err(|e| e.to_string())
-}
-
-fn fail(what: &str, e: impl std::fmt::Display) -> CliError {
-    CliError::Internal(format!("{what} {NOTES_REF}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -248,6 +159,6 @@ mod tests {
             "git-ci notes origin/main..HEAD --max-count 3",
         ];
         let bad = ["git-ci notes a b", "git-ci notes -n many", "git-ci notes --dry"];
-        crate::cli::assert_parse_table(&ok, &bad);
+        crate::commands::assert_parse_table(&ok, &bad);
     }
 }

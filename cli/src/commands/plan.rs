@@ -2,6 +2,7 @@
 //! (each commit's `.git-ci.toml`, `--config`, `--config-from`, `--run`),
 //! on which commits, with which parameters.
 
+use clap::Args;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -9,9 +10,58 @@ use git_ci_core::Job;
 use git_ci_core::model::{JobSpec, Matrix};
 use git_ci_core::pipeline::{FILE_NAME, MAX_JOBS, Pipeline, PipelineJob, SelectError};
 
-use crate::cli::{DefinitionArgs, ParamArgs};
+use crate::cli::{parse_key_value, parse_timeout};
 use crate::context;
 use crate::error::{CliError, CliResult};
+
+/// Where the jobs are defined, when not in each commit's own .git-ci.toml.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DefinitionArgs {
+    /// Take the jobs from this file of the working tree instead of each
+    /// commit's .git-ci.toml (for history that has none, or to try a new
+    /// definition before committing it).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["config_from", "run"], help_heading = "Job definition")]
+    pub config: Option<std::path::PathBuf>,
+    /// Take the jobs from .git-ci.toml as it is at REV (a branch, tag or
+    /// commit) instead of each commit's own.
+    #[arg(long, value_name = "REV", conflicts_with = "run", help_heading = "Job definition")]
+    pub config_from: Option<String>,
+    /// An ad-hoc shell script to run (with sh -e) instead of .git-ci.toml's
+    /// jobs; its job is named `adhoc`.
+    #[arg(long, value_name = "SCRIPT", conflicts_with = "jobs", help_heading = "Job definition")]
+    pub run: Option<String>,
+}
+
+/// What `submit` changes in every job it queues.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ParamArgs {
+    /// The queue to put the jobs in, instead of their own.
+    #[arg(long, value_name = "Q", help_heading = "Job parameters")]
+    pub queue: Option<String>,
+    /// A label the worker must have, added to the job's `requires`
+    /// (repeatable; replaces the value of the same key).
+    #[arg(long = "require", value_name = "K=V", value_parser = parse_key_value, help_heading = "Job parameters")]
+    pub requires: Vec<(String, String)>,
+    /// An environment variable of the job's run, added to its `env`
+    /// (repeatable; replaces the value of the same name).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_key_value, help_heading = "Job parameters")]
+    pub env: Vec<(String, String)>,
+    /// The jobs' timeout, instead of their own (e.g. 90s, 30m, 2h; at most 7 days).
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout, help_heading = "Job parameters")]
+    pub timeout: Option<std::time::Duration>,
+    /// Queue N runs of each job named with --job, or of every job without
+    /// --job (the jobs they need run once), numbered #1..#N; `git ci
+    /// status` and `git ci junit` give their pass rate. 1 to 1000.
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Job parameters")]
+    pub repeat: u32,
+    /// Files the ad-hoc job keeps as artifacts (a glob, repeatable; --run
+    /// only: a job of .git-ci.toml lists its own).
+    #[arg(long = "artifacts", value_name = "GLOB", help_heading = "Job parameters")]
+    pub artifacts: Vec<String>,
+    /// JUnit XML files the ad-hoc job writes (a glob, repeatable; --run only).
+    #[arg(long = "junit", value_name = "GLOB", help_heading = "Job parameters")]
+    pub junit: Vec<String>,
+}
 
 /// Where the jobs are defined.
 pub enum Source {

@@ -1,13 +1,28 @@
 //! `git ci retry`: queue a new run of finished jobs.
 
+use clap::Args;
 use git_ci_core::state::Board;
 use git_ci_core::{JobId, needs, queue};
 
 use super::{show, wait};
-use crate::cli::RetryArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Queue a new run of finished jobs (same commit, ref and definition).
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci retry $(git ci status --state failed --json | jq -r '.[].id')")]
+pub struct RetryArgs {
+    /// Job ids of finished jobs.
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    /// Wait for the new runs; exit 0 if all passed.
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_retry(ui: &Ui, args: RetryArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;

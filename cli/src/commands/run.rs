@@ -1,5 +1,6 @@
 //! `git ci run`: submit and run right here with an embedded worker.
 
+use clap::Args;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,12 +10,42 @@ use git_ci_core::state::{Board, State};
 use git_ci_core::worker::{Config, Event, Worker};
 use git_ci_core::{Job, JobId, Status, done, queue};
 
-use super::plan::{self, Request, Source};
+use super::plan::{self, DefinitionArgs, ParamArgs, Request, Source};
 use super::wait;
-use crate::cli::{ParamArgs, RunArgs};
 use crate::context;
 use crate::error::CliResult;
 use crate::ui::Ui;
+
+/// Run the jobs of .git-ci.toml here, with an embedded worker, and wait.
+///
+/// The hub is this repository unless --hub is given, so this works in any
+/// clone with no set-up. Jobs that already passed on the same tree with the
+/// same definition are skipped. A job runs after the jobs it `needs`; when
+/// one of them does not pass, it is reported skipped and not run.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci run                  every job, on HEAD\n  git ci run --job test main  one job (and the jobs it needs), on main\n  git ci run origin/main..HEAD   every commit of a range, oldest first\n  git ci run HEAD~20..HEAD --config-from main   old commits, with today's jobs\n  git ci run --run 'make check'  an ad-hoc job, no .git-ci.toml needed"
+)]
+pub struct RunArgs {
+    /// A commit, or a range A..B (every commit, oldest first).
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// Only this job, and the jobs it needs (repeatable; a matrix job: all
+    /// its combinations).
+    #[arg(long = "job", value_name = "NAME")]
+    pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub definition: DefinitionArgs,
+    /// Run jobs even if they already passed on the same tree.
+    #[arg(long)]
+    pub force: bool,
+    /// How many jobs to run at once.
+    #[arg(long = "jobs", short = 'j', value_name = "N")]
+    pub parallel: Option<usize>,
+    /// The hub to queue on (default: this repository).
+    #[arg(long, value_name = "URL|PATH")]
+    pub hub: Option<String>,
+}
 
 pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     let repo = context::require_repo()?;

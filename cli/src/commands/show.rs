@@ -1,12 +1,26 @@
 //! `git ci show`: one job's definition, state and result.
 
+use clap::Args;
 use git_ci_core::JobId;
 use git_ci_core::state::{Board, JobView};
 
-use crate::cli::ShowArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Show one job: its definition, state and result.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  git ci show 20261122T040704123-0123456789ab --json")]
+pub struct ShowArgs {
+    /// The job id, as `git ci status` prints it.
+    pub job: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_show(ui: &Ui, args: ShowArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;

@@ -236,6 +236,6 @@ mod tests {
             "git-ci site publish",
             "git-ci site publish --branch",
         ];
-        crate::cli::assert_parse_table(&ok, &bad);
+        crate::commands::assert_parse_table(&ok, &bad);
     }
 }

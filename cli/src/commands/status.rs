@@ -1,13 +1,42 @@
 //! `git ci status`: jobs and their states.
 
+use clap::Args;
 use git_ci_core::Job;
 use git_ci_core::state::{Board, JobView, State};
 
 use super::repeats::{self, Entry};
-use crate::cli::StatusArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::{self, Ui};
+
+/// List jobs and their states.
+///
+/// With REV (a commit or branch), show that commit's jobs like a checks
+/// view and exit 0 if all passed, 1 if any did not, 4 while any runs.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci status\n  git ci status HEAD         the jobs of the current commit\n  git ci status --state failed --json"
+)]
+pub struct StatusArgs {
+    /// A commit or branch whose jobs to show.
+    pub rev: Option<String>,
+    /// Only jobs in this state (pending, running, passed, failed, timeout,
+    /// cancelled, error, skipped).
+    #[arg(long, value_name = "S")]
+    pub state: Option<String>,
+    /// Only jobs of this branch.
+    #[arg(long = "ref", value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// At most this many finished jobs.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
     let repo = context::user_repo();

@@ -1,13 +1,46 @@
 //! `git ci submit`: queue jobs and print their ids.
 
+use clap::Args;
 use git_ci_core::queue;
 
-use super::plan::{self, Request, Source};
+use super::plan::{self, DefinitionArgs, ParamArgs, Request, Source};
 use super::wait;
-use crate::cli::SubmitArgs;
+use crate::cli::HubArgs;
 use crate::context;
 use crate::error::CliResult;
 use crate::ui::Ui;
+
+/// Queue jobs on the hub and print their ids, one a line.
+///
+/// The jobs are those of .git-ci.toml at each commit (or of --config,
+/// --config-from, or the ad-hoc --run), with the jobs they need; --queue,
+/// --require, --env and --timeout change them before they are queued. All
+/// the jobs of one submission are queued in one push.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --job test --env CASE=test_login --queue gpu --require gpu=a100 --timeout 5m\n  git ci submit --job test --repeat 100   a soak: 100 runs, #1..#100\n  git ci submit HEAD~20..HEAD --config-from main   20 old commits, with today's jobs\n  git ci submit --run 'make check' --artifacts 'out/*.log'   an ad-hoc job"
+)]
+pub struct SubmitArgs {
+    /// The commit to test, or a range A..B (every commit, oldest first).
+    #[arg(default_value = "HEAD")]
+    pub rev: String,
+    /// Only this job of .git-ci.toml, and the jobs it needs (repeatable; a
+    /// matrix job: all its combinations).
+    #[arg(long = "job", value_name = "NAME")]
+    pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub definition: DefinitionArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Wait for the jobs to finish; exit 0 if all passed, 1 otherwise.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the queued jobs as JSON, one a line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
 
 pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     let repo = context::require_repo()?;

@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn argument_lines_parse_or_fail() {
-        crate::cli::assert_parse_table(
+        crate::commands::assert_parse_table(
             &["git-ci watch", "git-ci watch --hub git://127.0.0.1/hub --interval 5s", "git-ci watch --once"],
             &["git-ci watch --interval soon", "git-ci watch extra", "git-ci watch --once=yes"],
         );

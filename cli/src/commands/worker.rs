@@ -3,14 +3,118 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use git_ci_core::worker::{Config, NameError, Summary, Worker};
 
-use super::worker_log::{Entry, WorkerLog};
-use crate::cli::WorkerArgs;
+use super::worker_log::{Entry, LogFormat, WorkerLog};
+use crate::cli::{HubArgs, parse_interval, parse_key_value, parse_lease};
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::settings::{GitConfig, WorkerSettings};
 use crate::ui::Ui;
+
+/// Claim and run jobs from the hub until stopped.
+///
+/// Ctrl-C or SIGTERM: stop claiming, finish and publish running jobs, exit.
+/// A second one cancels the running jobs and publishes them as cancelled.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit\n  git ci worker --jobs 2 install-service --user   run it as a systemd service"
+)]
+pub struct WorkerArgs {
+    /// Serve only this queue (repeatable; default: git config
+    /// ci.worker.queues, else every queue).
+    #[arg(long = "queue", value_name = "Q")]
+    pub queues: Vec<String>,
+    /// A label jobs can require, besides os and arch (repeatable; added to
+    /// git config ci.worker.labels, a flag winning for the same key).
+    #[arg(long = "label", value_name = "K=V", value_parser = parse_key_value)]
+    pub labels: Vec<(String, String)>,
+    /// How many jobs to run at once (default: git config ci.worker.jobs, else 1).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// This worker's name on the hub (default: git config ci.worker.name,
+    /// else the host name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Exit when nothing this worker can run is pending.
+    #[arg(long)]
+    pub once: bool,
+    /// How often to look at a remote hub when idle (at most 1 day).
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_interval)]
+    pub poll: std::time::Duration,
+    /// Stretch the idle poll interval up to this, doubling after each look
+    /// that finds nothing (back to --poll on work): for large fleets on
+    /// hosted hubs. Default: --poll, a fixed interval. At most 1 day.
+    #[arg(long, value_name = "DUR", value_parser = parse_interval)]
+    pub poll_max: Option<std::time::Duration>,
+    /// How long a claim lasts without a heartbeat before others may steal
+    /// it (at most 1 day).
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_lease)]
+    pub lease: std::time::Duration,
+    /// Where checkouts and logs go (default: a git-ci directory in the cache).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Largest log kept per job, in MiB (head and tail are kept).
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub log_cap: u64,
+    /// KEY=VALUE lines given to every job as environment variables, their
+    /// values masked as *** in logs (values of 4 characters or more).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<std::path::PathBuf>,
+    /// Run only commits signed by a key of --allowed-signers, with the job
+    /// definition taken from the commit's .git-ci.toml, never the queue.
+    #[arg(long, requires = "allowed_signers")]
+    pub require_signed: bool,
+    /// An ssh allowed-signers file (see ssh-keygen(1)), kept outside any checkout.
+    #[arg(long, value_name = "FILE", requires = "require_signed")]
+    pub allowed_signers: Option<std::path::PathBuf>,
+    /// How often a running job's log tail is pushed for `git ci log
+    /// --follow` (at most 1 day).
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_interval)]
+    pub log_interval: std::time::Duration,
+    /// Move this worker's results into refs/ci/archive/<name> once its
+    /// done chain holds N of them: keeps every publish as cheap with a long
+    /// history as with none (readers look in the archive too).
+    #[arg(long, value_name = "N", default_value_t = git_ci_core::chain::ROLL_AT)]
+    pub roll_at: usize,
+    /// Log lines on stderr as text, or as JSON objects, one a line, for a
+    /// log pipeline.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// Instead of running: install-service.
+    #[command(subcommand)]
+    pub action: Option<WorkerAction>,
+}
+
+/// What `git ci worker` does instead of running, when told.
+#[derive(Debug, Subcommand)]
+pub enum WorkerAction {
+    InstallService(InstallServiceArgs),
+}
+
+/// Write a systemd unit that runs this worker, then enable and start it.
+///
+/// The unit runs `git ci worker` with the flags given before
+/// `install-service`, in this repository (so `git config ci.hub` still
+/// applies), with the PATH and GIT_CI_* variables of this shell. It restarts
+/// the worker when it fails, and on stop gives it time to finish and publish
+/// its running jobs.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Worker flags go before `install-service`.\n\nExamples:\n  git ci worker --jobs 2 --label gpu=a100 install-service --user\n  sudo git ci worker --name ci1 install-service    a system unit, run as you\n  git ci worker --queue linux install-service --user --print > git-ci-worker.service"
+)]
+pub struct InstallServiceArgs {
+    /// A user unit in ~/.config/systemd/user, run by your own systemd
+    /// (default: a system unit in /etc/systemd/system that runs as you; needs root).
+    #[arg(long)]
+    pub user: bool,
+    /// Print the unit on stdout; write, enable and start nothing.
+    #[arg(long)]
+    pub print: bool,
+}
 
 pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     let repo = context::user_repo();

@@ -2,6 +2,7 @@
 //! person or a journal, or as one JSON object a line for a log pipeline
 //! (`--log-format json`).
 
+use clap::ValueEnum;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +11,15 @@ use git_ci_core::worker::{Event, Summary};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cli::LogFormat;
+/// How `git ci worker` writes its log lines on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `git-ci worker NAME: claimed ...`, for a person or a journal
+    #[default]
+    Text,
+    /// `{"ts":...,"level":...,"worker":...,"event":...}` and the event's fields
+    Json,
+}
 
 /// Everything the worker reports: its start, each event, its exit.
 pub enum Entry<'a> {

@@ -6,9 +6,6 @@
 //! too (see `orphans`). stdout and stderr share one pipe, so the log keeps
 //! their interleaving (and the colours a tool prints).
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("git-ci's job runner needs Linux (waitid with WNOWAIT); other systems are not supported yet");
-
 mod exit;
 pub mod log;
 mod orphans;

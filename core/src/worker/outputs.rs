@@ -55,7 +55,10 @@ pub fn collect(job: &Job, checkout: &Path, store: &Path, masker: &Masker) -> Out
     for (n, (path, rel)) in matches(&job.spec.junit, &root, &mut out.notes).into_iter().enumerate() {
         match std::fs::read(&path) {
             Ok(xml) if xml.len() as u64 <= MAX_ARTIFACT_BYTES => {
-                out.tests += crate::junit::count(&xml);
+                let read = crate::junit::read(&[(rel.clone(), xml.clone())]);
+                out.tests += read.counts();
+                let skipped = read.problems.iter().map(|p| format!("junit file {p}: skipped, counted as one error"));
+                out.notes.extend(skipped);
                 out.files.push((format!("junit/{n}.xml"), Content::Bytes(xml_masker.mask(&xml))));
             }
             Ok(_) => out.notes.push(format!("junit file {rel} left out: over the size limit")),

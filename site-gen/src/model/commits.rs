@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use super::Row;
+use super::row::Row;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CommitInfo {

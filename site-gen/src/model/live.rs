@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use git_ci_core::queue::Snapshot;
 use git_ci_core::{Hub, JobId, refs};
 
-use super::Row;
+use super::row::Row;
 use crate::error::SiteError;
 
 /// Live jobs that are not `finished` already (a job both finished and

@@ -4,7 +4,7 @@
 //! plus what each chain gained since the tip rendered then.
 
 mod chains;
-mod commits;
+pub mod commits;
 mod live;
 pub mod objects;
 pub mod row;

@@ -5,53 +5,27 @@
 mod unit;
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use clap::ValueHint;
 use clap::parser::ValueSource;
-use clap::{Args, CommandFactory, Subcommand, ValueHint};
 use git_ci_core::hub::{HubLocation, locate};
 use git_ci_core::model::JobSpec;
 use git_ci_core::pipeline::{FILE_NAME, Pipeline};
 
-use crate::cli::{Cli, WorkerArgs};
+use super::worker::{InstallServiceArgs, WorkerAction, WorkerArgs};
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
 use unit::render;
 
-/// What `git ci worker` does instead of running, when told.
-#[derive(Debug, Subcommand)]
-pub enum WorkerAction {
-    InstallService(InstallServiceArgs),
-}
-
-/// Write a systemd unit that runs this worker, then enable and start it.
-///
-/// The unit runs `git ci worker` with the flags given before
-/// `install-service`, in this repository (so `git config ci.hub` still
-/// applies), with the PATH and GIT_CI_* variables of this shell. It restarts
-/// the worker when it fails, and on stop gives it time to finish and publish
-/// its running jobs.
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Worker flags go before `install-service`.\n\nExamples:\n  git ci worker --jobs 2 --label gpu=a100 install-service --user\n  sudo git ci worker --name ci1 install-service    a system unit, run as you\n  git ci worker --queue linux install-service --user --print > git-ci-worker.service"
-)]
-pub struct InstallServiceArgs {
-    /// A user unit in ~/.config/systemd/user, run by your own systemd
-    /// (default: a system unit in /etc/systemd/system that runs as you; needs root).
-    #[arg(long)]
-    pub user: bool,
-    /// Print the unit on stdout; write, enable and start nothing.
-    #[arg(long)]
-    pub print: bool,
-}
-
-pub fn cmd_worker_action(ui: &Ui, args: WorkerArgs) -> CliResult {
+/// `root` is the whole command line's definition (the `Cli` of
+/// `commands`): the unit repeats the worker flags as they were given.
+pub fn cmd_worker_action(ui: &Ui, args: WorkerArgs, root: clap::Command) -> CliResult {
     match &args.action {
-        Some(WorkerAction::InstallService(install)) => cmd_install_service(ui, &args, install),
+        Some(WorkerAction::InstallService(install)) => cmd_install_service(ui, &args, install, root),
         None => super::worker::cmd_worker(ui, args),
     }
 }
@@ -92,7 +66,7 @@ impl StopTime {
     }
 }
 
-fn cmd_install_service(ui: &Ui, worker: &WorkerArgs, install: &InstallServiceArgs) -> CliResult {
+fn cmd_install_service(ui: &Ui, worker: &WorkerArgs, install: &InstallServiceArgs, root: clap::Command) -> CliResult {
     check_worker_flags(ui, worker)?;
     let cwd = std::env::current_dir().map_err(|e| CliError::Internal(format!("no current directory: {e}")))?;
     let repo = context::user_repo();
@@ -108,7 +82,7 @@ fn cmd_install_service(ui: &Ui, worker: &WorkerArgs, install: &InstallServiceArg
         name: unit_name(worker.name.as_deref()),
         user: install.user,
         exe: std::env::current_exe().map_err(|e| CliError::Internal(format!("cannot find the git-ci binary: {e}")))?,
-        flags: worker_flags(std::env::args_os(), &cwd)?,
+        flags: worker_flags(root, std::env::args_os(), &cwd)?,
         stop: stop_time(&workdir),
         workdir,
         env: environment(&cwd),
@@ -157,8 +131,7 @@ fn unit_name(worker_name: Option<&str>) -> String {
 ///
 /// Taken from clap's matches rather than from `WorkerArgs`, so that a flag
 /// added to the worker one day reaches the unit with no change here.
-fn worker_flags(argv: impl IntoIterator<Item = OsString>, cwd: &Path) -> CliResult<Vec<String>> {
-    let root = Cli::command();
+fn worker_flags(root: clap::Command, argv: impl IntoIterator<Item = OsString>, cwd: &Path) -> CliResult<Vec<String>> {
     let matches = root.clone().try_get_matches_from(argv).map_err(|e| CliError::Internal(e.to_string()))?;
     let Some(("worker", m)) = matches.subcommand() else {
         return Err(CliError::Internal("install-service runs only as `git ci worker install-service`".into()));
@@ -310,22 +283,10 @@ fn unit_dir(user: bool) -> CliResult<PathBuf> {
         .ok_or_else(|| CliError::usage("neither $XDG_CONFIG_HOME nor $HOME is set: cannot tell where user units go"))
 }
 
-/// Temp file, `sync_data`, rename: systemd never reads half a unit.
+/// Written whole and durably: systemd never reads half a unit.
 fn write_unit(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().expect("a unit path has a directory");
-    std::fs::create_dir_all(dir)?;
-    let tmp =
-        dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    std::fs::create_dir_all(path.parent().expect("a unit path has a directory"))?;
+    git_ci_core::atomic::Write { mode: 0o644, durable: true }.to(path, text.as_bytes())
 }
 
 fn write_error(path: &Path, user: bool, e: &std::io::Error) -> CliError {
@@ -395,11 +356,16 @@ mod tests {
             "git-ci worker install-service --user extra",
             "git-ci worker --label x install-service",
         ];
-        crate::cli::assert_parse_table(&ok, &bad);
+        crate::commands::assert_parse_table(&ok, &bad);
     }
 
     fn flags(line: &str) -> Vec<String> {
-        worker_flags(line.split(' ').map(OsString::from), Path::new("/nonexistent/base")).unwrap()
+        worker_flags(
+            <crate::commands::Cli as clap::CommandFactory>::command(),
+            line.split(' ').map(OsString::from),
+            Path::new("/nonexistent/base"),
+        )
+        .unwrap()
     }
 
     #[test]
