@@ -265,6 +265,8 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(flatten)]
+    pub isolation: crate::commands::sandbox_args::SandboxArgs,
+    #[command(flatten)]
     pub hub: HubArgs,
     /// Instead of running: install-service.
     #[command(subcommand)]

@@ -13,6 +13,7 @@ mod plan;
 mod repeats;
 mod retry;
 mod run;
+pub mod sandbox_args;
 pub mod service;
 mod show;
 mod signals;

@@ -14,7 +14,8 @@ use crate::ui::Ui;
 
 pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
     let repo = context::user_repo();
-    let settings = WorkerSettings::read(&GitConfig::load(repo.as_ref()))?;
+    let git_config = GitConfig::load(repo.as_ref());
+    let settings = WorkerSettings::read(&git_config)?;
     let explicit = args.name.clone().or(settings.name);
     let base = context::hostname();
     let name = explicit.as_deref().unwrap_or(&base);
@@ -55,6 +56,7 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
         },
         log_interval: args.log_interval.max(Duration::from_millis(200)),
         roll_at: args.roll_at.max(1),
+        isolation: args.isolation.isolation(&git_config)?,
         ..Config::new(name.clone(), work_dir)
     };
     let log = Arc::new(WorkerLog::new(&name, args.log_format));
