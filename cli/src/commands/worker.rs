@@ -12,7 +12,7 @@ use crate::error::{CliError, CliResult};
 use crate::settings::{GitConfig, WorkerSettings};
 use crate::ui::Ui;
 
-pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
+pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     let repo = context::user_repo();
     let git_config = GitConfig::load(repo.as_ref());
     let settings = WorkerSettings::read(&git_config)?;
@@ -59,6 +59,9 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
         isolation: args.isolation.isolation(&git_config)?,
         ..Config::new(name.clone(), work_dir)
     };
+    if let Some(info) = cfg.isolation.info() {
+        ui.err(&format!("git-ci worker {name}: jobs run sandboxed: {}", info.summary()));
+    }
     let log = Arc::new(WorkerLog::new(&name, args.log_format));
     log.emit(&Entry::Started { queues: &cfg.queues, hub: hub.url(), jobs: cfg.jobs });
     let mut worker = Worker::new(Arc::clone(&hub), cfg, {
