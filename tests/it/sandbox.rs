@@ -286,3 +286,32 @@ fn a_worker_refuses_to_start_sandboxed_without_bwrap_and_flags_that_need_the_san
     let run = env.ci(&repo, &["worker", "--hub", &hub, "--once", "--memory-max", "1G"]).expect(2);
     assert!(run.stderr().contains("--memory-max applies to sandboxed jobs only"), "{}", run.stderr());
 }
+
+#[test]
+fn doctor_and_the_site_show_how_each_worker_isolates_its_jobs() {
+    if !have_bwrap() {
+        return;
+    }
+    let env = TestEnv::new();
+    let (repo, hub) = one_job(&env, "[job.a]\nrun = 'true'\n");
+    let flags = ["worker", "--hub", &hub, "--sandbox", "--pids-max", "64", "--disk-max", "1G", "--poll", "200ms"];
+    let sandboxed = env.spawn_ci(&repo, &[&flags[..], &["--name", "boxed"]].concat());
+    let plain = env.spawn_ci(&repo, &["worker", "--hub", &hub, "--name", "plain", "--poll", "200ms"]);
+    let mut doctor = String::new();
+    wait_until(Duration::from_secs(20), "both workers to register", || {
+        doctor = env.ci(&repo, &["doctor", "--hub", &hub]).stdout();
+        doctor.contains("worker boxed") && doctor.contains("worker plain")
+    });
+    let line = |name: &str| doctor.lines().find(|l| l.contains(&format!("worker {name} "))).unwrap_or("").to_owned();
+    assert!(line("boxed").contains("sandboxed: bubblewrap") && line("boxed").contains("pids 64, disk 1G"), "{doctor}");
+    assert!(line("plain").contains("jobs not sandboxed"), "{doctor}");
+    let site = env.path("site");
+    env.ci(&repo, &["site", "build", "--hub", &hub, "--out", site.to_str().unwrap()]).expect(0);
+    let page = std::fs::read_to_string(site.join("workers.html")).unwrap();
+    assert!(page.contains("sandboxed</span>") && page.contains("pids 64, disk 1G"), "{page}");
+    assert!(page.contains("none: jobs run as the worker"), "{page}");
+    for w in [sandboxed, plain] {
+        w.signal("TERM");
+        assert!(w.wait_within(Duration::from_secs(20)).0.success());
+    }
+}
