@@ -42,7 +42,7 @@ fn world(extra: &str) -> Option<World> {
     std::fs::write(home.join(".ssh/id_ed25519"), "hunter2 private key\n").unwrap();
     std::fs::write(home.join(".git-credentials"), "https://ci:hunter2@example.com\n").unwrap();
     std::fs::create_dir_all(env.path("outside")).unwrap();
-    let daemon = env.daemon(&env.root.path().to_path_buf());
+    let daemon = env.daemon(env.root.path());
     let sleep = unique();
     let vars = format!(
         "env = {{ WORKER_HOME = {:?}, WORKER_CACHE = {:?}, OUTSIDE = {:?}, DAEMON_URL = {:?}, SLEEP = {:?} }}",

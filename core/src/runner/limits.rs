@@ -274,7 +274,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// The shortest exact form: `4G`, `1536M`, `1000`.
 pub fn human(bytes: u64) -> String {
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
