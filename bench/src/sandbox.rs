@@ -94,7 +94,7 @@ fn rows(s: &[Samples], c: &[Samples]) -> Vec<Row> {
             "sandboxed no-op job (floor: the no-op job + bare bwrap's extra)",
             Value::Ms(boxed.median_ms()),
             Some(Value::Ms(floor)),
-            Goal::MsAtMost(floor + 2.0),
+            Goal::MsAtMost(((floor + 2.0) * 10.0).round() / 10.0),
         )
         .detail(format!("sandboxed {}; no-op job {}", boxed.spread(), plain.spread())),
         Row::timed("CPU-bound job, sandboxed (floor: the same on the host)", &c[1], &c[0], Goal::RatioAtMost(1.02)),
