@@ -17,6 +17,7 @@ mod opts;
 mod pipelines;
 mod proto;
 mod report;
+mod sandbox;
 mod site;
 mod submit;
 mod throughput;
@@ -127,32 +128,35 @@ fn run(opts: &Opts) -> Res<()> {
 fn run_groups(ctx: &Ctx, opts: &Opts) -> Res<Vec<Row>> {
     let mut rows = Vec::new();
     if opts.wants(1) {
-        rows.extend(stage("1/9 submit", || submit::run(ctx))?);
+        rows.extend(stage("1/10 submit", || submit::run(ctx))?);
     }
     if opts.wants(2) || opts.wants(3) || opts.wants(4) {
-        let (claim_rows, floors) = stage("2/9 claim+complete", || claim::run(ctx))?;
+        let (claim_rows, floors) = stage("2/10 claim+complete", || claim::run(ctx))?;
         rows.extend(claim_rows);
         if opts.wants(3) {
-            rows.extend(stage("3/9 end-to-end latency", || e2e::run(ctx, &floors))?);
+            rows.extend(stage("3/10 end-to-end latency", || e2e::run(ctx, &floors))?);
         }
         if opts.wants(4) {
-            rows.extend(stage("4/9 throughput", || throughput::run(ctx, &floors))?);
+            rows.extend(stage("4/10 throughput", || throughput::run(ctx, &floors))?);
         }
     }
     if opts.wants(5) {
-        rows.extend(stage("5/9 finished results", || history::run(ctx))?);
+        rows.extend(stage("5/10 finished results", || history::run(ctx))?);
     }
     if opts.wants(6) {
-        rows.extend(stage("6/9 report site", || site::run(ctx))?);
+        rows.extend(stage("6/10 report site", || site::run(ctx))?);
     }
     if opts.wants(7) {
-        rows.extend(stage("7/9 hub guard", || guard::run(ctx))?);
+        rows.extend(stage("7/10 hub guard", || guard::run(ctx))?);
     }
     if opts.wants(8) {
-        rows.extend(stage("8/9 pending backlog", || backlog::run(ctx))?);
+        rows.extend(stage("8/10 pending backlog", || backlog::run(ctx))?);
     }
     if opts.wants(9) {
-        rows.extend(stage("9/9 pipelines", || pipelines::run(ctx))?);
+        rows.extend(stage("9/10 pipelines", || pipelines::run(ctx))?);
+    }
+    if opts.wants(10) {
+        rows.extend(stage("10/10 sandbox", || sandbox::run(ctx))?);
     }
     Ok(rows)
 }

@@ -12,7 +12,7 @@ each figure, its floor from the same run, their ratio, and the goal.
   --runs N       recorded runs per timed figure (default 30, 5 with --quick)
   --only GROUPS  run only these groups, e.g. 2,5 (1 submit, 2 claim+complete,
                  3 end-to-end, 4 throughput, 5 finished results, 6 site,
-                 7 guard, 8 pending backlog, 9 pipelines; 3 and 4 also run 2, whose
+                 7 guard, 8 pending backlog, 9 pipelines, 10 sandbox; 3 and 4 also run 2, whose
                  floors they use)
   --dir DIR      where hubs, caches and checkouts go (default: the system's
                  temporary directory); a tmpfs such as /dev/shm separates
@@ -49,8 +49,8 @@ impl Opts {
                 "--only" => {
                     let list = args.next().ok_or("--only needs a list of groups")?;
                     for g in list.split(',') {
-                        let g = g.trim().parse().ok().filter(|g| (1..=9).contains(g));
-                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 9"))?);
+                        let g = g.trim().parse().ok().filter(|g| (1..=10).contains(g));
+                        opts.only.push(g.ok_or(format!("--only {list}: groups are 1 to 10"))?);
                     }
                 }
                 "--dir" => opts.dir = Some(args.next().ok_or("--dir needs a directory")?.into()),

@@ -35,6 +35,7 @@ pub fn config(name: &str, work_dir: PathBuf, poll: Duration, once: bool) -> Conf
         // `git ci worker`'s default; a no-op job ends long before.
         log_interval: Duration::from_secs(3),
         roll_at: git_ci_core::chain::ROLL_AT,
+        isolation: Default::default(),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod hub;
 pub mod id;
 pub mod identity;
+pub mod isolation;
 pub mod junit;
 pub mod mask;
 pub mod model;

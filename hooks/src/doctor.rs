@@ -275,8 +275,12 @@ fn worker(hub: &dyn Hub, refname: &str, blob: ObjectId, now: SystemTime) -> Seen
             format!("restart it; if it is gone for good, remove its registration: {remove}"),
         )
     } else {
+        let isolation = match &info.sandbox {
+            Some(s) => format!("sandboxed: {}", s.summary()),
+            None => "jobs not sandboxed (they run as the worker's user)".to_owned(),
+        };
         Check::ok(format!(
-            "worker {name} seen {} ago: {} slot(s), running {}, {}",
+            "worker {name} seen {} ago: {} slot(s), running {}, {}; {isolation}",
             human_duration(age),
             info.jobs,
             info.running.len(),

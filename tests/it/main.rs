@@ -21,6 +21,7 @@ mod pipelines;
 mod race;
 mod refused;
 mod run;
+mod sandbox;
 mod schedule;
 mod secrets;
 mod service;

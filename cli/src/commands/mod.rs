@@ -15,6 +15,7 @@ mod plan;
 mod repeats;
 mod retry;
 mod run;
+mod sandbox_args;
 mod service;
 mod show;
 mod signals;

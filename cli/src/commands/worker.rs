@@ -83,6 +83,8 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(flatten)]
+    pub isolation: super::sandbox_args::SandboxArgs,
+    #[command(flatten)]
     pub hub: HubArgs,
     /// Instead of running: install-service.
     #[command(subcommand)]
@@ -116,9 +118,10 @@ pub struct InstallServiceArgs {
     pub print: bool,
 }
 
-pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
+pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     let repo = context::user_repo();
-    let settings = WorkerSettings::read(&GitConfig::load(repo.as_ref()))?;
+    let git_config = GitConfig::load(repo.as_ref());
+    let settings = WorkerSettings::read(&git_config)?;
     let explicit = args.name.clone().or(settings.name);
     let base = context::hostname();
     let name = explicit.as_deref().unwrap_or(&base);
@@ -159,8 +162,12 @@ pub fn cmd_worker(_ui: &Ui, args: WorkerArgs) -> CliResult {
         },
         log_interval: args.log_interval.max(Duration::from_millis(200)),
         roll_at: args.roll_at.max(1),
+        isolation: args.isolation.isolation(&git_config)?,
         ..Config::new(name.clone(), work_dir)
     };
+    if let Some(info) = cfg.isolation.info() {
+        ui.err(&format!("git-ci worker {name}: jobs run sandboxed: {}", info.summary()));
+    }
     let log = Arc::new(WorkerLog::new(&name, args.log_format));
     log.emit(&Entry::Started { queues: &cfg.queues, hub: hub.url(), jobs: cfg.jobs });
     let mut worker = Worker::new(Arc::clone(&hub), cfg, {

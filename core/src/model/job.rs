@@ -31,6 +31,12 @@ pub struct JobSpec {
     /// A matrix job's values, each also an environment variable of its run.
     #[serde(default, skip_serializing_if = "Matrix::is_empty")]
     pub matrix: Matrix,
+    /// Asks for the network inside a sandbox (`git ci worker --sandbox`);
+    /// the worker must also allow it (`--sandbox-network`). Left out of the
+    /// document when false, so that definitions written before it keep
+    /// their identity (the tree cache compares documents).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub network: bool,
 }
 
 impl JobSpec {
@@ -51,6 +57,7 @@ impl JobSpec {
             priority: 0,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             matrix: Matrix::default(),
+            network: false,
         }
     }
 

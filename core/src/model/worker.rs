@@ -32,6 +32,59 @@ pub struct WorkerInfo {
     pub pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// How it isolates jobs (`git ci worker --sandbox`); absent: jobs run
+    /// on the host as the worker's user (and in documents of older workers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxInfo>,
+}
+
+/// A sandboxed worker's settings, for `git ci doctor` and the site.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    /// `bubblewrap 0.8.0`.
+    #[serde(default)]
+    pub tool: String,
+    /// Whether jobs with `network = true` get the network.
+    #[serde(default)]
+    pub network: bool,
+    /// How `pids_max` and `memory_max` are enforced: `cgroup v2`, `cgroup
+    /// v1`, `rlimits` or `none`.
+    #[serde(default)]
+    pub limits: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ro_binds: Vec<String>,
+}
+
+impl SandboxInfo {
+    /// One line for people: `bubblewrap 0.8.0, no network, limits by cgroup
+    /// v1: pids 4096, memory 4G, disk 10G`.
+    pub fn summary(&self) -> String {
+        let net = if self.network { "network for jobs that ask" } else { "no network" };
+        let size = |b: u64| crate::runner::limits::human(b);
+        let caps: Vec<String> = [
+            self.pids_max.map(|n| format!("pids {n}")),
+            self.memory_max.map(|b| format!("memory {}", size(b))),
+            self.disk_max.map(|b| format!("disk {}", size(b))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let limits = match (caps.is_empty(), self.memory_max.or(self.pids_max).is_some()) {
+            (true, _) => "no limits".to_owned(),
+            (false, true) => format!("limits by {}: {}", self.limits, caps.join(", ")),
+            (false, false) => format!("limits: {}", caps.join(", ")),
+        };
+        let tool = if self.tool.is_empty() { "sandboxed" } else { &self.tool };
+        format!("{tool}, {net}, {limits}")
+    }
 }
 
 /// How long after its last refresh a registration refreshed every
@@ -92,6 +145,7 @@ impl WorkerInfo {
             host: None,
             pid: None,
             instance: None,
+            sandbox: None,
         }
     }
 }
@@ -122,10 +176,16 @@ mod tests {
             "platform": "linux-x86_64", "git_ci_version": "0.1.0", "started_at": "2026-11-01T12:00:00Z",
             "last_seen": "2026-11-01T12:00:00Z", "refresh_ms": 20000}"#;
         let info = WorkerInfo::from_json(old).unwrap();
-        assert_eq!((info.host, info.pid, info.instance), (None, None, None));
+        assert_eq!((info.host, info.pid, info.instance, info.sandbox), (None, None, None, None));
         let mut new = WorkerInfo::new("w", BTreeMap::new(), vec![], 1, 1000);
         new.pid = Some(7);
         let text = String::from_utf8(new.to_json()).unwrap();
-        assert!(text.contains("\"pid\": 7") && !text.contains("\"host\""), "{text}");
+        assert!(text.contains("\"pid\": 7") && !text.contains("\"host\"") && !text.contains("sandbox"), "{text}");
+        let sandboxed = br#"{"version": 1, "name": "w", "labels": {}, "queues": [], "jobs": 1, "running": [],
+            "platform": "linux-x86_64", "git_ci_version": "0.1.0", "started_at": "2026-11-01T12:00:00Z",
+            "last_seen": "2026-11-01T12:00:00Z", "refresh_ms": 20000,
+            "sandbox": {"tool": "bubblewrap 0.8.0", "limits": "cgroup v1", "pids_max": 64, "disk_max": 1073741824}}"#;
+        let info = WorkerInfo::from_json(sandboxed).unwrap().sandbox.unwrap();
+        assert_eq!(info.summary(), "bubblewrap 0.8.0, no network, limits by cgroup v1: pids 64, disk 1G");
     }
 }

@@ -93,6 +93,8 @@ struct RawJob {
     matrix: Option<matrix::MatrixDef>,
     #[serde(default, deserialize_with = "schedule")]
     schedule: Option<String>,
+    #[serde(default)]
+    network: bool,
 }
 
 // Each field's rule fails its own deserialization, so that the error
@@ -244,6 +246,7 @@ impl RawJob {
             priority: self.priority,
             max_attempts: self.max_attempts.unwrap_or(JobSpec::DEFAULT_MAX_ATTEMPTS),
             matrix: Matrix::default(),
+            network: self.network,
         };
         PipelineJob {
             spec,
@@ -278,6 +281,7 @@ priority = 5
 max_attempts = 2
 supersede = false
 tags = ["v*"]
+network = true
 
 [job.lint]
 run = "cargo clippy"
@@ -290,7 +294,11 @@ run = "cargo clippy"
         assert_eq!(t.spec.max_attempts, 2);
         assert!(!t.supersede);
         assert_eq!(t.tags, ["v*"]);
+        assert!(t.spec.network);
         let l = &p.jobs["lint"];
+        assert!(!l.spec.network);
+        let doc = crate::model::Job::new(l.spec.clone(), "c", "t", "r", "s").to_json();
+        assert!(!String::from_utf8(doc).unwrap().contains("network"), "old definitions keep their identity");
         assert_eq!((l.spec.queue.as_str(), l.spec.timeout, l.branches.clone()), ("default", 3600, None));
         assert!(l.supersede);
     }

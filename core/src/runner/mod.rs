@@ -7,13 +7,15 @@
 //! their interleaving (and the colours a tool prints).
 
 mod exit;
+pub mod limits;
 pub mod log;
 mod orphans;
+pub mod sandbox;
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -32,6 +34,8 @@ pub enum Interrupt {
     Cancel(String),
     /// Our claim was stolen: stop, and the result will not be published.
     Stolen,
+    /// The job passed a limit of its sandbox (`--disk-max`): it fails.
+    Limit(String),
 }
 
 pub struct RunSpec {
@@ -44,6 +48,11 @@ pub struct RunSpec {
     pub log_cap: u64,
     /// Secrets to hide in the log.
     pub masker: Masker,
+    /// How the script is started: on the host, or in a sandbox.
+    pub executor: Arc<dyn sandbox::Executor>,
+    /// The job asks for the network (`network = true`); a sandbox gives it
+    /// only if its worker allows it.
+    pub network: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -66,7 +75,7 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    #[error("could not start `sh`: {0}")]
+    #[error("could not start the job's shell: {0}")]
     Spawn(#[source] std::io::Error),
 }
 
@@ -107,11 +116,9 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
         .map_err(|source| RunError::Log { path: spec.log_path.display().to_string(), source })?;
     let log = Arc::new(Mutex::new(Some(log)));
     let (reader, writer) = std::io::pipe().map_err(RunError::Spawn)?;
-    let mut cmd = Command::new("sh");
-    cmd.arg("-e")
-        .arg("-c")
-        .arg(&spec.script)
-        .current_dir(&spec.dir)
+    let (mut cmd, guard) = spec.executor.launch(&spec.script, &spec.dir, spec.network).map_err(RunError::Spawn)?;
+    let guard: Arc<dyn sandbox::Guard> = Arc::from(guard);
+    cmd.current_dir(&spec.dir)
         .stdin(Stdio::null())
         .stdout(writer.try_clone().map_err(RunError::Spawn)?)
         .stderr(writer)
@@ -133,6 +140,8 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
     drop(cmd);
     let pgid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
+    let limit_tx = Interrupter(tx.clone());
+    guard.watch(&spec.dir, Box::new(move |why| limit_tx.send(Interrupt::Limit(why))));
     let exit_tx = tx.clone();
     let reaper = exit::Reaper::new(child);
     let waiter = reaper.waiter();
@@ -144,7 +153,7 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
     let done = std::thread::spawn(move || {
         // Whatever happens to the supervisor, the job's processes go below.
         let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            supervise(&rx, pgid, spec.timeout, spec.kill_grace)
+            supervise(&rx, pgid, &*guard, spec.timeout, spec.kill_grace)
         }))
         .unwrap_or_else(|panic| Ended {
             wait_error: Some(format!("its supervisor crashed: {}", panic_message(&*panic))),
@@ -157,6 +166,9 @@ pub fn start(spec: RunSpec) -> Result<Running, RunError> {
         let _ = killpg(pgid, Signal::SIGKILL);
         // And whatever left the group (setsid, daemons) goes too.
         orphans::sweep(&mark);
+        let mut ended = ended;
+        ended.limit = guard.verdict();
+        guard.finish();
         reaper.reap();
         orphans::shells().retain(|&p| p != pgid.as_raw());
         finish(ended, log, reader_thread, started_at, started)
@@ -186,9 +198,11 @@ struct Ended {
     interrupted: Option<Interrupt>,
     timed_out: bool,
     wait_error: Option<String>,
+    /// A limit of the sandbox the job ran into (memory, processes).
+    limit: Option<String>,
 }
 
-fn supervise(rx: &Receiver<Msg>, pgid: Pid, timeout: Duration, grace: Duration) -> Ended {
+fn supervise(rx: &Receiver<Msg>, pgid: Pid, guard: &dyn sandbox::Guard, timeout: Duration, grace: Duration) -> Ended {
     let mut ended = Ended::default();
     // Checked: a timeout no one could wait out is just a very long one.
     let mut deadline =
@@ -211,14 +225,14 @@ fn supervise(rx: &Receiver<Msg>, pgid: Pid, timeout: Duration, grace: Duration) 
                 }
                 if !terminating {
                     terminating = true;
-                    let _ = killpg(pgid, Signal::SIGTERM);
+                    guard.terminate(pgid);
                     deadline = Instant::now() + grace;
                 }
             }
             Err(RecvTimeoutError::Timeout) if !terminating => {
                 ended.timed_out = ended.interrupted.is_none();
                 terminating = true;
-                let _ = killpg(pgid, Signal::SIGTERM);
+                guard.terminate(pgid);
                 deadline = Instant::now() + grace;
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -276,14 +290,21 @@ fn classify(ended: &Ended) -> (Status, Option<i32>, Option<String>) {
         return (Status::Error, None, Some(format!("lost track of the job's process: {e}")));
     }
     if ended.timed_out {
-        return (Status::Timeout, code, Some("timed out: the job's processes were stopped".into()));
+        let also = ended.limit.as_ref().map(|l| format!(" (it {l})")).unwrap_or_default();
+        return (Status::Timeout, code, Some(format!("timed out: the job's processes were stopped{also}")));
     }
     match &ended.interrupted {
+        Some(Interrupt::Limit(why)) => return (Status::Failed, code, Some(format!("the job {why}"))),
         Some(Interrupt::Cancel(why)) => return (Status::Cancelled, code, Some(why.clone())),
         Some(Interrupt::Stolen) => {
             return (Status::Error, code, Some("the claim was lost to another worker".into()));
         }
         None => {}
+    }
+    // A job that passed while a limit refused it processes or memory ran
+    // short of what it needed: it fails, so the limit is not a silent one.
+    if let Some(l) = &ended.limit {
+        return (Status::Failed, code, Some(format!("the job {l}")));
     }
     match ended.exit {
         Some(s) if s.success() => (Status::Passed, Some(0), None),
@@ -331,6 +352,8 @@ mod tests {
             log_path: dir.join("log"),
             log_cap: 1 << 20,
             masker: Masker::default(),
+            executor: Arc::new(sandbox::Host),
+            network: false,
         }
     }
 

@@ -106,6 +106,15 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
         a.job_json = a.job.to_json();
     }
     placed.append(&mut collected.notes);
+    if !cfg.secrets.is_empty() && !cfg.isolation.secrets_for(&a.job.git_ref) {
+        let names: Vec<&str> = cfg.secrets.iter().map(|(k, _)| k.as_str()).collect();
+        placed.push(format!(
+            "ran without the worker's secrets ({}): {} matches none of --env-refs {}",
+            names.join(", "),
+            a.job.git_ref,
+            cfg.isolation.secret_refs.join(",")
+        ));
+    }
     let log = seal_log(&log_path, &placed, &masker, &mut result);
     result.tests = collected.tests;
     result.artifacts = std::mem::take(&mut collected.artifacts);
@@ -190,7 +199,9 @@ fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path, masker: &Mask
     // A matrix job's values, over the file's `env`: they are what sets
     // this job apart from its siblings.
     env.extend(job.spec.matrix.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
-    env.extend(cfg.secrets.iter().cloned());
+    if cfg.isolation.secrets_for(&job.git_ref) {
+        env.extend(cfg.secrets.iter().cloned());
+    }
     if let Some(r) = job.repeat {
         env.push(("GIT_CI_REPEAT".into(), r.index.to_string()));
     }
@@ -213,6 +224,8 @@ fn spec(cfg: &Config, job: &Job, checkout: &Path, log_path: &Path, masker: &Mask
         log_path: log_path.to_path_buf(),
         log_cap: cfg.log_cap,
         masker: masker.clone(),
+        executor: cfg.isolation.executor(),
+        network: job.spec.network,
     }
 }
 

@@ -83,6 +83,8 @@ pub struct Config {
     /// How many results our `done` tip holds before a publish rolls them
     /// into `refs/ci/archive/<name>` ([`crate::chain`]).
     pub roll_at: usize,
+    /// The sandbox jobs run in, and which jobs get `secrets`.
+    pub isolation: crate::isolation::Isolation,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Config {
             require_signed: None,
             log_interval: Duration::from_secs(3),
             roll_at: crate::chain::ROLL_AT,
+            isolation: Default::default(),
         }
     }
 

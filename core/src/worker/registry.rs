@@ -36,6 +36,7 @@ impl Registration {
         let every = (cfg.lease / 3).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut info =
             WorkerInfo::new(&cfg.name, cfg.labels.clone(), cfg.queues.clone(), cfg.jobs, every.as_millis() as u64);
+        info.sandbox = cfg.isolation.info();
         let owner = Owner::this_process();
         owner.mark(&mut info);
         Registration { name: refs::worker(&cfg.name), info, owner, current: None, every, next: Instant::now() }

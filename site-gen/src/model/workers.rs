@@ -24,6 +24,8 @@ pub struct WorkerDoc {
     pub started_at: String,
     pub last_seen: String,
     pub refresh_ms: Option<u64>,
+    /// How it isolates jobs; absent: not at all (or an older worker).
+    pub sandbox: Option<git_ci_core::model::SandboxInfo>,
 }
 
 #[derive(Clone, Debug)]

@@ -56,6 +56,8 @@ struct WorkerRow<'a> {
     age: String,
     platform: &'a str,
     version: &'a str,
+    /// The sandbox's summary; empty: jobs run on the host as the worker.
+    sandbox: String,
 }
 
 #[derive(Serialize)]
@@ -87,6 +89,7 @@ pub fn render_workers(b: &Build, out: &mut Output) -> Result<(), SiteError> {
                 age: doc.map(|d| view::age(&d.last_seen, b.now())).unwrap_or_default(),
                 platform: doc.map_or("", |d| d.platform.as_str()),
                 version: doc.map_or("", |d| d.git_ci_version.as_str()),
+                sandbox: doc.and_then(|d| d.sandbox.as_ref()).map(|s| s.summary()).unwrap_or_default(),
             }
         })
         .collect();
