@@ -85,3 +85,50 @@ fn ad_hoc_jobs_are_listed_but_never_paint_a_branch() {
     assert!(links.iter().any(|h| h.contains(adhoc.as_str())), "the ad-hoc job is still listed: {links:?}");
     assert!(!super::check::text_of(&w.read("index.html")).contains("failing branch"));
 }
+
+/// The workers page's rows as (name cell, last-seen cell) texts.
+fn worker_rows(w: &World) -> Vec<(String, String)> {
+    let doc = Html::parse_document(&w.read("workers.html"));
+    let rows = Selector::parse("table.workers tbody tr").unwrap();
+    let td = Selector::parse("td").unwrap();
+    let text = |e: scraper::ElementRef| e.text().collect::<String>().trim().to_owned();
+    doc.select(&rows)
+        .map(|r| {
+            let cells: Vec<_> = r.select(&td).collect();
+            (text(cells[0]), text(cells[4]))
+        })
+        .collect()
+}
+
+/// Item 2: "now" was the hub's last event, so a `kill -9`ed worker read
+/// "0s ago" forever; a worker that stopped cleanly left "No worker has
+/// registered".
+#[test]
+fn ages_run_from_the_build_and_dead_or_stopped_workers_say_so() {
+    let w = World::new();
+    let ten_minutes_ago =
+        git_ci_core::time::rfc3339(std::time::SystemTime::now() - std::time::Duration::from_secs(600));
+    w.register(
+        "killed",
+        serde_json::json!({
+            "version": 1, "name": "killed", "labels": {}, "queues": [], "jobs": 1, "running": [],
+            "platform": "linux-x86_64", "git_ci_version": "0.1.0", "started_at": ten_minutes_ago,
+            "last_seen": ten_minutes_ago, "refresh_ms": 20000,
+        }),
+    );
+    w.build();
+    let rows = worker_rows(&w);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].0.contains("offline"), "a registration older than its lease is offline: {rows:?}");
+    assert!(rows[0].1.starts_with("10m ago"), "its age runs from the build: {rows:?}");
+    // A worker that ran a job and stopped cleanly has no registration left.
+    let a = w.commit("first\n");
+    let job = w.submit("test", "refs/heads/main", &a, "make test");
+    w.finish(&job, "gone-worker", Outcome::new(Status::Passed, "ok\n"));
+    w.build();
+    let doc = Html::parse_document(&w.read("workers.html"));
+    let stopped: Vec<String> =
+        doc.select(&Selector::parse("ul.stopped li").unwrap()).map(|li| li.text().collect()).collect();
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert!(stopped[0].contains("gone-worker") && stopped[0].contains("stopped"), "{stopped:?}");
+}
