@@ -60,10 +60,10 @@ fn status_filters_before_the_limit_by_state_job_worker_branch_and_time() {
     }
     drain(&env, &repo, &hub, "new-worker");
     let status = |args: &[&str]| env.ci(&repo, &[&["status", "--hub", &hub, "--json"][..], args].concat()).expect(0);
-    assert_eq!(ids(&status(&["--state", "failed", "--limit", "2"])), [failed.clone()]);
+    assert_eq!(ids(&status(&["--state", "failed", "--limit", "2"])), [failed.as_str()]);
     assert_eq!(ids(&status(&["--job", "check", "--limit", "10"])).len(), 4);
     assert_eq!(ids(&status(&["--job", "lint", "--limit", "2"])).len(), 2);
-    assert_eq!(ids(&status(&["--worker", "old-worker"])), [failed.clone()]);
+    assert_eq!(ids(&status(&["--worker", "old-worker"])), [failed.as_str()]);
     assert_eq!(ids(&status(&["--branch", "main"])).len(), 7);
     assert_eq!(ids(&status(&["--branch", "other"])).len(), 0);
     assert_eq!(ids(&status(&["--since", "1h"])).len(), 7);
