@@ -119,27 +119,67 @@ impl Board {
 
     /// Live jobs and up to `limit` finished ones, newest first.
     pub fn all(&self, hub: &dyn Hub, limit: usize) -> Result<Vec<JobView>, HubError> {
+        self.matching(hub, limit, |_| true)
+    }
+
+    /// The live jobs that `keep` accepts and the newest `limit` finished
+    /// ones it accepts, newest first. The filter comes before the limit:
+    /// "the last 2 failures" must not mean "the failures among the last 2
+    /// jobs". Finished jobs are read newest first and only until `limit`
+    /// of them matched, so a small limit stays cheap on a long history.
+    pub fn matching(
+        &self,
+        hub: &dyn Hub,
+        limit: usize,
+        keep: impl Fn(&JobView) -> bool,
+    ) -> Result<Vec<JobView>, HubError> {
         let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
         for (writer, tip) in &self.tips {
-            finished.extend(done::list(hub, *tip, limit)?.into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
+            finished.extend(done::list(hub, *tip, usize::MAX)?.into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
         }
         finished.sort_by(|a, b| b.0.cmp(&a.0));
         finished.dedup_by(|a, b| a.0 == b.0);
-        finished.truncate(limit);
         let mut seen: HashSet<JobId> = HashSet::new();
         let mut out = Vec::new();
         for (id, dir, writer) in finished {
+            if out.len() == limit {
+                break;
+            }
             seen.insert(id.clone());
-            out.push(finished_view(hub, id, Located { writer: writer.to_owned(), dir })?);
+            let view = finished_view(hub, id, Located { writer: writer.to_owned(), dir })?;
+            if keep(&view) {
+                out.push(view);
+            }
         }
         for q in &self.live.queued {
             if !seen.contains(&q.id) {
-                out.push(self.live_view(hub, q));
+                let view = self.live_view(hub, q);
+                if keep(&view) {
+                    out.push(view);
+                }
             }
         }
         out.sort_by(|a, b| b.id.cmp(&a.id));
         Ok(out)
     }
+}
+
+/// The latest attempt of each (commit, job) among `views`: a retry that
+/// passed answers for the failure before it, and a re-run in flight for
+/// the result it will replace. Ids sort by submission, so the latest is
+/// the greatest id. The runs of a repeated job count apart (by run
+/// number); a job whose document is unreadable stands alone.
+pub fn latest(views: &[JobView]) -> Vec<&JobView> {
+    let mut newest_first: Vec<&JobView> = views.iter().collect();
+    newest_first.sort_by(|a, b| b.id.cmp(&a.id));
+    let mut seen = HashSet::new();
+    newest_first
+        .into_iter()
+        .filter(|v| match &v.job {
+            Some(j) => seen.insert((j.commit.clone(), j.label(), j.repeat.map(|r| r.index))),
+            None => true,
+        })
+        .collect()
 }
 
 /// A finished job: `error` when its result is absent or malformed, but

@@ -155,6 +155,7 @@ impl Fixture {
         let name = NAMES[i % NAMES.len()];
         let mut spec = JobSpec::ad_hoc(&format!("make {name}"));
         spec.name = name.to_owned();
+        spec.ad_hoc = false;
         let branch = BRANCHES[(i / 50 / 7) % BRANCHES.len()];
         let mut job = Job::new(spec, &commit.to_string(), &tree.to_string(), &format!("refs/heads/{branch}"), "bench");
         job.id = JobId::new(at, &i.to_le_bytes());

@@ -22,8 +22,9 @@ use crate::output::Unit;
 /// The manifest's first bytes. The number is bumped whenever a saved field
 /// changes: older manifests are then ignored (a full build). Postcard is
 /// not self-describing, so an old row would not fail to load: it would
-/// load wrong. 2: rows gained the pipeline fields (label, needs, ...).
-const MAGIC: &[u8] = b"git-ci-site manifest 2\n";
+/// load wrong. 2: rows gained the pipeline fields (label, needs, ...);
+/// 3: `ad_hoc`.
+const MAGIC: &[u8] = b"git-ci-site manifest 3\n";
 
 /// The folder of the site that holds build state; never published.
 pub const STATE_DIR: &str = ".git-ci-site";
@@ -94,7 +95,7 @@ mod tests {
         // An older format may well decode (postcard does not name fields):
         // its number alone makes it a full build.
         let saved = std::fs::read(Manifest::path(dir.path())).unwrap();
-        let mut older = b"git-ci-site manifest 1\n".to_vec();
+        let mut older = b"git-ci-site manifest 2\n".to_vec();
         older.extend_from_slice(&saved[MAGIC.len()..]);
         std::fs::write(Manifest::path(dir.path()), older).unwrap();
         assert!(Manifest::load(dir.path()).rows.is_empty(), "an older format is a full build");

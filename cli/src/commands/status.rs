@@ -2,7 +2,7 @@
 
 use clap::Args;
 use git_ci_core::Job;
-use git_ci_core::state::{Board, JobView, State};
+use git_ci_core::state::{self, Board, JobView, State};
 
 use super::repeats::{self, Entry};
 use crate::cli::HubArgs;
@@ -25,10 +25,20 @@ pub struct StatusArgs {
     /// cancelled, error, skipped).
     #[arg(long, value_name = "S")]
     pub state: Option<String>,
-    /// Only jobs of this branch.
-    #[arg(long = "ref", value_name = "BRANCH")]
+    /// Only jobs of this branch (or full ref).
+    #[arg(long = "branch", visible_alias = "ref", value_name = "BRANCH")]
     pub branch: Option<String>,
-    /// At most this many finished jobs.
+    /// Only jobs of this name (`test`) or label (`test (python=3.11)`).
+    #[arg(long = "job", value_name = "NAME")]
+    pub job: Option<String>,
+    /// Only jobs this worker ran or runs.
+    #[arg(long, value_name = "NAME")]
+    pub worker: Option<String>,
+    /// Only jobs submitted since TIME: an age (`2h`, `3d`) or a date
+    /// (`2026-11-01`, `2026-11-01T12:00:00Z`).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<std::time::SystemTime>,
+    /// At most this many finished jobs, counted after the filters.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: usize,
     /// Print a JSON array.
@@ -58,28 +68,89 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
     let board = Board::read(&*hub)?;
     let limit = if commit.is_some() { usize::MAX } else { args.limit };
-    let views: Vec<JobView> = board
-        .all(&*hub, limit)?
-        .into_iter()
-        .filter(|v| commit.as_ref().is_none_or(|c| v.job.as_ref().is_some_and(|j| &j.commit == c)))
-        .filter(|v| args.state.as_ref().is_none_or(|s| v.state.as_str() == s))
-        .filter(|v| {
-            args.branch.as_ref().is_none_or(|b| v.job.as_ref().is_some_and(|j| j.branch() == b || &j.git_ref == b))
-        })
-        .collect();
+    let views = board.matching(&*hub, limit, |v| args.keeps(v, commit.as_deref()))?;
     if args.json {
         let array: Vec<serde_json::Value> = views.iter().map(summary_json).collect();
         ui.out(&serde_json::to_string_pretty(&array).expect("plain JSON"));
+    } else if views.is_empty() {
+        ui.err(&nothing_matched(&args, commit.is_some()));
     } else {
         print_table(ui, &views);
     }
-    match commit {
-        Some(_) if views.iter().any(|v| !v.state.is_finished()) => Err(CliError::StillRunning),
-        Some(_) if views.iter().any(|v| v.state != State::Finished(git_ci_core::Status::Passed)) => {
-            Err(CliError::JobsFailed)
-        }
-        _ => Ok(()),
+    if commit.is_none() {
+        return Ok(());
     }
+    // A commit's verdict is that of the latest run of each of its jobs: a
+    // retry that passed answers for the failure before it.
+    let latest = state::latest(&views);
+    if latest.iter().any(|v| !v.state.is_finished()) {
+        Err(CliError::StillRunning)
+    } else if latest.iter().any(|v| v.state != State::Finished(git_ci_core::Status::Passed)) {
+        Err(CliError::JobsFailed)
+    } else {
+        Ok(())
+    }
+}
+
+impl StatusArgs {
+    fn filtered(&self) -> bool {
+        self.state.is_some()
+            || self.branch.is_some()
+            || self.job.is_some()
+            || self.worker.is_some()
+            || self.since.is_some()
+    }
+
+    /// Whether `v` passes every filter given (and is of `commit`, if any).
+    fn keeps(&self, v: &JobView, commit: Option<&str>) -> bool {
+        let job = v.job.as_ref();
+        let on_job = |f: &dyn Fn(&Job) -> bool| job.is_some_and(f);
+        commit.is_none_or(|c| on_job(&|j| j.commit == c))
+            && self.state.as_ref().is_none_or(|s| v.state.as_str() == s)
+            && self.branch.as_ref().is_none_or(|b| on_job(&|j| j.branch() == b || &j.git_ref == b))
+            && self.job.as_ref().is_none_or(|n| on_job(&|j| &j.spec.name == n || &j.label() == n))
+            && self.worker.as_ref().is_none_or(|w| worker_of(v) == Some(w.as_str()))
+            && self.since.is_none_or(|t| {
+                on_job(&|j| git_ci_core::time::parse_rfc3339(&j.submitted_at).is_some_and(|at| at >= t))
+            })
+    }
+}
+
+fn worker_of(v: &JobView) -> Option<&str> {
+    v.result.as_ref().map(|r| r.worker.as_str()).or(v.claim.as_ref().map(|c| c.worker.as_str()))
+}
+
+/// Says what matched nothing: "no jobs yet" on a hub with a thousand jobs
+/// would send a reader looking for a broken setup.
+fn nothing_matched(args: &StatusArgs, of_commit: bool) -> String {
+    if !args.filtered() && !of_commit {
+        return "no jobs yet: `git ci submit` queues some, `git ci run` runs them here".into();
+    }
+    let mut what = Vec::new();
+    if let Some(rev) = &args.rev {
+        what.push(format!("of {rev}"));
+    }
+    for (flag, value) in
+        [("--state", &args.state), ("--branch", &args.branch), ("--job", &args.job), ("--worker", &args.worker)]
+    {
+        if let Some(v) = value {
+            what.push(format!("{flag} {v}"));
+        }
+    }
+    if let Some(t) = args.since {
+        what.push(format!("--since {}", git_ci_core::time::rfc3339(t)));
+    }
+    format!("no job matches {}; `git ci status` alone lists every job", what.join(", "))
+}
+
+/// `2h` (ago) or a date: the start of a `--since` window.
+fn parse_since(s: &str) -> Result<std::time::SystemTime, String> {
+    if let Ok(ago) = git_ci_core::time::parse_duration(s) {
+        return std::time::SystemTime::now().checked_sub(ago).ok_or_else(|| format!("{s:?} reaches before 1970"));
+    }
+    let stamp = if s.len() == 10 { format!("{s}T00:00:00Z") } else { s.to_owned() };
+    git_ci_core::time::parse_rfc3339(&stamp)
+        .ok_or_else(|| format!("invalid time {s:?}: give an age (\"2h\", \"3d\") or a date (\"2026-11-01\")"))
 }
 
 pub fn summary_json(v: &JobView) -> serde_json::Value {
@@ -122,10 +193,6 @@ enum Line<'a> {
 }
 
 fn print_table(ui: &Ui, views: &[JobView]) {
-    if views.is_empty() {
-        ui.err("no jobs yet: `git ci submit` queues some, `git ci run` runs them here");
-        return;
-    }
     let mut lines = Vec::new();
     for entry in repeats::group(views) {
         match entry {

@@ -37,6 +37,12 @@ pub struct JobSpec {
     /// their identity (the tree cache compares documents).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub network: bool,
+    /// A one-off script (`git ci submit --run`), not a job of the project:
+    /// listed with the rest, but never part of a branch's health, badges or
+    /// matrix, where one `exit 1` tried by hand would paint a green branch
+    /// red. Left out when false, like `network`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ad_hoc: bool,
 }
 
 impl JobSpec {
@@ -58,6 +64,7 @@ impl JobSpec {
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
             matrix: Matrix::default(),
             network: false,
+            ad_hoc: true,
         }
     }
 

@@ -247,6 +247,7 @@ impl RawJob {
             max_attempts: self.max_attempts.unwrap_or(JobSpec::DEFAULT_MAX_ATTEMPTS),
             matrix: Matrix::default(),
             network: self.network,
+            ad_hoc: false,
         };
         PipelineJob {
             spec,

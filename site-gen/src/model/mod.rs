@@ -68,7 +68,10 @@ pub fn load(hub: &dyn Hub, last: &mut Manifest, progress: &dyn Fn(Progress)) -> 
     rows.sort_unstable_by(|a, b| b.id.cmp(&a.id));
     commits::update(&repo, &mut last.commits, &rows);
     let mut workers = workers::read(hub)?;
-    let now = hub_clock(&rows, &workers);
+    // Ages are measured from the build: the hub's latest event stands
+    // still when every worker is dead, and "0s ago" would then be forever.
+    // The hub's clock only counts when it runs ahead of ours.
+    let now = SystemTime::now().max(hub_clock(&rows, &workers));
     workers::mark_stale(&mut workers, now);
     Ok(Data { rows, commits: std::mem::take(&mut last.commits), workers, chains: last.chains.clone(), read, now })
 }

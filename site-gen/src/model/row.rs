@@ -88,6 +88,8 @@ pub struct Row {
     pub reason: Option<String>,
     /// The job document did not parse: shown as evidence, raw.
     pub malformed: bool,
+    /// `git ci submit --run`: never part of a branch's health.
+    pub ad_hoc: bool,
     pub source: Source,
 }
 
@@ -156,6 +158,7 @@ impl Row {
             tests: None,
             reason: None,
             malformed: false,
+            ad_hoc: false,
             source,
         };
         // Checked against the ref's id, as the guard would have (a hosted
@@ -169,6 +172,7 @@ impl Row {
                 row.needs = job.needs;
                 row.repeat = job.repeat;
                 row.scheduled = job.scheduled;
+                row.ad_hoc = job.spec.ad_hoc;
                 row.name = job.spec.name;
                 row.git_ref = job.git_ref;
                 row.commit = job.commit;

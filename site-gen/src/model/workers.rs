@@ -34,12 +34,15 @@ pub struct Worker {
     pub name: String,
     /// `None`: the registration could not be read.
     pub doc: Option<WorkerDoc>,
-    /// Not seen for several refresh periods: probably gone.
+    /// Its registration is older than a live worker's can be
+    /// ([`git_ci_core::model::gone_after`], the rule `doctor` and
+    /// the claim lease follow): offline, probably killed.
     pub stale: bool,
 }
 
-/// A registration older than this many refresh periods is stale.
-pub const STALE_PERIODS: u32 = 3;
+/// A registration older than this many refresh periods (and two minutes)
+/// is offline, as `git ci doctor` judges it.
+pub const STALE_PERIODS: u32 = 5;
 /// What to assume when a registration does not say how often it refreshes.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
 
@@ -68,6 +71,6 @@ fn is_stale(doc: &WorkerDoc, now: SystemTime) -> bool {
     let Some(seen) = git_ci_core::time::parse_rfc3339(&doc.last_seen) else {
         return true;
     };
-    let period = doc.refresh_ms.map_or(DEFAULT_REFRESH, Duration::from_millis).max(Duration::from_secs(1));
-    now.duration_since(seen).unwrap_or_default() > period * STALE_PERIODS
+    let period = doc.refresh_ms.map_or(DEFAULT_REFRESH, Duration::from_millis);
+    now.duration_since(seen).unwrap_or_default() > git_ci_core::model::gone_after(period)
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::json;
 
-use super::groups::latest_by_name;
+use super::groups::{Health, latest_by_name};
 use super::{Build, api, paths, value, view};
 use crate::badge::{Badge, BadgeContext};
 use crate::error::SiteError;
@@ -23,27 +23,40 @@ struct MatrixRow<'a> {
     href: String,
     badge: String,
     state: &'static str,
+    /// Some job of the branch has a newer run in flight than its state.
+    rerunning: bool,
     cells: Vec<Option<view::Cell<'a>>>,
 }
 
 pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
-    let latest: Vec<(&str, BTreeMap<&str, Vec<&Row>>)> =
-        b.groups.branches.iter().map(|br| (*br, b.groups.latest_by_name(br))).collect();
-    let names: BTreeSet<&str> = latest.iter().flat_map(|(_, l)| l.keys().copied()).collect();
-    let rows: Vec<MatrixRow> = latest
+    let health: Vec<(&str, BTreeMap<&str, Health>)> =
+        b.groups.branches.iter().map(|br| (*br, b.groups.health(br))).collect();
+    let names: BTreeSet<&str> = health.iter().flat_map(|(_, l)| l.keys().copied()).collect();
+    let rows: Vec<MatrixRow> = health
         .iter()
         .map(|(branch, l)| MatrixRow {
             name: branch,
             href: paths::branch(branch),
             badge: paths::badge(branch),
-            state: Badge::of_branch(l.values().flatten().copied()).word(),
-            cells: names.iter().map(|n| l.get(n).and_then(|runs| view::Cell::new(runs))).collect(),
+            state: Badge::of_branch(l.values().flat_map(|h| h.runs.iter().copied())).word(),
+            rerunning: l.values().any(|h| h.rerunning),
+            cells: names.iter().map(|n| l.get(n).and_then(cell)).collect(),
         })
         .collect();
     let page = value(json!({ "names": names, "branches": value_of(&rows) }));
     out.always("branches", |files| {
         files.write("branches.html", &b.page("branches.html", "", "Branches", "branches", page)?)
     })
+}
+
+/// A job name's cell: its health, marked when a newer run is in flight.
+fn cell<'a>(h: &Health<'a>) -> Option<view::Cell<'a>> {
+    let mut cell = view::Cell::new(&h.runs)?;
+    cell.rerunning = h.rerunning;
+    if h.rerunning {
+        cell.title.push_str(" · re-running");
+    }
+    Some(cell)
 }
 
 fn value_of<T: Serialize>(v: &T) -> serde_json::Value {
@@ -57,6 +70,8 @@ struct Latest<'a> {
     /// `3 passed, 1 failed` for a matrix or repeated job, else `""`.
     tally: String,
     badge: String,
+    /// A newer run than `job` is in flight.
+    rerunning: bool,
 }
 
 #[derive(Serialize)]
@@ -73,6 +88,7 @@ struct BranchPage<'a> {
     git_ref: &'a str,
     badge: String,
     badge_state: &'static str,
+    rerunning: bool,
     api: String,
     latest: Vec<Latest<'a>>,
     names: Vec<&'a str>,
@@ -98,7 +114,8 @@ pub fn render_branch_pages(b: &Build, out: &mut Output) -> Result<(), SiteError>
 }
 
 fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u8>), SiteError> {
-    let latest = b.groups.latest_by_name(branch);
+    let health = b.groups.health(branch);
+    let latest: BTreeMap<&str, Vec<&Row>> = health.iter().map(|(n, h)| (*n, h.runs.clone())).collect();
     let names: Vec<&str> = latest.keys().copied().collect();
     // Commits in order of their newest job; for each, the newest job per
     // label, gathered by name.
@@ -123,13 +140,15 @@ fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u
         git_ref: &rows[0].git_ref,
         badge: paths::badge(branch),
         badge_state: badge.word(),
+        rerunning: health.values().any(|h| h.rerunning),
         api: paths::branch_api(branch),
-        latest: latest
+        latest: health
             .iter()
-            .filter_map(|(name, runs)| {
-                let worst = worst(runs.iter().copied())?;
-                let tally = if runs.len() > 1 { view::tally(runs) } else { String::new() };
-                Some(Latest { job: b.item(worst), tally, badge: paths::job_badge(branch, name) })
+            .filter_map(|(name, h)| {
+                let worst = worst(h.runs.iter().copied())?;
+                let tally = if h.runs.len() > 1 { view::tally(&h.runs) } else { String::new() };
+                let badge = paths::job_badge(branch, name);
+                Some(Latest { job: b.item(worst), tally, badge, rerunning: h.rerunning })
             })
             .collect(),
         names: names.clone(),
@@ -150,6 +169,7 @@ fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u
         "branch": branch,
         "ref": page.git_ref,
         "state": badge.word(),
+        "rerunning": page.rerunning,
         "html": paths::branch(branch),
         "badge": paths::badge(branch),
         "latest": api::by_name(b, &latest),

@@ -54,21 +54,50 @@ impl<'a> Groups<'a> {
         self.by_work.get(&(row.commit.as_str(), row.git_ref.as_str(), row.label.as_str())).map_or(&[], Vec::as_slice)
     }
 
-    /// What each job name on a branch is now, by name: the latest row of
-    /// each of its labels at the newest commit that ran it. A matrix job is
-    /// then all its combinations, and a repeated one all its runs, of one
-    /// commit (jobs whose document is unreadable have no name, and are left
-    /// out).
+    /// A branch's health by job name: what each name last *finished* as
+    /// (see [`latest_by_name`]), so that a push does not hide a red branch
+    /// behind "running" until a newer run has passed. A name that never
+    /// finished on the branch shows its runs in flight.
     pub fn latest_by_name(&self, branch: &str) -> BTreeMap<&'a str, Vec<&'a Row>> {
+        self.health(branch).into_iter().map(|(name, h)| (name, h.runs)).collect()
+    }
+
+    /// [`Groups::latest_by_name`] with, for each name, whether a newer run
+    /// is in flight ("failing · re-running").
+    pub fn health(&self, branch: &str) -> BTreeMap<&'a str, Health<'a>> {
         let rows = self.by_branch.get(branch).map_or(&[][..], Vec::as_slice);
+        let mut settled = latest_by_name(rows.iter().copied().filter(|r| !r.is_live()));
         latest_by_name(rows.iter().copied())
+            .into_iter()
+            .map(|(name, now)| {
+                let in_flight = now.iter().any(|r| r.is_live());
+                let health = match settled.remove(name) {
+                    Some(runs) => Health { runs, rerunning: in_flight },
+                    None => Health { runs: now, rerunning: false },
+                };
+                (name, health)
+            })
+            .collect()
     }
 }
 
-/// [`Groups::latest_by_name`] of `rows`, newest first.
+/// What one job name on a branch says about its health.
+pub struct Health<'a> {
+    /// Its last finished runs (its runs in flight if none finished).
+    pub runs: Vec<&'a Row>,
+    /// A newer run than `runs` is pending or running.
+    pub rerunning: bool,
+}
+
+/// What each job name is now among `rows` (newest first), by name: the
+/// latest row of each of its labels at the newest commit that ran it. A
+/// matrix job is then all its combinations, and a repeated one all its
+/// runs, of one commit. Jobs whose document is unreadable have no name,
+/// and ad-hoc ones (`submit --run`) are no job of the project: both are
+/// left out.
 pub fn latest_by_name<'a>(rows: impl Iterator<Item = &'a Row>) -> BTreeMap<&'a str, Vec<&'a Row>> {
     let mut latest: BTreeMap<&str, (&str, Vec<&Row>)> = BTreeMap::new();
-    for row in rows.filter(|r| !r.name.is_empty()) {
+    for row in rows.filter(|r| !r.name.is_empty() && !r.ad_hoc) {
         let (commit, runs) = latest.entry(row.name.as_str()).or_insert((&row.commit, Vec::new()));
         if *commit == row.commit && !runs.iter().any(|r| r.label == row.label) {
             runs.push(row);

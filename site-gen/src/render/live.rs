@@ -97,10 +97,29 @@ pub fn render_workers(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         "now": git_ci_core::time::rfc3339(b.now()),
         "stale_periods": crate::model::STALE_PERIODS,
         "workers": serde_json::to_value(&workers).expect("plain data"),
+        "stopped": stopped(b),
     });
     out.always("workers", |files| {
         files.write("workers.html", &b.page("workers.html", "", "Workers", "workers", value(page))?)
     })
+}
+
+/// Workers that ran jobs but hold no registration: they stopped cleanly
+/// (a worker removes its registration on the way out). Each with its last
+/// result, newest first.
+fn stopped(b: &Build) -> serde_json::Value {
+    let registered: HashSet<&str> = b.data.workers.iter().map(|w| w.name.as_str()).collect();
+    let mut last: Vec<(&str, &str)> = Vec::new();
+    for row in b.data.rows.iter().filter(|r| !r.is_live() && !r.worker.is_empty()) {
+        if !registered.contains(row.worker.as_str()) && !last.iter().any(|(w, _)| *w == row.worker) {
+            last.push((&row.worker, &row.finished_at));
+        }
+    }
+    last.sort_by(|a, b| b.1.cmp(a.1));
+    let rows = last
+        .iter()
+        .map(|(name, at)| serde_json::json!({ "name": name, "last_result": at, "age": view::age(at, b.now()) }));
+    serde_json::Value::Array(rows.collect())
 }
 
 /// A job a worker says it runs: a link when the site has its page. Only a

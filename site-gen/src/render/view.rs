@@ -103,6 +103,8 @@ pub struct Cell<'a> {
     pub title: String,
     /// `3 passed, 1 failed` when there are several runs, else `""`.
     pub tally: String,
+    /// A newer run than the one shown is in flight (a branch's health).
+    pub rerunning: bool,
 }
 
 impl<'a> Cell<'a> {
@@ -120,6 +122,7 @@ impl<'a> Cell<'a> {
             commit_short: &worst.commit[..worst.commit.len().min(10)],
             title: format!("{name}: {what}"),
             tally,
+            rerunning: false,
         })
     }
 }

@@ -87,6 +87,7 @@ impl World {
     pub fn submit(&self, name: &str, git_ref: &str, commit: &(String, String), run: &str) -> Job {
         let mut spec = JobSpec::ad_hoc(run);
         spec.name = name.to_owned();
+        spec.ad_hoc = name == "adhoc";
         spec.env.insert("GREETING".into(), "<hello & \"bye\">".into());
         let job = Job::new(spec, &commit.0, &commit.1, git_ref, "tester@example.com");
         queue::submit(&self.hub, std::slice::from_ref(&job)).expect("submit");

@@ -1,6 +1,7 @@
 //! Tests over real hubs: built with the core's protocol functions in
 //! temporary bare repositories, rendered, then parsed and followed.
 
+mod answers;
 mod browser;
 mod check;
 mod devtools;

@@ -101,7 +101,7 @@ fn lists_badges_and_feed_say_what_happened() {
     let queue = text_of(&p.world.read("queue.html"));
     assert!(queue.contains("deploy") && queue.contains("1 running, 1 pending, as of"), "{queue}");
     let workers = text_of(&p.world.read("workers.html"));
-    assert!(workers.contains("old") && workers.contains("stale"));
+    assert!(workers.contains("old") && workers.contains("offline"));
     let feed = roxmltree::Document::parse(&p.world.read("feed.atom")).unwrap().root_element().children().count();
     assert!(feed > 5);
     let atom = p.world.read("feed.atom");

@@ -1,0 +1,76 @@
+//! Every answer is true at a glance (issue 17): what `status`, `show` and
+//! `log` say about a hub is what a reader needs to act on, not an artefact
+//! of how the records are read.
+
+use std::path::Path;
+
+use crate::env::TestEnv;
+
+/// A job that passes once `flag` exists: a failure and then a passing
+/// retry of the very same definition.
+fn flag_pipeline(flag: &Path) -> String {
+    format!("[job.check]\nrun = \"test -f {}\"\n", flag.display())
+}
+
+fn submit(env: &TestEnv, repo: &Path, hub: &str, extra: &[&str]) -> String {
+    let args = [&["submit", "--hub", hub][..], extra].concat();
+    env.ci(repo, &args).expect(0).stdout().trim().to_owned()
+}
+
+fn drain(env: &TestEnv, repo: &Path, hub: &str, worker: &str) {
+    env.ci(repo, &["worker", "--hub", hub, "--once", "--name", worker]).expect(0);
+}
+
+fn ids(run: &crate::env::Run) -> Vec<String> {
+    run.json().as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Item 5: `status REV` stayed red (exit 1) after a passing retry.
+#[test]
+fn status_of_a_commit_follows_the_latest_run_of_each_job() {
+    let env = TestEnv::new();
+    let flag = env.path("flag");
+    let (repo, hub) = env.project_on_hub(&flag_pipeline(&flag));
+    let first = submit(&env, &repo, &hub, &[]);
+    drain(&env, &repo, &hub, "w");
+    env.ci(&repo, &["status", "--hub", &hub, "HEAD"]).expect(1);
+    std::fs::write(&flag, "").unwrap();
+    env.ci(&repo, &["retry", "--hub", &hub, &first]).expect(0);
+    drain(&env, &repo, &hub, "w");
+    let status = env.ci(&repo, &["status", "--hub", &hub, "HEAD"]).expect(0);
+    assert!(status.stdout().contains("failed"), "the earlier run is still listed: {}", status.stdout());
+    // And a new run in flight makes the commit "running" again.
+    submit(&env, &repo, &hub, &[]);
+    env.ci(&repo, &["status", "--hub", &hub, "HEAD"]).expect(4);
+}
+
+/// Item 6: the limit was applied before the filter, so an old failure
+/// behind two newer passes was not found.
+#[test]
+fn status_filters_before_the_limit_by_state_job_worker_branch_and_time() {
+    let env = TestEnv::new();
+    let flag = env.path("flag");
+    let pipeline = format!("{}[job.lint]\nrun = \"true\"\n", flag_pipeline(&flag));
+    let (repo, hub) = env.project_on_hub(&pipeline);
+    let failed = submit(&env, &repo, &hub, &["--job", "check"]);
+    drain(&env, &repo, &hub, "old-worker");
+    std::fs::write(&flag, "").unwrap();
+    for _ in 0..3 {
+        submit(&env, &repo, &hub, &[]);
+    }
+    drain(&env, &repo, &hub, "new-worker");
+    let status = |args: &[&str]| env.ci(&repo, &[&["status", "--hub", &hub, "--json"][..], args].concat()).expect(0);
+    assert_eq!(ids(&status(&["--state", "failed", "--limit", "2"])), [failed.as_str()]);
+    assert_eq!(ids(&status(&["--job", "check", "--limit", "10"])).len(), 4);
+    assert_eq!(ids(&status(&["--job", "lint", "--limit", "2"])).len(), 2);
+    assert_eq!(ids(&status(&["--worker", "old-worker"])), [failed.as_str()]);
+    assert_eq!(ids(&status(&["--branch", "main"])).len(), 7);
+    assert_eq!(ids(&status(&["--branch", "other"])).len(), 0);
+    assert_eq!(ids(&status(&["--since", "1h"])).len(), 7);
+    assert_eq!(ids(&status(&["--since", "2999-01-01"])).len(), 0);
+    // What matched nothing is said, not "no jobs yet".
+    let none = env.ci(&repo, &["status", "--hub", &hub, "--worker", "nobody"]).expect(0);
+    assert!(none.stderr().contains("no job matches --worker nobody"), "{}", none.stderr());
+    let bad = env.ci(&repo, &["status", "--hub", &hub, "--since", "yesterday-ish"]).expect(2);
+    assert!(bad.stderr().contains("--since"), "{}", bad.stderr());
+}
