@@ -2,27 +2,25 @@
 //! `git daemon` serving them all, and the `git` commands the floors run.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use git_ci_core::Hub;
 use git_ci_core::hub::{LocalHub, RemoteHub};
+use git_ci_testkit::{Daemon, DaemonSpec};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// How long `git daemon` may take to accept connections.
-const DAEMON_START_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A `git` command in `dir`, hermetic whatever the environment we were
 /// started from: no user or system config, no prompt, C locale, and a fixed
 /// identity and date so that commits are the same objects everywhere.
 pub fn git_cmd(dir: &Path) -> Command {
-    hermetic(Command::new("git"), dir)
+    let mut cmd = Command::new("git");
+    hermetic(&mut cmd, dir);
+    cmd
 }
 
-fn hermetic(mut cmd: Command, dir: &Path) -> Command {
+fn hermetic(cmd: &mut Command, dir: &Path) {
     cmd.current_dir(dir)
         .stdin(Stdio::null())
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -34,7 +32,6 @@ fn hermetic(mut cmd: Command, dir: &Path) -> Command {
             .env(format!("GIT_{who}_EMAIL"), "bench@localhost")
             .env(format!("GIT_{who}_DATE"), "2026-01-01T00:00:00Z");
     }
-    cmd
 }
 
 /// Runs `git args` in `dir`, feeding `input` on stdin; returns trimmed stdout.
@@ -79,77 +76,12 @@ pub fn write_commit(git_dir: &Path) -> Res<Commit> {
     Ok(Commit { commit, tree })
 }
 
-/// `git daemon` on 127.0.0.1, killed when dropped (also while unwinding).
-pub struct Daemon {
-    child: Child,
-    port: u16,
-}
-
-impl Daemon {
-    /// Starts a daemon serving every repository under `base`; retries with
-    /// another port if the one picked was taken before the daemon bound it.
-    pub fn start(base: &Path, log: &Path) -> Res<Daemon> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::try_start(base, log) {
-                Ok(d) => return Ok(d),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(format!("could not start git daemon: {last}").into())
-    }
-
-    fn try_start(base: &Path, log: &Path) -> Res<Daemon> {
-        let port = free_port()?;
-        // `git daemon` would run `git-daemon` as a child of its own: killing
-        // the `git` process would leave the daemon running. Start the
-        // daemon itself.
-        let exec_path = git(base, &["--exec-path"])?;
-        let child = hermetic(Command::new(Path::new(&exec_path).join("git-daemon")), base)
-            .args(["--enable=receive-pack", "--export-all", "--reuseaddr", "--listen=127.0.0.1"])
-            .arg(format!("--base-path={}", base.display()))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log)?)
-            .spawn()
-            .map_err(|e| format!("could not start git daemon: {e}"))?;
-        let mut daemon = Daemon { child, port };
-        daemon.wait_ready(log)?;
-        Ok(daemon)
-    }
-
-    fn wait_ready(&mut self, log: &Path) -> Res<()> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + DAEMON_START_DEADLINE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                let said = std::fs::read_to_string(log).unwrap_or_default();
-                return Err(format!("git daemon exited ({status}): {}", said.trim()).into());
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(format!("git daemon did not accept connections on {addr} within {DAEMON_START_DEADLINE:?}").into())
-    }
-
-    pub fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nobody listens on right now: bind port 0, read it, let it go.
-fn free_port() -> Res<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+/// `git daemon` on 127.0.0.1 serving every repository under `base`, with
+/// pushes, its stderr in `log`.
+fn start_daemon(base: &Path, log: &Path) -> Res<Daemon> {
+    let exec_path = git(base, &["--exec-path"])?;
+    let spec = DaemonSpec { exec_path: Path::new(&exec_path), base, push: true, port: None, log: Some(log) };
+    Ok(Daemon::start(&spec, |cmd| hermetic(cmd, base))?)
 }
 
 /// Everything one benchmark run works in. Fields drop in order: the daemon
@@ -173,7 +105,7 @@ impl Fixture {
         for dir in ["hubs", "clients", "work"] {
             std::fs::create_dir(root.path().join(dir))?;
         }
-        let daemon = Daemon::start(&root.path().join("hubs"), &root.path().join("daemon.log"))?;
+        let daemon = start_daemon(&root.path().join("hubs"), &root.path().join("daemon.log"))?;
         let probe = root.path().join("clients/probe.git");
         init_bare(&probe)?;
         let commit = write_commit(&probe)?;

@@ -39,7 +39,7 @@ pub struct Case {
     pub name: String,
     /// Seconds, as the file wrote it.
     pub time: String,
-    /// The first failure, error or skip message, cut at [`MAX_MESSAGE`].
+    /// The first failure, error or skip message, cut at `MAX_MESSAGE` bytes.
     pub message: String,
     /// A case that did not pass: its failure's body and captured output.
     pub text: String,

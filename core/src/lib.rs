@@ -4,6 +4,16 @@
 //! and this crate talks to git (gix in-process for a local hub, the `git`
 //! binary for a remote one). Nothing here prints; progress leaves through
 //! [`worker::Event`]s and return values.
+//!
+//! The way of one job through the modules: [`pipeline`] turns
+//! `.git-ci.toml` into [`model`] documents and [`queue`] submits them onto
+//! [`hub`]; a [`worker`] claims one ([`queue`], [`claimed`]), checks it out
+//! ([`checkout`]), runs it ([`runner`], [`mask`], [`junit`]) and publishes
+//! its result into its chain ([`done`], [`chain`]); [`state`] reads where
+//! every job stands, [`needs`] moves the jobs that wait on it, [`guard`]
+//! and [`validate`] are the hub's side of each step, and [`gc`] and
+//! [`archive`] keep the history small. `docs/architecture.md` says it step
+//! by step.
 #![forbid(unsafe_code)]
 
 pub mod archive;

@@ -1,15 +1,20 @@
-//! Logs as HTML: every byte of the log is HTML-escaped first, and only then
-//! are ANSI colour sequences (which escaping leaves alone: ESC, `[`, digits,
-//! `;` and `m`) turned into `<span class>` markup. Whatever a log holds, the
+//! Logs as HTML. Escape sequences are recognised by `anstyle-parse` (the
+//! state machine terminal emulators use, after Paul Williams' DEC parser),
+//! so every kind a terminal would swallow is swallowed here too: CSI
+//! (cursor moves, erase), OSC (titles, links), DCS (sixel, tmux
+//! passthrough) and SOS/PM/APC payloads up to their string terminator.
+//! Only what the parser prints reaches the page, and each printed
+//! character is HTML-escaped on its way in, so whatever a log holds, the
 //! only tags in the result are the ones written here.
 //!
-//! Colours become classes, never inline styles, so the page's
-//! Content-Security-Policy can forbid inline styles; [`css`] defines them.
-//! Other escape sequences (cursor moves, erase, OSC titles and links) are
-//! dropped; a carriage return shows what a terminal would: the text after
-//! the last one on its line.
+//! SGR sequences (`ESC [ ... m`) become `<span class>` markup: classes,
+//! never inline styles, so the page's Content-Security-Policy can forbid
+//! inline styles; [`css`] defines them. A carriage return shows what a
+//! terminal would: the text after the last one on its line.
 
 use std::fmt::Write;
+
+use anstyle_parse::{Params, Parser, Perform};
 
 /// A log rendered as lines of HTML, for a `<pre>`.
 pub struct LogHtml {
@@ -58,8 +63,11 @@ struct Renderer {
 
 impl Renderer {
     fn part(&mut self, bytes: &[u8]) {
-        let escaped = escape(&String::from_utf8_lossy(bytes));
-        let body = escaped.strip_suffix('\n').unwrap_or(&escaped);
+        // Lossy first: the parser then only ever sees well-formed UTF-8,
+        // and a broken character becomes U+FFFD without taking the byte
+        // after it (a newline, an ESC) along.
+        let text = String::from_utf8_lossy(bytes);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
         if bytes.is_empty() {
             return;
         }
@@ -79,19 +87,14 @@ impl Renderer {
             "l"
         };
         let _ = write!(self.html, "<span class=\"{class}\" id=\"L{n}\"><a href=\"#L{n}\">{n}</a>");
-        // What a terminal shows of `a\rb` is `b`; colours set in `a` still hold.
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let shown = match line.rfind('\r') {
-            Some(cr) => {
-                sgr_pass(&line[..cr], &mut self.style, None);
-                &line[cr + 1..]
-            }
-            None => line,
-        };
-        if !self.style.is_plain() {
-            self.style.open(&mut self.html);
+        // A fresh parser for each line: a sequence whose terminator was
+        // lost (a job killed mid-title) must not swallow the rest of the log.
+        let mut parser = Parser::<anstyle_parse::Utf8Parser>::new();
+        let mut shown = Line::new(&mut self.style, &mut self.html);
+        for b in line.bytes() {
+            parser.advance(&mut shown, b);
         }
-        if sgr_pass(shown, &mut self.style, Some(&mut self.html)) {
+        if shown.open {
             self.html.push_str("</span>");
         }
         // No newline between lines: each is a block, and a newline in the
@@ -100,153 +103,136 @@ impl Renderer {
     }
 }
 
+/// What a terminal shows of one line, as HTML: printed characters
+/// (escaped), inside spans for the colours SGR sequences set.
+struct Line<'a> {
+    style: &'a mut Style,
+    html: &'a mut String,
+    /// Where the line's text starts in `html`.
+    start: usize,
+    /// A span is open in `html`.
+    open: bool,
+    /// A carriage return came: the next character starts the line over
+    /// (`a\rb` shows `b`; a trailing `\r`, as in `\r\n`, changes nothing).
+    returned: bool,
+}
+
+impl<'a> Line<'a> {
+    fn new(style: &'a mut Style, html: &'a mut String) -> Line<'a> {
+        let start = html.len();
+        let mut line = Line { style, html, start, open: false, returned: false };
+        line.restart();
+        line
+    }
+
+    /// Empties the line, keeping the colours in force.
+    fn restart(&mut self) {
+        self.html.truncate(self.start);
+        self.open = !self.style.is_plain();
+        if self.open {
+            self.style.open(self.html);
+        }
+        self.returned = false;
+    }
+
+    fn show(&mut self, c: char) {
+        if self.returned {
+            self.restart();
+        }
+        push_escaped(self.html, c);
+    }
+}
+
+impl Perform for Line<'_> {
+    fn print(&mut self, c: char) {
+        // C1 controls arrive as characters (the input is UTF-8): not shown.
+        if !is_dropped_control(c) {
+            self.show(c);
+        }
+    }
+
+    fn execute(&mut self, byte: u8) {
+        match byte {
+            b'\t' => self.show('\t'),
+            b'\r' => self.returned = true,
+            _ => {}
+        }
+    }
+
+    fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: u8) {
+        // Private markers (`ESC [ ? ... m`, `ESC [ > ... m`) are
+        // intermediates to the parser: those are not colours.
+        if action != b'm' || !intermediates.is_empty() || ignore {
+            return;
+        }
+        let params: Vec<u16> = params.iter().flatten().copied().collect();
+        let before = *self.style;
+        self.style.apply(&params);
+        if *self.style == before {
+            return;
+        }
+        if self.open {
+            self.html.push_str("</span>");
+        }
+        self.open = !self.style.is_plain();
+        if self.open {
+            self.style.open(self.html);
+        }
+    }
+}
+
 /// Text with escape sequences and control characters (but newlines and
 /// tabs) removed: for values outside logs (a commit subject with colours,
 /// a reason with a NUL), which XML would refuse and HTML would garble.
 pub fn plain(s: &str) -> std::borrow::Cow<'_, str> {
-    let unwanted = |c: char| c == '\x1b' || (is_dropped_control(c) && c != '\n');
-    if !s.contains(unwanted) {
+    if !s.contains(|c: char| c == '\x1b' || (is_dropped_control(c) && c != '\n')) {
         return std::borrow::Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find(unwanted) {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos..];
-        let skip = if after.starts_with('\x1b') {
-            escape_sequence(after).0
-        } else {
-            after.chars().next().map_or(1, char::len_utf8)
-        };
-        rest = &after[skip..];
+    struct Plain(String);
+    impl Perform for Plain {
+        fn print(&mut self, c: char) {
+            if !is_dropped_control(c) {
+                self.0.push(c);
+            }
+        }
+        fn execute(&mut self, byte: u8) {
+            if matches!(byte, b'\n' | b'\t') {
+                self.0.push(byte as char);
+            }
+        }
     }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
+    let mut parser = Parser::<anstyle_parse::Utf8Parser>::new();
+    let mut out = Plain(String::with_capacity(s.len()));
+    for b in s.bytes() {
+        parser.advance(&mut out, b);
+    }
+    std::borrow::Cow::Owned(out.0)
 }
 
-/// HTML-escapes text; leaves ESC and everything else as is.
+/// HTML-escapes text.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
-    let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        out.push_str(&s[last..i]);
-        out.push_str(rep);
-        last = i + 1;
+    for c in s.chars() {
+        push_escaped(&mut out, c);
     }
-    out.push_str(&s[last..]);
     out
 }
 
-/// Walks escaped text: SGR sequences update `style`, other sequences and
-/// control characters are dropped, text goes to `out` inside spans.
-/// Returns whether a span is left open in `out`. With `out` `None`, only
-/// the style is tracked.
-fn sgr_pass(text: &str, style: &mut Style, mut out: Option<&mut String>) -> bool {
-    let mut open = out.is_some() && !style.is_plain();
-    let mut rest = text;
-    while let Some(pos) = find_special(rest) {
-        if let Some(o) = out.as_deref_mut() {
-            o.push_str(&rest[..pos]);
-        }
-        let after = &rest[pos..];
-        let first = after.chars().next().unwrap_or_default();
-        if first != '\x1b' {
-            rest = &after[first.len_utf8()..];
-            continue;
-        }
-        let (consumed, params) = escape_sequence(after);
-        rest = &after[consumed..];
-        let Some(params) = params else { continue };
-        let before = *style;
-        style.apply(&params);
-        if *style == before {
-            continue;
-        }
-        if let Some(o) = out.as_deref_mut() {
-            if open {
-                o.push_str("</span>");
-            }
-            open = !style.is_plain();
-            if open {
-                style.open(o);
-            }
-        }
+/// The one place text enters the page: `c`, HTML-escaped.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c => out.push(c),
     }
-    if let Some(o) = out {
-        o.push_str(rest);
-    }
-    open
 }
 
 /// C0 and C1 control characters other than tab and ESC: not shown.
 fn is_dropped_control(c: char) -> bool {
     (c.is_control() && c != '\t' && c != '\x1b') || c == '\u{7f}'
-}
-
-/// Where the next ESC or dropped control character is: a byte scan, as
-/// logs are mostly plain text (C1 controls are `C2 80`..`C2 9F` in UTF-8).
-fn find_special(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    b.iter().enumerate().position(|(i, &c)| {
-        (c < 0x20 && c != b'\t') || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
-    })
-}
-
-/// Parses the escape sequence at the start of `s` (which starts with ESC).
-/// Returns the bytes it spans, and its parameters if it is an SGR (`ESC [
-/// ... m`). `<` and `>` (private parameters) arrive escaped as entities.
-fn escape_sequence(s: &str) -> (usize, Option<Vec<u16>>) {
-    let b = s.as_bytes();
-    match b.get(1) {
-        Some(b'[') => {
-            let mut i = 2;
-            let mut private = false;
-            loop {
-                match b.get(i) {
-                    Some(b'0'..=b'9' | b';' | b':') => i += 1,
-                    Some(b'?' | b'=') => {
-                        private = true;
-                        i += 1;
-                    }
-                    Some(b'&') if s[i..].starts_with("&lt;") || s[i..].starts_with("&gt;") => {
-                        private = true;
-                        i += 4;
-                    }
-                    Some(0x20..=0x2f) => i += 1,
-                    Some(c @ 0x40..=0x7e) => {
-                        let sgr = *c == b'm' && !private;
-                        return (i + 1, sgr.then(|| parse_params(&s[2..i])));
-                    }
-                    // Unterminated or broken: drop ESC and `[` only.
-                    _ => return (2, None),
-                }
-            }
-        }
-        Some(b']') => {
-            // OSC (titles, hyperlinks) ends with BEL or ESC \.
-            let end = s.find(['\x07', '\u{9c}']).map(|p| p + 1);
-            let st = s[1..].find("\x1b\\").map(|p| p + 3);
-            let len = [end, st].into_iter().flatten().min().unwrap_or(s.len());
-            (len, None)
-        }
-        Some(_) => (1 + s[1..].chars().next().map_or(0, char::len_utf8), None),
-        None => (1, None),
-    }
-}
-
-fn parse_params(s: &str) -> Vec<u16> {
-    if s.is_empty() {
-        return vec![0];
-    }
-    s.split([';', ':']).map(|p| p.parse::<u16>().unwrap_or(0)).collect()
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -430,6 +416,27 @@ mod tests {
         assert!(tags.iter().all(|t| ["span", "/span", "a", "/a"].contains(t)), "{tags:?}");
     }
 
+    #[test]
+    fn string_payloads_and_titles_are_not_text() {
+        // DCS (a sixel image, a status report), APC (kitty graphics), SOS,
+        // PM and OSC titles: a terminal shows none of their payload.
+        let log = "a\x1bPq#0;2;0;0;0#1~~@@\x1b\\b\x1b_Gf=24,s=1;AAAA\x1b\\c\x1bXsos\x1b\\d\x1b^pm\x1b\\e\x1b]0;title\x07f\x1b]2;t2\x1b\\g\x1bP1$r0m\x1b\\h\n";
+        let html = body(log);
+        let line = lines(&html)[0];
+        assert!(line.ends_with("</a>abcdefgh</span>"), "{line}");
+        // Colours around them still render as before.
+        let html = body("\x1b_payload\x1b\\\x1b[31mred\x1b[0m \x1bPq~\x1b\\\x1b[1mbold\n");
+        assert!(html.contains("<span class=\"f1\">red</span> <span class=\"bo\">bold</span>"), "{html}");
+    }
+
+    #[test]
+    fn a_lost_terminator_hides_one_line_at_most() {
+        let html = body("ok\x1b]0;title never ends\nnext\n");
+        let lines = lines(&html);
+        assert!(lines[0].ends_with("</a>ok</span>"), "{}", lines[0]);
+        assert!(lines[1].ends_with("</a>next</span>"), "{}", lines[1]);
+    }
+
     /// The HTML of each line.
     fn lines(html: &str) -> Vec<&str> {
         html.split("<span class=\"l").skip(1).collect()
@@ -490,6 +497,7 @@ mod tests {
     #[test]
     fn plain_text_loses_sequences_and_controls() {
         assert_eq!(plain("\x1b[31mred\x1b[0m & \x00nul\r\nnext\tab"), "red & nul\nnext\tab");
+        assert_eq!(plain("\x1b]0;title\x07a\x1bPq~\x1b\\b\x1b_apc\x1b\\c \u{9b}"), "abc ");
         assert!(matches!(plain("clean <text>"), std::borrow::Cow::Borrowed(_)));
     }
 

@@ -1,9 +1,11 @@
 //! A hermetic world per test: temp dirs, real git, real hubs, a git daemon.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use git_ci_testkit::Daemon;
+use git_ci_testkit::DaemonSpec;
 
 pub struct TestEnv {
     pub root: tempfile::TempDir,
@@ -136,40 +138,23 @@ impl TestEnv {
 
     /// `git daemon --enable=receive-pack` on 127.0.0.1 serving `base`.
     pub fn daemon(&self, base: &Path) -> Daemon {
-        self.daemon_on(base, free_port())
+        self.daemon_with(base, None, true)
     }
 
     /// The same on a given port (to restart a hub where clients expect it).
     pub fn daemon_on(&self, base: &Path, port: u16) -> Daemon {
-        self.daemon_with(base, port, &["--enable=receive-pack"])
+        self.daemon_with(base, Some(port), true)
     }
 
     /// `git daemon` on 127.0.0.1 serving `base` read-only: fetches work, pushes are refused.
     pub fn read_only_daemon(&self, base: &Path) -> Daemon {
-        self.daemon_with(base, free_port(), &[])
+        self.daemon_with(base, None, false)
     }
 
-    fn daemon_with(&self, base: &Path, port: u16, enable: &[&str]) -> Daemon {
-        // The daemon binary itself: `git daemon` would run it as a child
-        // that outlives a kill of `git`.
+    fn daemon_with(&self, base: &Path, port: Option<u16>, push: bool) -> Daemon {
         let exec_path = self.git(self.root.path(), &["--exec-path"]);
-        let mut cmd = Command::new(Path::new(&exec_path).join("git-daemon"));
-        self.hermetic(&mut cmd);
-        let child = cmd
-            .args(enable)
-            .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon starts");
-        let daemon = Daemon { child, port };
-        wait_until(Duration::from_secs(20), "git daemon to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        daemon
+        let spec = DaemonSpec { exec_path: Path::new(&exec_path), base, push, port, log: None };
+        Daemon::start(&spec, |cmd| self.hermetic(cmd)).expect("git daemon starts")
     }
 
     /// Refs under `refs/ci/` of a hub, as `(name, oid)`.
@@ -262,26 +247,9 @@ impl Drop for Bg {
     }
 }
 
-pub struct Daemon {
-    child: Child,
-    pub port: u16,
-}
-
-impl Daemon {
-    pub fn url(&self, repo: &str) -> String {
-        format!("git://127.0.0.1:{}/{repo}", self.port)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A port nobody listens on right now: for an address that must be dead.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    git_ci_testkit::free_port().unwrap()
 }
 
 /// Polls `cond` until it holds; fails the test after `limit`.

@@ -193,7 +193,7 @@ fn a_hub_outage_mid_job_loses_nothing() {
     );
     let (repo, hub) = env.project_on_hub(&format!("[job.outage]\nrun = \"{script}\"\n"));
     let daemon = env.daemon(env.root.path());
-    let (port, url) = (daemon.port, daemon.url("hub.git"));
+    let (port, url) = (daemon.port(), daemon.url("hub.git"));
     let id = env.ci(&repo, &["submit", "--hub", &url]).expect(0).stdout().trim().to_owned();
     let worker = env.spawn_ci(&repo, &["worker", "--hub", &url, "--name", "w", "--poll", "100ms", "--lease", "3s"]);
     wait_until(Duration::from_secs(20), "the job to start", || started.exists());

@@ -1,3 +1,7 @@
+//! `claim.json`: a worker's hold on a job for one lease. Every claim blob is
+//! unique (a nonce), so its object id serves as a fencing token for the
+//! compare-and-swaps that renew, steal and release it.
+
 use serde::{Deserialize, Serialize};
 
 use super::{DocError, VERSION, parse_doc, to_json};

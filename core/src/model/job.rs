@@ -1,3 +1,8 @@
+//! `job.json`: what to run ([`JobSpec`], one `[job.NAME]` of
+//! `.git-ci.toml` or an ad-hoc `submit --run`) bound to a commit ([`Job`]),
+//! with the jobs it needs and its place among repeats. A job's id is derived
+//! from its whole document, so the same blob is the same job everywhere.
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

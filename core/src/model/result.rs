@@ -1,3 +1,8 @@
+//! `result.json`: how a job ended ([`Status`]), its test counts, artifacts
+//! and log, written once into its writer's `done` chain; also the result of
+//! a job that never ran (cancelled while pending, poisoned, out of
+//! attempts, skipped because a job it needs failed).
+
 use serde::{Deserialize, Serialize};
 
 use super::{DocError, VERSION, to_json};

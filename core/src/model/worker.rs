@@ -1,3 +1,8 @@
+//! `worker.json`: a worker's registration under `refs/ci/workers/<name>`
+//! (its labels, queues, running jobs, sandbox and which process holds the
+//! name), refreshed with its heartbeats; a registration not refreshed for a
+//! few intervals means the worker is gone.
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 

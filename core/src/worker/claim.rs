@@ -50,10 +50,77 @@ pub(super) const REGISTRATIONS_EVERY: Duration = Duration::from_secs(60);
 /// daemon it saves a fetch per round, on a local hub a listing of every
 /// queue ref.
 pub(super) const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
+/// What claim rounds carry from one to the next.
+pub(super) struct Rounds {
+    /// The last claim round left eligible jobs unclaimed: the next one is
+    /// likely to claim, so publishing rides along with it.
+    pub(super) busy: bool,
+    /// How many of the first eligible jobs we pick among; grows with lost races.
+    pub(super) spread: usize,
+    /// The unclaimed rest of the last snapshot, for the next round.
+    pub(super) leftover: Option<Leftover>,
+    /// Others' jobs at the front of the queue, by when first seen there.
+    pub(super) front_since: HashMap<JobId, Instant>,
+    /// Keyed by the ref's job id too: a document is checked against its ref.
+    pub(super) job_docs: HashMap<(JobId, ObjectId), JobDoc>,
+    /// The poll interval now: `cfg.poll`, stretched while idle.
+    pub(super) idle_poll: Duration,
+}
+
+impl Rounds {
+    pub(super) fn new(cfg: &Config) -> Rounds {
+        Rounds {
+            busy: false,
+            spread: 1,
+            leftover: None,
+            front_since: HashMap::new(),
+            job_docs: HashMap::new(),
+            idle_poll: cfg.poll,
+        }
+    }
+}
+
+/// A queued document: the job and its bytes, or why it is unusable and its bytes.
+pub(super) type JobDoc = Result<(Job, Vec<u8>), (String, Vec<u8>)>;
+
+/// What one look at the queue found.
+pub(super) struct Round {
+    pub(super) eligible: usize,
+    pub(super) retry_now: bool,
+}
+
+/// A job we may claim: fresh, or a steal of a claim expired on our clock.
+#[derive(Clone)]
+pub(super) struct Candidate {
+    pub(super) queued: Queued,
+    pub(super) job: Job,
+    pub(super) json: Vec<u8>,
+    pub(super) steal: Option<(ObjectId, Claim)>,
+}
+
+/// A claim round's snapshot, carried to its batch.
+pub(super) struct Batch {
+    pub(super) snap: Snapshot,
+    /// Jobs of the snapshot not to claim: ours already, or lost to others.
+    pub(super) taken: HashSet<JobId>,
+    pub(super) read_at: Instant,
+    /// How many jobs of the snapshot we could have claimed.
+    pub(super) eligible: usize,
+}
+
+/// The rest of the last snapshot, for the next claim round.
+pub(super) struct Leftover {
+    pub(super) read_at: Instant,
+    pub(super) snap: Snapshot,
+    /// Jobs this worker claimed since, or lost to others: they are in the
+    /// snapshot still.
+    pub(super) taken: HashSet<JobId>,
+}
+
 impl Worker {
     pub(super) fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
         self.meet_sharers();
-        if let Some(left) = self.leftover.take().filter(|l| l.read_at.elapsed() < REUSE_SNAPSHOT_FOR) {
+        if let Some(left) = self.rounds.leftover.take().filter(|l| l.read_at.elapsed() < REUSE_SNAPSHOT_FOR) {
             let round = self.claim_from(left.snap, left.taken, left.read_at, free, false)?;
             if round.eligible > 0 {
                 return Ok(round);
@@ -79,11 +146,11 @@ impl Worker {
             self.hub_ok();
             // The snapshot holds the cancel requests too: no separate look
             // at them until a poll interval from now.
-            self.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
+            self.leases.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
             self.notice_cancels(&snap.cancels);
             self.track_claims(&snap);
             let queued: HashSet<(&JobId, ObjectId)> = snap.queued.iter().map(|q| (&q.id, q.value)).collect();
-            self.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
+            self.rounds.job_docs.retain(|(id, blob), _| queued.contains(&(id, *blob)));
         }
         let mut candidates = Vec::new();
         let mut retry_now = false;
@@ -97,7 +164,7 @@ impl Worker {
             if self.cfg.only.as_ref().is_some_and(|only| !only.contains(&q.id)) {
                 continue;
             }
-            if self.to_publish.iter().any(|p| p.entry.id == q.id) {
+            if self.publishing.queue.iter().any(|p| p.entry.id == q.id) {
                 continue;
             }
             let doc = self.job_doc(q);
@@ -133,7 +200,7 @@ impl Worker {
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
         }
         let eligible = candidates.len();
-        self.queue_busy = eligible > free;
+        self.rounds.busy = eligible > free;
         if eligible == 0 {
             // Nothing to claim with it: publish alone (after an old
             // snapshot, a fresh one is read first).
@@ -178,7 +245,7 @@ impl Worker {
                     if let Some(append) = &append {
                         self.on_published(append);
                     }
-                    self.spread = (self.spread.saturating_sub(1)).max(1);
+                    self.rounds.spread = (self.rounds.spread.saturating_sub(1)).max(1);
                     let claimed = picked.len();
                     for ((c, req), won) in picked.into_iter().zip(requests).zip(won) {
                         batch.taken.insert(c.queued.id.clone());
@@ -186,7 +253,7 @@ impl Worker {
                     }
                     if eligible > claimed + lost_here {
                         let Batch { snap, taken, read_at, .. } = batch;
-                        self.leftover = Some(Leftover { read_at, snap, taken });
+                        self.rounds.leftover = Some(Leftover { read_at, snap, taken });
                     }
                     return Ok(Round { eligible, retry_now: true });
                 }
@@ -219,9 +286,9 @@ impl Worker {
                     return Ok(Round { eligible, retry_now: true });
                 }
                 e if e.is_conflict() => {
-                    self.sharers_unsure = true;
+                    self.peers.unsure = true;
                     self.summary.lost_races += 1;
-                    self.spread = (self.spread * 2).min(16);
+                    self.rounds.spread = (self.rounds.spread * 2).min(16);
                     // Every job of the batch the hub said was taken.
                     let lost: Vec<JobId> = e
                         .lost()
@@ -325,7 +392,7 @@ impl Worker {
         candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
         // Others' jobs from a batch per worker; ours from four times as
         // deep, so that a batch is ours even when the snapshot is old.
-        let window = claim_window(self.spread, sharers.rivals(), free, candidates.len());
+        let window = claim_window(self.rounds.spread, sharers.rivals(), free, candidates.len());
         let depth = share::Depth { own: 4 * window, others: if fresh { window } else { 0 } };
         let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
         // `claim_window` is never past the candidates.
@@ -341,12 +408,12 @@ impl Worker {
         let now = Instant::now();
         let theirs: HashSet<&JobId> =
             front.iter().map(|(_, id)| *id).filter(|id| sharers.rank(&self.cfg.name, id) > 0).collect();
-        self.front_since.retain(|id, _| theirs.contains(id));
+        self.rounds.front_since.retain(|id, _| theirs.contains(id));
         for id in theirs {
-            self.front_since.entry(id.clone()).or_insert(now);
+            self.rounds.front_since.entry(id.clone()).or_insert(now);
         }
         let after = stuck_after(&self.cfg);
-        self.front_since.iter().filter(|(_, since)| now - **since >= after).map(|(id, _)| id.clone()).collect()
+        self.rounds.front_since.iter().filter(|(_, since)| now - **since >= after).map(|(id, _)| id.clone()).collect()
     }
 
     /// Reads the other workers' registrations, at the first claim round and
@@ -356,17 +423,17 @@ impl Worker {
     /// the oldest jobs; they also register together, so the first read may
     /// miss some.
     pub(super) fn meet_sharers(&mut self) {
-        let due = match self.registration_reads {
+        let due = match self.peers.reads {
             0 => true,
-            1 => self.sharers_unsure,
-            _ => self.sharers_unsure && self.registrations_read.elapsed() >= REGISTRATIONS_EVERY,
+            1 => self.peers.unsure,
+            _ => self.peers.unsure && self.peers.read_at.is_none_or(|at| at.elapsed() >= REGISTRATIONS_EVERY),
         };
         if !due {
             return;
         }
-        self.registration_reads += 1;
-        self.registrations_read = Instant::now();
-        self.sharers_unsure = false;
+        self.peers.reads += 1;
+        self.peers.read_at = Some(Instant::now());
+        self.peers.unsure = false;
         // Only a preference rides on it: a hub that cannot say is no error.
         let Ok(registrations) = self.hub.refresh(&[refs::WORKERS]).and_then(|()| self.hub.list(refs::WORKERS)) else {
             return;
@@ -380,7 +447,7 @@ impl Worker {
             };
             let shares_a_queue = self.cfg.queues.is_empty() || self.cfg.queues.iter().any(|q| info.serves(q));
             if info.name != self.cfg.name && info.seen_lately(now) && shares_a_queue {
-                self.sharers_seen.insert(info.name, Instant::now());
+                self.peers.seen.insert(info.name, Instant::now());
             }
         }
     }
@@ -395,16 +462,16 @@ impl Worker {
             if self.active.contains_key(id) {
                 continue;
             }
-            let claim = self.claim_docs.entry(*oid).or_insert_with(|| queue::read_claim(&*hub, *oid, id));
+            let claim = self.leases.claim_docs.entry(*oid).or_insert_with(|| queue::read_claim(&*hub, *oid, id));
             if let Some(claim) = claim
                 && claim.worker != self.cfg.name
             {
-                let seen = self.sharers_seen.entry(claim.worker.clone()).or_insert(read_at);
+                let seen = self.peers.seen.entry(claim.worker.clone()).or_insert(read_at);
                 *seen = (*seen).max(read_at);
             }
         }
-        self.sharers_seen.retain(|_, seen| seen.elapsed() < SHARERS_KEPT_FOR);
-        Sharers::new(&self.cfg.name, self.sharers_seen.keys().map(String::as_str))
+        self.peers.seen.retain(|_, seen| seen.elapsed() < SHARERS_KEPT_FOR);
+        Sharers::new(&self.cfg.name, self.peers.seen.keys().map(String::as_str))
     }
 
     pub(super) fn start(&mut self, c: Candidate, claim: Claim, won: queue::Won) {
@@ -441,6 +508,6 @@ impl Worker {
                 let _ = done_tx.send(Wake::Ran(Box::new(ran)));
             },
         );
-        self.next_heartbeat = self.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
+        self.leases.next_heartbeat = self.leases.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
     }
 }

@@ -11,12 +11,33 @@ pub(super) fn cancel_check_every(cfg: &Config) -> Duration {
     cfg.poll.max(Duration::from_secs(1))
 }
 
+/// The clocks of our claims and the claims of others we watch.
+pub(super) struct Leases {
+    /// Claims of others as first seen unchanged, on our monotonic clock.
+    pub(super) watched: HashMap<JobId, (ObjectId, Instant)>,
+    /// Claim documents read, by blob (`None`: unreadable).
+    pub(super) claim_docs: HashMap<ObjectId, Option<Claim>>,
+    pub(super) next_heartbeat: Instant,
+    pub(super) next_cancel_check: Instant,
+}
+
+impl Leases {
+    pub(super) fn new(cfg: &Config) -> Leases {
+        Leases {
+            watched: HashMap::new(),
+            claim_docs: HashMap::new(),
+            next_heartbeat: Instant::now() + cfg.lease / 3,
+            next_cancel_check: Instant::now() + cancel_check_every(cfg),
+        }
+    }
+}
+
 impl Worker {
     /// Our claims to renew: running jobs', and finished ones' not yet
     /// published.
     pub(super) fn claims_held(&self) -> Vec<(ObjectId, Claim)> {
         let running = self.active.values().filter(|a| !a.stolen).map(|a| (a.claim_blob, a.claim.renewed()));
-        let finished = self.to_publish.iter().filter(|p| !p.released).filter_map(|p| {
+        let finished = self.publishing.queue.iter().filter(|p| !p.released).filter_map(|p| {
             let claim = p.claim.as_ref()?;
             Some((p.release.claim?, claim.renewed()))
         });
@@ -28,7 +49,7 @@ impl Worker {
         if let Some(a) = self.active.get_mut(&claim.job) {
             a.claim = claim;
             a.claim_blob = blob;
-        } else if let Some(p) = self.to_publish.iter_mut().find(|p| p.entry.id == claim.job) {
+        } else if let Some(p) = self.publishing.queue.iter_mut().find(|p| p.entry.id == claim.job) {
             p.release.claim = Some(blob);
             p.claim = Some(claim);
         }
@@ -42,7 +63,7 @@ impl Worker {
                 for ((_, claim), blob) in renewals.into_iter().zip(blobs) {
                     self.renewed(claim, blob);
                 }
-                self.next_heartbeat = Instant::now() + self.cfg.lease / 3;
+                self.leases.next_heartbeat = Instant::now() + self.cfg.lease / 3;
             }
             Err(e @ HubError::Partial { .. }) => {
                 // The renewals that went keep their jobs; the rest are tried
@@ -55,7 +76,7 @@ impl Worker {
                     }
                 }
                 self.hub_failed(e);
-                self.next_heartbeat = Instant::now() + self.cfg.lease / 12;
+                self.leases.next_heartbeat = Instant::now() + self.cfg.lease / 12;
             }
             Err(e) if e.is_conflict() => {
                 // Some claim is no longer ours: find which, stop those jobs.
@@ -72,7 +93,7 @@ impl Worker {
                         }
                         // A finished job's lost claim: its publish will
                         // find it taken (`reconcile`); renew it no more.
-                        for p in self.to_publish.iter_mut() {
+                        for p in self.publishing.queue.iter_mut() {
                             if claims.get(&refs::claim(&p.entry.id)) != p.release.claim.as_ref() {
                                 p.claim = None;
                             }
@@ -83,7 +104,7 @@ impl Worker {
             }
             Err(e) => {
                 self.hub_failed(e);
-                self.next_heartbeat = Instant::now() + self.cfg.lease / 12;
+                self.leases.next_heartbeat = Instant::now() + self.cfg.lease / 12;
             }
         }
     }
@@ -91,10 +112,10 @@ impl Worker {
     /// Looks for cancel requests when no claim round does, at most once
     /// per poll interval (on a remote hub each look is a fetch).
     pub(super) fn check_cancels(&mut self) -> Result<(), HubError> {
-        if Instant::now() < self.next_cancel_check {
+        if Instant::now() < self.leases.next_cancel_check {
             return Ok(());
         }
-        self.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
+        self.leases.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
         self.hub.refresh(&[refs::CANCEL])?;
         let cancels = self.hub.list(refs::CANCEL)?;
         let by_id =
@@ -116,21 +137,21 @@ impl Worker {
 
     /// Remembers when each foreign claim was first seen in its current form.
     pub(super) fn track_claims(&mut self, snap: &Snapshot) {
-        self.watched_claims.retain(|id, (oid, _)| snap.claims.get(id) == Some(oid));
+        self.leases.watched.retain(|id, (oid, _)| snap.claims.get(id) == Some(oid));
         for (id, oid) in &snap.claims {
             if !self.active.contains_key(id) {
-                self.watched_claims.entry(id.clone()).or_insert((*oid, Instant::now()));
+                self.leases.watched.entry(id.clone()).or_insert((*oid, Instant::now()));
             }
         }
-        self.claim_docs.retain(|oid, _| snap.claims.values().any(|c| c == oid));
+        self.leases.claim_docs.retain(|oid, _| snap.claims.values().any(|c| c == oid));
     }
 
     /// The claim, if it has sat unchanged for a whole lease on our clock.
     pub(super) fn expired_claim(&mut self, id: &JobId, oid: ObjectId) -> Option<Claim> {
-        let (_, since) = self.watched_claims.get(id)?;
+        let (_, since) = self.leases.watched.get(id)?;
         let since = *since;
         let hub = Arc::clone(&self.hub);
-        let claim = self.claim_docs.entry(oid).or_insert_with(|| queue::read_claim(&*hub, oid, id)).clone();
+        let claim = self.leases.claim_docs.entry(oid).or_insert_with(|| queue::read_claim(&*hub, oid, id)).clone();
         // A claim we cannot read holds no lease worth respecting past ours.
         let lease = claim.as_ref().map_or(self.cfg.lease, Claim::lease);
         if since.elapsed() < lease {

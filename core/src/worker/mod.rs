@@ -45,7 +45,6 @@ use crate::model::{Claim, Job, JobResult, Status};
 use crate::queue::{self, ClaimRequest, Queued, Release, Snapshot};
 use crate::refs;
 use crate::runner::{Interrupt, Interrupter};
-use backoff::Backoff;
 use claim::next_idle_poll;
 use execute::{Assignment, Ran};
 use lease::cancel_check_every;
@@ -221,35 +220,6 @@ struct Active {
     stolen: bool,
 }
 
-/// A queued document: the job and its bytes, or why it is unusable and its bytes.
-type JobDoc = Result<(Job, Vec<u8>), (String, Vec<u8>)>;
-
-/// A finished job waiting for its publishing transaction.
-struct Pending {
-    job: Option<Job>,
-    entry: Entry,
-    release: Release,
-    /// The hub applied the release in a publish it took only in part: the
-    /// job's live refs are gone (so it is ours to publish, no one else's),
-    /// its result is still to go.
-    released: bool,
-    /// When it was ready to publish.
-    at: Instant,
-    /// The hub's guard refused its result once: it is now the `error`
-    /// result that fits ([`unpublishable`]).
-    refused: bool,
-    /// Our claim on it, renewed by heartbeats until it is published: a
-    /// publish held up past the lease must not let another worker run the
-    /// job again. `None` for a job we did not claim (published unrun), or
-    /// whose claim we lost.
-    claim: Option<Claim>,
-    /// Its objects could not be written (a full cache disk) this many
-    /// times in a row; it waits until `retry_at`, behind the others.
-    unwritable: u32,
-    retry_at: Option<Instant>,
-    _workdir: Option<tempfile::TempDir>,
-}
-
 pub struct Worker {
     hub: Arc<dyn Hub>,
     cfg: Arc<Config>,
@@ -257,50 +227,21 @@ pub struct Worker {
     tx: Sender<Wake>,
     rx: Receiver<Wake>,
     active: HashMap<JobId, Active>,
-    to_publish: Vec<Pending>,
-    /// How many of `to_publish`, from the front, the publish being pushed
-    /// holds.
-    publishing: usize,
-    /// The hub's guard refused a publish of several jobs: publish them one
-    /// at a time until none is left, to learn which one it refuses.
-    publish_alone: bool,
-    /// How long a result may wait for others to share its publish.
-    publish_linger: Duration,
-    /// The last claim round left eligible jobs unclaimed: the next one is
-    /// likely to claim, so publishing rides along with it.
-    queue_busy: bool,
     /// Our `done` chain, read once at start and then moved only by us (and gc).
     chain: Chain,
-    /// Claims of others as first seen unchanged, on our monotonic clock.
-    watched_claims: HashMap<JobId, (ObjectId, Instant)>,
-    claim_docs: HashMap<ObjectId, Option<Claim>>,
-    /// Other workers last seen claiming, by name: see [`Worker::sharers`].
-    sharers_seen: HashMap<String, Instant>,
-    /// How often and when last the other workers' registrations were
-    /// read, and whether a lost race since says we do not know them all.
-    registration_reads: u32,
-    registrations_read: Instant,
-    sharers_unsure: bool,
-    /// Others' jobs at the front of the queue, by when first seen there.
-    front_since: HashMap<JobId, Instant>,
-    /// Keyed by the ref's job id too: a document is checked against its ref.
-    job_docs: HashMap<(JobId, ObjectId), JobDoc>,
-    /// How many of the first eligible jobs we pick among; grows with lost races.
-    spread: usize,
-    /// The unclaimed rest of the last snapshot, for the next round.
-    leftover: Option<Leftover>,
-    /// The poll interval now: `cfg.poll`, stretched while idle.
-    idle_poll: Duration,
+    /// What claim rounds carry from one to the next ([`claim`]).
+    rounds: claim::Rounds,
+    /// The other workers claiming from this queue ([`share`]).
+    peers: share::Peers,
+    /// Heartbeats, others' claims watched for expiry, cancel requests ([`lease`]).
+    leases: lease::Leases,
+    /// Finished jobs and the publish under way ([`publish`]).
+    publishing: publish::Publishing,
+    /// Whether we are connected, and how the hub answers lately ([`stop`]).
+    health: stop::Health,
     draining: bool,
     /// Asked to stop a second time: cancel, and do not wait on the hub.
     hurry: bool,
-    /// Connected and registered ([`Worker::connect`]).
-    started: bool,
-    /// The hub's refusal was told since it last answered.
-    refusal_told: bool,
-    backoff: Backoff,
-    next_heartbeat: Instant,
-    next_cancel_check: Instant,
     registration: registry::Registration,
     live_logs: live_log::LiveLogs,
     masker: mask::Masker,
@@ -314,9 +255,8 @@ impl Worker {
         let publish_linger = if hub.watch_path().is_some() { Duration::ZERO } else { PUBLISH_LINGER };
         Worker {
             hub,
-            next_heartbeat: Instant::now() + cfg.lease / 3,
-            next_cancel_check: Instant::now() + cancel_check_every(&cfg),
-            idle_poll: cfg.poll,
+            leases: lease::Leases::new(&cfg),
+            rounds: claim::Rounds::new(&cfg),
             registration: registry::Registration::new(&cfg),
             live_logs: live_log::LiveLogs::new(cfg.log_interval),
             masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
@@ -325,27 +265,12 @@ impl Worker {
             tx,
             rx,
             active: HashMap::new(),
-            to_publish: Vec::new(),
-            publishing: 0,
-            publish_alone: false,
-            publish_linger,
-            queue_busy: false,
+            publishing: publish::Publishing::new(publish_linger),
             chain,
-            watched_claims: HashMap::new(),
-            claim_docs: HashMap::new(),
-            sharers_seen: HashMap::new(),
-            registration_reads: 0,
-            registrations_read: Instant::now(),
-            sharers_unsure: false,
-            front_since: HashMap::new(),
-            job_docs: HashMap::new(),
-            spread: 1,
-            leftover: None,
+            peers: share::Peers::default(),
+            health: stop::Health::default(),
             draining: false,
             hurry: false,
-            started: false,
-            refusal_told: false,
-            backoff: Backoff::default(),
             summary: Summary::default(),
         }
     }
@@ -381,21 +306,21 @@ impl Worker {
             // not two. Else the result goes at once, without waiting for a
             // look at the queue first.
             let claiming = free > 0 && !self.draining && !lingering;
-            let combine = claiming && self.queue_busy;
-            if !combine && !lingering && self.publish_due() && self.backoff.ready() {
+            let combine = claiming && self.rounds.busy;
+            if !combine && !lingering && self.publish_due() && self.health.backoff.ready() {
                 busy |= self.publish();
             }
-            let holding = !self.active.is_empty() || self.to_publish.iter().any(|p| p.claim.is_some());
-            if holding && Instant::now() >= self.next_heartbeat && self.backoff.ready() {
+            let holding = !self.active.is_empty() || self.publishing.queue.iter().any(|p| p.claim.is_some());
+            if holding && Instant::now() >= self.leases.next_heartbeat && self.health.backoff.ready() {
                 self.heartbeat();
             }
             self.housekeeping();
-            let idle = self.active.is_empty() && self.to_publish.is_empty();
+            let idle = self.active.is_empty() && self.publishing.queue.is_empty();
             if self.draining && idle || self.leaving() {
                 break;
             }
             let mut found_work = false;
-            if claiming && self.backoff.ready() {
+            if claiming && self.health.backoff.ready() {
                 match self.claim_round(free) {
                     Ok(round) => {
                         found_work = round.eligible > 0;
@@ -403,14 +328,15 @@ impl Worker {
                     }
                     Err(e) => self.hub_failed(e),
                 }
-            } else if !self.active.is_empty() && self.backoff.ready() {
+            } else if !self.active.is_empty() && self.health.backoff.ready() {
                 // No claim round to see cancel requests in: look for them alone.
                 if let Err(e) = self.check_cancels() {
                     self.hub_failed(e);
                 }
             }
-            self.idle_poll = next_idle_poll(self.idle_poll, &self.cfg, found_work || !self.active.is_empty());
-            if self.cfg.once && idle && !found_work && self.backoff.ready() {
+            self.rounds.idle_poll =
+                next_idle_poll(self.rounds.idle_poll, &self.cfg, found_work || !self.active.is_empty());
+            if self.cfg.once && idle && !found_work && self.health.backoff.ready() {
                 break;
             }
             if busy {
@@ -431,7 +357,7 @@ impl Worker {
 
     /// The registration and live logs, when due; failures only delay them.
     fn housekeeping(&mut self) {
-        if !self.backoff.ready() {
+        if !self.health.backoff.ready() {
             return;
         }
         if self.registration.due() {
@@ -455,18 +381,18 @@ impl Worker {
 
     fn next_wake(&self) -> Duration {
         let now = Instant::now();
-        let mut wait = self.idle_poll.min(self.registration.next().saturating_duration_since(now));
+        let mut wait = self.rounds.idle_poll.min(self.registration.next().saturating_duration_since(now));
         if !self.active.is_empty() {
-            wait = wait.min(self.next_heartbeat.saturating_duration_since(now));
+            wait = wait.min(self.leases.next_heartbeat.saturating_duration_since(now));
             wait = wait.min(self.live_logs.next().saturating_duration_since(now));
         }
-        if let Some(oldest) = self.to_publish.iter().map(|p| p.at).min().filter(|_| self.lingering()) {
-            wait = wait.min((oldest + self.publish_linger).saturating_duration_since(now));
+        if let Some(oldest) = self.publishing.queue.iter().map(|p| p.at).min().filter(|_| self.lingering()) {
+            wait = wait.min((oldest + self.publishing.linger).saturating_duration_since(now));
         }
-        if let Some(retry) = self.to_publish.iter().filter_map(|p| p.retry_at).min() {
+        if let Some(retry) = self.publishing.queue.iter().filter_map(|p| p.retry_at).min() {
             wait = wait.min(retry.saturating_duration_since(now));
         }
-        if let Some(r) = self.backoff.remaining() {
+        if let Some(r) = self.health.backoff.remaining() {
             wait = wait.max(r).min(self.cfg.poll.max(r));
         }
         wait
@@ -477,7 +403,7 @@ impl Worker {
             // Only a local hub's watcher sends it, where a look at the
             // cancel requests is a listing of a few refs: a `git ci cancel`
             // of a running job is seen at once, not at the next poll.
-            Wake::RefsChanged => self.next_cancel_check = Instant::now(),
+            Wake::RefsChanged => self.leases.next_cancel_check = Instant::now(),
             Wake::Started(id, interrupter, log_path) => {
                 if let Some(a) = self.active.get_mut(&id) {
                     a.log_path = Some(log_path);
@@ -506,40 +432,6 @@ impl Worker {
             }
         }
     }
-}
-
-/// What one look at the queue found.
-struct Round {
-    eligible: usize,
-    retry_now: bool,
-}
-
-/// A job we may claim: fresh, or a steal of a claim expired on our clock.
-#[derive(Clone)]
-struct Candidate {
-    queued: Queued,
-    job: Job,
-    json: Vec<u8>,
-    steal: Option<(ObjectId, Claim)>,
-}
-
-/// A claim round's snapshot, carried to its batch.
-struct Batch {
-    snap: Snapshot,
-    /// Jobs of the snapshot not to claim: ours already, or lost to others.
-    taken: HashSet<JobId>,
-    read_at: Instant,
-    /// How many jobs of the snapshot we could have claimed.
-    eligible: usize,
-}
-
-/// The rest of the last snapshot, for the next claim round.
-struct Leftover {
-    read_at: Instant,
-    snap: Snapshot,
-    /// Jobs this worker claimed since, or lost to others: they are in the
-    /// snapshot still.
-    taken: HashSet<JobId>,
 }
 
 /// Wakes the worker when the hub's refs change on disk.

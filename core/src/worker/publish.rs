@@ -13,6 +13,51 @@ pub(super) const PUBLISH_LINGER: Duration = Duration::from_millis(50);
 /// it is tried again.
 const UNWRITABLE_WAIT_MAX: Duration = Duration::from_secs(60);
 
+/// Finished jobs on their way to the hub.
+pub(super) struct Publishing {
+    /// In the order they finished, but for a retried one put back in front.
+    pub(super) queue: Vec<Unpublished>,
+    /// How many of `queue`, from the front, the publish being pushed holds.
+    pub(super) in_flight: usize,
+    /// The hub's guard refused a publish of several jobs: publish them one
+    /// at a time until none is left, to learn which one it refuses.
+    pub(super) alone: bool,
+    /// How long a result may wait for others to share its publish.
+    pub(super) linger: Duration,
+}
+
+impl Publishing {
+    pub(super) fn new(linger: Duration) -> Publishing {
+        Publishing { queue: Vec::new(), in_flight: 0, alone: false, linger }
+    }
+}
+
+/// A finished job waiting for its publishing transaction.
+pub(super) struct Unpublished {
+    pub(super) job: Option<Job>,
+    pub(super) entry: Entry,
+    pub(super) release: Release,
+    /// The hub applied the release in a publish it took only in part: the
+    /// job's live refs are gone (so it is ours to publish, no one else's),
+    /// its result is still to go.
+    pub(super) released: bool,
+    /// When it was ready to publish.
+    pub(super) at: Instant,
+    /// The hub's guard refused its result once: it is now the `error`
+    /// result that fits ([`unpublishable`]).
+    pub(super) refused: bool,
+    /// Our claim on it, renewed by heartbeats until it is published: a
+    /// publish held up past the lease must not let another worker run the
+    /// job again. `None` for a job we did not claim (published unrun), or
+    /// whose claim we lost.
+    pub(super) claim: Option<Claim>,
+    /// Its objects could not be written (a full cache disk) this many
+    /// times in a row; it waits until `retry_at`, behind the others.
+    pub(super) unwritable: u32,
+    pub(super) retry_at: Option<Instant>,
+    pub(super) _workdir: Option<tempfile::TempDir>,
+}
+
 impl Worker {
     pub(super) fn ran(&mut self, ran: Ran) {
         let id = ran.entry.id.clone();
@@ -36,7 +81,7 @@ impl Worker {
             log: live_tail,
         };
         let workdir = ran.workdir;
-        self.to_publish.push(Pending {
+        self.publishing.queue.push(Unpublished {
             claim: Some(active.claim),
             job: Some(active.job),
             entry: ran.entry,
@@ -73,17 +118,17 @@ impl Worker {
     /// Whether a publish has a result to carry now.
     pub(super) fn publish_due(&self) -> bool {
         let now = Instant::now();
-        self.to_publish.iter().any(|p| p.retry_at.is_none_or(|t| t <= now))
+        self.publishing.queue.iter().any(|p| p.retry_at.is_none_or(|t| t <= now))
     }
 
     /// The objects and ref edits that publish everything finished.
     pub(super) fn publish_edits(&mut self) -> Result<(Append, Vec<RefEdit>), HubError> {
         let now = Instant::now();
         // Results waiting out a failure go behind the others (a stable sort).
-        self.to_publish.sort_by_key(|p| p.retry_at.is_some_and(|t| t > now));
-        let due = self.to_publish.iter().take_while(|p| p.retry_at.is_none_or(|t| t <= now)).count();
-        self.publishing = if self.publish_alone { due.min(1) } else { due };
-        let finished: Vec<(&Entry, Option<&Release>)> = self.to_publish[..self.publishing]
+        self.publishing.queue.sort_by_key(|p| p.retry_at.is_some_and(|t| t > now));
+        let due = self.publishing.queue.iter().take_while(|p| p.retry_at.is_none_or(|t| t <= now)).count();
+        self.publishing.in_flight = if self.publishing.alone { due.min(1) } else { due };
+        let finished: Vec<(&Entry, Option<&Release>)> = self.publishing.queue[..self.publishing.in_flight]
             .iter()
             .map(|p| (&p.entry, (!p.released).then_some(&p.release)))
             .collect();
@@ -100,11 +145,11 @@ impl Worker {
     /// go on. It is kept, not turned into an error: space may come back,
     /// and its claim stays ours by heartbeat meanwhile.
     fn unwritable(&mut self, e: &HubError) {
-        if self.publishing > 1 {
-            self.publish_alone = true;
+        if self.publishing.in_flight > 1 {
+            self.publishing.alone = true;
             return;
         }
-        let Some(p) = self.to_publish.first_mut().filter(|_| self.publishing == 1) else { return };
+        let Some(p) = self.publishing.queue.first_mut().filter(|_| self.publishing.in_flight == 1) else { return };
         p.unwritable += 1;
         let wait = Duration::from_secs(1 << p.unwritable.min(6)).min(UNWRITABLE_WAIT_MAX);
         p.retry_at = Some(Instant::now() + wait);
@@ -116,9 +161,9 @@ impl Worker {
     pub(super) fn on_published(&mut self, append: &Append) {
         self.hub_ok();
         self.chain.applied(append);
-        let done: Vec<Pending> = self.to_publish.drain(..self.publishing).collect();
-        self.publishing = 0;
-        self.publish_alone &= !self.to_publish.is_empty();
+        let done: Vec<Unpublished> = self.publishing.queue.drain(..self.publishing.in_flight).collect();
+        self.publishing.in_flight = 0;
+        self.publishing.alone &= !self.publishing.queue.is_empty();
         for p in done {
             self.published(p);
         }
@@ -153,20 +198,20 @@ impl Worker {
     /// refused, given up (its claim expires: the hub will not take its
     /// results from anyone). Returns whether to go again at once.
     pub(super) fn publish_refused(&mut self, e: HubError) -> bool {
-        if self.publishing > 1 {
-            self.publish_alone = true;
+        if self.publishing.in_flight > 1 {
+            self.publishing.alone = true;
             return true;
         }
-        let p = self.to_publish.remove(0);
+        let p = self.publishing.queue.remove(0);
         let id = p.entry.id.clone();
         if p.refused {
             self.emit(Event::HubError { error: format!("gave up publishing {id}: {e}") });
-            self.publish_alone &= !self.to_publish.is_empty();
-            return !self.to_publish.is_empty();
+            self.publishing.alone &= !self.publishing.queue.is_empty();
+            return !self.publishing.queue.is_empty();
         }
         self.emit(Event::HubError { error: format!("{e}; publishing {id} as an error instead") });
         let entry = unpublishable::fitting_error(p.entry, e.message());
-        self.to_publish.insert(0, Pending { entry, refused: true, ..p });
+        self.publishing.queue.insert(0, Unpublished { entry, refused: true, ..p });
         true
     }
 
@@ -174,8 +219,8 @@ impl Worker {
     /// on a remote hub every publish is a push, and jobs claimed together
     /// tend to end together.
     pub(super) fn lingering(&self) -> bool {
-        let oldest = self.to_publish.iter().map(|p| p.at).min();
-        !self.active.is_empty() && !self.draining && oldest.is_some_and(|at| at.elapsed() < self.publish_linger)
+        let oldest = self.publishing.queue.iter().map(|p| p.at).min();
+        !self.active.is_empty() && !self.draining && oldest.is_some_and(|at| at.elapsed() < self.publishing.linger)
     }
 
     /// A publish the hub took only in part. Its `done` ref is the one that
@@ -188,17 +233,17 @@ impl Worker {
         if moved {
             self.chain.applied(append);
         }
-        for mut p in std::mem::take(&mut self.to_publish) {
+        for mut p in std::mem::take(&mut self.publishing.queue) {
             p.released |= applied.contains(&p.release.queue_ref);
             if moved && p.released {
                 self.published(p);
             } else {
-                self.to_publish.push(p);
+                self.publishing.queue.push(p);
             }
         }
     }
 
-    pub(super) fn published(&mut self, p: Pending) {
+    pub(super) fn published(&mut self, p: Unpublished) {
         if p.entry.result.attempt > 1 {
             // An earlier attempt's worker may have left its live log (it
             // was cut off, or pushed it before it learnt of the steal).
@@ -228,7 +273,7 @@ impl Worker {
         let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
         self.chain.reset(tip);
         let tips: Vec<(String, ObjectId)> = tip.map(|t| (self.cfg.name.clone(), t)).into_iter().collect();
-        for mut p in std::mem::take(&mut self.to_publish) {
+        for mut p in std::mem::take(&mut self.publishing.queue) {
             let id = p.entry.id.clone();
             let queued = snap.queued.iter().any(|q| q.id == id && q.value == p.release.queue_value);
             if matches!(done::find(&*self.hub, &tips, &id), Ok(Some(_))) {
@@ -236,7 +281,7 @@ impl Worker {
                 self.published(p);
             } else if p.released {
                 // We hold its finish token: publish it, whatever moved.
-                self.to_publish.push(p);
+                self.publishing.queue.push(p);
             } else if !queued {
                 self.emit(Event::Overtaken { id: id.clone() });
                 if let Some(c) = p.release.claim.filter(|c| snap.claims.get(&id) == Some(c)) {
@@ -252,7 +297,7 @@ impl Worker {
                 // would otherwise fail every publish).
                 p.release.cancel = snap.cancels.get(&id).copied();
                 p.release.pin = self.hub.refresh_ref(&refs::pin(&id))?;
-                self.to_publish.push(p);
+                self.publishing.queue.push(p);
             }
         }
         Ok(())

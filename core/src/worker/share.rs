@@ -14,11 +14,25 @@
 //! so two workers that disagree (one saw a name the other did not yet)
 //! cost at worst a lost race, as without it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use crate::id::JobId;
+
+/// The other workers claiming from the queue, as far as we know them.
+#[derive(Default)]
+pub(super) struct Peers {
+    /// Workers last seen claiming, by name: see [`super::Worker::sharers`].
+    pub(super) seen: HashMap<String, Instant>,
+    /// How many times we read every worker's registration to learn them,
+    /// and when last.
+    pub(super) reads: u32,
+    pub(super) read_at: Option<Instant>,
+    /// A lost race since that read says we do not know them all.
+    pub(super) unsure: bool,
+}
 
 /// The names of the workers sharing the queue, ours among them, each with
 /// its hash (a claim round ranks every name for every candidate job).

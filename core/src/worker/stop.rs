@@ -10,9 +10,20 @@ use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
+use super::backoff::Backoff;
 use super::registry::NameError;
 use super::{Event, Worker};
 use crate::hub::HubError;
+
+/// Whether the worker is on the hub, and how the hub answered lately.
+#[derive(Default)]
+pub(super) struct Health {
+    /// Connected and registered ([`Worker::connect`]).
+    pub(super) connected: bool,
+    /// The hub's refusal was told since it last answered.
+    pub(super) refusal_told: bool,
+    pub(super) backoff: Backoff,
+}
 
 impl Worker {
     /// Connects: takes the worker's name on the hub and reads its `done`
@@ -20,7 +31,7 @@ impl Worker {
     /// asked to stop first; an error when the name is another live
     /// worker's. [`Worker::run`] does it when it was not done before.
     pub fn connect(&mut self) -> Result<bool, NameError> {
-        if self.started {
+        if self.health.connected {
             return Ok(true);
         }
         loop {
@@ -29,7 +40,7 @@ impl Worker {
                 Err(NameError::Hub(e)) => self.hub_failed(e),
                 Err(taken) => return Err(taken),
             }
-            if !self.sleep_unless_stopped(self.backoff.remaining().unwrap_or_default()) {
+            if !self.sleep_unless_stopped(self.health.backoff.remaining().unwrap_or_default()) {
                 return Ok(false);
             }
         }
@@ -39,13 +50,13 @@ impl Worker {
                 Ok(tip) => break tip,
                 Err(e) => self.hub_failed(e),
             }
-            if !self.sleep_unless_stopped(self.backoff.remaining().unwrap_or_default()) {
+            if !self.sleep_unless_stopped(self.health.backoff.remaining().unwrap_or_default()) {
                 return Ok(false);
             }
         };
         self.hub_ok();
         self.chain.reset(tip);
-        self.started = true;
+        self.health.connected = true;
         Ok(true)
     }
 
@@ -71,20 +82,20 @@ impl Worker {
     /// failed: the results still unpublished are left (their claims lapse
     /// and other workers run those jobs again), said in one event.
     pub(super) fn leaving(&mut self) -> bool {
-        let stuck = self.hurry && self.draining && self.active.is_empty() && !self.to_publish.is_empty();
-        if !stuck || self.backoff.ready() {
+        let stuck = self.hurry && self.draining && self.active.is_empty() && !self.publishing.queue.is_empty();
+        if !stuck || self.health.backoff.ready() {
             return false;
         }
-        let ids = self.to_publish.iter().map(|p| p.entry.id.clone()).collect();
+        let ids = self.publishing.queue.iter().map(|p| p.entry.id.clone()).collect();
         self.emit(Event::Unpublished { ids });
         true
     }
 
     pub(super) fn hub_failed(&mut self, e: HubError) {
         if e.is_refusal() {
-            let retry_in = self.backoff.refused();
-            if !self.refusal_told {
-                self.refusal_told = true;
+            let retry_in = self.health.backoff.refused();
+            if !self.health.refusal_told {
+                self.health.refusal_told = true;
                 let fix = match &e {
                     HubError::Denied { cause, .. } => cause.fix().to_owned(),
                     _ => "the hub's hooks or permissions refused the push: see what it said, give this user push \
@@ -95,7 +106,7 @@ impl Worker {
             }
             return;
         }
-        let retry_in = self.backoff.fail();
+        let retry_in = self.health.backoff.fail();
         match e {
             HubError::Unreachable { .. } => self.emit(Event::HubUnreachable { error: e.to_string(), retry_in }),
             other => self.emit(Event::HubError { error: other.to_string() }),
@@ -103,8 +114,8 @@ impl Worker {
     }
 
     pub(super) fn hub_ok(&mut self) {
-        if self.backoff.succeed() {
-            self.refusal_told = false;
+        if self.health.backoff.succeed() {
+            self.health.refusal_told = false;
             self.emit(Event::HubBack);
         }
     }

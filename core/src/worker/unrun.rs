@@ -2,11 +2,13 @@
 //! (poisoned), or claims that expired `max_attempts` times (exhausted).
 
 use super::*;
+use claim::JobDoc;
+use publish::Unpublished;
 
 impl Worker {
     pub(super) fn job_doc(&mut self, q: &Queued) -> JobDoc {
         let hub = Arc::clone(&self.hub);
-        self.job_docs.entry((q.id.clone(), q.value)).or_insert_with(|| q.read_job(&*hub)).clone()
+        self.rounds.job_docs.entry((q.id.clone(), q.value)).or_insert_with(|| q.read_job(&*hub)).clone()
     }
 
     /// A job whose document is unusable is published as `error` unrun.
@@ -17,7 +19,7 @@ impl Worker {
         reason: String,
         raw: Vec<u8>,
     ) -> Result<(), HubError> {
-        if self.to_publish.iter().any(|p| p.entry.id == q.id) {
+        if self.publishing.queue.iter().any(|p| p.entry.id == q.id) {
             return Ok(());
         }
         let pin = queue::pin_of(&*self.hub, &q.id, None)?;
@@ -67,7 +69,7 @@ impl Worker {
         let at = Instant::now();
         let (released, refused, claim, _workdir) = (false, false, None, None);
         let (unwritable, retry_at) = (0, None);
-        self.to_publish.push(Pending {
+        self.publishing.queue.push(Unpublished {
             job,
             entry,
             release,
