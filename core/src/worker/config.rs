@@ -1,0 +1,142 @@
+//! A worker's settings ([`Config`]), what it reports ([`Event`]) and what
+//! its owner may tell it ([`Control`]): the worker's interface, apart from
+//! its loop.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::id::JobId;
+use crate::model::{Job, JobResult};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    /// Queues served; empty serves every queue.
+    pub queues: Vec<String>,
+    /// `os` and `arch` are always there; jobs' `requires` must be a subset.
+    pub labels: BTreeMap<String, String>,
+    pub jobs: usize,
+    /// Exit once nothing this worker can run is pending or running.
+    pub once: bool,
+    pub poll: Duration,
+    /// An idle worker doubles its poll interval after each look that finds
+    /// nothing, up to this, and goes back to `poll` when it finds work: a
+    /// large fleet then costs a hosted hub few reads. `poll` (the default)
+    /// keeps the interval fixed.
+    pub poll_max: Duration,
+    pub lease: Duration,
+    pub work_dir: PathBuf,
+    pub log_cap: u64,
+    pub kill_grace: Duration,
+    /// Only these jobs (for `git ci run`).
+    pub only: Option<HashSet<JobId>>,
+    /// Variables given to every job whose values are masked in logs.
+    pub secrets: Vec<(String, String)>,
+    /// An ssh allowed-signers file: run only commits signed by one of them.
+    pub require_signed: Option<PathBuf>,
+    /// How often a running job's log tail is pushed to `refs/ci/logs/<id>`.
+    pub log_interval: Duration,
+    /// How many results our `done` tip holds before a publish rolls them
+    /// into `refs/ci/archive/<name>` ([`crate::chain`]).
+    pub roll_at: usize,
+    /// The sandbox jobs run in, and which jobs get `secrets`.
+    pub isolation: crate::isolation::Isolation,
+}
+
+impl Config {
+    /// A worker with the documented defaults: every queue, one job at a
+    /// time, 60 s leases, 2 s polls, 16 MiB logs.
+    pub fn new(name: impl Into<String>, work_dir: PathBuf) -> Config {
+        Config {
+            name: name.into(),
+            queues: vec![],
+            labels: Self::default_labels(),
+            jobs: 1,
+            once: false,
+            poll: Duration::from_secs(2),
+            poll_max: Duration::from_secs(2),
+            lease: Duration::from_secs(60),
+            work_dir,
+            log_cap: 16 << 20,
+            kill_grace: Duration::from_secs(10),
+            only: None,
+            secrets: vec![],
+            require_signed: None,
+            log_interval: Duration::from_secs(3),
+            roll_at: crate::chain::ROLL_AT,
+            isolation: Default::default(),
+        }
+    }
+
+    pub fn default_labels() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("os".to_owned(), std::env::consts::OS.to_owned()),
+            ("arch".to_owned(), std::env::consts::ARCH.to_owned()),
+        ])
+    }
+
+    pub(super) fn serves(&self, queue: &str) -> bool {
+        crate::model::serves(&self.queues, queue)
+    }
+
+    pub(super) fn can_run(&self, job: &Job) -> bool {
+        job.spec.requires.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// What the worker tells its user about; rendering is the caller's job.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Claimed {
+        job: Box<Job>,
+        attempt: u32,
+    },
+    Published {
+        job: Option<Box<Job>>,
+        result: Box<JobResult>,
+    },
+    /// Another worker claimed it first; we moved on.
+    LostRace {
+        id: JobId,
+    },
+    /// Our claim was stolen (we were too slow to heartbeat): the run was
+    /// stopped and its result dropped.
+    Stolen {
+        id: JobId,
+    },
+    /// Someone else published the job first (a cancel while we ran it).
+    Overtaken {
+        id: JobId,
+    },
+    HubUnreachable {
+        error: String,
+        retry_in: Duration,
+    },
+    /// The hub refused us (credentials, rights, a hook): told once, with
+    /// what to fix; no claims until a try every few minutes goes through.
+    HubRefused {
+        error: String,
+        fix: String,
+        retry_in: Duration,
+    },
+    /// Stopped before these results could be published; their claims
+    /// lapse and other workers run the jobs again.
+    Unpublished {
+        ids: Vec<JobId>,
+    },
+    HubBack,
+    HubError {
+        error: String,
+    },
+    Draining,
+}
+
+/// Sent from signal handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Stop claiming, finish and publish running jobs, exit.
+    Drain,
+    /// Cancel running jobs, publish them as cancelled, exit.
+    CancelAll,
+}
