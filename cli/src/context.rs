@@ -34,6 +34,28 @@ pub fn hub(flag: Option<&str>, repo: Option<&gix::Repository>, owner: &str) -> C
     })
 }
 
+/// The hub that holds `ids`: with no --hub, this repository when it holds
+/// the first of them, else the usual hub. `git ci run` publishes into the
+/// clone it runs in, so the ids it prints live there even when an `origin`
+/// (the usual hub) exists; every id printed must open from the same place.
+pub fn hub_holding(
+    flag: Option<&str>,
+    repo: Option<&gix::Repository>,
+    owner: &str,
+    ids: &[git_ci_core::JobId],
+) -> CliResult<Arc<dyn Hub>> {
+    if let (None, Some(repo), Some(id)) = (flag, repo, ids.first())
+        && let Some((location, _)) = locate(None, Some(repo))
+        && location != HubLocation::Path(repo.git_dir().to_path_buf())
+        && let Ok(here) = open_at(&HubLocation::Path(repo.git_dir().to_path_buf()), Some(repo), owner)
+        && let Ok(board) = git_ci_core::state::Board::read(&*here)
+        && matches!(board.view(&*here, id), Ok(Some(_)))
+    {
+        return Ok(here);
+    }
+    hub(flag, repo, owner)
+}
+
 pub fn open_at(location: &HubLocation, repo: Option<&gix::Repository>, owner: &str) -> Result<Arc<dyn Hub>, HubError> {
     let from = repo.map(|r| r.git_dir().to_path_buf());
     Ok(Arc::from(open_hub(location, from.as_deref(), owner)?))

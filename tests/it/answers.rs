@@ -74,3 +74,22 @@ fn status_filters_before_the_limit_by_state_job_worker_branch_and_time() {
     let bad = env.ci(&repo, &["status", "--hub", &hub, "--since", "yesterday-ish"]).expect(2);
     assert!(bad.stderr().contains("--since"), "{}", bad.stderr());
 }
+
+/// Item 9: in a clone with an `origin`, `run` publishes into the clone and
+/// prints `see 'git ci log ID'`, which `log` and `show` looked up on the
+/// origin alone ("no job ID on the hub", exit 2).
+#[test]
+fn ids_printed_by_run_open_with_log_and_show_from_the_same_directory() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.broken]\nrun = \"echo about to fail; exit 3\"\n");
+    env.git(&repo, &["remote", "add", "origin", &hub]);
+    let run = env.ci(&repo, &["run"]).expect(1);
+    let err = run.stderr();
+    let id = err.split("git ci log ").nth(1).and_then(|s| s.split('`').next()).expect("run names the log");
+    let log = env.ci(&repo, &["log", id]).expect(0);
+    assert!(log.stdout().contains("about to fail"), "{}", log.stdout());
+    let show = env.ci(&repo, &["show", "--json", id]).expect(0).json();
+    assert_eq!(show["state"], "failed");
+    // The origin is still the hub for what it holds: --hub names it alone.
+    env.ci(&repo, &["show", "--hub", &hub, id]).expect(2);
+}

@@ -28,7 +28,7 @@ pub struct LogArgs {
 pub fn cmd_log(ui: &Ui, args: LogArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", std::slice::from_ref(&id))?;
     let view = show::find(&*hub, &id)?;
     if view.state.is_finished() {
         return print_final(ui, &*hub, &view, 0);

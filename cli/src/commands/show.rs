@@ -25,7 +25,7 @@ pub struct ShowArgs {
 pub fn cmd_show(ui: &Ui, args: ShowArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", std::slice::from_ref(&id))?;
     let view = find(&*hub, &id)?;
     if args.json {
         ui.out(&serde_json::to_string_pretty(&document(&view)).expect("plain JSON"));
