@@ -93,3 +93,43 @@ fn ids_printed_by_run_open_with_log_and_show_from_the_same_directory() {
     // The origin is still the hub for what it holds: --hub names it alone.
     env.ci(&repo, &["show", "--hub", &hub, id]).expect(2);
 }
+
+/// Item 10: `run -q` printed nothing when a job failed (exit 1).
+#[test]
+fn quiet_runs_still_name_their_failures() {
+    let env = TestEnv::new();
+    let repo = env.project("p", "[job.broken]\nrun = \"exit 3\"\n\n[job.fine]\nrun = \"true\"\n");
+    let run = env.ci(&repo, &["run", "-q"]).expect(1);
+    let err = run.stderr();
+    assert!(err.contains("broken") && err.contains("git ci log "), "the failure is named: {err}");
+    assert!(err.contains("1 passed, 1 failed"), "{err}");
+    assert!(!err.contains("fine"), "no progress lines under -q: {err}");
+    let passing = env.ci(&repo, &["run", "-q", "--job", "fine", "--force"]).expect(0);
+    assert_eq!(passing.stderr(), "", "nothing to say when all passed");
+}
+
+/// Item 10: `-v` wrote colour escapes into a log file.
+#[test]
+fn verbose_logs_into_a_file_are_plain_text() {
+    let env = TestEnv::new();
+    let repo = env.project("p", "[job.check]\nrun = \"true\"\n");
+    let log = env.ci(&repo, &["-v", "run"]).expect(0);
+    let err = log.stderr();
+    assert!(err.contains("git rev-parse"), "-v logs git commands: {err}");
+    assert!(!err.contains('\x1b'), "escape codes in a file: {err:?}");
+}
+
+/// Item 10: `submitted_by` ignored GIT_COMMITTER_EMAIL/NAME: it follows
+/// git's identity rules, as `git commit` does.
+#[test]
+fn submitters_are_who_git_says_commits() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.check]\nrun = \"true\"\n");
+    env.git(&repo, &["config", "user.email", "config@example.com"]);
+    env.git(&repo, &["config", "user.name", "Config Name"]);
+    // The test environment sets GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL,
+    // which win over the config for git, so for git-ci too.
+    let id = submit(&env, &repo, &hub, &[]);
+    let show = env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).expect(0).json();
+    assert_eq!(show["submitted_by"], "Test Committer <committer@example.com>");
+}
