@@ -133,3 +133,61 @@ fn submitters_are_who_git_says_commits() {
     let show = env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).expect(0).json();
     assert_eq!(show["submitted_by"], "Test Committer <committer@example.com>");
 }
+
+/// Item 11: `submit` had no `--priority`, and priority was in no help.
+#[test]
+fn submit_sets_the_priority_and_says_so_in_its_help() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.check]\nrun = \"true\"\npriority = 2\n");
+    let show = |id: &str| env.ci(&repo, &["show", "--hub", &hub, "--json", id]).expect(0).json();
+    assert_eq!(show(&submit(&env, &repo, &hub, &[]))["priority"], 2, "the file's own");
+    assert_eq!(show(&submit(&env, &repo, &hub, &["--priority", "7"]))["priority"], 7);
+    assert_eq!(show(&submit(&env, &repo, &hub, &["--priority", "-3"]))["priority"], -3);
+    env.ci(&repo, &["submit", "--hub", &hub, "--priority", "high"]).expect(2);
+    let help = env.ci(&repo, &["submit", "-h"]).expect(0).stdout();
+    assert!(help.contains("--priority <N>"), "{help}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains("--priority"), "the README says how to use it");
+}
+
+/// Item 11: an ad-hoc job was always `adhoc`; `--name` names it.
+#[test]
+fn ad_hoc_jobs_take_a_name() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.check]\nrun = \"true\"\n");
+    let id = submit(&env, &repo, &hub, &["--run", "true", "--name", "bench-parser"]);
+    let show = env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).expect(0).json();
+    assert_eq!(show["name"], "bench-parser");
+    assert_eq!(show["ad_hoc"], true);
+    // A name with nothing to name, or one that cannot be a name: refused.
+    env.ci(&repo, &["submit", "--hub", &hub, "--name", "x"]).expect(2);
+    let bad = env.ci(&repo, &["submit", "--hub", &hub, "--run", "true", "--name", "a b"]).expect(2);
+    assert!(bad.stderr().contains("--name \"a b\" is not allowed"), "{}", bad.stderr());
+}
+
+/// Item 11: a second worker under a name in use is refused, on this
+/// machine (the name's lock) and on another (the hub's registration).
+#[test]
+fn a_second_worker_under_the_same_name_is_refused() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.check]\nrun = \"true\"\n");
+    let _first = env.spawn_ci(&repo, &["worker", "--hub", &hub, "--name", "w", "--poll", "100ms"]);
+    let registered = || env.ci_refs(Path::new(&hub)).iter().any(|(name, _)| name == "refs/ci/workers/w");
+    crate::env::wait_until(std::time::Duration::from_secs(20), "the first worker to register", registered);
+    let here = env.ci(&repo, &["worker", "--hub", &hub, "--name", "w", "--once"]).expect(2);
+    assert!(here.stderr().contains("already runs as \"w\""), "{}", here.stderr());
+    // Another machine: another cache, so only the hub can tell.
+    let mut elsewhere = env.ci_cmd(&repo, &["worker", "--hub", &hub, "--name", "w", "--once"]);
+    elsewhere.env("GIT_CI_CACHE_DIR", env.path("other-cache"));
+    let elsewhere = crate::env::Run(elsewhere.output().unwrap()).expect(2);
+    assert!(elsewhere.stderr().contains("another worker runs as \"w\""), "{}", elsewhere.stderr());
+}
+
+/// Item 11: `log --follow -h` said it waits and then prints; it streams.
+#[test]
+fn log_follow_help_says_it_streams() {
+    let env = TestEnv::new();
+    let help = env.ci(&env.path(""), &["log", "-h"]).expect(0).stdout();
+    assert!(help.contains("as it grows"), "{help}");
+    assert!(!help.contains("then print its log"), "{help}");
+}

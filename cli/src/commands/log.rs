@@ -18,7 +18,8 @@ use crate::ui::Ui;
 pub struct LogArgs {
     /// The job id.
     pub job: String,
-    /// Wait for a pending or running job to finish, then print its log.
+    /// For a pending or running job: print its log as it grows (from the
+    /// live tail the worker pushes), until the job finishes.
     #[arg(long)]
     pub follow: bool,
     #[command(flatten)]
