@@ -191,3 +191,30 @@ fn log_follow_help_says_it_streams() {
     assert!(help.contains("as it grows"), "{help}");
     assert!(!help.contains("then print its log"), "{help}");
 }
+
+/// Item 8: a job that requires what no live worker has sat pending
+/// silently; `show` and `submit --wait` say why.
+#[test]
+fn a_job_no_live_worker_can_run_says_why_it_waits() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.check]\nrun = \"true\"\n");
+    let id = submit(&env, &repo, &hub, &["--queue", "gpu", "--require", "gpu=a100"]);
+    let why = "no live worker serves queue gpu with gpu=a100";
+    let show = env.ci(&repo, &["show", "--hub", &hub, &id]).expect(0);
+    assert!(show.stdout().contains(why), "{}", show.stdout());
+    let json = env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).expect(0).json();
+    assert_eq!(json["waiting_reason"], why);
+    // A live worker that can run it: it waits its turn, no reason given.
+    let _worker = env.spawn_ci(
+        &repo,
+        &["worker", "--hub", &hub, "--name", "g", "--queue", "gpu", "--label", "gpu=a100", "--poll", "100ms"],
+    );
+    let done = || env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).json()["state"] == "passed";
+    crate::env::wait_until(std::time::Duration::from_secs(30), "the gpu worker to run it", done);
+    // `submit --wait` says it once, then waits (here, for a worker that comes).
+    let waiting = env.spawn_ci(&repo, &["submit", "--hub", &hub, "--wait", "--queue", "cpu", "--require", "os=plan9"]);
+    crate::env::wait_until(std::time::Duration::from_secs(20), "the reason", || waiting.stderr().contains("waits: "));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let err = waiting.stderr();
+    assert_eq!(err.matches("no live worker serves queue cpu with os=plan9").count(), 1, "{err}");
+}
