@@ -34,6 +34,28 @@ pub fn hub(flag: Option<&str>, repo: Option<&gix::Repository>, owner: &str) -> C
     })
 }
 
+/// The hub that holds `ids`: with no --hub, this repository when it holds
+/// the first of them, else the usual hub. `git ci run` publishes into the
+/// clone it runs in, so the ids it prints live there even when an `origin`
+/// (the usual hub) exists; every id printed must open from the same place.
+pub fn hub_holding(
+    flag: Option<&str>,
+    repo: Option<&gix::Repository>,
+    owner: &str,
+    ids: &[git_ci_core::JobId],
+) -> CliResult<Arc<dyn Hub>> {
+    if let (None, Some(repo), Some(id)) = (flag, repo, ids.first())
+        && let Some((location, _)) = locate(None, Some(repo))
+        && location != HubLocation::Path(repo.git_dir().to_path_buf())
+        && let Ok(here) = open_at(&HubLocation::Path(repo.git_dir().to_path_buf()), Some(repo), owner)
+        && let Ok(board) = git_ci_core::state::Board::read(&*here)
+        && matches!(board.view(&*here, id), Ok(Some(_)))
+    {
+        return Ok(here);
+    }
+    hub(flag, repo, owner)
+}
+
 pub fn open_at(location: &HubLocation, repo: Option<&gix::Repository>, owner: &str) -> Result<Arc<dyn Hub>, HubError> {
     let from = repo.map(|r| r.git_dir().to_path_buf());
     Ok(Arc::from(open_hub(location, from.as_deref(), owner)?))
@@ -90,19 +112,29 @@ pub fn symbolic_ref(repo: &gix::Repository, rev: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Who acts (submits, cancels, retries): git's user.email in `repo`, else $USER.
+/// Who acts (submits, cancels, retries): git's committer identity where
+/// the command runs, as `git var` finds it (GIT_COMMITTER_NAME and
+/// GIT_COMMITTER_EMAIL, then user.name and user.email, then git's own
+/// fallbacks), else $USER.
 pub fn actor(repo: Option<&gix::Repository>) -> String {
-    match repo {
-        Some(r) => submitter(r),
-        None => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-    }
+    let dir = repo.map(repo_dir).or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+    Git::new(&dir)
+        .and_then(|g| g.args(["var", "GIT_COMMITTER_IDENT"]).run())
+        .ok()
+        .and_then(|out| ident_without_date(&String::from_utf8_lossy(&out)))
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
-/// Who submits: git's user.email, else $USER.
+/// Who submits: the committer identity in `repo` (see [`actor`]).
 pub fn submitter(repo: &gix::Repository) -> String {
-    let config = repo.config_snapshot();
-    let email = config.string("user.email").map(|e| e.to_string());
-    email.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".into())
+    actor(Some(repo))
+}
+
+/// `Name <email>` of git's `Name <email> 1700000000 +0100`.
+fn ident_without_date(ident: &str) -> Option<String> {
+    let end = ident.rfind('>')?;
+    Some(ident[..=end].trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 pub fn hostname() -> String {

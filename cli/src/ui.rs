@@ -82,6 +82,11 @@ impl Ui {
         Err(CliError::Internal(format!("could not write the output to stdout: {error}")))
     }
 
+    /// A failure on stderr: `-q` quiets progress and notes, never this.
+    pub fn failure(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
     /// A note on stderr, which `-q` silences (errors do not come here).
     pub fn err(&self, line: &str) {
         if !self.quiet {

@@ -31,6 +31,7 @@ pub mod id;
 pub mod identity;
 pub mod isolation;
 pub mod junit;
+pub mod live_workers;
 pub mod mask;
 pub mod model;
 pub mod needs;

@@ -27,7 +27,7 @@ pub struct ArtifactArgs {
 pub fn cmd_artifact(ui: &Ui, args: ArtifactArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", std::slice::from_ref(&id))?;
     let view = show::find(&*hub, &id)?;
     let (Some(located), Some(result)) = (view.located, view.result) else {
         return Err(CliError::usage(format!("{id} is {}: artifacts exist once it finishes", view.state.as_str())));

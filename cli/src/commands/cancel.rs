@@ -28,7 +28,7 @@ pub fn cmd_cancel(ui: &Ui, args: CancelArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
     let repo = context::user_repo();
     let by = context::actor(repo.as_ref());
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", &ids)?;
     for id in &ids {
         // A lost race means a worker claimed the job meanwhile, or another
         // cancel published into the hub's `done` chain first: look again,

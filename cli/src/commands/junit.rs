@@ -31,7 +31,7 @@ pub struct JunitArgs {
 pub fn cmd_junit(ui: &Ui, args: JunitArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
     let repo = context::user_repo();
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", &ids)?;
     let mut views = Vec::new();
     for id in &ids {
         let view = show::find(&*hub, id)?;

@@ -18,7 +18,8 @@ use crate::ui::Ui;
 pub struct LogArgs {
     /// The job id.
     pub job: String,
-    /// Wait for a pending or running job to finish, then print its log.
+    /// For a pending or running job: print its log as it grows (from the
+    /// live tail the worker pushes), until the job finishes.
     #[arg(long)]
     pub follow: bool,
     #[command(flatten)]
@@ -28,7 +29,7 @@ pub struct LogArgs {
 pub fn cmd_log(ui: &Ui, args: LogArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", std::slice::from_ref(&id))?;
     let view = show::find(&*hub, &id)?;
     if view.state.is_finished() {
         return print_final(ui, &*hub, &view, 0);

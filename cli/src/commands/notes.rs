@@ -17,8 +17,8 @@ use crate::ui::Ui;
 
 /// Write each commit's job states as git notes under refs/notes/ci.
 ///
-/// One note per commit that has jobs on the hub, one line per job (sorted
-/// by job name, then oldest run first), replacing the ci note git-ci wrote
+/// One note per commit that has jobs on the hub, one line per job name
+/// (sorted by name): its latest run and how many runs it had, replacing the ci note git-ci wrote
 /// before. Commits without jobs, and commits outside the range, keep their
 /// notes. The notes live in this clone only: nothing is pushed.
 #[derive(Debug, Args)]
@@ -115,11 +115,15 @@ fn collect(hub: &dyn git_ci_core::Hub, commits: &[ObjectId]) -> CliResult<Vec<(O
     Ok(commits.iter().filter_map(|c| Some((*c, note_text(by_commit.get_mut(&c.to_string())?)))).collect())
 }
 
-/// One line a job, sorted by name and then by id (oldest run first), so
-/// that the same jobs always give the same note.
+/// One line a job name, sorted by name: its latest run, and how many runs
+/// it had on the commit. A commit with hundreds of ad-hoc runs still gets
+/// a note one can read, and the same jobs always give the same note.
 fn note_text(views: &mut [JobView]) -> String {
     views.sort_by(|a, b| (name(a), &a.id).cmp(&(name(b), &b.id)));
-    views.iter().map(|v| line(v) + "\n").collect()
+    views
+        .chunk_by(|a, b| name(a) == name(b))
+        .map(|runs| line(runs.last().expect("chunks are not empty"), runs.len()) + "\n")
+        .collect()
 }
 
 fn name(v: &JobView) -> &str {
@@ -127,8 +131,9 @@ fn name(v: &JobView) -> &str {
 }
 
 /// `test: failed (12.3s, 40 tests 2 failed, worker w1, job 2026...-abc)`,
-/// then `: <reason>` for an error or a cancel.
-fn line(v: &JobView) -> String {
+/// with `, latest of 3 runs` when there were more, then `: <reason>` for
+/// an error or a cancel.
+fn line(v: &JobView, runs: usize) -> String {
     let mut facts = Vec::new();
     if let Some(r) = &v.result {
         facts.push(git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)));
@@ -140,6 +145,9 @@ fn line(v: &JobView) -> String {
         facts.push(format!("worker {}", c.worker));
     }
     facts.push(format!("job {}", v.id));
+    if runs > 1 {
+        facts.push(format!("latest of {runs} runs"));
+    }
     let mut text = format!("{}: {} ({})", name(v), v.state.as_str(), facts.join(", "));
     if let Some(reason) = v.result.as_ref().and_then(|r| r.reason.as_deref()).and_then(|r| r.lines().next()) {
         text.push_str(&format!(": {reason}"));

@@ -27,9 +27,13 @@ pub struct DefinitionArgs {
     #[arg(long, value_name = "REV", conflicts_with = "run", help_heading = "Job definition")]
     pub config_from: Option<String>,
     /// An ad-hoc shell script to run (with sh -e) instead of .git-ci.toml's
-    /// jobs; its job is named `adhoc`.
+    /// jobs; its job is named `adhoc` unless --name says otherwise.
     #[arg(long, value_name = "SCRIPT", conflicts_with = "jobs", help_heading = "Job definition")]
     pub run: Option<String>,
+    /// The ad-hoc job's name (--run only), so that its runs are listed and
+    /// compared under a name that means something (`bench-parser`).
+    #[arg(long, value_name = "NAME", requires = "run", help_heading = "Job definition")]
+    pub name: Option<String>,
 }
 
 /// What `submit` changes in every job it queues.
@@ -54,6 +58,11 @@ pub struct ParamArgs {
     /// status` and `git ci junit` give their pass rate. 1 to 1000.
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Job parameters")]
     pub repeat: u32,
+    /// The jobs' priority, instead of their own (`priority` in
+    /// .git-ci.toml, default 0): a worker takes the highest first, then the
+    /// oldest. Negative numbers wait for everything else.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Job parameters")]
+    pub priority: Option<i32>,
     /// Files the ad-hoc job keeps as artifacts (a glob, repeatable; --run
     /// only: a job of .git-ci.toml lists its own).
     #[arg(long = "artifacts", value_name = "GLOB", help_heading = "Job parameters")]
@@ -88,6 +97,10 @@ impl Source {
         }
         if let Some(script) = &def.run {
             let mut spec = JobSpec::ad_hoc(script);
+            if let Some(name) = &def.name {
+                git_ci_core::refs::check_component("--name", name).map_err(CliError::usage)?;
+                spec.name = name.clone();
+            }
             spec.artifacts = params.artifacts.clone();
             spec.junit = params.junit.clone();
             return Ok(Source::Fixed { pipeline: ad_hoc(spec), from: None });
@@ -200,7 +213,7 @@ fn no_file(commit: gix::ObjectId, range: bool) -> CliError {
     CliError::usage_hint(format!("commit {at} has no {FILE_NAME}"), hint)
 }
 
-/// `--env`, `--require`, `--queue`, `--timeout` over the file's values.
+/// `--env`, `--require`, `--queue`, `--timeout`, `--priority` over the file's values.
 fn apply(params: &ParamArgs, mut spec: JobSpec) -> JobSpec {
     if let Some(q) = &params.queue {
         spec.queue = q.clone();
@@ -209,6 +222,9 @@ fn apply(params: &ParamArgs, mut spec: JobSpec) -> JobSpec {
     spec.env.extend(params.env.iter().cloned());
     if let Some(t) = params.timeout {
         spec.timeout = t.as_secs().max(1);
+    }
+    if let Some(p) = params.priority {
+        spec.priority = p;
     }
     spec
 }

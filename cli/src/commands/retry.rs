@@ -28,7 +28,7 @@ pub fn cmd_retry(ui: &Ui, args: RetryArgs) -> CliResult {
     let ids = args.jobs.iter().map(|j| JobId::parse(j)).collect::<Result<Vec<_>, _>>()?;
     let repo = context::user_repo();
     let by = context::actor(repo.as_ref());
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", &ids)?;
     let mut olds = Vec::new();
     for id in &ids {
         let view = show::find(&*hub, id)?;

@@ -99,9 +99,9 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
             Status::Passed => {}
             Status::Skipped => {
                 let why = r.reason.as_deref().unwrap_or("a job it needs did not pass");
-                ui.err(&format!("  {state} {} at {}: {why}", job.label(), job.short_commit()));
+                ui.failure(&format!("  {state} {} at {}: {why}", job.label(), job.short_commit()));
             }
-            _ => ui.err(&format!("  {state} {} at {}: see `git ci log {}`", job.label(), job.short_commit(), v.id)),
+            _ => ui.failure(&format!("  {state} {} at {}: see `git ci log {}`", job.label(), job.short_commit(), v.id)),
         }
     }
     wait::conclude(ui, &views, skipped.len())

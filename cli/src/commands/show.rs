@@ -2,7 +2,8 @@
 
 use clap::Args;
 use git_ci_core::JobId;
-use git_ci_core::state::{Board, JobView};
+use git_ci_core::live_workers::LiveWorkers;
+use git_ci_core::state::{Board, JobView, State};
 
 use crate::cli::HubArgs;
 use crate::context;
@@ -25,16 +26,35 @@ pub struct ShowArgs {
 pub fn cmd_show(ui: &Ui, args: ShowArgs) -> CliResult {
     let id = JobId::parse(&args.job)?;
     let repo = context::user_repo();
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "client")?;
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", std::slice::from_ref(&id))?;
     let view = find(&*hub, &id)?;
+    let unserved = unserved(&*hub, &view)?;
     if args.json {
-        ui.out(&serde_json::to_string_pretty(&document(&view)).expect("plain JSON"));
+        let mut doc = document(&view);
+        if let Some(why) = &unserved {
+            doc["waiting_reason"] = why.clone().into();
+        }
+        ui.out(&serde_json::to_string_pretty(&doc).expect("plain JSON"));
         return Ok(());
     }
     for (k, v) in lines(&view) {
         ui.out(&format!("{k:>12}: {v}"));
+        if k == "state"
+            && let Some(why) = &unserved
+        {
+            ui.out(&format!("{:>12}: {why}", "waits"));
+        }
     }
     Ok(())
+}
+
+/// Why a pending job that waits for no other job is not claimed: no live
+/// worker could take it (`None` when one could, or it is not pending).
+pub fn unserved(hub: &dyn git_ci_core::Hub, view: &JobView) -> CliResult<Option<String>> {
+    let Some(job) = view.job.as_ref().filter(|_| view.state == State::Pending && view.waiting_for.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(LiveWorkers::read(hub)?.why_unserved(job))
 }
 
 pub fn find(hub: &dyn git_ci_core::Hub, id: &JobId) -> CliResult<JobView> {

@@ -64,6 +64,14 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     }
     report_queued(ui, &jobs, hub.url());
     if args.wait {
+        // Said once, before waiting: a job no live worker can run would
+        // otherwise wait silently until someone starts one.
+        let live = git_ci_core::live_workers::LiveWorkers::read(&*hub)?;
+        for job in &jobs {
+            if let Some(why) = live.why_unserved(job) {
+                ui.err(&format!("{} waits: {why}", job.label()));
+            }
+        }
         let ids = jobs.iter().map(|j| j.id.clone()).collect();
         let views = wait::wait_for(Some(ui), &*hub, ids)?;
         return wait::conclude(ui, &views, 0);

@@ -82,6 +82,11 @@ pub fn conclude(ui: &Ui, views: &[JobView], skipped: usize) -> CliResult {
     if not_run > 0 {
         line.push_str(&format!(", {not_run} not run (a job they need did not pass)"));
     }
-    ui.err(&line);
-    if failed + not_run == 0 { Ok(()) } else { Err(CliError::JobsFailed) }
+    if failed + not_run == 0 {
+        ui.err(&line);
+        Ok(())
+    } else {
+        ui.failure(&line);
+        Err(CliError::JobsFailed)
+    }
 }
