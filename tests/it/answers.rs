@@ -204,6 +204,8 @@ fn a_job_no_live_worker_can_run_says_why_it_waits() {
     assert!(show.stdout().contains(why), "{}", show.stdout());
     let json = env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).expect(0).json();
     assert_eq!(json["waiting_reason"], why);
+    let status = env.ci(&repo, &["status", "--hub", &hub]).expect(0).stdout();
+    assert!(status.lines().any(|l| l.starts_with(&id) && l.ends_with(why)), "{status}");
     // A live worker that can run it: it waits its turn, no reason given.
     let _worker = env.spawn_ci(
         &repo,

@@ -29,7 +29,7 @@ fn status_settings() -> insta::Settings {
     let mut s = settings();
     s.add_filter(r"\b\d{8}T\d{9}-[0-9a-f]{12}\b", "[JOB-ID]");
     s.add_filter(r"\b[0-9a-f]{10}\b", "[COMMIT]");
-    s.add_filter(r"(?m)\b\d+[smhd] ago$", "[AGE]");
+    s.add_filter(r"(?m)\b\d+[smhd] ago(,|$)", "[AGE]$1");
     s.add_filter(r"(?m)\b(\d+ms|\d+\.\ds|\d+m\d\ds|\d+h\d\dm)$", "[DURATION]");
     s
 }

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use git_ci_core::Job;
+use git_ci_core::live_workers::LiveWorkers;
 use git_ci_core::state::{self, Board, JobView, State};
 
 use super::repeats::{self, Entry};
@@ -75,7 +76,11 @@ pub fn cmd_status(ui: &Ui, args: StatusArgs) -> CliResult {
     } else if views.is_empty() {
         ui.err(&nothing_matched(&args, commit.is_some()));
     } else {
-        print_table(ui, &views);
+        // Why pending jobs that wait for no other job are not claimed:
+        // read the workers only when there is one to explain.
+        let unclaimed = |v: &JobView| v.state == State::Pending && v.waiting_for.is_empty() && v.job.is_some();
+        let fleet = if views.iter().any(unclaimed) { Some(LiveWorkers::read(&*hub)?) } else { None };
+        print_table(ui, &views, fleet.as_ref());
     }
     if commit.is_none() {
         return Ok(());
@@ -192,7 +197,7 @@ enum Line<'a> {
     Title(String),
 }
 
-fn print_table(ui: &Ui, views: &[JobView]) {
+fn print_table(ui: &Ui, views: &[JobView], fleet: Option<&LiveWorkers>) {
     let mut lines = Vec::new();
     for entry in repeats::group(views) {
         match entry {
@@ -206,7 +211,7 @@ fn print_table(ui: &Ui, views: &[JobView]) {
     let rows: Vec<Option<[String; 6]>> = lines
         .iter()
         .map(|line| match line {
-            Line::Job(v) => Some(row(v)),
+            Line::Job(v) => Some(row(v, fleet)),
             Line::Title(_) => None,
         })
         .collect();
@@ -226,7 +231,7 @@ fn print_table(ui: &Ui, views: &[JobView]) {
     }
 }
 
-fn row(v: &JobView) -> [String; 6] {
+fn row(v: &JobView, fleet: Option<&LiveWorkers>) -> [String; 6] {
     let job = v.job.as_ref();
     let mut when = match &v.result {
         Some(r) => git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)),
@@ -234,6 +239,10 @@ fn row(v: &JobView) -> [String; 6] {
     };
     if let Some(needs) = v.waits_for() {
         when.push_str(&format!(", waits for {needs}"));
+    } else if let (Some(fleet), Some(job), State::Pending) = (fleet, job, v.state)
+        && let Some(why) = fleet.why_unserved(job)
+    {
+        when.push_str(&format!(", {why}"));
     }
     [
         v.id.to_string(),
