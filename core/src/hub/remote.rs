@@ -345,7 +345,10 @@ impl Hub for RemoteHub {
     fn import_commit(&self, commit: ObjectId) -> Result<(), HubError> {
         // The push carries it, from the cache or its alternate (the user's
         // repository); only its presence there is needed.
-        if self.repo().has_object(commit) {
+        // A handle opened before another git-ci process linked the user's
+        // objects (`link_objects`) may not see them: look once more
+        // through a fresh one.
+        if self.repo().has_object(commit) || gix::open(self.cache.git_dir()).is_ok_and(|r| r.has_object(commit)) {
             Ok(())
         } else {
             Err((self as &dyn Hub)

@@ -71,9 +71,17 @@ pub fn load(hub: &dyn Hub, last: &mut Manifest, progress: &dyn Fn(Progress)) -> 
     // Ages are measured from the build: the hub's latest event stands
     // still when every worker is dead, and "0s ago" would then be forever.
     // The hub's clock only counts when it runs ahead of ours.
-    let now = SystemTime::now().max(hub_clock(&rows, &workers));
+    // Our clock counts in whole minutes, so that builds of an unchanged hub
+    // within a minute make the same pages (a publish then has nothing to
+    // commit), and ages still move at least once a minute.
+    let now = whole_minute(SystemTime::now()).max(hub_clock(&rows, &workers));
     workers::mark_stale(&mut workers, now);
     Ok(Data { rows, commits: std::mem::take(&mut last.commits), workers, chains: last.chains.clone(), read, now })
+}
+
+fn whole_minute(t: SystemTime) -> SystemTime {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs - secs % 60)
 }
 
 /// The newest time workers wrote (claims, results, registrations; not

@@ -120,7 +120,9 @@ fn ages_run_from_the_build_and_dead_or_stopped_workers_say_so() {
     let rows = worker_rows(&w);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].0.contains("offline"), "a registration older than its lease is offline: {rows:?}");
-    assert!(rows[0].1.starts_with("10m ago"), "its age runs from the build: {rows:?}");
+    // Ages count whole minutes of our clock: 10 minutes may read 9.
+    let age = &rows[0].1;
+    assert!(age.starts_with("10m ago") || age.starts_with("9m ago"), "its age runs from the build: {rows:?}");
     // A worker that ran a job and stopped cleanly has no registration left.
     let a = w.commit("first\n");
     let job = w.submit("test", "refs/heads/main", &a, "make test");
