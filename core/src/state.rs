@@ -103,18 +103,25 @@ impl Board {
     /// The finished jobs whose ids sort after `after` (submitted later, or
     /// with it), oldest first.
     pub fn finished_after(&self, hub: &dyn Hub, after: &JobId) -> Result<Vec<JobView>, HubError> {
-        let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
-        for (writer, tip) in &self.tips {
-            let listed = done::list(hub, *tip, usize::MAX)?;
-            finished
-                .extend(listed.into_iter().filter(|(id, _)| id > after).map(|(id, dir)| (id, dir, writer.as_str())));
-        }
-        finished.sort_by(|a, b| a.0.cmp(&b.0));
-        finished.dedup_by(|a, b| a.0 == b.0);
+        let mut finished = self.finished_dirs(hub)?;
+        finished.retain(|(id, _, _)| id > after);
+        finished.reverse();
         finished
             .into_iter()
             .map(|(id, dir, writer)| finished_view(hub, id, Located { writer: writer.to_owned(), dir }))
             .collect()
+    }
+
+    /// Every finished job's directory in every chain tip, newest first,
+    /// each job once (a job in two chains, mid `git ci gc`, is read once).
+    fn finished_dirs(&self, hub: &dyn Hub) -> Result<Vec<(JobId, ObjectId, &str)>, HubError> {
+        let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
+        for (writer, tip) in &self.tips {
+            finished.extend(done::list(hub, *tip, usize::MAX)?.into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
+        }
+        finished.sort_by(|a, b| b.0.cmp(&a.0));
+        finished.dedup_by(|a, b| a.0 == b.0);
+        Ok(finished)
     }
 
     /// Live jobs and up to `limit` finished ones, newest first.
@@ -133,12 +140,7 @@ impl Board {
         limit: usize,
         keep: impl Fn(&JobView) -> bool,
     ) -> Result<Vec<JobView>, HubError> {
-        let mut finished: Vec<(JobId, ObjectId, &str)> = Vec::new();
-        for (writer, tip) in &self.tips {
-            finished.extend(done::list(hub, *tip, usize::MAX)?.into_iter().map(|(id, dir)| (id, dir, writer.as_str())));
-        }
-        finished.sort_by(|a, b| b.0.cmp(&a.0));
-        finished.dedup_by(|a, b| a.0 == b.0);
+        let finished = self.finished_dirs(hub)?;
         let mut seen: HashSet<JobId> = HashSet::new();
         let mut out = Vec::new();
         for (id, dir, writer) in finished {
