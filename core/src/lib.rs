@@ -29,6 +29,7 @@ pub mod guard;
 pub mod hub;
 pub mod id;
 pub mod identity;
+pub mod instances;
 pub mod isolation;
 pub mod junit;
 pub mod live_workers;

@@ -15,6 +15,9 @@ pub const ARCHIVE: &str = "refs/ci/archive/";
 /// `refs/ci/schedule/<job>/<branch>`: the last cron tick handled for a
 /// scheduled job on a branch (see `hooks::schedule`).
 pub const SCHEDULE: &str = "refs/ci/schedule/";
+/// `refs/ci/stop/<job-id>`: a request to stop that job's live instance
+/// (see `instances`).
+pub const STOP: &str = "refs/ci/stop/";
 
 /// The writer name of the hook and of cancels made by users.
 pub const HUB_WRITER: &str = "_hub";
@@ -43,6 +46,9 @@ pub fn done(writer: &str) -> String {
 /// The chain a writer's `done` chain rolls (and gc cuts) its old results into.
 pub fn archive(writer: &str) -> String {
     format!("{ARCHIVE}{writer}")
+}
+pub fn stop(id: &JobId) -> String {
+    format!("{STOP}{id}")
 }
 pub fn worker(name: &str) -> String {
     format!("{WORKERS}{name}")

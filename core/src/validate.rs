@@ -110,6 +110,16 @@ pub fn worker_blob(bytes: &[u8], name: &str) -> Result<WorkerInfo, String> {
     Ok(info)
 }
 
+/// A request to stop a live instance: `{"version": 1, "job": <id>, ...}`.
+pub fn stop_blob(bytes: &[u8], id: &JobId) -> Result<(), String> {
+    let req: crate::instances::StopRequest =
+        serde_json::from_slice(bytes).map_err(|e| format!("stop request is not a stop request: {e}"))?;
+    if req.version != 1 || req.job != *id {
+        return Err(format!("a stop request must be version 1 and name its ref's job {id}"));
+    }
+    Ok(())
+}
+
 /// A cancel request: `{"version": 1, "job": <id>, ...}`.
 pub fn cancel_blob(bytes: &[u8], id: &JobId) -> Result<(), String> {
     let v: serde_json::Value =

@@ -14,6 +14,7 @@ mod gc;
 mod guard;
 mod hooks;
 mod hubs;
+mod instances;
 mod netns;
 mod notes;
 mod orphans;

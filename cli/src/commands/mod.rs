@@ -8,6 +8,7 @@ mod docs;
 mod doctor;
 mod gc;
 mod hooks;
+mod instances;
 mod junit;
 mod log;
 mod notes;
@@ -72,6 +73,8 @@ pub enum Command {
     Site(site::SiteArgs),
     Gc(gc::GcArgs),
     Notes(notes::NotesArgs),
+    Instances(instances::InstancesArgs),
+    StopInstance(instances::StopInstanceArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -98,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Site(args) => site::cmd_site(&ui, args),
         Command::Gc(args) => gc::cmd_gc(&ui, args),
         Command::Notes(args) => notes::cmd_notes(&ui, args),
+        Command::Instances(args) => instances::cmd_instances(&ui, args),
+        Command::StopInstance(args) => instances::cmd_stop_instance(&ui, args),
         Command::Completions(args) => docs::cmd_completions(args, Cli::command()),
         Command::Man(args) => docs::cmd_man(&ui, args, Cli::command()),
     };
@@ -185,6 +190,9 @@ mod tests {
             "git-ci status --color=always -q",
             "git-ci -vv run",
             "git-ci worker --once --log-format json",
+            "git-ci worker --public-url http://build-7:{port} --max-instances 3",
+            "git-ci instances --json",
+            "git-ci stop-instance feature/x --job preview --no-wait",
         ];
         let bad = [
             "git-ci",
@@ -213,6 +221,8 @@ mod tests {
             "git-ci status --color sometimes",
             "git-ci status -q -v",
             "git-ci worker --log-format yaml",
+            "git-ci stop-instance",
+            "git-ci worker --max-instances many",
         ];
         assert_parse_table(&ok, &bad);
     }

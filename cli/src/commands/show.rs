@@ -143,6 +143,9 @@ fn lines(v: &JobView) -> Vec<(&'static str, String)> {
         if let Some(reason) = &r.reason {
             out.push(("reason", reason.clone()));
         }
+        if let Some(url) = &r.url {
+            out.push(("url", format!("{url} (a live instance while `git ci instances` lists it)")));
+        }
     }
     out
 }

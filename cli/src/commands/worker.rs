@@ -82,6 +82,15 @@ pub struct WorkerArgs {
     /// log pipeline.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where others reach this worker's live instances (`serve = true`
+    /// jobs): `{port}` becomes the service's port, given to it in $PORT;
+    /// the URL in $GIT_CI_URL and on the job's result.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:{port}")]
+    pub public_url: String,
+    /// The most live instances to keep running; starting another stops the
+    /// oldest. They take no --jobs slot.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_instances: usize,
     #[command(flatten)]
     pub isolation: super::sandbox_args::SandboxArgs,
     #[command(flatten)]
@@ -136,6 +145,15 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     if jobs == 0 {
         return Err(CliError::usage("--jobs must be at least 1"));
     }
+    if !args.public_url.contains("{port}") {
+        return Err(CliError::usage_hint(
+            format!("--public-url {} has no {{port}}", args.public_url),
+            "each instance gets its own port: write where it goes, as in --public-url http://build-7:{port}",
+        ));
+    }
+    if args.max_instances == 0 {
+        return Err(CliError::usage("--max-instances must be at least 1"));
+    }
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), &format!("worker-{name}"))?;
     // Later entries win: defaults, then git config, then flags.
     let mut labels = Config::default_labels();
@@ -163,6 +181,8 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
         log_interval: args.log_interval.max(Duration::from_millis(200)),
         roll_at: args.roll_at.max(1),
         isolation: args.isolation.isolation(&git_config)?,
+        public_url: args.public_url.clone(),
+        max_instances: args.max_instances,
         ..Config::new(name.clone(), work_dir)
     };
     if let Some(info) = cfg.isolation.info() {

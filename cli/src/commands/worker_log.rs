@@ -192,6 +192,18 @@ impl Record {
                 "stopping: no new claims; finishing running jobs (signal again, a second later, to cancel them)".into(),
                 json!({}),
             ),
+            Event::InstanceUp { id, url } => Record::new(
+                Level::Info,
+                "instance_up",
+                format!("{id} serves at {url}; it keeps running"),
+                json!({"job": id, "url": url}),
+            ),
+            Event::InstanceDown { id, url, why } => Record::new(
+                Level::Info,
+                "instance_down",
+                format!("stopped the instance of {id} at {url}: {why}"),
+                json!({"job": id, "url": url, "why": why}),
+            ),
         }
     }
 

@@ -167,8 +167,13 @@ impl Push<'_> {
                 return Err("schedule markers are refs/ci/schedule/<job>/<branch>".into());
             }
             blob(store, new, "schedule marker", MAX_SCHEDULE_MARKER_BYTES).map(drop)
+        } else if name.starts_with(refs::STOP) {
+            // A request to stop a live instance: created and deleted by
+            // compare-and-swap, read by the worker that runs it.
+            let id = id_under(name, refs::STOP)?;
+            crate::validate::stop_blob(&blob(store, new, "stop request", MAX_SCHEDULE_MARKER_BYTES)?, &id)
         } else {
-            Err("unknown ref under refs/ci/ (git-ci writes queue, pins, claims, cancel, logs, done, workers, archive, schedule)"
+            Err("unknown ref under refs/ci/ (git-ci writes queue, pins, claims, cancel, logs, done, workers, archive, schedule, stop)"
                 .into())
         }
     }

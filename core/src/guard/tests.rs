@@ -170,6 +170,12 @@ fn pins_cancels_logs_workers_and_unknown_refs() {
     refused(&w, &[create(&refs::schedule("nightly", "main"), blob(&w, &[b' '; 1025]))], false, "1024-byte limit");
     refused(&w, &[create(&refs::schedule("nightly", "main"), commit)], false, "must be a blob");
     refused(&w, &[create("refs/ci/schedule/nightly", blob(&w, b"{}"))], false, "refs/ci/schedule/<job>/<branch>");
+    let stop = format!("{{\"version\": 1, \"job\": \"{}\", \"by\": \"me\", \"at\": \"now\"}}", j.id);
+    check(&w, &[create(&refs::stop(&j.id), blob(&w, stop.as_bytes()))], false).unwrap();
+    let other = job();
+    refused(&w, &[create(&refs::stop(&other.id), blob(&w, stop.as_bytes()))], false, "name its ref's job");
+    refused(&w, &[create(&refs::stop(&j.id), blob(&w, b"stop"))], false, "not a stop request");
+    refused(&w, &[create("refs/ci/stop/nonsense", blob(&w, stop.as_bytes()))], false, "");
     // Deletions, lease checks and refs outside refs/ci/ are not read.
     let gone = Update { old: Some(commit), new: None, name: "refs/ci/anything".into() };
     let same = Update { old: Some(commit), new: Some(commit), name: "refs/ci/other".into() };

@@ -48,6 +48,16 @@ pub struct JobSpec {
     /// red. Left out when false, like `network`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ad_hoc: bool,
+    /// A live instance (`serve = true`): `run` is a service, given a port in
+    /// `$PORT`, published `passed` with its `url` once it answers, and kept
+    /// running until superseded or stopped ([`crate::worker`]). Left out
+    /// when false, like `network`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub serve: bool,
+    /// A service's readiness probe (`ready = "curl -fs localhost:$PORT/health"`),
+    /// run until it passes; absent: the port accepting connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
 }
 
 impl JobSpec {
@@ -70,6 +80,8 @@ impl JobSpec {
             matrix: Matrix::default(),
             network: false,
             ad_hoc: true,
+            serve: false,
+            ready: None,
         }
     }
 
@@ -89,6 +101,12 @@ impl JobSpec {
         for (k, v) in self.matrix.iter() {
             rules::matrix_key(k)?;
             rules::env_var(k, v)?;
+        }
+        if let Some(ready) = &self.ready {
+            if !self.serve {
+                return Err("ready is a probe of a service: it needs serve = true".into());
+            }
+            rules::script(ready)?;
         }
         for (field, patterns) in [("artifacts", &self.artifacts), ("junit", &self.junit)] {
             for p in patterns {

@@ -12,7 +12,7 @@ pub use claim::Claim;
 pub use job::{Job, JobSpec, Need, Repeat};
 pub use matrix::Matrix;
 pub use result::{Artifact, JobResult, Status, TestCounts};
-pub use worker::{SandboxInfo, WorkerInfo, gone_after, serves};
+pub use worker::{InstanceInfo, SandboxInfo, WorkerInfo, gone_after, serves};
 
 pub const VERSION: u32 = 1;
 

@@ -76,6 +76,10 @@ pub struct JobResult {
     /// Why, for `error`, `cancelled` and `skipped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Where a live instance (`serve = true`) answers: the worker's
+    /// `--public-url` with the service's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl JobResult {
@@ -99,6 +103,7 @@ impl JobResult {
             tests: TestCounts::default(),
             artifacts: vec![],
             reason: Some(reason),
+            url: None,
         }
     }
 

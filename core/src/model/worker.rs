@@ -41,6 +41,34 @@ pub struct WorkerInfo {
     /// on the host as the worker's user (and in documents of older workers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxInfo>,
+    /// Its live instances (`serve = true` jobs still running after they
+    /// were published); absent in documents of older workers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceInfo>,
+}
+
+/// One live instance a worker runs: a service started by a `serve = true`
+/// job, listed by `git ci instances` and linked from the site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    /// The job that started it (its result carries the same `url`).
+    pub id: JobId,
+    /// The job's name (`preview`).
+    pub job: String,
+    /// The branch it serves (`refs/heads/main`).
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+    pub url: String,
+    /// When it became ready (RFC 3339).
+    pub since: String,
+}
+
+impl InstanceInfo {
+    /// `main` for `refs/heads/main`.
+    pub fn branch(&self) -> &str {
+        self.git_ref.strip_prefix("refs/heads/").unwrap_or(&self.git_ref)
+    }
 }
 
 /// A sandboxed worker's settings, for `git ci doctor` and the site.
@@ -151,6 +179,7 @@ impl WorkerInfo {
             pid: None,
             instance: None,
             sandbox: None,
+            instances: vec![],
         }
     }
 }

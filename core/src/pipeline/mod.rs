@@ -95,6 +95,10 @@ struct RawJob {
     schedule: Option<String>,
     #[serde(default)]
     network: bool,
+    #[serde(default)]
+    serve: bool,
+    #[serde(default, deserialize_with = "ready")]
+    ready: Option<String>,
 }
 
 // Each field's rule fails its own deserialization, so that the error
@@ -121,6 +125,12 @@ fn env<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
         rules::env_var(k, v).map_err(de::Error::custom)?;
     }
     Ok(vars)
+}
+
+fn ready<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    rules::script(&s).map_err(de::Error::custom)?;
+    Ok(Some(s))
 }
 
 fn patterns<'de, D: serde::Deserializer<'de>>(d: D, field: &str) -> Result<Vec<String>, D::Error> {
@@ -175,6 +185,10 @@ impl Pipeline {
         let mut needs = BTreeMap::new();
         for (name, mut raw) in raw.job {
             crate::refs::check_component("job name", name.get_ref()).map_err(|m| at(name.span().start, m))?;
+            if raw.ready.is_some() && !raw.serve {
+                let why = "`ready` probes a service: add `serve = true`, or remove `ready`";
+                return Err(at(name.span().start, why.into()));
+            }
             let name = name.into_inner();
             needs.insert(name.clone(), std::mem::take(&mut raw.needs));
             jobs.insert(name.clone(), raw.into_job(name));
@@ -248,6 +262,8 @@ impl RawJob {
             matrix: Matrix::default(),
             network: self.network,
             ad_hoc: false,
+            serve: self.serve,
+            ready: self.ready,
         };
         PipelineJob {
             spec,
@@ -264,6 +280,19 @@ impl RawJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_serve_job_keeps_its_probe_and_a_probe_needs_serve() {
+        let text = "[job.app]\nrun = \"./app\"\nserve = true\nready = \"curl -fs localhost:$PORT\"\n";
+        let app = &Pipeline::parse(text, ".git-ci.toml").unwrap().jobs["app"];
+        assert!(app.spec.serve);
+        assert_eq!(app.spec.ready.as_deref(), Some("curl -fs localhost:$PORT"));
+        let doc = String::from_utf8(crate::model::Job::new(app.spec.clone(), "c", "t", "r", "s").to_json()).unwrap();
+        assert!(doc.contains("\"serve\": true"), "{doc}");
+        let e = Pipeline::parse("\n[job.app]\nrun = \"x\"\nready = \"true\"\n", "f").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.to_string().contains("add `serve = true`"), "{e}");
+    }
 
     #[test]
     fn parses_every_documented_field() {

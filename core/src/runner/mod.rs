@@ -82,6 +82,8 @@ pub enum RunError {
 enum Msg {
     Exited(std::io::Result<ExitStatus>),
     Interrupt(Interrupt),
+    /// The timeout no longer applies: a service is ready and runs until stopped.
+    Untimed,
 }
 
 /// A running job: send it interrupts; join it for its outcome.
@@ -98,6 +100,11 @@ impl Running {
     pub fn wait(self) -> Outcome {
         self.done.join().expect("the supervisor thread does not panic")
     }
+
+    /// Whether it ended (its outcome is ready for [`Running::wait`]).
+    pub fn ended(&self) -> bool {
+        self.done.is_finished()
+    }
 }
 
 #[derive(Clone)]
@@ -107,6 +114,12 @@ impl Interrupter {
     pub fn send(&self, i: Interrupt) {
         // The job may have ended already: nothing to interrupt then.
         let _ = self.0.send(Msg::Interrupt(i));
+    }
+
+    /// Lifts the timeout: a service that became ready runs until it is
+    /// interrupted (its timeout was the time it had to become ready).
+    pub fn untime(&self) {
+        let _ = self.0.send(Msg::Untimed);
     }
 }
 
@@ -219,6 +232,8 @@ fn supervise(rx: &Receiver<Msg>, pgid: Pid, guard: &dyn sandbox::Guard, timeout:
                 ended.wait_error = Some(e.to_string());
                 return ended;
             }
+            Ok(Msg::Untimed) if !terminating => deadline = Instant::now() + crate::time::MAX_DURATION,
+            Ok(Msg::Untimed) => {}
             Ok(Msg::Interrupt(i)) => {
                 if ended.interrupted.is_none() && !ended.timed_out {
                     ended.interrupted = Some(i);

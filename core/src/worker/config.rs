@@ -42,6 +42,12 @@ pub struct Config {
     pub roll_at: usize,
     /// The sandbox jobs run in, and which jobs get `secrets`.
     pub isolation: crate::isolation::Isolation,
+    /// Where others reach a live instance (`serve = true`): `{port}` is
+    /// replaced by its port (`--public-url`).
+    pub public_url: String,
+    /// The most live instances this worker keeps; starting one more stops
+    /// the oldest (`--max-instances`).
+    pub max_instances: usize,
 }
 
 impl Config {
@@ -66,6 +72,8 @@ impl Config {
             log_interval: Duration::from_secs(3),
             roll_at: crate::chain::ROLL_AT,
             isolation: Default::default(),
+            public_url: "http://127.0.0.1:{port}".into(),
+            max_instances: 16,
         }
     }
 
@@ -130,6 +138,18 @@ pub enum Event {
         error: String,
     },
     Draining,
+    /// A `serve = true` job's service answers at `url` and keeps running.
+    InstanceUp {
+        id: JobId,
+        url: String,
+    },
+    /// A live instance was stopped (superseded, asked, its branch deleted,
+    /// the worker stopping) or ended by itself.
+    InstanceDown {
+        id: JobId,
+        url: String,
+        why: String,
+    },
 }
 
 /// Sent from signal handlers.

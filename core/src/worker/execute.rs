@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gix::ObjectId;
 
-use super::{Config, cache, mask::Masker, needed, outputs, trust};
+use super::{Config, cache, mask::Masker, needed, outputs, serve, trust};
 use crate::done::{Content, Entry};
 use crate::hub::Hub;
 use crate::model::{Job, JobResult, Status, VERSION};
@@ -21,6 +21,8 @@ pub struct Ran {
     /// Holds the checkout, the log and kept outputs until the result is
     /// published (none for a job whose thread crashed).
     pub workdir: Option<tempfile::TempDir>,
+    /// A `serve = true` job's service, running on ([`serve`]).
+    pub service: Option<serve::Service>,
 }
 
 /// Everything a job thread needs, moved onto it.
@@ -69,7 +71,7 @@ fn crashed(cfg: &Config, id: crate::id::JobId, attempt: u32, job_json: Vec<u8>, 
     result.log_sha256 = crate::digest::sha256_hex(&log);
     result.log_bytes = log.len() as u64;
     let entry = Entry { id, job_json, result, log: Content::Bytes(log), files: vec![], cache_key: None };
-    Ran { entry, stolen: false, workdir: None }
+    Ran { entry, stolen: false, workdir: None, service: None }
 }
 
 fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOnce(Interrupter, PathBuf)) -> Ran {
@@ -82,16 +84,32 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
     let masker = Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str()));
     let mut collected = outputs::Outputs::default();
     let mut placed = Vec::new();
+    let mut live = None;
     let outcome = prepare(hub, cfg, &mut a.job, workdir.path()).and_then(|checkout| {
         placed = needed::place_artifacts(hub, &a.job, &checkout)?;
         let caches = cache::Caches::new(cfg, hub, &a.job);
         caches.restore(&checkout);
-        let running = runner::start(spec(cfg, &a.job, &checkout, &log_path, &masker)).map_err(|e| e.to_string())?;
+        let mut run = spec(cfg, &a.job, &checkout, &log_path, &masker);
+        let port = if a.job.spec.serve { Some(serve::expose(cfg, &a.job, &mut run)?) } else { None };
+        let env = run.env.clone();
+        let running = runner::start(run).map_err(|e| e.to_string())?;
         let _stop = StopOnPanic(running.interrupter());
         on_started(running.interrupter(), log_path.clone());
-        let outcome = running.wait();
+        let outcome = match &port {
+            None => running.wait(),
+            Some(port) => match serve::await_ready(&a.job, running, &checkout, port, &env) {
+                serve::Readiness::Ready(running, outcome) => {
+                    live = Some((running, port.clone()));
+                    outcome
+                }
+                serve::Readiness::Ended(outcome) => outcome,
+            },
+        };
         collected = outputs::collect(&a.job, &checkout, workdir.path(), &masker);
-        caches.save(&checkout);
+        // A running service's checkout is its own until it stops.
+        if live.is_none() {
+            caches.save(&checkout);
+        }
         Ok(outcome)
     });
     let (mut result, stolen) = match outcome {
@@ -115,12 +133,25 @@ fn execute(hub: &dyn Hub, cfg: &Config, mut a: Assignment, on_started: impl FnOn
             cfg.isolation.secret_refs.join(",")
         ));
     }
-    let log = seal_log(&log_path, &placed, &masker, &mut result);
+    let log = match &live {
+        None => seal_log(&log_path, &placed, &masker, &mut result),
+        Some((_, port)) => {
+            result.url = Some(port.url.clone());
+            placed.push(format!("the service is ready at {}; it keeps running", port.url));
+            serve::seal_log_so_far(&log_path, workdir.path(), |path| seal_log(path, &placed, &masker, &mut result))
+        }
+    };
     result.tests = collected.tests;
     result.artifacts = std::mem::take(&mut collected.artifacts);
     let cache_key = a.cache_key.filter(|_| result.status == Status::Passed);
     let entry = Entry { id: a.job.id.clone(), job_json: a.job_json, result, log, files: collected.files, cache_key };
-    Ran { entry, stolen, workdir: Some(workdir) }
+    match live {
+        None => Ran { entry, stolen, workdir: Some(workdir), service: None },
+        Some((running, port)) => {
+            let service = serve::Service::new(hub, &a.job, *running, workdir, port.url);
+            Ran { entry, stolen, workdir: None, service: Some(service) }
+        }
+    }
 }
 
 /// Appends git-ci's notes and makes `result` describe the log exactly as
@@ -247,6 +278,7 @@ fn result_of(cfg: &Config, a: &Assignment, o: &Outcome) -> JobResult {
         tests: Default::default(),
         artifacts: vec![],
         reason: o.reason.clone(),
+        url: None,
     }
 }
 

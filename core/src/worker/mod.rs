@@ -12,6 +12,7 @@ mod cache;
 mod claim;
 mod config;
 mod execute;
+mod instances;
 mod lease;
 mod live_log;
 mod mask;
@@ -20,6 +21,7 @@ mod outputs;
 mod owner;
 mod publish;
 mod registry;
+mod serve;
 mod share;
 mod stop;
 mod trust;
@@ -113,6 +115,8 @@ pub struct Worker {
     /// Asked to stop a second time: cancel, and do not wait on the hub.
     hurry: bool,
     registration: registry::Registration,
+    /// Services of `serve = true` jobs, running on ([`instances`]).
+    instances: instances::Instances,
     live_logs: live_log::LiveLogs,
     masker: mask::Masker,
     summary: Summary,
@@ -128,6 +132,7 @@ impl Worker {
             leases: lease::Leases::new(&cfg),
             rounds: claim::Rounds::new(&cfg),
             registration: registry::Registration::new(&cfg),
+            instances: instances::Instances::new(&cfg),
             live_logs: live_log::LiveLogs::new(cfg.log_interval),
             masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
             cfg: Arc::new(cfg),
@@ -219,6 +224,7 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.stop_all_instances();
         if let Err(e) = self.registration.remove(&*self.hub) {
             self.emit(Event::HubError { error: format!("could not remove the worker's registration: {e}") });
         }
@@ -230,6 +236,7 @@ impl Worker {
         if !self.health.backoff.ready() {
             return;
         }
+        self.instances_housekeeping();
         if self.registration.due() {
             let running = self.active.keys().cloned().collect();
             if let Err(e) = self.registration.refresh(&*self.hub, running) {
@@ -252,6 +259,9 @@ impl Worker {
     fn next_wake(&self) -> Duration {
         let now = Instant::now();
         let mut wait = self.rounds.idle_poll.min(self.registration.next().saturating_duration_since(now));
+        if let Some(check) = self.instances.next() {
+            wait = wait.min(check.saturating_duration_since(now));
+        }
         if !self.active.is_empty() {
             wait = wait.min(self.leases.next_heartbeat.saturating_duration_since(now));
             wait = wait.min(self.live_logs.next().saturating_duration_since(now));

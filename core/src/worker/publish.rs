@@ -59,7 +59,8 @@ pub(super) struct Unpublished {
 }
 
 impl Worker {
-    pub(super) fn ran(&mut self, ran: Ran) {
+    pub(super) fn ran(&mut self, mut ran: Ran) {
+        self.take_service(&mut ran);
         let id = ran.entry.id.clone();
         let Some(active) = self.active.remove(&id) else {
             return;

@@ -56,6 +56,12 @@ impl Registration {
         self.next = self.next.min(Instant::now() + within);
     }
 
+    /// The live instances changed: list them at the next refresh, soon.
+    pub fn set_instances(&mut self, instances: Vec<crate::model::InstanceInfo>) {
+        self.info.instances = instances;
+        self.soon();
+    }
+
     pub fn next(&self) -> Instant {
         self.next
     }

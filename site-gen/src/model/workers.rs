@@ -26,6 +26,8 @@ pub struct WorkerDoc {
     pub refresh_ms: Option<u64>,
     /// How it isolates jobs; absent: not at all (or an older worker).
     pub sandbox: Option<git_ci_core::model::SandboxInfo>,
+    /// Its live instances (`serve = true` jobs still running).
+    pub instances: Vec<git_ci_core::model::InstanceInfo>,
 }
 
 #[derive(Clone, Debug)]

@@ -26,6 +26,8 @@ struct MatrixRow<'a> {
     /// Some job of the branch has a newer run in flight than its state.
     rerunning: bool,
     cells: Vec<Option<view::Cell<'a>>>,
+    /// The URLs of the branch's live instances, on workers still there.
+    live: Vec<&'a str>,
 }
 
 pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
@@ -41,12 +43,20 @@ pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
             state: Badge::of_branch(l.values().flat_map(|h| h.runs.iter().copied())).word(),
             rerunning: l.values().any(|h| h.rerunning),
             cells: names.iter().map(|n| l.get(n).and_then(cell)).collect(),
+            live: live_instances(b, branch),
         })
         .collect();
     let page = value(json!({ "names": names, "branches": value_of(&rows) }));
     out.always("branches", |files| {
         files.write("branches.html", &b.page("branches.html", "", "Branches", "branches", page)?)
     })
+}
+
+/// Where `branch`'s live instances answer, as the registrations of
+/// workers not gone list them.
+fn live_instances<'a>(b: &'a Build, branch: &str) -> Vec<&'a str> {
+    let docs = b.data.workers.iter().filter(|w| !w.stale).filter_map(|w| w.doc.as_ref());
+    docs.flat_map(|d| &d.instances).filter(|i| i.branch() == branch).map(|i| i.url.as_str()).collect()
 }
 
 /// A job name's cell: its health, marked when a newer run is in flight.
