@@ -42,6 +42,12 @@ pub struct Config {
     pub roll_at: usize,
     /// The sandbox jobs run in, and which jobs get `secrets`.
     pub isolation: crate::isolation::Isolation,
+    /// A `jobs` budget shared with the workers of other hubs in this
+    /// process ([`super::budget`]); `None`: this worker's own `jobs`.
+    pub seat: Option<super::budget::Seat>,
+    /// Past this many bytes in `work_dir`, remove this hub's least
+    /// recently used caches ([`super::clean::Shrink`]).
+    pub cache_max_size: Option<u64>,
 }
 
 impl Config {
@@ -66,6 +72,8 @@ impl Config {
             log_interval: Duration::from_secs(3),
             roll_at: crate::chain::ROLL_AT,
             isolation: Default::default(),
+            seat: None,
+            cache_max_size: None,
         }
     }
 
@@ -126,6 +134,10 @@ pub enum Event {
         ids: Vec<JobId>,
     },
     HubBack,
+    /// `cache_max_size` was passed: caches least recently used were removed.
+    Cleaned {
+        freed: super::clean::Freed,
+    },
     HubError {
         error: String,
     },
