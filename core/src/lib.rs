@@ -38,6 +38,7 @@ pub mod model;
 pub mod needs;
 pub mod notes;
 pub mod pipeline;
+pub mod project;
 pub mod queue;
 pub mod ref_watch;
 pub mod refs;

@@ -178,7 +178,7 @@ pub fn latest(views: &[JobView]) -> Vec<&JobView> {
     newest_first
         .into_iter()
         .filter(|v| match &v.job {
-            Some(j) => seen.insert((j.commit.clone(), j.label(), j.repeat.map(|r| r.index))),
+            Some(j) => seen.insert((j.project.clone(), j.commit.clone(), j.label(), j.repeat.map(|r| r.index))),
             None => true,
         })
         .collect()

@@ -60,6 +60,7 @@ pub fn run(hub_dir: &Path, hook_dir: Option<&Path>, args: &[String], input: &[u8
 
 fn trigger_jobs(hub_dir: &Path, updates: &[Update]) -> Result<Vec<trigger::Event>, git_ci_core::HubError> {
     let hub = LocalHub::open(hub_dir)?;
-    let plan = trigger::plan(&hub.repo(), updates, "post-receive");
+    let project = git_ci_core::project::of_hub(&hub);
+    let plan = trigger::plan(&hub.repo(), updates, "post-receive", &project);
     trigger::apply(&hub, &plan)
 }

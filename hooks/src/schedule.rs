@@ -83,14 +83,14 @@ impl Scheduler {
         &mut self,
         hub: &dyn Hub,
         heads: &[(String, ObjectId)],
-        by: &str,
+        (by, project): (&str, &str),
         now: SystemTime,
     ) -> Result<Vec<Event>, HubError> {
         let targets = self.targets(hub, heads)?;
         self.next = targets.iter().filter_map(|t| t.schedule.next_tick_after(now)).min();
         let mut events = Vec::new();
         for t in &targets {
-            events.extend(fire(hub, t, by, now)?);
+            events.extend(fire(hub, t, (by, project), now)?);
         }
         Ok(events)
     }
@@ -160,7 +160,7 @@ fn decide(hub: &dyn Hub, marker: Option<ObjectId>, due: SystemTime) -> Decision 
 }
 
 /// Handles the latest tick of `t` at or before `now`, once.
-fn fire(hub: &dyn Hub, t: &Target, by: &str, now: SystemTime) -> Result<Option<Event>, HubError> {
+fn fire(hub: &dyn Hub, t: &Target, (by, project): (&str, &str), now: SystemTime) -> Result<Option<Event>, HubError> {
     let Some(due) = t.schedule.latest_tick_at_or_before(now) else { return Ok(None) };
     let tick = git_ci_core::time::rfc3339(due);
     let branch = t.git_ref.strip_prefix("refs/heads/").unwrap_or(&t.git_ref);
@@ -174,7 +174,7 @@ fn fire(hub: &dyn Hub, t: &Target, by: &str, now: SystemTime) -> Result<Option<E
                 let next = t.schedule.next_tick_after(now).map(git_ci_core::time::rfc3339);
                 (vec![], Event::ScheduleArmed { name: t.job.clone(), git_ref: t.git_ref.clone(), next })
             }
-            Decision::Fire => match expand(t, by, &tick) {
+            Decision::Fire => match expand(t, (by, project), &tick) {
                 Ok(jobs) => (jobs.clone(), Event::Scheduled { git_ref: t.git_ref.clone(), tick: tick.clone(), jobs }),
                 // Said once for the tick, which is spent: the same file
                 // will not expand better at the next look.
@@ -206,10 +206,11 @@ fn fire(hub: &dyn Hub, t: &Target, by: &str, now: SystemTime) -> Result<Option<E
 
 /// The job's documents for `tick`: the job with what it needs, each matrix
 /// entry one job, all marked with the tick.
-fn expand(t: &Target, by: &str, tick: &str) -> Result<Vec<Job>, String> {
+fn expand(t: &Target, (by, project): (&str, &str), tick: &str) -> Result<Vec<Job>, String> {
     let bind = |spec: JobSpec| {
         let mut job = Job::unsealed(spec, &t.commit.to_string(), &t.tree.to_string(), &t.git_ref, by);
         job.scheduled = Some(tick.to_owned());
+        job.project = project.to_owned();
         job
     };
     t.pipeline.jobs(std::slice::from_ref(&t.job), 1, &bind).map_err(|e| format!("schedule of {}: {e}", t.job))

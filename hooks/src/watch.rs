@@ -29,6 +29,8 @@ const TAGS: &str = "refs/tags/";
 pub struct Watcher<'h> {
     hub: &'h dyn Hub,
     by: String,
+    /// The `project` of the jobs it queues.
+    project: String,
     /// Heads handled by this process: ref -> commit.
     handled: HashMap<String, ObjectId>,
     scheduler: Scheduler,
@@ -37,7 +39,14 @@ pub struct Watcher<'h> {
 impl<'h> Watcher<'h> {
     /// `by` becomes the `submitted_by` of the jobs it queues.
     pub fn new(hub: &'h dyn Hub, by: &str) -> Watcher<'h> {
-        Watcher { hub, by: by.to_owned(), handled: HashMap::new(), scheduler: Scheduler::default() }
+        let project = git_ci_core::project::of_hub(hub);
+        Watcher { hub, by: by.to_owned(), project, handled: HashMap::new(), scheduler: Scheduler::default() }
+    }
+
+    /// Records `project` on the jobs it queues, instead of the hub's name.
+    pub fn with_project(mut self, project: &str) -> Watcher<'h> {
+        self.project = project.to_owned();
+        self
     }
 
     /// One look at the hub: queue what new heads ask for, supersede, and
@@ -57,14 +66,14 @@ impl<'h> Watcher<'h> {
             .map(|(name, id)| Update { refname: name.clone(), old: self.handled.get(name).copied(), new: Some(*id) })
             .collect();
         updates.sort_by(|a, b| a.refname.cmp(&b.refname));
-        let mut plan = trigger::plan(&self.hub.repo(), &updates, &self.by);
+        let mut plan = trigger::plan(&self.hub.repo(), &updates, &self.by, &self.project);
         plan.deleted = deletions(pending, &heads);
         let mut events = trigger::apply(self.hub, &plan)?;
         self.handled = heads;
         let mut branches: Vec<(String, ObjectId)> =
             self.handled.iter().filter(|(r, _)| r.starts_with(HEADS)).map(|(r, c)| (r.clone(), *c)).collect();
         branches.sort();
-        events.extend(self.scheduler.run(self.hub, &branches, &self.by, SystemTime::now())?);
+        events.extend(self.scheduler.run(self.hub, &branches, (&self.by, &self.project), SystemTime::now())?);
         Ok(events)
     }
 

@@ -129,6 +129,7 @@ impl Site {
         render::render_branch_pages(&b, &mut out)?;
         render::render_badges(&b, &mut out)?;
         render::render_matrix(&b, &mut out)?;
+        render::render_projects(&b, &mut out)?;
         render::render_days(&b, &mut out)?;
         render::render_history(&b, &mut out)?;
         render::render_index(&b, &mut out)?;

@@ -23,6 +23,8 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "day.html",
     "branches.html",
     "branch.html",
+    "projects.html",
+    "project.html",
     "commit.html",
     "job.html",
     "queue.html",

@@ -26,6 +26,7 @@ mod submit;
 mod wait;
 mod watch;
 mod worker;
+mod worker_clean;
 mod worker_log;
 mod worker_name;
 

@@ -166,6 +166,8 @@ pub fn jobs(
     req: &Request,
 ) -> CliResult<Vec<Job>> {
     let mut all = Vec::new();
+    // Which repository the jobs come from, for hubs that serve several.
+    let project = git_ci_core::project::of_repo(repo, true).unwrap_or_default();
     for &(commit, tree) in commits {
         let own;
         let (pipeline, from) = match source {
@@ -180,6 +182,7 @@ pub fn jobs(
         let bind = |spec: JobSpec| {
             let mut job = Job::unsealed(apply(req.params, spec), &commit_hex, &tree_hex, req.git_ref, req.by);
             job.config_from = from.clone();
+            job.project = project.clone();
             job
         };
         let jobs = pipeline.jobs(req.wanted, req.repeat, &bind)?;

@@ -76,6 +76,8 @@ pub fn document(v: &JobView) -> serde_json::Value {
     let obj = doc.as_object_mut().expect("an object");
     if let Some(job) = &v.job {
         obj.insert("label".into(), job.label().into());
+        // Always there, `""` for the hub's own (job.json leaves it out).
+        obj.insert("project".into(), job.project.clone().into());
     }
     obj.insert("state".into(), v.state.as_str().into());
     if let Some(r) = &v.result

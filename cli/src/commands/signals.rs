@@ -16,6 +16,11 @@ const SAME_REQUEST: Duration = Duration::from_secs(1);
 
 /// Ctrl-C once: finish running jobs; twice: cancel them; three times: exit 130.
 pub fn stop_on_signals(controller: worker::Controller) {
+    stop_all_on_signals(vec![controller]);
+}
+
+/// [`stop_on_signals`] for the workers of several hubs in one process.
+pub fn stop_all_on_signals(controllers: Vec<worker::Controller>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
         return;
@@ -24,8 +29,8 @@ pub fn stop_on_signals(controller: worker::Controller) {
         let mut requests = Requests::default();
         for _ in signals.forever() {
             match requests.count(Instant::now()) {
-                Some(1) => controller.send(Control::Drain),
-                Some(2) => controller.send(Control::CancelAll),
+                Some(1) => controllers.iter().for_each(|c| c.send(Control::Drain)),
+                Some(2) => controllers.iter().for_each(|c| c.send(Control::CancelAll)),
                 Some(_) => std::process::exit(130),
                 None => {}
             }

@@ -32,6 +32,10 @@ pub struct StatusArgs {
     /// Only jobs of this name (`test`) or label (`test (python=3.11)`).
     #[arg(long = "job", value_name = "NAME")]
     pub job: Option<String>,
+    /// Only jobs of this project, on a hub serving several repositories
+    /// (`""`: jobs recorded without one, the hub's own).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
     /// Only jobs this worker ran or runs.
     #[arg(long, value_name = "NAME")]
     pub worker: Option<String>,
@@ -103,6 +107,7 @@ impl StatusArgs {
             || self.branch.is_some()
             || self.job.is_some()
             || self.worker.is_some()
+            || self.project.is_some()
             || self.since.is_some()
     }
 
@@ -114,6 +119,7 @@ impl StatusArgs {
             && self.state.as_ref().is_none_or(|s| v.state.as_str() == s)
             && self.branch.as_ref().is_none_or(|b| on_job(&|j| j.branch() == b || &j.git_ref == b))
             && self.job.as_ref().is_none_or(|n| on_job(&|j| &j.spec.name == n || &j.label() == n))
+            && self.project.as_ref().is_none_or(|p| on_job(&|j| &j.project == p))
             && self.worker.as_ref().is_none_or(|w| worker_of(v) == Some(w.as_str()))
             && self.since.is_none_or(|t| {
                 on_job(&|j| git_ci_core::time::parse_rfc3339(&j.submitted_at).is_some_and(|at| at >= t))
@@ -135,9 +141,13 @@ fn nothing_matched(args: &StatusArgs, of_commit: bool) -> String {
     if let Some(rev) = &args.rev {
         what.push(format!("of {rev}"));
     }
-    for (flag, value) in
-        [("--state", &args.state), ("--branch", &args.branch), ("--job", &args.job), ("--worker", &args.worker)]
-    {
+    for (flag, value) in [
+        ("--state", &args.state),
+        ("--branch", &args.branch),
+        ("--job", &args.job),
+        ("--worker", &args.worker),
+        ("--project", &args.project),
+    ] {
         if let Some(v) = value {
             what.push(format!("{flag} {v}"));
         }
@@ -162,6 +172,7 @@ pub fn summary_json(v: &JobView) -> serde_json::Value {
     let job = v.job.as_ref();
     let mut doc = serde_json::json!({
         "id": v.id,
+        "project": job.map(|j| j.project.clone()),
         "name": job.map(|j| j.spec.name.clone()),
         "label": job.map(Job::label),
         "state": v.state.as_str(),
@@ -208,10 +219,12 @@ fn print_table(ui: &Ui, views: &[JobView], fleet: Option<&LiveWorkers>) {
             }
         }
     }
+    let projects: std::collections::HashSet<&str> =
+        views.iter().filter_map(|v| v.job.as_ref()).map(|j| j.project.as_str()).collect();
     let rows: Vec<Option<[String; 6]>> = lines
         .iter()
         .map(|line| match line {
-            Line::Job(v) => Some(row(v, fleet)),
+            Line::Job(v) => Some(row(v, fleet, projects.len() > 1)),
             Line::Title(_) => None,
         })
         .collect();
@@ -231,7 +244,9 @@ fn print_table(ui: &Ui, views: &[JobView], fleet: Option<&LiveWorkers>) {
     }
 }
 
-fn row(v: &JobView, fleet: Option<&LiveWorkers>) -> [String; 6] {
+/// With `projects`, branches read `project/branch`: the same branch name
+/// of two repositories are two rows apart.
+fn row(v: &JobView, fleet: Option<&LiveWorkers>, projects: bool) -> [String; 6] {
     let job = v.job.as_ref();
     let mut when = match &v.result {
         Some(r) => git_ci_core::time::human_duration(std::time::Duration::from_millis(r.duration_ms)),
@@ -248,7 +263,10 @@ fn row(v: &JobView, fleet: Option<&LiveWorkers>) -> [String; 6] {
         v.id.to_string(),
         v.state.as_str().to_owned(),
         job.map_or("?".into(), Job::label),
-        job.map_or(String::new(), |j| j.branch().to_owned()),
+        job.map_or(String::new(), |j| match projects && !j.project.is_empty() {
+            true => format!("{}/{}", j.project, j.branch()),
+            false => j.branch().to_owned(),
+        }),
         job.map_or(String::new(), |j| j.short_commit().to_owned()),
         when,
     ]

@@ -38,6 +38,11 @@ pub struct WatchArgs {
     /// Look once and exit; exit 3 if the hub could not be reached.
     #[arg(long)]
     pub once: bool,
+    /// The project recorded on the jobs it queues, for a hub that holds
+    /// several (default: git config ci.project of the hub on this machine,
+    /// else the last part of the hub's path or URL, without .git).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
     #[command(flatten)]
     pub hub: HubArgs,
 }
@@ -50,6 +55,10 @@ pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> CliResult {
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "watch")?;
     let by = format!("watch@{}", context::hostname());
     let mut watcher = Watcher::new(&*hub, &by);
+    if let Some(p) = &args.project {
+        git_ci_core::refs::check_component("project", p).map_err(CliError::usage)?;
+        watcher = watcher.with_project(p);
+    }
     if !args.once {
         ui.err(&format!(
             "git-ci watch: watching {} every {}",

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use git_ci_core::worker::{Config, NameError, Summary, Worker};
+use git_ci_core::Hub;
+use git_ci_core::worker::{Budget, Config, NameError, Summary, Worker};
 
 use super::worker_log::{Entry, LogFormat, WorkerLog};
-use crate::cli::{HubArgs, parse_interval, parse_key_value, parse_lease};
+use crate::cli::{parse_interval, parse_key_value, parse_lease};
 use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::settings::{GitConfig, WorkerSettings};
@@ -19,7 +20,7 @@ use crate::ui::Ui;
 /// A second one cancels the running jobs and publishes them as cancelled.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit\n  git ci worker --jobs 2 install-service --user   run it as a systemd service"
+    after_help = "Examples:\n  git ci worker --hub git://ci.example/hub --jobs 4\n  git ci worker --hub git://ci.example/a --hub /srv/b.git --jobs 4   two hubs, one budget\n  git ci worker --queue gpu --label gpu=a100\n  git ci worker --once     drain what is pending, then exit\n  git ci worker --jobs 2 install-service --user   run it as a systemd service"
 )]
 pub struct WorkerArgs {
     /// Serve only this queue (repeatable; default: git config
@@ -91,13 +92,66 @@ pub struct WorkerArgs {
     /// oldest. They take no --jobs slot.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_instances: usize,
+    /// Past this size of its work directory (checkouts and kept `cache`
+    /// directories: 500M, 20G), remove this hub's least recently used
+    /// caches, never one of a job it runs. Checked at start and between
+    /// jobs; at start, checkouts a dead worker left are removed too.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub cache_max_size: Option<u64>,
+    /// Instead of running: remove what this worker left on disk (leftover
+    /// checkouts; `cache` directories and hub mirrors unused for
+    /// --older-than), print what it freed, and exit. Refused while a worker
+    /// of this name runs here.
+    #[arg(long, conflicts_with_all = RUN_ONLY)]
+    pub clean: bool,
+    /// With --clean: what counts as unused (default 7d).
+    #[arg(long, value_name = "DUR", requires = "clean", value_parser = crate::cli::parse_duration)]
+    pub older_than: Option<Duration>,
     #[command(flatten)]
     pub isolation: super::sandbox_args::SandboxArgs,
-    #[command(flatten)]
-    pub hub: HubArgs,
+    /// The hub: a path or any URL git can push to. Default: git config
+    /// ci.hub, else $GIT_CI_HUB, else the remote origin, else this
+    /// repository. Repeat it to serve several hubs from one process: they
+    /// share the --jobs budget and take turns at free slots.
+    #[arg(long = "hub", value_name = "URL|PATH")]
+    pub hubs: Vec<String>,
     /// Instead of running: install-service.
     #[command(subcommand)]
     pub action: Option<WorkerAction>,
+}
+
+/// The flags that only mean something to a running worker: `--clean`
+/// refuses them rather than ignore them.
+const RUN_ONLY: [&str; 25] = [
+    "queues",
+    "labels",
+    "jobs",
+    "once",
+    "poll",
+    "poll_max",
+    "lease",
+    "log_cap",
+    "env_file",
+    "require_signed",
+    "log_interval",
+    "roll_at",
+    "log_format",
+    "cache_max_size",
+    "hubs",
+    "sandbox",
+    "sandbox_network",
+    "binds",
+    "ro_binds",
+    "pids_max",
+    "memory_max",
+    "disk_max",
+    "env_refs",
+    "public_url",
+    "max_instances",
+];
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    git_ci_core::runner::limits::parse_size(s)
 }
 
 /// What `git ci worker` does instead of running, when told.
@@ -133,6 +187,9 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     let settings = WorkerSettings::read(&git_config)?;
     let explicit = args.name.clone().or(settings.name);
     let base = context::hostname();
+    if args.clean {
+        return super::worker_clean::cmd_clean(ui, explicit.unwrap_or(base), args.work_dir, args.older_than);
+    }
     let name = explicit.as_deref().unwrap_or(&base);
     git_ci_core::refs::check_component("worker name", name).map_err(CliError::usage)?;
     let held = super::worker_name::hold(explicit, &base)?;
@@ -154,7 +211,7 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     if args.max_instances == 0 {
         return Err(CliError::usage("--max-instances must be at least 1"));
     }
-    let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), &format!("worker-{name}"))?;
+    let hubs = open_hubs(&args.hubs, repo.as_ref(), &name)?;
     // Later entries win: defaults, then git config, then flags.
     let mut labels = Config::default_labels();
     labels.extend(settings.labels.into_iter().chain(args.labels.iter().cloned()));
@@ -183,35 +240,78 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
         isolation: args.isolation.isolation(&git_config)?,
         public_url: args.public_url.clone(),
         max_instances: args.max_instances,
+        cache_max_size: args.cache_max_size,
         ..Config::new(name.clone(), work_dir)
     };
+    if args.cache_max_size.is_some() {
+        // We hold the name and run nothing yet: every checkout is a dead one's.
+        super::worker_clean::leftover_checkouts(ui, &name, &cfg.work_dir);
+    }
     if let Some(info) = cfg.isolation.info() {
         ui.err(&format!("git-ci worker {name}: jobs run sandboxed: {}", info.summary()));
     }
-    let log = Arc::new(WorkerLog::new(&name, args.log_format));
-    log.emit(&Entry::Started { queues: &cfg.queues, hub: hub.url(), jobs: cfg.jobs });
-    let mut worker = Worker::new(Arc::clone(&hub), cfg, {
-        let log = Arc::clone(&log);
-        move |e| log.emit(&Entry::Event(e))
-    });
-    super::signals::stop_on_signals(worker.controller());
-    match worker.connect() {
-        Ok(true) => {}
-        Ok(false) => {
-            log.emit(&Entry::Exiting(&Summary::default()));
-            return Ok(());
-        }
-        Err(e @ NameError::Taken { .. }) => {
-            return Err(CliError::usage_hint(
-                e.to_string(),
-                "give this worker another name (`--name`, git config ci.worker.name), or stop the other one",
-            ));
-        }
-        Err(NameError::Hub(e)) => return Err(e.into()),
+    let budget = (hubs.len() > 1).then(|| Budget::new(jobs));
+    let mut workers = Vec::new();
+    for hub in hubs {
+        // With several hubs each line says which hub it is about.
+        let label = if budget.is_some() { format!("{name} [{}]", hub.url()) } else { name.clone() };
+        let log = Arc::new(WorkerLog::new(&label, args.log_format));
+        let cfg = Config { seat: budget.as_ref().map(|b| b.seat()), ..cfg.clone() };
+        log.emit(&Entry::Started { queues: &cfg.queues, hub: hub.url(), jobs: cfg.jobs });
+        let worker = Worker::new(Arc::clone(&hub), cfg, {
+            let log = Arc::clone(&log);
+            move |e| log.emit(&Entry::Event(e))
+        });
+        workers.push((worker, log));
     }
-    let summary = worker.run();
-    log.emit(&Entry::Exiting(&summary));
+    super::signals::stop_all_on_signals(workers.iter().map(|(w, _)| w.controller()).collect());
+    for (worker, log) in &mut workers {
+        match worker.connect() {
+            Ok(true) => {}
+            Ok(false) => {
+                log.emit(&Entry::Exiting(&Summary::default()));
+                return Ok(());
+            }
+            Err(e @ NameError::Taken { .. }) => {
+                return Err(CliError::usage_hint(
+                    e.to_string(),
+                    "give this worker another name (`--name`, git config ci.worker.name), or stop the other one",
+                ));
+            }
+            Err(NameError::Hub(e)) => return Err(e.into()),
+        }
+    }
+    // One thread per hub, each its own loop; the budget shares the slots.
+    let threads: Vec<_> = workers
+        .into_iter()
+        .map(|(worker, log)| {
+            std::thread::spawn(move || {
+                let summary = worker.run();
+                log.emit(&Entry::Exiting(&summary));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().map_err(|_| CliError::Internal("a worker thread panicked".into()))?;
+    }
     Ok(())
+}
+
+/// The hubs of `--hub` (each once), or the usual one when none is given.
+fn open_hubs(flags: &[String], repo: Option<&gix::Repository>, name: &str) -> CliResult<Vec<Arc<dyn Hub>>> {
+    let owner = format!("worker-{name}");
+    if flags.is_empty() {
+        return Ok(vec![context::hub(None, repo, &owner)?]);
+    }
+    let mut hubs: Vec<Arc<dyn Hub>> = Vec::new();
+    for flag in flags {
+        let hub = context::hub(Some(flag), repo, &owner)?;
+        if hubs.iter().any(|h| h.url() == hub.url()) {
+            return Err(CliError::usage(format!("--hub {flag} is given twice")));
+        }
+        hubs.push(hub);
+    }
+    Ok(hubs)
 }
 
 /// `KEY=VALUE` lines; blank lines and `#` comments are skipped.

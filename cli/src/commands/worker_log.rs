@@ -182,6 +182,20 @@ impl Record {
                 ),
                 json!({"jobs": ids}),
             ),
+            Event::Cleaned { freed } => Record::new(
+                Level::Info,
+                "cleaned",
+                format!(
+                    "work directory over --cache-max-size: removed {} least recently used cache(s), freed {}{}",
+                    freed.caches.0,
+                    git_ci_core::worker::human_bytes(freed.bytes()),
+                    match freed.failed.first() {
+                        Some((path, e)) => format!(" (could not remove {}: {e})", path.display()),
+                        None => String::new(),
+                    }
+                ),
+                json!({"caches": freed.caches.0, "bytes": freed.bytes(), "failed": freed.failed.len()}),
+            ),
             Event::HubBack => Record::new(Level::Info, "hub_back", "hub reachable again".into(), json!({})),
             Event::HubError { error } => {
                 Record::new(Level::Error, "hub_error", format!("hub error: {error}"), json!({"error": error}))

@@ -177,6 +177,11 @@ pub struct Job {
     /// The cron tick (RFC 3339) a scheduled run was queued for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled: Option<String>,
+    /// The repository the commit comes from, when a hub serves several
+    /// (`origin`'s name, or `git config ci.project`). `""`, and absent
+    /// from documents written before projects: the hub's own project.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
 }
 
 /// A job that must pass first.
@@ -221,6 +226,7 @@ impl Job {
             repeat: None,
             config_from: None,
             scheduled: None,
+            project: String::new(),
         }
     }
 
@@ -289,6 +295,9 @@ impl Job {
             && crate::time::parse_rfc3339(tick).is_none()
         {
             return Err(format!("scheduled {tick:?} is not an RFC 3339 time"));
+        }
+        if !self.project.is_empty() {
+            crate::refs::check_component("project", &self.project)?;
         }
         if let Some(from) = &self.config_from
             && !(from.starts_with("path:") || from.starts_with("rev:"))

@@ -82,5 +82,6 @@ fn renew(old: &Job, renewed: &BTreeMap<JobId, Need>, by: &str) -> Job {
     job.needed_by = old.needed_by.clone();
     job.repeat = old.repeat;
     job.config_from = old.config_from.clone();
+    job.project = old.project.clone();
     job.sealed()
 }

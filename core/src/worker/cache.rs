@@ -13,6 +13,9 @@ use crate::hub::Hub;
 use crate::model::Job;
 
 pub struct Caches {
+    /// `cache/<hub>/<job>`: touched when a run puts its caches back, which
+    /// tells `--clean` and `--cache-max-size` when it was last used.
+    root: PathBuf,
     /// `(path inside the checkout, where it is kept between runs)`.
     entries: Vec<(PathBuf, PathBuf)>,
 }
@@ -30,7 +33,7 @@ impl Caches {
                 (rel, kept)
             })
             .collect();
-        Caches { entries }
+        Caches { root, entries }
     }
 
     /// Moves each kept cache into the checkout (if the job has one).
@@ -57,6 +60,9 @@ impl Caches {
                 let _ = std::fs::remove_dir_all(kept);
                 let _ = std::fs::rename(&produced, kept);
             }
+        }
+        if !self.entries.is_empty() {
+            super::clean::touch(&self.root);
         }
     }
 }

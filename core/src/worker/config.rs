@@ -48,6 +48,12 @@ pub struct Config {
     /// The most live instances this worker keeps; starting one more stops
     /// the oldest (`--max-instances`).
     pub max_instances: usize,
+    /// A `jobs` budget shared with the workers of other hubs in this
+    /// process ([`super::budget`]); `None`: this worker's own `jobs`.
+    pub seat: Option<super::budget::Seat>,
+    /// Past this many bytes in `work_dir`, remove this hub's least
+    /// recently used caches ([`super::clean::Shrink`]).
+    pub cache_max_size: Option<u64>,
 }
 
 impl Config {
@@ -74,6 +80,8 @@ impl Config {
             isolation: Default::default(),
             public_url: "http://127.0.0.1:{port}".into(),
             max_instances: 16,
+            seat: None,
+            cache_max_size: None,
         }
     }
 
@@ -134,6 +142,10 @@ pub enum Event {
         ids: Vec<JobId>,
     },
     HubBack,
+    /// `cache_max_size` was passed: caches least recently used were removed.
+    Cleaned {
+        freed: super::clean::Freed,
+    },
     HubError {
         error: String,
     },

@@ -8,8 +8,10 @@
 //! something happens (no poll delay on a local hub).
 
 mod backoff;
+mod budget;
 mod cache;
 mod claim;
+mod clean;
 mod config;
 mod execute;
 mod instances;
@@ -28,6 +30,8 @@ mod trust;
 mod unpublishable;
 mod unrun;
 
+pub use budget::{Budget, Seat};
+pub use clean::{Freed, clean, human_bytes, leftover_checkouts};
 pub use config::{Config, Control, Event};
 pub use live_log::parse as parse_live_log;
 pub use owner::hostname;
@@ -60,6 +64,8 @@ enum Wake {
     Started(JobId, Interrupter, PathBuf),
     Ran(Box<Ran>),
     Control(Control),
+    /// A slot of a shared budget freed: only wakes the loop.
+    SlotFree,
 }
 
 #[derive(Clone)]
@@ -120,6 +126,8 @@ pub struct Worker {
     live_logs: live_log::LiveLogs,
     masker: mask::Masker,
     summary: Summary,
+    /// `--cache-max-size` ([`clean`]).
+    shrink: clean::Shrink,
 }
 
 impl Worker {
@@ -135,6 +143,7 @@ impl Worker {
             instances: instances::Instances::new(&cfg),
             live_logs: live_log::LiveLogs::new(cfg.log_interval),
             masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
+            shrink: clean::Shrink::new(cfg.cache_max_size),
             cfg: Arc::new(cfg),
             on_event: Box::new(on_event),
             tx,
@@ -169,13 +178,26 @@ impl Worker {
             }
         }
         let _watcher = self.hub.watch_path().and_then(|p| watch(&p, self.tx.clone()));
+        if let Some(seat) = &self.cfg.seat {
+            let tx = self.tx.clone();
+            seat.on_free(move || {
+                let _ = tx.send(Wake::SlotFree);
+            });
+        }
         loop {
             while let Ok(wake) = self.rx.try_recv() {
                 self.handle(wake);
             }
             let mut busy = false;
-            let free = self.cfg.jobs.saturating_sub(self.active.len());
+            let mut free = self.cfg.jobs.saturating_sub(self.active.len());
             let lingering = self.lingering();
+            // A budget shared with other hubs: it may let us claim fewer.
+            let mut refused = false;
+            if let Some(seat) = &self.cfg.seat {
+                let want = if !self.draining && !lingering && self.health.backoff.ready() { free } else { 0 };
+                free = seat.take(self.active.len(), want);
+                refused = want > 0 && free == 0;
+            }
             // While the queue is busy, a claim round publishes what is
             // finished too, in the claim's own transaction: one push a round,
             // not two. Else the result goes at once, without waiting for a
@@ -203,12 +225,17 @@ impl Worker {
                     }
                     Err(e) => self.hub_failed(e),
                 }
+                if let Some(seat) = &self.cfg.seat {
+                    seat.settle(self.active.len());
+                }
             } else if !self.active.is_empty() && self.health.backoff.ready() {
                 // No claim round to see cancel requests in: look for them alone.
                 if let Err(e) = self.check_cancels() {
                     self.hub_failed(e);
                 }
             }
+            // Refused a slot: our turn comes, so neither exit nor stretch the poll.
+            found_work |= refused;
             self.rounds.idle_poll =
                 next_idle_poll(self.rounds.idle_poll, &self.cfg, found_work || !self.active.is_empty());
             if self.cfg.once && idle && !found_work && self.health.backoff.ready() {
@@ -225,6 +252,9 @@ impl Worker {
             }
         }
         self.stop_all_instances();
+        if let Some(seat) = &self.cfg.seat {
+            seat.leave();
+        }
         if let Err(e) = self.registration.remove(&*self.hub) {
             self.emit(Event::HubError { error: format!("could not remove the worker's registration: {e}") });
         }
@@ -233,6 +263,9 @@ impl Worker {
 
     /// The registration and live logs, when due; failures only delay them.
     fn housekeeping(&mut self) {
+        if self.shrink.due(self.summary.published) {
+            self.shrink_caches();
+        }
         if !self.health.backoff.ready() {
             return;
         }
@@ -253,6 +286,17 @@ impl Worker {
             if let Err(e) = self.live_logs.publish(&*self.hub, &logs, &self.masker) {
                 self.emit(Event::HubError { error: format!("could not push live logs: {e}") });
             }
+        }
+    }
+
+    /// Over `cache_max_size`: this hub's caches least recently used go,
+    /// none of a job we hold (its run moves them in and out).
+    fn shrink_caches(&mut self) {
+        let busy = self.active.values().map(|a| a.job.spec.name.clone()).collect();
+        let hub_caches = self.cfg.work_dir.join("cache").join(self.hub.cache_key());
+        let freed = self.shrink.run(&self.cfg.work_dir, &hub_caches, &busy, self.summary.published);
+        if freed.dirs() > 0 || !freed.failed.is_empty() {
+            self.emit(Event::Cleaned { freed });
         }
     }
 
@@ -296,6 +340,7 @@ impl Worker {
                 }
             }
             Wake::Ran(ran) => self.ran(*ran),
+            Wake::SlotFree => {}
             Wake::Control(Control::Drain) => {
                 self.draining = true;
                 self.emit(Event::Draining);

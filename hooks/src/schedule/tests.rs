@@ -56,7 +56,7 @@ fn heads(hub: &LocalHub) -> Vec<(String, ObjectId)> {
 }
 
 fn run(hub: &LocalHub, now: &str) -> Vec<Event> {
-    Scheduler::default().run(hub, &heads(hub), "test", at(now)).unwrap()
+    Scheduler::default().run(hub, &heads(hub), ("test", ""), at(now)).unwrap()
 }
 
 fn queued(events: &[Event]) -> Vec<Job> {
@@ -162,9 +162,9 @@ fn the_next_tick_is_the_earliest_of_every_schedule() {
     std::fs::write(hub.repo().git_dir().join("HEAD"), "ref: refs/heads/main\n").unwrap();
     branch(&hub, "main", PIPELINE);
     let mut s = Scheduler::default();
-    s.run(&hub, &heads(&hub), "test", at("2026-11-22T14:30:00Z")).unwrap();
+    s.run(&hub, &heads(&hub), ("test", ""), at("2026-11-22T14:30:00Z")).unwrap();
     assert_eq!(s.next_tick().map(git_ci_core::time::rfc3339).as_deref(), Some("2026-11-23T03:00:00.000Z"));
     branch(&hub, "release/2", PIPELINE);
-    s.run(&hub, &heads(&hub), "test", at("2026-11-22T14:30:00Z")).unwrap();
+    s.run(&hub, &heads(&hub), ("test", ""), at("2026-11-22T14:30:00Z")).unwrap();
     assert_eq!(s.next_tick().map(git_ci_core::time::rfc3339).as_deref(), Some("2026-11-22T15:00:00.000Z"));
 }

@@ -145,10 +145,10 @@ fn bad_pipeline(b: &Broken, recorded: bool) -> Event {
 /// plan queues again on the same branch, and jobs of deleted refs. Running
 /// jobs are left to finish.
 fn find_cancels(hub: &dyn Hub, plan: &Plan, fresh: &[&Wanted], index: &Index<'_>) -> Result<Vec<Cancel>, HubError> {
-    let superseding: HashMap<(&str, &str), &Job> = fresh
+    let superseding: HashMap<(&str, &str, &str), &Job> = fresh
         .iter()
         .filter(|w| w.supersede)
-        .map(|w| ((w.job.git_ref.as_str(), w.job.spec.name.as_str()), &w.job))
+        .map(|w| ((project_of(plan, &w.job), w.job.git_ref.as_str(), w.job.spec.name.as_str()), &w.job))
         .collect();
     let snapshot = Snapshot::read(hub, &[])?;
     let mut out = Vec::new();
@@ -162,16 +162,25 @@ fn find_cancels(hub: &dyn Hub, plan: &Plan, fresh: &[&Wanted], index: &Index<'_>
     Ok(out)
 }
 
+/// A job's project, jobs recorded without one being the hub's own.
+fn project_of<'a>(plan: &'a Plan, job: &'a Job) -> &'a str {
+    if job.project.is_empty() { &plan.project } else { &job.project }
+}
+
 fn cancel_reason(
     job: &Job,
     id: &JobId,
     plan: &Plan,
-    superseding: &HashMap<(&str, &str), &Job>,
+    superseding: &HashMap<(&str, &str, &str), &Job>,
     index: &Index<'_>,
 ) -> Option<String> {
-    if let Some(newer) = superseding.get(&(job.git_ref.as_str(), job.spec.name.as_str())) {
+    if let Some(newer) = superseding.get(&(project_of(plan, job), job.git_ref.as_str(), job.spec.name.as_str())) {
         // The same commit pushed again (or submitted by hand) is not older.
         return (newer.commit != job.commit).then(|| format!("superseded by {}", newer.commit));
+    }
+    // Another project's branch of the same name is not the one deleted.
+    if project_of(plan, job) != plan.project {
+        return None;
     }
     let deletion = plan.deleted.iter().find(|d| d.git_ref == job.git_ref)?;
     if deletion.only.as_ref().is_some_and(|only| !only.contains(id)) {

@@ -161,6 +161,10 @@ pub struct Plan {
     pub deleted: Vec<Deletion>,
     /// Problems that record nothing, reported as they are.
     pub notes: Vec<Event>,
+    /// The hub's own project: the `project` of the jobs it queues. It
+    /// supersedes and cancels only jobs of that project (or of none: jobs
+    /// written before projects), never another repository's same branch.
+    pub project: String,
 }
 
 impl Plan {

@@ -12,27 +12,39 @@ use crate::index;
 use crate::patterns::{self, RefKind};
 
 /// Plans `updates`; `repo` must hold the pushed commits. `by` becomes the
-/// jobs' `submitted_by`.
-pub fn plan(repo: &gix::Repository, updates: &[Update], by: &str) -> Plan {
-    let mut plan = Plan::default();
+/// jobs' `submitted_by`, `project` their `project` (the hub's own).
+pub fn plan(repo: &gix::Repository, updates: &[Update], by: &str, project: &str) -> Plan {
+    let mut plan = Plan { project: project.to_owned(), ..Plan::default() };
     for u in updates {
         let Some(kind) = RefKind::of(&u.refname) else { continue };
         match u.new {
             None => plan.deleted.push(Deletion { git_ref: u.refname.clone(), only: None, triggered_only: false }),
-            Some(new) => plan_push(repo, &u.refname, kind, new, by, &mut plan),
+            Some(new) => plan_push(repo, &u.refname, kind, new, (by, project), &mut plan),
         }
     }
     plan
 }
 
-fn plan_push(repo: &gix::Repository, git_ref: &str, kind: RefKind<'_>, new: ObjectId, by: &str, plan: &mut Plan) {
+fn plan_push(
+    repo: &gix::Repository,
+    git_ref: &str,
+    kind: RefKind<'_>,
+    new: ObjectId,
+    (by, project): (&str, &str),
+    plan: &mut Plan,
+) {
     let unreadable = |message: String| Event::Unreadable { git_ref: git_ref.to_owned(), message };
     let (commit_id, tree) = match peel(repo, new) {
         Ok(Some(ids)) => ids,
         Ok(None) => return,
         Err(message) => return plan.notes.push(unreadable(message)),
     };
-    let bind = |spec: JobSpec| Job::new(spec, &commit_id.to_string(), &tree.to_string(), git_ref, by);
+    let unsealed = |spec: JobSpec| {
+        let mut job = Job::unsealed(spec, &commit_id.to_string(), &tree.to_string(), git_ref, by);
+        job.project = project.to_owned();
+        job
+    };
+    let bind = |spec: JobSpec| unsealed(spec).sealed();
     let broken = |message: String| Broken {
         key: index::key(&commit_id, git_ref, index::PIPELINE),
         job: bind(record_spec()),
@@ -67,7 +79,6 @@ fn plan_push(repo: &gix::Repository, git_ref: &str, kind: RefKind<'_>, new: Obje
     }
     // The triggered jobs with what they need, each matrix expanded, all
     // naming each other's ids: queued together or not at all.
-    let unsealed = |spec: JobSpec| Job::unsealed(spec, &commit_id.to_string(), &tree.to_string(), git_ref, by);
     let jobs = match pipeline.jobs(&names, 1, &unsealed) {
         Ok(jobs) => jobs,
         Err(e) => {

@@ -37,7 +37,7 @@ fn push(git_ref: &str, new: ObjectId) -> Update {
 }
 
 fn trigger(hub: &LocalHub, updates: &[Update]) -> Vec<Event> {
-    apply(hub, &plan(&hub.repo(), updates, "test")).unwrap()
+    apply(hub, &plan(&hub.repo(), updates, "test", "")).unwrap()
 }
 
 fn count(events: &[Event], what: fn(&Event) -> bool) -> usize {
@@ -122,7 +122,7 @@ fn a_broken_file_is_recorded_once_and_said_every_time() {
 fn refs_other_than_branches_and_tags_trigger_nothing() {
     let (_dir, hub) = hub();
     let c = commit(&hub, PIPELINE, "1");
-    let p = plan(&hub.repo(), &[push("refs/ci/queue/default/x", c), push("refs/notes/ci", c)], "test");
+    let p = plan(&hub.repo(), &[push("refs/ci/queue/default/x", c), push("refs/notes/ci", c)], "test", "");
     assert!(p.is_empty());
     let tag = trigger(&hub, &[push("refs/tags/v1", c)]);
     assert!(tag.is_empty(), "no job asks for tags: {tag:?}");
@@ -191,7 +191,7 @@ fn a_push_queues_the_expansion_with_its_needs_once() {
 fn a_batch_queued_in_part_before_is_not_queued_again() {
     let (_dir, hub) = hub();
     let c = commit(&hub, GRAPH, "1");
-    let mut p = plan(&hub.repo(), &[push("refs/heads/main", c)], "test");
+    let mut p = plan(&hub.repo(), &[push("refs/heads/main", c)], "test", "");
     let all = p.wanted.clone();
     p.wanted.truncate(1);
     apply(&hub, &p).unwrap();

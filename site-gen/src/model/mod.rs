@@ -66,6 +66,7 @@ pub fn load(hub: &dyn Hub, last: &mut Manifest, progress: &dyn Fn(Progress)) -> 
     let live = live::read(hub, &snapshot, &finished)?;
     let mut rows: Vec<Row> = finished.into_values().chain(live).collect();
     rows.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    row::key_by_project(&mut rows);
     commits::update(&repo, &mut last.commits, &rows);
     let mut workers = workers::read(hub)?;
     // Ages are measured from the build: the hub's latest event stands

@@ -91,6 +91,30 @@ pub struct Row {
     /// `git ci submit --run`: never part of a branch's health.
     pub ad_hoc: bool,
     pub source: Source,
+    /// The repository it comes from on a hub serving several; `""`: the
+    /// hub's own (and every job written before projects).
+    #[serde(default)]
+    pub project: String,
+    /// `project/branch` when the hub holds several projects (set by
+    /// [`key_by_project`] on every build), else empty: [`Row::branch`].
+    #[serde(skip)]
+    pub branch_key: String,
+}
+
+/// Keys every row's branch by its project too (`app/main`, `lib/main`)
+/// when the rows come from more than one project, so that the same branch
+/// name of two repositories gets two pages, badges and matrix rows. A hub
+/// of one project keeps plain branch names, as before projects.
+pub fn key_by_project(rows: &mut [Row]) {
+    let projects: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.project.as_str()).filter(|p| !p.is_empty()).collect();
+    let several = projects.len() > 1;
+    for row in rows {
+        row.branch_key = match several && !row.project.is_empty() && !row.git_ref.is_empty() {
+            true => format!("{}/{}", row.project, row.plain_branch()),
+            false => String::new(),
+        };
+    }
 }
 
 impl Row {
@@ -160,6 +184,8 @@ impl Row {
             malformed: false,
             ad_hoc: false,
             source,
+            project: String::new(),
+            branch_key: String::new(),
         };
         // Checked against the ref's id, as the guard would have (a hosted
         // hub has none).
@@ -173,6 +199,7 @@ impl Row {
                 row.repeat = job.repeat;
                 row.scheduled = job.scheduled;
                 row.ad_hoc = job.spec.ad_hoc;
+                row.project = job.project;
                 row.name = job.spec.name;
                 row.git_ref = job.git_ref;
                 row.commit = job.commit;
@@ -189,6 +216,7 @@ impl Row {
                 row.git_ref = text("ref");
                 row.queue = text("queue");
                 row.submitted_at = text("submitted_at");
+                row.project = text("project");
                 let commit: String = text("commit");
                 if is_object_id(&commit) {
                     row.commit = commit;
@@ -237,8 +265,14 @@ impl Row {
         }
     }
 
-    /// The key lists group jobs by: the branch, tag or other ref.
+    /// The key lists group jobs by: the branch, tag or other ref, after
+    /// its project when the hub holds several ([`key_by_project`]).
     pub fn branch(&self) -> &str {
+        if self.branch_key.is_empty() { self.plain_branch() } else { &self.branch_key }
+    }
+
+    /// The branch, tag or other ref, whatever the project.
+    pub fn plain_branch(&self) -> &str {
         self.git_ref.strip_prefix("refs/heads/").unwrap_or(&self.git_ref)
     }
 
@@ -319,4 +353,22 @@ fn fastrand_like() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod project_tests {
+    use super::*;
+
+    #[test]
+    fn branches_are_keyed_by_project_only_when_there_are_several() {
+        let passed = State::Finished(Status::Passed);
+        let mut rows = vec![sample("t", "refs/heads/main", passed), sample("t", "refs/heads/main", passed)];
+        rows[0].project = "app".into();
+        key_by_project(&mut rows);
+        assert_eq!([rows[0].branch(), rows[1].branch()], ["main", "main"], "one project and the hub's own");
+        rows[1].project = "lib".into();
+        key_by_project(&mut rows);
+        assert_eq!([rows[0].branch(), rows[1].branch()], ["app/main", "lib/main"]);
+        assert_eq!(rows[1].plain_branch(), "main");
+    }
 }

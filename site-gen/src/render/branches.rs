@@ -31,8 +31,16 @@ struct MatrixRow<'a> {
 }
 
 pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
-    let health: Vec<(&str, BTreeMap<&str, Health>)> =
-        b.groups.branches.iter().map(|br| (*br, b.groups.health(br))).collect();
+    let page = matrix(b, &b.groups.branches);
+    out.always("branches", |files| {
+        files.write("branches.html", &b.page("branches.html", "", "Branches", "branches", page)?)
+    })
+}
+
+/// The branch × job matrix of `branches` (keys of [`super::groups::Groups`]):
+/// the page value `{names, branches}`.
+pub(super) fn matrix(b: &Build, branches: &[&str]) -> minijinja::Value {
+    let health: Vec<(&str, BTreeMap<&str, Health>)> = branches.iter().map(|br| (*br, b.groups.health(br))).collect();
     let names: BTreeSet<&str> = health.iter().flat_map(|(_, l)| l.keys().copied()).collect();
     let rows: Vec<MatrixRow> = health
         .iter()
@@ -46,10 +54,7 @@ pub fn render_matrix(b: &Build, out: &mut Output) -> Result<(), SiteError> {
             live: live_instances(b, branch),
         })
         .collect();
-    let page = value(json!({ "names": names, "branches": value_of(&rows) }));
-    out.always("branches", |files| {
-        files.write("branches.html", &b.page("branches.html", "", "Branches", "branches", page)?)
-    })
+    value(json!({ "names": names, "branches": value_of(&rows) }))
 }
 
 /// Where `branch`'s live instances answer, as the registrations of

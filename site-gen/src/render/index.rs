@@ -30,6 +30,8 @@ struct IndexPage<'a> {
     live: Vec<view::JobItem<'a>>,
     recent: Vec<view::JobItem<'a>>,
     days: Vec<DayLink>,
+    /// The project chooser, on a hub of several projects.
+    projects: Vec<super::projects::Choice<'a>>,
 }
 
 pub fn render_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
@@ -53,6 +55,7 @@ pub fn render_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         live: rows.iter().filter(|r| r.is_live()).map(|r| b.live_item(r)).collect(),
         recent: rows.iter().filter(|r| !r.is_live()).take(b.options.recent).map(|r| b.live_item(r)).collect(),
         days: b.groups.by_day.keys().rev().take(DAYS_LINKED).map(|d| DayLink::new(d)).collect(),
+        projects: super::projects::choices(b, &super::projects::projects(b)),
     };
     out.always("index", |files| files.write("index.html", &b.page("index.html", "", "Jobs", "jobs", value(&page))?))
 }

@@ -12,6 +12,7 @@ mod job;
 mod live;
 pub mod paths;
 mod pipeline;
+mod projects;
 pub mod view;
 
 use std::time::SystemTime;
@@ -29,6 +30,7 @@ pub use history::{render_days, render_history};
 pub use index::render_index;
 pub use job::render_jobs;
 pub use live::{render_queue, render_workers};
+pub use projects::render_projects;
 
 use crate::Options;
 use crate::digest::{Digest, Key};

@@ -70,7 +70,7 @@ fn cmd_install_service(ui: &Ui, worker: &WorkerArgs, install: &InstallServiceArg
     check_worker_flags(ui, worker)?;
     let cwd = std::env::current_dir().map_err(|e| CliError::Internal(format!("no current directory: {e}")))?;
     let repo = context::user_repo();
-    if locate(worker.hub.hub.as_deref(), repo.as_ref()).is_none() {
+    if locate(worker.hubs.first().map(String::as_str), repo.as_ref()).is_none() {
         return Err(CliError::usage_hint(
             "the worker would have no hub",
             "pass --hub URL before install-service, or run this inside the repository whose hub it should serve",
@@ -102,6 +102,9 @@ fn cmd_install_service(ui: &Ui, worker: &WorkerArgs, install: &InstallServiceArg
 /// The checks `git ci worker` would make at start, made now rather than
 /// in a restart loop.
 fn check_worker_flags(ui: &Ui, worker: &WorkerArgs) -> CliResult {
+    if worker.clean {
+        return Err(CliError::usage("--clean cleans and exits: it cannot run as a service"));
+    }
     if let Some(name) = &worker.name {
         git_ci_core::refs::check_component("worker name", name).map_err(CliError::usage)?;
     }
