@@ -104,6 +104,12 @@ fn a_serve_job_answers_until_a_newer_push_and_then_the_branch_delete_stop_it() {
     assert_eq!((listed["url"].as_str(), listed["id"].clone()), (Some(one.as_str()), first["id"].clone()));
     let table = w.env.ci(&w.repo, &["instances", "--hub", &w.hub]).expect(0).stdout();
     assert!(table.starts_with("BRANCH") && table.contains("feature  app") && table.contains(&one), "{table}");
+    // The site's branch matrix links the branch to it.
+    let site = w.env.path("site");
+    w.env.ci(&w.repo, &["site", "build", "--hub", &w.hub, "--out", site.to_str().unwrap()]).expect(0);
+    let matrix = std::fs::read_to_string(site.join("branches.html")).unwrap();
+    let port = one.rsplit(':').next().unwrap();
+    assert!(matrix.contains("class=\"live\"") && matrix.contains(&format!(":{port}\"")), "{matrix}");
 
     w.push("feature", "two");
     let second = w.passed(2).remove(1);

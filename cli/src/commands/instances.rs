@@ -12,8 +12,10 @@ use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::{Ui, age};
 
-/// List the live instances: services of `serve = true` jobs that workers
-/// keep running, one per job and branch (the newest commit's).
+/// List the live instances of `serve = true` jobs, one per job and branch.
+///
+/// Each is a service a worker keeps running for the newest commit of its
+/// branch, read from the registrations of live workers.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  git ci instances\n  git ci instances --json")]
 pub struct InstancesArgs {
@@ -24,9 +26,10 @@ pub struct InstancesArgs {
     pub hub: HubArgs,
 }
 
-/// Stop a branch's live instance (of every `serve` job, or of one with
-/// --job). The request goes through the hub; the worker running it stops
-/// the service (SIGTERM, a grace period, SIGKILL) at its next look, within
+/// Stop a branch's live instances (of every `serve` job, or of one).
+///
+/// The request goes through the hub; the worker running an instance stops
+/// its service (SIGTERM, a grace period, SIGKILL) at its next look, within
 /// a few seconds, and this waits until its registration no longer lists it.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  git ci stop-instance feature/login\n  git ci stop-instance main --job preview")]
@@ -60,7 +63,8 @@ pub fn cmd_instances(ui: &Ui, args: InstancesArgs) -> CliResult {
     }
     let rows: Vec<[String; 6]> = live.0.iter().map(row).collect();
     let header = ["BRANCH", "JOB", "COMMIT", "URL", "WORKER", "SINCE"].map(String::from);
-    let widths: Vec<usize> = (0..6).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..6).map(|i| rows.iter().chain([&header]).map(|r| r[i].len()).max().unwrap_or(0)).collect();
     for r in [&header].into_iter().chain(&rows) {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         ui.out(cells.join("  ").trim_end());
@@ -70,7 +74,14 @@ pub fn cmd_instances(ui: &Ui, args: InstancesArgs) -> CliResult {
 
 fn row(l: &LiveInstance) -> [String; 6] {
     let i = &l.info;
-    [i.branch().to_owned(), i.job.clone(), i.commit[..i.commit.len().min(10)].to_owned(), i.url.clone(), l.worker.clone(), age(&i.since)]
+    [
+        i.branch().to_owned(),
+        i.job.clone(),
+        i.commit[..i.commit.len().min(10)].to_owned(),
+        i.url.clone(),
+        l.worker.clone(),
+        age(&i.since),
+    ]
 }
 
 pub fn cmd_stop_instance(ui: &Ui, args: StopInstanceArgs) -> CliResult {
@@ -91,7 +102,14 @@ pub fn cmd_stop_instance(ui: &Ui, args: StopInstanceArgs) -> CliResult {
     for t in &targets {
         let fresh = instances::request_stop(&*hub, &t.info.id, &by)?;
         let asked = if fresh { "asked" } else { "already asked" };
-        ui.err(&format!("{asked} {} to stop {} ({} on {}, job {})", t.worker, t.info.url, t.info.job, t.info.branch(), t.info.id));
+        ui.err(&format!(
+            "{asked} {} to stop {} ({} on {}, job {})",
+            t.worker,
+            t.info.url,
+            t.info.job,
+            t.info.branch(),
+            t.info.id
+        ));
     }
     if args.no_wait {
         return Ok(());
@@ -99,7 +117,8 @@ pub fn cmd_stop_instance(ui: &Ui, args: StopInstanceArgs) -> CliResult {
     let until = Instant::now() + STOP_WAIT;
     loop {
         let now = LiveInstances::read(&*hub)?;
-        let left: Vec<&LiveInstance> = now.0.iter().filter(|l| targets.iter().any(|t| t.info.id == l.info.id)).collect();
+        let left: Vec<&LiveInstance> =
+            now.0.iter().filter(|l| targets.iter().any(|t| t.info.id == l.info.id)).collect();
         if left.is_empty() {
             ui.err("stopped");
             return Ok(());
