@@ -36,6 +36,8 @@ pub fn config(name: &str, work_dir: PathBuf, poll: Duration, once: bool) -> Conf
         log_interval: Duration::from_secs(3),
         roll_at: git_ci_core::chain::ROLL_AT,
         isolation: Default::default(),
+        seat: None,
+        cache_max_size: None,
     }
 }
 

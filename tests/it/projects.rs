@@ -197,3 +197,21 @@ fn a_hub_push_queues_its_own_project_and_supersedes_only_it() {
     assert!(jobs.iter().any(|j| j["project"] == "shop" && j["state"] == "pending"), "ci.project wins: {status}");
     assert!(jobs.iter().any(|j| j["project"] == "lib" && j["state"] == "pending"), "{status}");
 }
+
+/// `git ci watch` queues the jobs of a hub without hooks under the hub's
+/// name, or under `--project`.
+#[test]
+fn watch_records_the_hubs_project_or_the_one_it_is_given() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.test]\nrun = \"true\"\n");
+    env.ci(&repo, &["watch", "--hub", &hub, "--once"]).expect(0);
+    let status = env.ci(&repo, &["status", "--hub", &hub, "--json"]).expect(0).json();
+    assert_eq!(status[0]["project"], "hub", "the hub's directory, without .git: {status}");
+
+    env.commit_file(&repo, "a.txt", "a", "second");
+    env.git(&repo, &["push", "-q", &hub, "main"]);
+    env.ci(&repo, &["watch", "--hub", &hub, "--once", "--project", "shop"]).expect(0);
+    let shop = env.ci(&repo, &["status", "--hub", &hub, "--project", "shop", "--json"]).expect(0).json();
+    assert_eq!(shop.as_array().unwrap().len(), 1, "{shop}");
+    env.ci(&repo, &["watch", "--hub", &hub, "--once", "--project", "no/slash"]).expect(2);
+}

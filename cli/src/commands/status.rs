@@ -263,9 +263,12 @@ fn row(v: &JobView, fleet: Option<&LiveWorkers>, projects: bool) -> [String; 6] 
         v.id.to_string(),
         v.state.as_str().to_owned(),
         job.map_or("?".into(), Job::label),
-        job.map_or(String::new(), |j| match projects && !j.project.is_empty() {
-            true => format!("{}/{}", j.project, j.branch()),
-            false => j.branch().to_owned(),
+        job.map_or(String::new(), |j| {
+            if projects && !j.project.is_empty() {
+                format!("{}/{}", j.project, j.branch())
+            } else {
+                j.branch().to_owned()
+            }
         }),
         job.map_or(String::new(), |j| j.short_commit().to_owned()),
         when,

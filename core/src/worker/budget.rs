@@ -23,6 +23,9 @@ pub struct Budget {
     state: Mutex<State>,
 }
 
+/// Wakes one seat's worker.
+type Waker = Box<dyn Fn() + Send>;
+
 #[derive(Default)]
 struct State {
     /// Slots held (running or reserved for a claim round) per seat.
@@ -30,7 +33,7 @@ struct State {
     /// Seats refused a slot, in the order they asked.
     line: VecDeque<usize>,
     /// Wakes a seat's worker (it may be asleep until its next poll).
-    wakers: Vec<Option<Box<dyn Fn() + Send>>>,
+    wakers: Vec<Option<Waker>>,
     /// When the seats in line were last told that a slot was free.
     told_at: Option<Instant>,
 }

@@ -110,9 +110,10 @@ pub fn key_by_project(rows: &mut [Row]) {
         rows.iter().map(|r| r.project.as_str()).filter(|p| !p.is_empty()).collect();
     let several = projects.len() > 1;
     for row in rows {
-        row.branch_key = match several && !row.project.is_empty() && !row.git_ref.is_empty() {
-            true => format!("{}/{}", row.project, row.plain_branch()),
-            false => String::new(),
+        row.branch_key = if several && !row.project.is_empty() && !row.git_ref.is_empty() {
+            format!("{}/{}", row.project, row.plain_branch())
+        } else {
+            String::new()
         };
     }
 }
