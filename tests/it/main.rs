@@ -4,6 +4,7 @@ mod env;
 
 mod absurd;
 mod answers;
+mod batch;
 mod docs;
 mod doctor;
 mod errors;
@@ -20,6 +21,7 @@ mod orphans;
 mod pipeline_cli;
 mod pipelines;
 mod race;
+mod reattach;
 mod refused;
 mod run;
 mod sandbox;
