@@ -15,6 +15,7 @@ mod gc;
 mod guard;
 mod hooks;
 mod hubs;
+mod latency;
 mod netns;
 mod notes;
 mod orphans;

@@ -184,8 +184,11 @@ impl Changes {
     pub fn wait(&self) {
         match &self.0 {
             Some(watch) => {
-                // The several refs one transaction moves are one change.
-                watch.wait(LOCAL_POLL, Duration::from_millis(10));
+                // No pause to let a transaction's several refs land: it
+                // was 10 ms of every `submit --wait`. A read that sees a
+                // transaction half done finds the job where it was (or
+                // not yet in `done`), and the next ref change wakes us.
+                watch.wait(LOCAL_POLL, Duration::ZERO);
             }
             None => std::thread::sleep(REMOTE_POLL),
         }
