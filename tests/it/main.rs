@@ -32,6 +32,7 @@ mod service;
 mod signals;
 mod site;
 mod snapshots;
+mod ssh;
 mod swallowed;
 mod unpublishable;
 mod waiting;
