@@ -104,9 +104,47 @@ pub fn end_to_end(ctx: &Ctx) -> Res<Vec<Row>> {
     let (ours, floor) = measure::pair(ctx.sizes.runs, || cli.timed(&submit, None), || cli.start_floor())?;
     let run = ["run", "--run", "true", "--force", "-q"];
     let (run_ours, run_floor) = measure::pair(ctx.sizes.runs, || cli.timed(&run, None), || cli.start_floor())?;
-    Ok(vec![
+    let mut rows = vec![
         row("`git ci submit --run true --wait`, local hub, a `git ci worker` running", &ours, &floor, 12.0),
         row("`git ci run --run true --force` (the clone is the hub)", &run_ours, &run_floor, 15.0),
+    ];
+    rows.extend(ssh(ctx, &cli)?);
+    Ok(rows)
+}
+
+/// The same no-op work, `git ci submit --run true` then `git ci status`
+/// (a push and a fetch), against one hub over ssh (git-ci sharing one
+/// connection) and over git daemon.
+fn ssh(ctx: &Ctx, cli: &Cli) -> Res<Vec<Row>> {
+    if git_ci_testkit::ssh::sshd_binary().is_none() {
+        eprintln!("  skipped: no sshd for the ssh row (Debian: openssh-server)");
+        return Ok(vec![]);
+    }
+    let sshd = git_ci_testkit::ssh::Sshd::start(&ctx.fx.root().join("sshd"))?;
+    let name = "cli-ssh.git";
+    let path = ctx.fx.hub(name)?;
+    let (over_ssh, over_daemon) = (sshd.url(&path), ctx.fx.url(name));
+    let path_env = sshd.path_env();
+    let work = |url: &str| -> Res<Duration> {
+        let mut took = Duration::ZERO;
+        for args in [&["submit", "--hub", url, "--run", "true", "-q"][..], &["status", "--hub", url, "--limit", "1"]] {
+            let start = Instant::now();
+            let out = cli.command(args).env("PATH", &path_env).output()?;
+            took += start.elapsed();
+            if !out.status.success() {
+                return Err(
+                    format!("git-ci {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()).into()
+                );
+            }
+        }
+        Ok(took)
+    };
+    let (ours, floor) = measure::pair(ctx.sizes.runs, || work(&over_ssh), || work(&over_daemon))?;
+    let opened = sshd.connections();
+    sshd.close_masters(&git_ci_core::hub::cache_root().join("ssh"));
+    let name = "`git ci submit` + `git ci status` over ssh, one shared connection (floor: the same over git daemon)";
+    Ok(vec![
+        Row::timed(name, &ours, &floor, Goal::RatioAtMost(1.5)).detail(format!("ssh connections opened: {opened}")),
     ])
 }
 

@@ -118,6 +118,15 @@ impl Sshd {
         format!("ssh://hub{}", path.display())
     }
 
+    /// Closes the master connections whose sockets are in `dir` (git-ci's
+    /// `<cache>/ssh`): they would outlive the test by their ControlPersist.
+    pub fn close_masters(&self, dir: &Path) {
+        for socket in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let mut exit = Command::new(self.bin.join("ssh"));
+            let _ = exit.arg("-S").arg(socket.path()).args(["-O", "exit", "hub"]).output();
+        }
+    }
+
     /// PATH with the wrapper first.
     pub fn path_env(&self) -> std::ffi::OsString {
         let path = std::env::var_os("PATH").unwrap_or_default();

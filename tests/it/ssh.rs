@@ -26,18 +26,6 @@ fn ci(env: &TestEnv, sshd: &Sshd, dir: &Path, args: &[&str], ssh_command: Option
     Run(cmd.output().expect("git-ci runs"))
 }
 
-/// Closes the master connections git-ci left behind (they would
-/// otherwise linger for their ControlPersist).
-fn close_masters(env: &TestEnv, sshd: &Sshd) {
-    for socket in std::fs::read_dir(env.path("cache/ssh")).into_iter().flatten().flatten() {
-        let _ = std::process::Command::new(sshd.bin.join("ssh"))
-            .arg("-S")
-            .arg(socket.path())
-            .args(["-O", "exit", "hub"])
-            .output();
-    }
-}
-
 #[test]
 fn every_git_call_of_several_commands_shares_one_ssh_connection() {
     let env = TestEnv::new();
@@ -52,7 +40,7 @@ fn every_git_call_of_several_commands_shares_one_ssh_connection() {
     assert_eq!(show["state"], "passed", "{show}");
     ci(&env, &sshd, &repo, &["status", "--hub", &url], None).expect(0);
     let opened = sshd.connections() - before;
-    close_masters(&env, &sshd);
+    sshd.close_masters(&env.path("cache/ssh"));
     assert_eq!(opened, 1, "one connection for every git call of four commands");
 }
 
@@ -66,7 +54,7 @@ fn a_users_own_ssh_command_is_left_alone() {
     ci(&env, &sshd, &repo, &["submit", "--hub", &url, "--run", "true"], Some("ssh")).expect(0);
     ci(&env, &sshd, &repo, &["status", "--hub", &url], Some("ssh")).expect(0);
     let opened = sshd.connections() - before;
-    close_masters(&env, &sshd);
+    sshd.close_masters(&env.path("cache/ssh"));
     assert!(opened >= 2, "each command connects on its own: {opened}");
     let sockets = std::fs::read_dir(env.path("cache/ssh")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(sockets, 0, "no control socket made");
