@@ -1,5 +1,6 @@
 //! Group 3, end-to-end latency of a no-op job: from just before
-//! `queue::submit` to the worker's `Published` event, one job at a time.
+//! `queue::submit` to the worker's `Published` event, one job at a time;
+//! then the same through the `git-ci` binary ([`crate::cli`]).
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
@@ -24,7 +25,9 @@ const JOB_DEADLINE: Duration = Duration::from_secs(30);
 pub const REMOTE_POLL: Duration = Duration::from_millis(50);
 
 pub fn run(ctx: &Ctx, floors: &ClaimFloors) -> Res<Vec<Row>> {
-    Ok(vec![local(ctx, floors)?, remote(ctx)?])
+    let mut rows = vec![local(ctx, floors)?, remote(ctx)?];
+    rows.extend(crate::cli::end_to_end(ctx)?);
+    Ok(rows)
 }
 
 fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {

@@ -71,7 +71,7 @@ fn timed(floor: &mut Floor, ctx: &Ctx, completes: &mut Completes) -> Res<std::ti
 }
 
 /// The `git-ci` built beside this binary (both land in target/release).
-fn git_ci_binary() -> Option<PathBuf> {
+pub fn git_ci_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let candidate = exe.parent().unwrap_or(Path::new(".")).join("git-ci");
     candidate.is_file().then_some(candidate)

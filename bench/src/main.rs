@@ -8,6 +8,7 @@
 
 mod backlog;
 mod claim;
+mod cli;
 mod e2e;
 mod fixture;
 mod guard;

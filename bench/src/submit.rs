@@ -1,5 +1,6 @@
 //! Group 1, submit: `queue::submit` of one job against the bare
-//! transaction creating the same two refs.
+//! transaction creating the same two refs; then many ad-hoc jobs through
+//! `git ci submit --stdin` ([`crate::cli::batch`]).
 
 use git_ci_core::{Hub, queue};
 
@@ -10,7 +11,10 @@ use crate::proto::{Floor, Target, clear_ci_refs, job};
 use crate::report::{Goal, Row};
 
 pub fn run(ctx: &Ctx) -> Res<Vec<Row>> {
-    Ok(vec![local(ctx)?, remote(ctx)?])
+    let mut rows = vec![local(ctx)?, remote(ctx)?];
+    let (rounds, singles) = if ctx.sizes.runs < 10 { (2, 10) } else { (10, 30) };
+    rows.extend(crate::cli::batch(ctx, rounds, singles)?);
+    Ok(rows)
 }
 
 fn local(ctx: &Ctx) -> Res<Row> {

@@ -3,6 +3,8 @@
 //! 127.0.0.1 serving a folder of bare hubs, on a port the OS handed out,
 //! killed when dropped (also while unwinding). Dev-only: nothing ships it.
 
+pub mod ssh;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -113,7 +113,8 @@ fn quiet_runs_still_name_their_failures() {
 fn verbose_logs_into_a_file_are_plain_text() {
     let env = TestEnv::new();
     let repo = env.project("p", "[job.check]\nrun = \"true\"\n");
-    let log = env.ci(&repo, &["-v", "run"]).expect(0);
+    // A revision git resolves (HEAD is read in-process), so that git runs.
+    let log = env.ci(&repo, &["-v", "run", "main~0"]).expect(0);
     let err = log.stderr();
     assert!(err.contains("git rev-parse"), "-v logs git commands: {err}");
     assert!(!err.contains('\x1b'), "escape codes in a file: {err:?}");

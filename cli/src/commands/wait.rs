@@ -1,29 +1,92 @@
-//! Following jobs until they finish, for `submit --wait`, `run` and `log --follow`.
+//! Following jobs until they finish, for `submit --wait`, `run`, `retry
+//! --wait` and `log --follow`, and `git ci wait`, which re-attaches to jobs
+//! by id.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use git_ci_core::ref_watch::RefWatch;
 use git_ci_core::state::{Board, JobView, State};
-use git_ci_core::{Hub, Job, JobId, Status};
+use git_ci_core::worker::backoff::Backoff;
+use git_ci_core::{Hub, HubError, Job, JobId, Status};
 
+use crate::cli::HubArgs;
+use crate::context;
 use crate::error::{CliError, CliResult};
 use crate::ui::Ui;
+
+/// Wait for queued jobs to finish, by id: the exit code says how they ended.
+///
+/// Follows the jobs as `git ci submit --wait` does, printing each change of
+/// state on stderr, so that a job queued earlier (by `submit`, `retry`, a
+/// push to the hub) can be waited for again from any clone, and a wait cut
+/// short can start over. A hub that stops answering while it waits is
+/// tried again, less and less often, for up to 10 minutes.
+///
+/// Exit codes (the same as `submit --wait`): 0 every job passed (or was
+/// skipped because it passed earlier on the same tree); 1 some job failed,
+/// timed out, was cancelled, or was not run because a job it needs did not
+/// pass; 2 an id is malformed or the hub has no such job; 3 the hub could
+/// not be reached, or stayed away for 10 minutes.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  git ci wait 20261122T040704123-0123456789ab\n  ids=$(git ci submit) && git ci wait $ids   queue now, wait later\n  git ci wait $(git ci status --state running --json | jq -r '.[].id')"
+)]
+pub struct WaitArgs {
+    /// Job ids, as `submit` and `status` print them.
+    #[arg(required = true, value_name = "ID")]
+    pub jobs: Vec<String>,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+pub fn cmd_wait(ui: &Ui, args: WaitArgs) -> CliResult {
+    let mut ids: Vec<JobId> = Vec::new();
+    for given in &args.jobs {
+        let id = JobId::parse(given)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let repo = context::user_repo();
+    let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", &ids)?;
+    // An id the hub never heard of would be waited for forever: refused
+    // now, while the hub answers (a hub that never answered is exit 3).
+    let board = Board::read(&*hub)?;
+    for id in &ids {
+        if board.view(&*hub, id)?.is_none() {
+            return Err(CliError::usage_hint(
+                format!("no job {id} on the hub {}", hub.url()),
+                "`git ci status` lists the jobs the hub knows; pass --hub if they were queued on another",
+            ));
+        }
+    }
+    let views = wait_for(Some(ui), &*hub, ids)?;
+    conclude(ui, &views, 0)
+}
 
 /// Follows the hub until every job is finished; prints state changes when
 /// `ui` is given. A local hub is read again when its refs change (and now
 /// and then, should an event be missed); a remote one once a second, one
-/// fetch each time.
+/// fetch each time. A hub that stops answering is retried with a growing
+/// pause (see [`Outage`]).
 pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Vec<JobView>> {
     let changes = Changes::new(hub);
     let started = Instant::now();
     let mut last: HashMap<JobId, State> = HashMap::new();
+    let mut outage = Outage::default();
     loop {
-        let board = Board::read(hub)?;
-        let mut views: Vec<JobView> = Vec::new();
-        for id in &ids {
-            views.extend(board.view(hub, id)?);
-        }
+        let views = match read_views(hub, &ids) {
+            Ok(views) => {
+                outage.over(ui, hub);
+                views
+            }
+            Err(e) => {
+                std::thread::sleep(outage.failed(ui, hub, e)?);
+                continue;
+            }
+        };
         for v in views.iter().filter(|_| ui.is_some()) {
             let ui = ui.expect("filtered");
             if last.get(&v.id) != Some(&v.state) {
@@ -41,6 +104,64 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
             return Ok(views);
         }
         changes.wait();
+    }
+}
+
+fn read_views(hub: &dyn Hub, ids: &[JobId]) -> Result<Vec<JobView>, HubError> {
+    let board = Board::read(hub)?;
+    let mut views = Vec::new();
+    for id in ids {
+        views.extend(board.view(hub, id)?);
+    }
+    Ok(views)
+}
+
+/// How long a waiter keeps trying a hub that stopped answering.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// A hub that stopped answering while we wait: a restart, a network blip.
+/// The jobs go on without us, so the wait goes on too, with the worker's
+/// backoff (a quarter second, doubling up to half a minute, jittered),
+/// saying once that the hub is away and once that it is back. A hub that
+/// refuses us is an answer, not an outage: that ends the wait at once.
+#[derive(Default)]
+struct Outage {
+    backoff: Backoff,
+    since: Option<Instant>,
+}
+
+impl Outage {
+    /// How long to pause before the next read; the error when it is not
+    /// worth another try.
+    fn failed(&mut self, ui: Option<&Ui>, hub: &dyn Hub, error: HubError) -> CliResult<Duration> {
+        if !matches!(error, HubError::Unreachable { .. }) {
+            return Err(error.into());
+        }
+        let first = self.since.is_none();
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= PATIENCE {
+            let hint = format!(
+                "it has not answered for {}; once it is back, `git ci wait ID...` follows the jobs again",
+                git_ci_core::time::human_duration(since.elapsed())
+            );
+            return Err(CliError::Hub { error, hint: Some(hint) });
+        }
+        let pause = self.backoff.fail();
+        if let Some(ui) = ui.filter(|_| first) {
+            let said = error.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            ui.err(&format!("hub {} is not answering ({said}); still waiting, trying again", hub.url()));
+        }
+        Ok(pause)
+    }
+
+    /// The hub answered: says so when it had been away.
+    fn over(&mut self, ui: Option<&Ui>, hub: &dyn Hub) {
+        let Some(since) = self.since.take() else { return };
+        self.backoff.succeed();
+        if let Some(ui) = ui {
+            let away = git_ci_core::time::human_duration(since.elapsed());
+            ui.err(&format!("hub {} is back (away {away}); still waiting", hub.url()));
+        }
     }
 }
 
@@ -63,8 +184,11 @@ impl Changes {
     pub fn wait(&self) {
         match &self.0 {
             Some(watch) => {
-                // The several refs one transaction moves are one change.
-                watch.wait(LOCAL_POLL, Duration::from_millis(10));
+                // No pause to let a transaction's several refs land: it
+                // was 10 ms of every `submit --wait`. A read that sees a
+                // transaction half done finds the job where it was (or
+                // not yet in `done`), and the next ref change wakes us.
+                watch.wait(LOCAL_POLL, Duration::ZERO);
             }
             None => std::thread::sleep(REMOTE_POLL),
         }

@@ -16,6 +16,7 @@ mod locate;
 mod porcelain;
 mod redact;
 mod remote;
+pub mod ssh;
 
 use std::path::PathBuf;
 

@@ -67,7 +67,12 @@ impl RemoteHub {
     }
 
     fn git(&self) -> Result<Git, HubError> {
-        Git::new(self.cache.git_dir()).map_err(|e| self.unreachable(e))
+        let git = Git::new(self.cache.git_dir()).map_err(|e| self.unreachable(e))?;
+        // An ssh hub: one shared connection instead of a handshake a call.
+        Ok(match super::ssh::for_hub(&self.address, &self.cache) {
+            Some(command) => git.env("GIT_SSH_COMMAND", command),
+            None => git,
+        })
     }
 
     /// A git command that could not talk to the hub: refused, or unreachable.

@@ -7,7 +7,7 @@
 //! notifications and shutdown requests, so the coordinator sleeps until
 //! something happens (no poll delay on a local hub).
 
-mod backoff;
+pub mod backoff;
 mod budget;
 mod cache;
 mod claim;

@@ -1,0 +1,97 @@
+//! What a person feels on a local hub (issue 18, goal 1): `submit` and
+//! `run` of HEAD start no `git` process, and what they read in-process
+//! instead (the commit, its branch, the submitter) is what git says.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::env::{Run, TestEnv};
+
+/// The lines of a `-v` log that record a `git` command run by git-ci.
+fn git_commands(run: &Run) -> Vec<String> {
+    run.stderr().lines().filter(|l| l.contains(" git: git ")).map(str::to_owned).collect()
+}
+
+#[test]
+fn submit_and_run_of_head_start_no_git_process() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.noop]\nrun = \"true\"\n");
+    let submit = env.ci(&repo, &["-v", "submit", "--hub", &hub, "--run", "true"]).expect(0);
+    assert_eq!(git_commands(&submit), Vec::<String>::new(), "{}", submit.stderr());
+    let run = env.ci(&repo, &["-v", "run", "--run", "true"]).expect(0);
+    assert_eq!(git_commands(&run), Vec::<String>::new(), "{}", run.stderr());
+    // Another revision is git's to resolve, and -v says so.
+    let other = env.ci(&repo, &["-v", "submit", "--hub", &hub, "--run", "true", "main~0"]).expect(0);
+    assert!(git_commands(&other).iter().any(|l| l.contains("git rev-parse")), "{}", other.stderr());
+}
+
+/// `git ARGS` in `repo` with the tests' environment (the built `git-ci`
+/// first on PATH) minus GIT_COMMITTER_*, so that the identity comes from
+/// git config.
+fn git_without_committer(env: &TestEnv, repo: &Path, args: &[&str]) -> Output {
+    let template = env.git_ci_cmd(repo, &[]);
+    let mut git = Command::new("git");
+    git.env_clear()
+        .envs(template.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env_remove("GIT_COMMITTER_NAME")
+        .env_remove("GIT_COMMITTER_EMAIL")
+        .current_dir(repo)
+        .stdin(Stdio::null())
+        .args(args);
+    let out = git.output().expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The `submitted_by` of a job queued by `git [-c CONFIG]... ci submit`,
+/// and what `git [-c CONFIG]... var GIT_COMMITTER_IDENT` says.
+fn submitted_by(env: &TestEnv, repo: &Path, hub: &str, config: &[&str]) -> (String, String) {
+    let dash_c: Vec<&str> = config.iter().flat_map(|c| ["-c", *c]).collect();
+    let out =
+        git_without_committer(env, repo, &[&dash_c[..], &["ci", "submit", "--hub", hub, "--run", "true"]].concat());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let show = env.ci(repo, &["show", "--hub", hub, "--json", &id]).expect(0).json();
+    let var = git_without_committer(env, repo, &[&dash_c[..], &["var", "GIT_COMMITTER_IDENT"]].concat());
+    let ident = String::from_utf8_lossy(&var.stdout).into_owned();
+    let git_says = ident[..=ident.rfind('>').unwrap()].to_owned();
+    (show["submitted_by"].as_str().unwrap().to_owned(), git_says)
+}
+
+#[test]
+fn the_submitter_read_in_process_is_who_git_says_commits() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.noop]\nrun = \"true\"\n");
+    env.git(&repo, &["config", "user.name", "Config Name"]);
+    env.git(&repo, &["config", "user.email", "config@example.com"]);
+    let (ours, git) = submitted_by(&env, &repo, &hub, &[]);
+    assert_eq!((ours.as_str(), git.as_str()), ("Config Name <config@example.com>", "Config Name <config@example.com>"));
+    // committer.* wins over user.*, as in git.
+    env.git(&repo, &["config", "committer.email", "committer@config.example"]);
+    let (ours, git) = submitted_by(&env, &repo, &hub, &[]);
+    assert_eq!((ours.as_str(), git.as_str()), ("Config Name <committer@config.example>", git.as_str()));
+    assert_eq!(ours, git);
+    // `git -c user.name=... ci submit`: settings gix does not read go to git.
+    let (ours, git) = submitted_by(&env, &repo, &hub, &["committer.name=Dash C"]);
+    assert_eq!((ours.as_str(), git.as_str()), ("Dash C <committer@config.example>", git.as_str()));
+    assert_eq!(ours, git);
+    // A name git trims is git's to say.
+    env.git(&repo, &["config", "user.name", "Trailing Dot."]);
+    let (ours, git) = submitted_by(&env, &repo, &hub, &[]);
+    assert_eq!(ours, git);
+}
+
+#[test]
+fn the_branch_read_in_process_is_what_git_rev_parse_says() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.noop]\nrun = \"true\"\n");
+    let git_ref = |env: &TestEnv| {
+        let id = env.ci(&repo, &["submit", "--hub", &hub, "--run", "true"]).expect(0).stdout().trim().to_owned();
+        let show = env.ci(&repo, &["show", "--hub", &hub, "--json", &id]).expect(0).json();
+        (show["ref"].as_str().unwrap().to_owned(), show["commit"].as_str().unwrap().to_owned())
+    };
+    let head = env.git(&repo, &["rev-parse", "HEAD"]);
+    assert_eq!(git_ref(&env), ("refs/heads/main".to_owned(), head.clone()));
+    env.git(&repo, &["checkout", "-q", "--detach", "HEAD"]);
+    assert_eq!(env.git(&repo, &["rev-parse", "--symbolic-full-name", "HEAD"]), "HEAD");
+    assert_eq!(git_ref(&env), ("HEAD".to_owned(), head));
+}
