@@ -3,6 +3,7 @@
 mod env;
 
 mod absurd;
+mod aimed;
 mod answers;
 mod docs;
 mod doctor;
