@@ -3,6 +3,7 @@
 mod env;
 
 mod absurd;
+mod agent;
 mod aimed;
 mod answers;
 mod docs;
@@ -25,6 +26,7 @@ mod refused;
 mod run;
 mod sandbox;
 mod schedule;
+mod schema;
 mod secrets;
 mod service;
 mod signals;

@@ -2,11 +2,15 @@
 //! that gathers them, and `main`, which dispatches and maps errors to exit
 //! codes. Options several commands share are in [`crate::cli`].
 
+mod agent_state;
 mod artifact;
 mod cancel;
+mod claim;
+mod complete;
 mod docs;
 mod doctor;
 mod gc;
+mod heartbeat;
 mod hooks;
 mod junit;
 mod log;
@@ -72,6 +76,10 @@ pub enum Command {
     Site(site::SiteArgs),
     Gc(gc::GcArgs),
     Notes(notes::NotesArgs),
+    Claim(claim::ClaimArgs),
+    Heartbeat(heartbeat::HeartbeatArgs),
+    AppendLog(heartbeat::AppendLogArgs),
+    Complete(complete::CompleteArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -98,6 +106,10 @@ pub fn main() -> ExitCode {
         Command::Site(args) => site::cmd_site(&ui, args),
         Command::Gc(args) => gc::cmd_gc(&ui, args),
         Command::Notes(args) => notes::cmd_notes(&ui, args),
+        Command::Claim(args) => claim::cmd_claim(&ui, args),
+        Command::Heartbeat(args) => heartbeat::cmd_heartbeat(&ui, args),
+        Command::AppendLog(args) => heartbeat::cmd_append_log(&ui, args),
+        Command::Complete(args) => complete::cmd_complete(&ui, args),
         Command::Completions(args) => docs::cmd_completions(args, Cli::command()),
         Command::Man(args) => docs::cmd_man(&ui, args, Cli::command()),
     };
@@ -185,6 +197,11 @@ mod tests {
             "git-ci status --color=always -q",
             "git-ci -vv run",
             "git-ci worker --once --log-format json",
+            "git-ci submit --run true --worker w2",
+            "git-ci claim --queue lab --label board=rpi4 --lease 10m --name a1 --json --checkout /tmp/x",
+            "git-ci heartbeat 20261122T040704123-0123456789ab --json",
+            "git-ci append-log 20261122T040704123-0123456789ab --token 0123",
+            "git-ci complete 20261122T040704123-0123456789ab --status failed --exit-code -1 --junit a.xml --junit b.xml --artifact x --log l",
         ];
         let bad = [
             "git-ci",
@@ -213,6 +230,11 @@ mod tests {
             "git-ci status --color sometimes",
             "git-ci status -q -v",
             "git-ci worker --log-format yaml",
+            "git-ci claim",
+            "git-ci claim --queue lab --lease 2d",
+            "git-ci complete 20261122T040704123-0123456789ab",
+            "git-ci complete 20261122T040704123-0123456789ab --status maybe",
+            "git-ci heartbeat",
         ];
         assert_parse_table(&ok, &bad);
     }
