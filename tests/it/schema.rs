@@ -65,20 +65,20 @@ fn validate(schema: &Value, doc: &Value, at: &str, errors: &mut Vec<String>) {
     if let Some(e) = s.get("enum").and_then(Value::as_array).filter(|e| !e.contains(doc)) {
         fail(format!("{doc} is not one of {e:?}"));
     }
-    if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), doc.as_f64()) {
-        if n < min {
-            fail(format!("{n} < {min}"));
-        }
+    if let (Some(min), Some(n)) = (s.get("minimum").and_then(Value::as_f64), doc.as_f64())
+        && n < min
+    {
+        fail(format!("{n} < {min}"));
     }
-    if let (Some(max), Some(n)) = (s.get("maximum").and_then(Value::as_f64), doc.as_f64()) {
-        if n > max {
-            fail(format!("{n} > {max}"));
-        }
+    if let (Some(max), Some(n)) = (s.get("maximum").and_then(Value::as_f64), doc.as_f64())
+        && n > max
+    {
+        fail(format!("{n} > {max}"));
     }
-    if let (Some(min), Some(text)) = (s.get("minLength").and_then(Value::as_u64), doc.as_str()) {
-        if (text.chars().count() as u64) < min {
-            fail(format!("{text:?} is shorter than {min}"));
-        }
+    if let (Some(min), Some(text)) = (s.get("minLength").and_then(Value::as_u64), doc.as_str())
+        && (text.chars().count() as u64) < min
+    {
+        fail(format!("{text:?} is shorter than {min}"));
     }
     if let (Some(items), Some(array)) = (s.get("items"), doc.as_array()) {
         for (i, item) in array.iter().enumerate() {
