@@ -19,6 +19,12 @@ pub enum CliError {
     StillRunning,
     /// Something broke on this machine: exit 2 with the message.
     Internal(String),
+    /// `git ci claim`: no job is claimable now: exit 4, the message on stderr.
+    NothingToClaim(String),
+    /// `heartbeat`, `append-log`, `complete`: the agent's claim is not its
+    /// own any more (stolen after its lease, or the job cancelled or
+    /// finished): exit 5. The agent must stop the job and publish nothing.
+    ClaimLost(String),
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
@@ -37,7 +43,8 @@ impl CliError {
             CliError::JobsFailed | CliError::Findings => 1,
             CliError::Usage { .. } | CliError::Internal(_) => 2,
             CliError::Hub { .. } => 3,
-            CliError::StillRunning => 4,
+            CliError::StillRunning | CliError::NothingToClaim(_) => 4,
+            CliError::ClaimLost(_) => 5,
         })
     }
 
@@ -47,6 +54,8 @@ impl CliError {
             CliError::JobsFailed | CliError::Findings | CliError::StillRunning => return None,
             CliError::Usage { message, hint } => (message.clone(), hint.clone()),
             CliError::Internal(m) => (m.clone(), None),
+            CliError::NothingToClaim(m) => return Some(m.clone()),
+            CliError::ClaimLost(m) => (m.clone(), Some("stop the job: another claimer runs it, or it is over".into())),
             CliError::Hub { error, hint } => (error.to_string(), hint.clone().or_else(|| hub_hint(error))),
         };
         Some(match hint {

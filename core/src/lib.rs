@@ -16,6 +16,7 @@
 //! by step.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod archive;
 pub mod atomic;
 pub mod chain;

@@ -93,6 +93,7 @@ pub fn hub(hub: &dyn Hub, local: Option<&Path>, now: SystemTime) -> Vec<Check> {
     checks.extend(claims(hub, &snapshot, now));
     checks.extend(orphan_cancels(hub, &snapshot));
     checks.extend(pending(hub, &snapshot, &workers, now));
+    checks.extend(aimed(hub, &snapshot));
     checks
 }
 
@@ -388,10 +389,39 @@ fn pending(hub: &dyn Hub, snapshot: &Snapshot, workers: &[Seen], now: SystemTime
     out
 }
 
+/// Pending jobs aimed at one worker (`submit --worker`) that it cannot
+/// take: it is gone, or never came. Flagged at once, not after an hour:
+/// no other worker will ever take them.
+fn aimed(hub: &dyn Hub, snapshot: &Snapshot) -> Vec<Check> {
+    let Ok(fleet) = git_ci_core::live_workers::LiveWorkers::read(hub) else { return vec![] };
+    let mut out = Vec::new();
+    for q in snapshot.unclaimed().filter(|q| !q.is_waiting(hub)) {
+        let Ok((job, _)) = q.read_job(hub) else { continue };
+        let (Some(name), Some(why)) = (job.spec.aimed_at(), fleet.why_unserved(&job)) else { continue };
+        out.push(Check::problem(
+            format!("job {} {} (queue {}) waits: {why}", job.spec.name, job.id, job.spec.queue),
+            format!(
+                "start worker {name} (`git ci worker --name {name} --hub {}`), or cancel the job                  (`git ci cancel {}`) and submit it without --worker",
+                hub.url(),
+                job.id
+            ),
+        ));
+    }
+    if out.len() > LIST_AT_MOST {
+        let more = out.len() - LIST_AT_MOST;
+        out.truncate(LIST_AT_MOST);
+        out.push(Check::problem(
+            format!("and {more} more jobs aimed at workers that cannot take them"),
+            "see `git ci status --state pending`",
+        ));
+    }
+    out
+}
+
 fn stuck(hub: &dyn Hub, job: &Job, age: Duration, live: &[&WorkerInfo]) -> Check {
     let what =
         format!("job {} {} (queue {}) pending for {}", job.spec.name, job.id, job.spec.queue, human_duration(age));
-    let able: Vec<&str> = live.iter().filter(|w| can_run(w, job)).map(|w| w.name.as_str()).collect();
+    let able: Vec<&str> = live.iter().filter(|w| w.can_run(job)).map(|w| w.name.as_str()).collect();
     if able.is_empty() {
         let labels: String = job.spec.requires.iter().map(|(k, v)| format!(" --label {k}={v}")).collect();
         return Check::problem(
@@ -406,10 +436,6 @@ fn stuck(hub: &dyn Hub, job: &Job, age: Duration, live: &[&WorkerInfo]) -> Check
         );
     }
     Check::problem(what, format!("the workers that can run it ({}) are busy: add workers or --jobs", able.join(", ")))
-}
-
-fn can_run(w: &WorkerInfo, job: &Job) -> bool {
-    w.serves(&job.spec.queue) && job.spec.requires.iter().all(|(k, v)| w.labels.get(k) == Some(v))
 }
 
 #[cfg(test)]

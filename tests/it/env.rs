@@ -23,7 +23,7 @@ impl TestEnv {
     }
 
     /// The environment every git and git-ci process of the test gets.
-    fn hermetic(&self, cmd: &mut Command) {
+    pub fn hermetic(&self, cmd: &mut Command) {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path("home"))

@@ -3,6 +3,8 @@
 mod env;
 
 mod absurd;
+mod agent;
+mod aimed;
 mod answers;
 mod batch;
 mod docs;
@@ -30,6 +32,7 @@ mod refused;
 mod run;
 mod sandbox;
 mod schedule;
+mod schema;
 mod secrets;
 mod service;
 mod signals;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::env::TestEnv;
 
 /// A project of `jobs` jobs that each append their id to the returned file.
-fn counting_project(env: &TestEnv, jobs: usize) -> (PathBuf, PathBuf) {
+pub(crate) fn counting_project(env: &TestEnv, jobs: usize) -> (PathBuf, PathBuf) {
     let runs = env.path("runs.txt");
     let pipeline: String =
         (0..jobs).map(|i| format!("[job.j{i:02}]\nrun = \"echo $GIT_CI_JOB_ID >> {}\"\n", runs.display())).collect();
@@ -33,7 +33,7 @@ fn drain(env: &TestEnv, project: &Path, hub: &str, workers: usize, prefix: &str,
 
 /// Every job of `ids` ran at least once (by `runs`), is published exactly
 /// once in the hub's done and archive chains, and no live ref is left.
-fn assert_each_published_once(env: &TestEnv, hub: &Path, ids: &[String], runs: &Path) {
+pub(crate) fn assert_each_published_once(env: &TestEnv, hub: &Path, ids: &[String], runs: &Path) {
     let ran = std::fs::read_to_string(runs).unwrap();
     let mut run_counts: HashMap<&str, usize> = HashMap::new();
     for line in ran.lines() {

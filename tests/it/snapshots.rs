@@ -40,7 +40,7 @@ fn help_of_git_ci_and_its_main_commands() {
     let dir = env.root.path();
     let _bound = settings().bind_to_scope();
     let mut cases = vec![("help_root".to_owned(), vec!["--help"]), ("help_root_short".to_owned(), vec!["-h"])];
-    for sub in ["run", "submit", "worker", "status", "gc", "notes"] {
+    for sub in ["run", "submit", "worker", "status", "gc", "notes", "claim", "complete"] {
         cases.push((format!("help_{sub}"), vec![sub, "--help"]));
     }
     for (name, args) in cases {

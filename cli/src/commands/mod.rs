@@ -2,11 +2,15 @@
 //! that gathers them, and `main`, which dispatches and maps errors to exit
 //! codes. Options several commands share are in [`crate::cli`].
 
+mod agent_state;
 mod artifact;
 mod cancel;
+mod claim;
+mod complete;
 mod docs;
 mod doctor;
 mod gc;
+mod heartbeat;
 mod hooks;
 mod instances;
 mod junit;
@@ -77,6 +81,10 @@ pub enum Command {
     Notes(notes::NotesArgs),
     Instances(instances::InstancesArgs),
     StopInstance(instances::StopInstanceArgs),
+    Claim(claim::ClaimArgs),
+    Heartbeat(heartbeat::HeartbeatArgs),
+    AppendLog(heartbeat::AppendLogArgs),
+    Complete(complete::CompleteArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -106,6 +114,10 @@ pub fn main() -> ExitCode {
         Command::Notes(args) => notes::cmd_notes(&ui, args),
         Command::Instances(args) => instances::cmd_instances(&ui, args),
         Command::StopInstance(args) => instances::cmd_stop_instance(&ui, args),
+        Command::Claim(args) => claim::cmd_claim(&ui, args),
+        Command::Heartbeat(args) => heartbeat::cmd_heartbeat(&ui, args),
+        Command::AppendLog(args) => heartbeat::cmd_append_log(&ui, args),
+        Command::Complete(args) => complete::cmd_complete(&ui, args),
         Command::Completions(args) => docs::cmd_completions(args, Cli::command()),
         Command::Man(args) => docs::cmd_man(&ui, args, Cli::command()),
     };
@@ -197,6 +209,11 @@ mod tests {
             "git-ci worker --public-url http://build-7:{port} --max-instances 3",
             "git-ci instances --json",
             "git-ci stop-instance feature/x --job preview --no-wait",
+            "git-ci submit --run true --worker w2",
+            "git-ci claim --queue lab --label board=rpi4 --lease 10m --name a1 --json --checkout /tmp/x",
+            "git-ci heartbeat 20261122T040704123-0123456789ab --json",
+            "git-ci append-log 20261122T040704123-0123456789ab --token 0123",
+            "git-ci complete 20261122T040704123-0123456789ab --status failed --exit-code -1 --junit a.xml --junit b.xml --artifact x --log l",
         ];
         let bad = [
             "git-ci",
@@ -228,6 +245,11 @@ mod tests {
             "git-ci worker --log-format yaml",
             "git-ci stop-instance",
             "git-ci worker --max-instances many",
+            "git-ci claim",
+            "git-ci claim --queue lab --lease 2d",
+            "git-ci complete 20261122T040704123-0123456789ab",
+            "git-ci complete 20261122T040704123-0123456789ab --status maybe",
+            "git-ci heartbeat",
         ];
         assert_parse_table(&ok, &bad);
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use git_ci_core::Job;
-use git_ci_core::model::{JobSpec, Matrix};
+use git_ci_core::model::{JobSpec, Matrix, NAME_LABEL};
 use git_ci_core::pipeline::{FILE_NAME, MAX_JOBS, Pipeline, PipelineJob, SelectError};
 
 use crate::cli::{parse_key_value, parse_timeout};
@@ -46,6 +46,11 @@ pub struct ParamArgs {
     /// (repeatable; replaces the value of the same key).
     #[arg(long = "require", value_name = "K=V", value_parser = parse_key_value, help_heading = "Job parameters")]
     pub requires: Vec<(String, String)>,
+    /// Aim the jobs at the worker of this name: no other worker takes them
+    /// (the same as --require name=NAME: every worker has the label
+    /// name=<its name>).
+    #[arg(long, value_name = "NAME", help_heading = "Job parameters")]
+    pub worker: Option<String>,
     /// An environment variable of the job's run, added to its `env`
     /// (repeatable; replaces the value of the same name).
     #[arg(long = "env", value_name = "K=V", value_parser = parse_key_value, help_heading = "Job parameters")]
@@ -222,6 +227,9 @@ fn apply(params: &ParamArgs, mut spec: JobSpec) -> JobSpec {
         spec.queue = q.clone();
     }
     spec.requires.extend(params.requires.iter().cloned());
+    if let Some(w) = &params.worker {
+        spec.requires.insert(NAME_LABEL.to_owned(), w.clone());
+    }
     spec.env.extend(params.env.iter().cloned());
     if let Some(t) = params.timeout {
         spec.timeout = t.as_secs().max(1);
@@ -237,6 +245,14 @@ fn apply(params: &ParamArgs, mut spec: JobSpec) -> JobSpec {
 fn check_params(pipeline: &Pipeline, req: &Request) -> CliResult {
     if let Some(q) = &req.params.queue {
         git_ci_core::refs::check_component("queue", q).map_err(CliError::usage)?;
+    }
+    if let Some(w) = &req.params.worker {
+        git_ci_core::refs::check_component("--worker", w).map_err(CliError::usage)?;
+        if let Some((_, other)) = req.params.requires.iter().find(|(k, v)| k == NAME_LABEL && v != w) {
+            return Err(CliError::usage(format!(
+                "--worker {w} contradicts --require {NAME_LABEL}={other}: a job is aimed at one worker"
+            )));
+        }
     }
     for job in pipeline.select(req.wanted)? {
         let keys = job.matrix.iter().flat_map(Matrix::iter).map(|(k, _)| k);

@@ -215,6 +215,7 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     // Later entries win: defaults, then git config, then flags.
     let mut labels = Config::default_labels();
     labels.extend(settings.labels.into_iter().chain(args.labels.iter().cloned()));
+    name_label(&name, &labels)?;
     let work_dir = args.work_dir.clone().unwrap_or_else(|| git_ci_core::hub::cache_root().join("work").join(&name));
     let cfg = Config {
         queues: serve,
@@ -312,6 +313,19 @@ fn open_hubs(flags: &[String], repo: Option<&gix::Repository>, name: &str) -> Cl
         hubs.push(hub);
     }
     Ok(hubs)
+/// Every worker has the label `name=<its name>` (jobs aimed at it require
+/// it); a label giving another name would make it take another's jobs.
+fn name_label(name: &str, labels: &std::collections::BTreeMap<String, String>) -> CliResult {
+    use git_ci_core::model::NAME_LABEL;
+    match labels.get(NAME_LABEL) {
+        Some(other) if other != name => Err(CliError::usage_hint(
+            format!("label {NAME_LABEL}={other} differs from this worker's name {name:?}"),
+            format!(
+                "every worker has the label {NAME_LABEL}=<its name> already: drop the label, or run it as                  `--name {other}`"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `KEY=VALUE` lines; blank lines and `#` comments are skipped.

@@ -11,6 +11,13 @@ use super::matrix::Matrix;
 use super::{DocError, VERSION, parse_doc, to_json};
 use crate::id::JobId;
 
+/// The label every worker has implicitly, its name: a job that requires
+/// `name=w2` (`submit --worker w2`, `worker = "w2"`) is aimed at the worker
+/// named w2 and no other. Kept as an ordinary requirement so that workers
+/// older than the aim already refuse the job (they lack the label), rather
+/// than run it anywhere.
+pub const NAME_LABEL: &str = "name";
+
 /// What to run, independent of where and when: one `[job.NAME]` of
 /// `.git-ci.toml`, or an ad-hoc `git ci submit --run`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,6 +90,11 @@ impl JobSpec {
             serve: false,
             ready: None,
         }
+    }
+
+    /// The worker this job is aimed at, if any (see [`NAME_LABEL`]).
+    pub fn aimed_at(&self) -> Option<&str> {
+        self.requires.get(NAME_LABEL).map(String::as_str)
     }
 
     /// `test (python=3.11, db=postgres)`: the name a person reads.

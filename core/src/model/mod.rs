@@ -9,10 +9,10 @@ pub mod spec_rules;
 mod worker;
 
 pub use claim::Claim;
-pub use job::{Job, JobSpec, Need, Repeat};
+pub use job::{Job, JobSpec, NAME_LABEL, Need, Repeat};
 pub use matrix::Matrix;
 pub use result::{Artifact, JobResult, Status, TestCounts};
-pub use worker::{InstanceInfo, SandboxInfo, WorkerInfo, gone_after, serves};
+pub use worker::{InstanceInfo, SandboxInfo, WorkerInfo, gone_after, has_label, serves};
 
 pub const VERSION: u32 = 1;
 

@@ -133,7 +133,19 @@ pub fn serves(queues: &[String], queue: &str) -> bool {
     queues.is_empty() || queues.iter().any(|q| q == queue)
 }
 
+/// Whether a worker named `name` with `labels` has the label `k=v`: its
+/// name counts as the label `name=<name>` ([`super::NAME_LABEL`]) whether
+/// or not it lists it.
+pub fn has_label(name: &str, labels: &BTreeMap<String, String>, k: &str, v: &str) -> bool {
+    labels.get(k).is_some_and(|l| l == v) || (k == super::NAME_LABEL && v == name)
+}
+
 impl WorkerInfo {
+    /// Whether it serves the job's queue and has every label it requires.
+    pub fn can_run(&self, job: &crate::model::Job) -> bool {
+        self.serves(&job.spec.queue) && job.spec.requires.iter().all(|(k, v)| has_label(&self.name, &self.labels, k, v))
+    }
+
     /// Refreshed recently enough, as of `now`, to be a worker still there.
     pub fn seen_lately(&self, now: SystemTime) -> bool {
         let Some(seen) = crate::time::parse_rfc3339(&self.last_seen) else {

@@ -10,7 +10,7 @@ use serde::{Deserialize, de};
 use toml::Spanned;
 
 use crate::model::spec_rules as rules;
-use crate::model::{JobSpec, Matrix};
+use crate::model::{JobSpec, Matrix, NAME_LABEL};
 
 mod expand;
 pub mod matrix;
@@ -99,6 +99,7 @@ struct RawJob {
     serve: bool,
     #[serde(default, deserialize_with = "ready")]
     ready: Option<String>,
+    worker: Option<Spanned<String>>,
 }
 
 // Each field's rule fails its own deserialization, so that the error
@@ -190,6 +191,7 @@ impl Pipeline {
                 return Err(at(name.span().start, why.into()));
             }
             let name = name.into_inner();
+            raw.aim().map_err(|(offset, m)| at(offset, m))?;
             needs.insert(name.clone(), std::mem::take(&mut raw.needs));
             jobs.insert(name.clone(), raw.into_job(name));
         }
@@ -246,6 +248,26 @@ pub enum PipelineAtCommitError {
 }
 
 impl RawJob {
+    /// `worker = "w2"` is stored as the requirement `name=w2` (see
+    /// [`crate::model::JobSpec::aimed_at`]), so that a worker of any
+    /// version honours it.
+    fn aim(&mut self) -> Result<(), (usize, String)> {
+        let Some(worker) = self.worker.take() else { return Ok(()) };
+        let offset = worker.span().start;
+        let worker = worker.into_inner();
+        crate::refs::check_component("worker", &worker).map_err(|m| (offset, m))?;
+        match self.requires.get(NAME_LABEL) {
+            Some(other) if *other != worker => Err((
+                offset,
+                format!("worker = {worker:?} contradicts requires {NAME_LABEL} = {other:?}: keep one of them"),
+            )),
+            _ => {
+                self.requires.insert(NAME_LABEL.to_owned(), worker);
+                Ok(())
+            }
+        }
+    }
+
     fn into_job(self, name: String) -> PipelineJob {
         let spec = JobSpec {
             name,

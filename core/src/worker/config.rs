@@ -97,7 +97,7 @@ impl Config {
     }
 
     pub(super) fn can_run(&self, job: &Job) -> bool {
-        job.spec.requires.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+        job.spec.requires.iter().all(|(k, v)| crate::model::has_label(&self.name, &self.labels, k, v))
     }
 }
 
