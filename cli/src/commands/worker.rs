@@ -313,6 +313,8 @@ fn open_hubs(flags: &[String], repo: Option<&gix::Repository>, name: &str) -> Cl
         hubs.push(hub);
     }
     Ok(hubs)
+}
+
 /// Every worker has the label `name=<its name>` (jobs aimed at it require
 /// it); a label giving another name would make it take another's jobs.
 fn name_label(name: &str, labels: &std::collections::BTreeMap<String, String>) -> CliResult {
@@ -321,7 +323,7 @@ fn name_label(name: &str, labels: &std::collections::BTreeMap<String, String>) -
         Some(other) if other != name => Err(CliError::usage_hint(
             format!("label {NAME_LABEL}={other} differs from this worker's name {name:?}"),
             format!(
-                "every worker has the label {NAME_LABEL}=<its name> already: drop the label, or run it as                  `--name {other}`"
+                "every worker has the label {NAME_LABEL}=<its name> already: drop the label, or run it as `--name {other}`"
             ),
         )),
         _ => Ok(()),
