@@ -109,7 +109,7 @@ fn a_claim_is_held_by_heartbeats_and_once_stolen_cannot_publish() {
     assert!(late.stderr().contains(&format!("the claim on job {id} is lost")), "{}", late.stderr());
     let beat = env.ci(&project, &["heartbeat", &id, "--token", &last, "--hub", hub_s]).expect(5);
     assert!(beat.stderr().contains("is lost"), "{}", beat.stderr());
-    assert_eq!(env.published_ids(&hub), [id.clone()], "published once, by the worker");
+    assert_eq!(env.published_ids(&hub), [id.as_str()], "published once, by the worker");
     worker.signal("TERM");
     worker.wait_within(Duration::from_secs(20));
 }

@@ -34,6 +34,7 @@ pub enum Outcome {
 pub struct CompleteArgs {
     #[command(flatten)]
     pub held: HeldArgs,
+    /// How the run ended.
     #[arg(long, value_enum)]
     pub status: Outcome,
     /// The run's exit code, shown with the result.
