@@ -14,6 +14,7 @@ mod gc;
 mod guard;
 mod hooks;
 mod hubs;
+mod live_page;
 mod netns;
 mod notes;
 mod orphans;

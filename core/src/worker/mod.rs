@@ -27,7 +27,7 @@ mod unpublishable;
 mod unrun;
 
 pub use config::{Config, Control, Event};
-pub use live_log::parse as parse_live_log;
+pub use live_log::{LiveTail, parse as parse_live_log, read as read_live_log};
 pub use owner::hostname;
 pub use registry::NameError;
 
