@@ -15,18 +15,18 @@ impl LiveWorkers {
     /// Reads every registration; unreadable ones count as no worker.
     pub fn read(hub: &dyn Hub) -> Result<LiveWorkers, HubError> {
         hub.refresh(&[refs::WORKERS])?;
-        let now = SystemTime::now();
-        let live = hub
-            .list(refs::WORKERS)?
-            .into_iter()
-            .filter_map(|(refname, blob)| {
-                let name = refname.strip_prefix(refs::WORKERS)?;
-                let bytes = hub.read_blob(blob).ok()?;
-                crate::validate::worker_blob(&bytes, name).ok()
-            })
-            .filter(|w| w.seen_lately(now))
-            .collect();
-        Ok(LiveWorkers(live))
+        let registrations = hub.list(refs::WORKERS)?.into_iter().filter_map(|(refname, blob)| {
+            let name = refname.strip_prefix(refs::WORKERS)?;
+            let bytes = hub.read_blob(blob).ok()?;
+            crate::validate::worker_blob(&bytes, name).ok()
+        });
+        Ok(LiveWorkers::new(registrations, SystemTime::now()))
+    }
+
+    /// The registrations among `registrations` that are live as of `now`
+    /// (the report site's build time).
+    pub fn new(registrations: impl IntoIterator<Item = WorkerInfo>, now: SystemTime) -> LiveWorkers {
+        LiveWorkers(registrations.into_iter().filter(|w| w.seen_lately(now)).collect())
     }
 
     /// `no live worker serves queue gpu with gpu=a100`, when no live

@@ -12,6 +12,8 @@ mod job;
 mod live;
 pub mod paths;
 mod pipeline;
+mod runs;
+mod verdict;
 pub mod view;
 
 use std::time::SystemTime;
@@ -29,6 +31,7 @@ pub use history::{render_days, render_history};
 pub use index::render_index;
 pub use job::render_jobs;
 pub use live::{render_queue, render_workers};
+pub use runs::render_runs;
 
 use crate::Options;
 use crate::digest::{Digest, Key};

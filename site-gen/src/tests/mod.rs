@@ -5,7 +5,9 @@ mod answers;
 mod browser;
 mod check;
 mod devtools;
-mod fixture;
+pub mod fixture;
+mod live_page;
+mod peers;
 mod pipeline;
 mod site;
 
