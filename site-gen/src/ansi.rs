@@ -73,7 +73,10 @@ pub fn render_tail(tail: &[u8], lines_before: Option<u64>) -> LogHtml {
         Some(0) => {}
         Some(n) => {
             let s = if n == 1 { "" } else { "s" };
-            let _ = write!(r.html, "<span class=\"l cut\">… {n} earlier line{s}: the whole log is here once the job ends</span>");
+            let _ = write!(
+                r.html,
+                "<span class=\"l cut\">… {n} earlier line{s}: the whole log is here once the job ends</span>"
+            );
             r.line = n as usize;
         }
         None => r.html.push_str(

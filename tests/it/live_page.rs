@@ -35,7 +35,8 @@ fn a_running_jobs_page_numbers_its_tail_as_the_finished_log() {
     let newline = blob.iter().position(|b| *b == b'\n').unwrap();
     let header = String::from_utf8_lossy(&blob[..newline]).into_owned();
     let tail = &blob[newline + 1..];
-    let counts: Vec<u64> = header.strip_prefix("git-ci-live-log ").unwrap().split(' ').map(|n| n.parse().unwrap()).collect();
+    let counts: Vec<u64> =
+        header.strip_prefix("git-ci-live-log ").unwrap().split(' ').map(|n| n.parse().unwrap()).collect();
     let (total, before) = (counts[0], counts[1] as usize);
     assert!(total > 65_536 && (tail.len() as u64) < total, "a tail of a long log: {header}");
     let first = format!("line {} of a long build log\n", before + 1);

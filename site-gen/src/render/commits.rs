@@ -41,7 +41,10 @@ struct RefLink<'a> {
 fn parent<'a>(b: &'a Build, sha: &str) -> Option<RefLink<'a>> {
     let parent = b.data.commit(sha).map(|c| c.parent.as_str()).filter(|p| !p.is_empty())?;
     let has_page = b.groups.by_commit.contains_key(parent);
-    Some(RefLink { name: &parent[..parent.len().min(10)], href: if has_page { paths::commit(parent) } else { String::new() } })
+    Some(RefLink {
+        name: &parent[..parent.len().min(10)],
+        href: if has_page { paths::commit(parent) } else { String::new() },
+    })
 }
 
 #[derive(Serialize)]

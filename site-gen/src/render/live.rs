@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use super::{Build, paths, value, view};
 use crate::error::SiteError;
-use crate::model::{Row, Source};
 use crate::model::objects;
+use crate::model::{Row, Source};
 use crate::output::Output;
 
 #[derive(Serialize)]

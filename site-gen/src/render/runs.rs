@@ -65,7 +65,8 @@ pub fn render_runs(b: &Build, out: &mut Output) -> Result<(), SiteError> {
             let path = paths::runs(branch, name);
             out.unit(&format!("runs/{branch}/{name}"), key.finish(), |files| {
                 let title = format!("{name} on {branch}");
-                let html = b.page("runs.html", "../../", &title, "branches", value(runs_page(b, branch, name, &runs)))?;
+                let html =
+                    b.page("runs.html", "../../", &title, "branches", value(runs_page(b, branch, name, &runs)))?;
                 files.write(&path, &html)
             })?;
         }
@@ -76,10 +77,8 @@ pub fn render_runs(b: &Build, out: &mut Output) -> Result<(), SiteError> {
 fn runs_page<'a>(b: &'a Build<'a>, branch: &'a str, name: &'a str, runs: &[&'a Row]) -> RunsPage<'a> {
     let flaky = flaky_runs(runs);
     let ms = |r: &Row| r.duration_ms.filter(|_| !r.is_live() && r.state != State::Finished(Status::Skipped));
-    let rows: Vec<RunRow> = runs
-        .iter()
-        .map(|r| RunRow { job: b.item(r), ms: ms(r), flaky: flaky.contains(r.id.as_str()) })
-        .collect();
+    let rows: Vec<RunRow> =
+        runs.iter().map(|r| RunRow { job: b.item(r), ms: ms(r), flaky: flaky.contains(r.id.as_str()) }).collect();
     let judged: Vec<&&Row> = runs.iter().filter(|r| judged(r)).collect();
     let passed = judged.iter().filter(|r| r.state == State::Finished(Status::Passed)).count();
     let pass_rate = match judged.len() {
@@ -144,7 +143,8 @@ mod tests {
         };
         // Newest first: a pass on tree a, the failure before it on a; a
         // failure on b that no later run passed; a pass before it on b.
-        let rows = [run("a", Status::Passed), run("a", Status::Failed), run("b", Status::Failed), run("b", Status::Passed)];
+        let rows =
+            [run("a", Status::Passed), run("a", Status::Failed), run("b", Status::Failed), run("b", Status::Passed)];
         let runs: Vec<_> = rows.iter().collect();
         let flaky = flaky_runs(&runs);
         assert!(flaky.contains(rows[1].id.as_str()));

@@ -89,7 +89,9 @@ fn item_duration(row: &Row, now: Option<SystemTime>) -> String {
     match (row.state, now) {
         // A skipped job never ran: no duration, not "0s".
         (State::Finished(Status::Skipped), _) => String::new(),
-        (State::Running, Some(now)) => since(&row.started_at, now).map(|d| format!("{}…", minutes(d))).unwrap_or_default(),
+        (State::Running, Some(now)) => {
+            since(&row.started_at, now).map(|d| format!("{}…", minutes(d))).unwrap_or_default()
+        }
         _ => row.duration_ms.map(duration).unwrap_or_default(),
     }
 }

@@ -75,7 +75,10 @@ fn a_running_jobs_tail_is_numbered_from_its_place_in_the_log() {
     assert_eq!(line(&page, 1), None, "the tail is not numbered from 1");
     assert_eq!(line(&page, 3000).as_deref(), Some(step(3000).as_str()));
     assert!(text.contains("Running for"), "{text}");
-    assert!(text.contains("last passed run took 1.2s: less than a minute left"), "the estimate comes from the last passed run: {text}");
+    assert!(
+        text.contains("last passed run took 1.2s: less than a minute left"),
+        "the estimate comes from the last passed run: {text}"
+    );
     let last = Html::parse_document(&page);
     let link = Selector::parse("p.progress a").unwrap();
     let href = last.select(&link).next().and_then(|a| a.value().attr("href")).unwrap_or_default().to_owned();
@@ -134,10 +137,8 @@ fn logs_come_as_plain_text_too_and_a_cut_page_links_the_whole_log() {
     let plain = w.read(&paths::plain_log(id.as_str()));
     assert!(plain.starts_with("error: it broke\nline 1\n") && !plain.contains('\x1b'), "{plain:?}");
     let page = Html::parse_document(&w.read(&paths::job(id.as_str())));
-    let hrefs: Vec<String> = page
-        .select(&Selector::parse("a").unwrap())
-        .filter_map(|a| a.value().attr("href").map(str::to_owned))
-        .collect();
+    let hrefs: Vec<String> =
+        page.select(&Selector::parse("a").unwrap()).filter_map(|a| a.value().attr("href").map(str::to_owned)).collect();
     assert!(hrefs.contains(&format!("../{}", paths::plain_log(id.as_str()))), "{hrefs:?}");
     let cut = page.select(&Selector::parse("pre.log .cut a").unwrap()).next().expect("the cut marker is a link");
     assert_eq!(cut.value().attr("href"), Some(format!("../{}", paths::plain_log(id.as_str()))).as_deref());
