@@ -90,7 +90,9 @@ fn item_duration(row: &Row, now: Option<SystemTime>) -> String {
         // A skipped job never ran: no duration, not "0s".
         (State::Finished(Status::Skipped), _) => String::new(),
         (State::Running, Some(now)) => {
-            since(&row.started_at, now).map(|d| format!("{}…", minutes(d))).unwrap_or_default()
+            // Short: it sits in a narrow column.
+            let short = |d: Duration| if d.as_secs() < 60 { "<1m".to_owned() } else { minutes(d) };
+            since(&row.started_at, now).map(|d| format!("{}…", short(d))).unwrap_or_default()
         }
         _ => row.duration_ms.map(duration).unwrap_or_default(),
     }
