@@ -142,7 +142,7 @@ pub fn minutes(d: Duration) -> String {
     match m {
         0 => "under a minute".to_owned(),
         1..=59 => format!("{m}m"),
-        _ if m % 60 == 0 => format!("{}h", m / 60),
+        _ if m.is_multiple_of(60) => format!("{}h", m / 60),
         _ => format!("{}h {}m", m / 60, m % 60),
     }
 }
