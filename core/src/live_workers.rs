@@ -23,14 +23,19 @@ impl LiveWorkers {
     /// Reads every registration; unreadable ones count as no worker.
     pub fn read(hub: &dyn Hub) -> Result<LiveWorkers, HubError> {
         hub.refresh(&[refs::WORKERS])?;
-        let now = SystemTime::now();
-        let all = hub.list(refs::WORKERS)?.into_iter().filter_map(|(refname, blob)| {
+        let registrations = hub.list(refs::WORKERS)?.into_iter().filter_map(|(refname, blob)| {
             let name = refname.strip_prefix(refs::WORKERS)?;
             let bytes = hub.read_blob(blob).ok()?;
             crate::validate::worker_blob(&bytes, name).ok()
         });
-        let (live, gone) = all.partition(|w| w.seen_lately(now));
-        Ok(LiveWorkers { live, gone, now })
+        Ok(LiveWorkers::new(registrations, SystemTime::now()))
+    }
+
+    /// Every registration in `registrations`, sorted into live and gone as
+    /// of `now` (the report site's build time, or this moment).
+    pub fn new(registrations: impl IntoIterator<Item = WorkerInfo>, now: SystemTime) -> LiveWorkers {
+        let (live, gone) = registrations.into_iter().partition(|w| w.seen_lately(now));
+        LiveWorkers { live, gone, now }
     }
 
     /// `no live worker serves queue gpu with gpu=a100`, when no live

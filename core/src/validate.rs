@@ -133,13 +133,19 @@ pub fn cancel_blob(bytes: &[u8], id: &JobId) -> Result<(), String> {
     }
 }
 
-/// A live log tail: the header line, then bytes.
+/// A live log tail: the header line (a byte count, then the count of lines
+/// before the tail from newer workers), then bytes.
 pub fn live_log_blob(bytes: &[u8]) -> Result<(), String> {
     let rest = bytes.strip_prefix(LIVE_LOG_HEADER).ok_or("live log lacks its `git-ci-live-log <n>` header")?;
     let line = rest.split(|&b| b == b'\n').next().filter(|_| rest.contains(&b'\n')).unwrap_or_default();
-    match std::str::from_utf8(line).ok().and_then(|s| s.parse::<u64>().ok()) {
+    let counts = std::str::from_utf8(line).ok().and_then(|s| {
+        let mut n = s.splitn(2, ' ');
+        let bytes = n.next()?.parse::<u64>().ok()?;
+        n.next().map_or(Some(bytes), |lines| lines.parse::<u64>().ok().map(|_| bytes))
+    });
+    match counts {
         Some(_) => Ok(()),
-        None => Err("live log header does not give a byte count".into()),
+        None => Err("live log header does not give a byte count (and a line count)".into()),
     }
 }
 

@@ -23,15 +23,27 @@ pub struct LogHtml {
     pub lines: usize,
     /// Bytes of the log left out of the page (shown in the raw log only).
     pub omitted: usize,
+    /// The first shown line that reads like an error (`error:`, `FAILED`,
+    /// `panicked at`...), for a "jump to the first error" link.
+    pub first_error: Option<usize>,
+}
+
+/// What compilers, test runners and shells start an error line with.
+const ERROR_MARKS: &[&str] =
+    &["error:", "error[", "ERROR", "Error:", "FAILED", "FAIL:", "panicked at", "fatal:", "Traceback (most recent"];
+
+fn reads_like_error(line: &str) -> bool {
+    ERROR_MARKS.iter().any(|m| line.contains(m))
 }
 
 /// Renders `log`; past `limit` bytes, only its head and tail (half the
-/// limit each) are put in the page, with a marker between them.
-pub fn render(log: &[u8], limit: usize) -> LogHtml {
-    let mut r = Renderer { html: String::with_capacity(log.len() * 2 + 64), line: 0, style: Style::default() };
+/// limit each) are put in the page, with a marker between them that links
+/// to `whole`, the log's own file.
+pub fn render(log: &[u8], limit: usize, whole: &str) -> LogHtml {
+    let mut r = Renderer::new(log.len());
     if log.len() <= limit {
         r.part(log);
-        return LogHtml { html: r.html, lines: r.line, omitted: 0 };
+        return r.finish(0);
     }
     let head_end = cut_after_newline(log, limit / 2);
     let tail_start = cut_after_newline(log, log.len() - limit / 2).max(head_end);
@@ -40,13 +52,39 @@ pub fn render(log: &[u8], limit: usize) -> LogHtml {
     let skipped_lines = middle.iter().filter(|b| **b == b'\n').count();
     let _ = write!(
         r.html,
-        "<span class=\"l cut\">… {} bytes ({skipped_lines} lines) of this log are not shown here: open the raw log</span>",
-        middle.len()
+        "<span class=\"l cut\">… {} bytes ({skipped_lines} lines) of this log are not shown here: <a href=\"{}\">open the whole log</a></span>",
+        middle.len(),
+        escape(whole),
     );
     r.line += skipped_lines;
     r.style = Style::default();
     r.part(tail);
-    LogHtml { html: r.html, lines: r.line, omitted: middle.len() }
+    r.finish(middle.len())
+}
+
+/// Renders the live tail of a running job's log: numbered from
+/// `lines_before + 1`, as the finished log will be, after a line saying how
+/// many came before. `None`: an older worker's tail, whose place in the log
+/// is unknown (numbered from 1, and said so). A tail is small (the guard
+/// caps live logs), so it is shown whole.
+pub fn render_tail(tail: &[u8], lines_before: Option<u64>) -> LogHtml {
+    let mut r = Renderer::new(tail.len());
+    match lines_before {
+        Some(0) => {}
+        Some(n) => {
+            let s = if n == 1 { "" } else { "s" };
+            let _ = write!(
+                r.html,
+                "<span class=\"l cut\">… {n} earlier line{s}: the whole log is here once the job ends</span>"
+            );
+            r.line = n as usize;
+        }
+        None => r.html.push_str(
+            "<span class=\"l cut\">… earlier lines are not shown, and lines here are counted from this tail</span>",
+        ),
+    }
+    r.part(tail);
+    r.finish(0)
 }
 
 /// The index just past the first newline at or after `at` (or `at`).
@@ -59,9 +97,18 @@ struct Renderer {
     line: usize,
     /// Colours carry over from line to line, as in a terminal.
     style: Style,
+    first_error: Option<usize>,
 }
 
 impl Renderer {
+    fn new(bytes: usize) -> Renderer {
+        Renderer { html: String::with_capacity(bytes * 2 + 128), line: 0, style: Style::default(), first_error: None }
+    }
+
+    fn finish(self, omitted: usize) -> LogHtml {
+        LogHtml { html: self.html, lines: self.line, omitted, first_error: self.first_error }
+    }
+
     fn part(&mut self, bytes: &[u8]) {
         // Lossy first: the parser then only ever sees well-formed UTF-8,
         // and a broken character becomes U+FFFD without taking the byte
@@ -79,6 +126,9 @@ impl Renderer {
     fn line(&mut self, line: &str) {
         self.line += 1;
         let n = self.line;
+        if self.first_error.is_none() && reads_like_error(line) {
+            self.first_error = Some(n);
+        }
         let class = if line.starts_with("[git-ci] log truncated") {
             "l cut"
         } else if line.starts_with("[git-ci]") {
@@ -393,7 +443,7 @@ mod tests {
     use super::*;
 
     fn body(log: &str) -> String {
-        render(log.as_bytes(), 1 << 20).html
+        render(log.as_bytes(), 1 << 20, "").html
     }
 
     #[test]
@@ -479,7 +529,7 @@ mod tests {
     #[test]
     fn huge_logs_keep_head_and_tail_with_a_marker() {
         let log: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
-        let out = render(log.as_bytes(), 1000);
+        let out = render(log.as_bytes(), 1000, "../logs/x.txt");
         assert_eq!(out.lines, 10_000);
         assert!(out.omitted > 0);
         assert!(out.html.contains("id=\"L1\""));
@@ -490,8 +540,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_an_empty_log_are_fine() {
-        assert!(render(b"caf\xe9\n", 100).html.contains("caf\u{fffd}"));
-        assert_eq!(render(b"", 100).lines, 0);
+        assert!(render(b"caf\xe9\n", 100, "").html.contains("caf\u{fffd}"));
+        assert_eq!(render(b"", 100, "").lines, 0);
     }
 
     #[test]

@@ -127,6 +127,7 @@ impl Site {
         render::render_jobs(&b, &mut out, progress)?;
         render::render_commits(&b, &mut out)?;
         render::render_branch_pages(&b, &mut out)?;
+        render::render_runs(&b, &mut out)?;
         render::render_badges(&b, &mut out)?;
         render::render_matrix(&b, &mut out)?;
         render::render_projects(&b, &mut out)?;

@@ -24,7 +24,7 @@ use crate::output::Unit;
 /// not self-describing, so an old row would not fail to load: it would
 /// load wrong. 2: rows gained the pipeline fields (label, needs, ...);
 /// 3: `ad_hoc`.
-const MAGIC: &[u8] = b"git-ci-site manifest 3\n";
+const MAGIC: &[u8] = b"git-ci-site manifest 4\n";
 
 /// The folder of the site that holds build state; never published.
 pub const STATE_DIR: &str = ".git-ci-site";

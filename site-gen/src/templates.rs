@@ -29,6 +29,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin!(
     "job.html",
     "queue.html",
     "workers.html",
+    "runs.html",
     "badge.svg",
     "feed.atom",
     "style.css",

@@ -20,6 +20,7 @@ mod housekeeping;
 mod hubs;
 mod instances;
 mod latency;
+mod live_page;
 mod netns;
 mod notes;
 mod orphans;

@@ -33,7 +33,7 @@ mod unrun;
 pub use budget::{Budget, Seat};
 pub use clean::{Freed, clean, human_bytes, leftover_checkouts};
 pub use config::{Config, Control, Event};
-pub use live_log::parse as parse_live_log;
+pub use live_log::{LiveTail, parse as parse_live_log, read as read_live_log};
 pub use owner::hostname;
 pub use registry::NameError;
 

@@ -18,6 +18,8 @@ pub struct CommitInfo {
     pub time: String,
     /// `false`: the commit was not in the object store when last looked for.
     pub found: bool,
+    /// The first parent's id, `""` for a root commit.
+    pub parent: String,
 }
 
 /// Looks up the commits of `rows` that `known` lacks. A commit missing
@@ -42,7 +44,8 @@ fn read(repo: &gix::Repository, sha: &str) -> CommitInfo {
         .and_then(|t| u64::try_from(t.seconds).ok())
         .map(|s| git_ci_core::time::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)))
         .unwrap_or_default();
-    CommitInfo { subject: cap(subject, 300), author: cap(author, 100), time, found: true }
+    let parent = commit.parent_ids().next().map(|p| p.to_string()).unwrap_or_default();
+    CommitInfo { subject: cap(subject, 300), author: cap(author, 100), time, found: true, parent }
 }
 
 fn cap(s: String, max: usize) -> String {

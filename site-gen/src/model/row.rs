@@ -77,6 +77,9 @@ pub struct Row {
     pub git_ref: String,
     /// A full object id, or `""`: it becomes a file name, so it is checked.
     pub commit: String,
+    /// The commit's tree: runs on one tree ran the same code, so a failure
+    /// and a pass there make the job flaky.
+    pub tree: String,
     pub queue: String,
     pub worker: String,
     pub attempt: u32,
@@ -173,6 +176,7 @@ impl Row {
             scheduled: None,
             git_ref: String::new(),
             commit: String::new(),
+            tree: String::new(),
             queue: String::new(),
             worker: String::new(),
             attempt: 1,
@@ -204,6 +208,7 @@ impl Row {
                 row.name = job.spec.name;
                 row.git_ref = job.git_ref;
                 row.commit = job.commit;
+                row.tree = job.tree;
                 row.queue = job.spec.queue;
                 row.attempt = job.attempt;
                 row.submitted_at = job.submitted_at;

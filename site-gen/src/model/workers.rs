@@ -36,6 +36,9 @@ pub struct Worker {
     pub name: String,
     /// `None`: the registration could not be read.
     pub doc: Option<WorkerDoc>,
+    /// The registration as the core reads it, strictly (what says whether
+    /// a worker could run a job); `None` when it does not pass.
+    pub info: Option<git_ci_core::model::WorkerInfo>,
     /// Its registration is older than a live worker's can be
     /// ([`git_ci_core::model::gone_after`], the rule `doctor` and
     /// the claim lease follow): offline, probably killed.
@@ -52,12 +55,13 @@ pub fn read(hub: &dyn Hub) -> Result<Vec<Worker>, SiteError> {
     let mut out = Vec::new();
     for (name, blob) in hub.list(refs::WORKERS)? {
         let name = name[refs::WORKERS.len()..].to_owned();
-        let doc = hub
-            .read_blob(blob)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<WorkerDoc>(&b).ok())
+        let bytes = hub.read_blob(blob).ok();
+        let doc = bytes
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<WorkerDoc>(b).ok())
             .filter(|d| d.version == git_ci_core::model::VERSION);
-        out.push(Worker { name, doc, stale: false });
+        let info = bytes.and_then(|b| git_ci_core::validate::worker_blob(&b, &name).ok());
+        out.push(Worker { name, doc, info, stale: false });
     }
     Ok(out)
 }

@@ -87,6 +87,8 @@ struct Latest<'a> {
     badge: String,
     /// A newer run than `job` is in flight.
     rerunning: bool,
+    /// The page of the name's runs on the branch.
+    runs_href: String,
 }
 
 #[derive(Serialize)]
@@ -163,7 +165,8 @@ fn branch_page(b: &Build, branch: &str, rows: &[&Row]) -> Result<(Vec<u8>, Vec<u
                 let worst = worst(h.runs.iter().copied())?;
                 let tally = if h.runs.len() > 1 { view::tally(&h.runs) } else { String::new() };
                 let badge = paths::job_badge(branch, name);
-                Some(Latest { job: b.item(worst), tally, badge, rerunning: h.rerunning })
+                let runs_href = paths::runs(branch, name);
+                Some(Latest { job: b.item(worst), tally, badge, rerunning: h.rerunning, runs_href })
             })
             .collect(),
         names: names.clone(),

@@ -10,6 +10,7 @@ use git_ci_core::state::State;
 use serde::Serialize;
 
 use super::pipeline::{Graph, Pipeline, pipelines};
+use super::verdict::{self, Verdict};
 use super::{Build, paths, value, view};
 use crate::error::SiteError;
 use crate::model::{CommitInfo, Row};
@@ -25,12 +26,25 @@ struct CommitPage<'a> {
     /// repeated jobs, a schedule.
     pipelines: Vec<PipelineView<'a>>,
     jobs: Vec<view::JobItem<'a>>,
+    verdict: Verdict<'a>,
+    /// The first parent, and its page when the site has one.
+    parent: Option<RefLink<'a>>,
 }
 
 #[derive(Serialize)]
 struct RefLink<'a> {
     name: &'a str,
     href: String,
+}
+
+/// The commit's first parent, linked when it has a page here.
+fn parent<'a>(b: &'a Build, sha: &str) -> Option<RefLink<'a>> {
+    let parent = b.data.commit(sha).map(|c| c.parent.as_str()).filter(|p| !p.is_empty())?;
+    let has_page = b.groups.by_commit.contains_key(parent);
+    Some(RefLink {
+        name: &parent[..parent.len().min(10)],
+        href: if has_page { paths::commit(parent) } else { String::new() },
+    })
 }
 
 #[derive(Serialize)]
@@ -63,6 +77,9 @@ pub fn render_commits(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         for row in rows {
             b.key_row(&mut key, row);
         }
+        verdict::key(b, sha, rows, &mut key);
+        let parent = parent(b, sha);
+        key.str(parent.as_ref().map_or("", |p| p.href.as_str()));
         out.unit(&format!("commit/{sha}"), key.finish(), |files| {
             files.write(&paths::commit(sha), &commit_page(b, sha, rows)?)
         })?;
@@ -81,6 +98,8 @@ fn commit_page(b: &Build, sha: &str, rows: &[&Row]) -> Result<Vec<u8>, SiteError
         refs: refs.keys().map(|name| RefLink { name, href: paths::branch(name) }).collect(),
         pipelines: pipelines(rows).iter().map(|p| pipeline_view(b, p)).filter(PipelineView::worth_showing).collect(),
         jobs: jobs.into_iter().map(|r| b.item(r)).collect(),
+        verdict: verdict::verdict(b, sha, rows),
+        parent: parent(b, sha),
     };
     let title = match page.info {
         Some(c) => format!("{} {}", page.short, c.subject),

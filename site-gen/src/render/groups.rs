@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use git_ci_core::JobId;
+use git_ci_core::model::Status;
+use git_ci_core::state::State;
 
 use crate::model::{Data, Row};
 
@@ -52,6 +54,16 @@ impl<'a> Groups<'a> {
     /// The attempts at `row`'s work (with `row`), newest first.
     pub fn attempts(&self, row: &'a Row) -> &[&'a Row] {
         self.by_work.get(&(row.commit.as_str(), row.git_ref.as_str(), row.label.as_str())).map_or(&[], Vec::as_slice)
+    }
+
+    /// The newest passed run of `row`'s job (its label) on its branch, else
+    /// on any branch: what a running job's estimate is taken from.
+    pub fn last_passed(&self, row: &Row) -> Option<&'a Row> {
+        let passed = |r: &&&'a Row| {
+            r.label == row.label && r.state == State::Finished(Status::Passed) && r.duration_ms.is_some()
+        };
+        let on_branch = self.by_branch.get(row.branch()).and_then(|rows| rows.iter().find(passed));
+        on_branch.or_else(|| self.by_id.values().filter(passed).max_by_key(|r| &r.id)).copied()
     }
 
     /// A branch's health by job name: what each name last *finished* as
@@ -108,9 +120,6 @@ pub fn latest_by_name<'a>(rows: impl Iterator<Item = &'a Row>) -> BTreeMap<&'a s
 
 #[cfg(test)]
 mod tests {
-    use git_ci_core::model::Status;
-    use git_ci_core::state::State;
-
     use super::*;
     use crate::model::row::sample;
 

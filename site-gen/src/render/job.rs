@@ -57,6 +57,13 @@ fn job_key<'a>(b: &Build<'a>, row: &'a Row) -> Digest {
             }
         }
     }
+    if row.is_live() {
+        // Its elapsed time and estimate move with the clock.
+        k.u64(b.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+        if let Some(last) = b.groups.last_passed(row) {
+            last.fingerprint(&mut k);
+        }
+    }
     k.finish()
 }
 
@@ -137,7 +144,16 @@ struct JobPage<'a> {
     junit: Option<junit::Report>,
     artifacts: Vec<ArtifactView>,
     api_href: String,
+    /// A running job's elapsed time and estimate.
+    running: Option<view::Progress>,
+    /// Seconds between reloads of a live job's page; `None` when finished.
+    refresh: Option<u32>,
+    /// The page of this job's runs on its branch.
+    runs_href: Option<String>,
 }
+
+/// How often a live job's page reloads itself.
+const LIVE_REFRESH_SECS: u32 = 15;
 
 #[derive(Serialize)]
 struct LogView {
@@ -145,6 +161,9 @@ struct LogView {
     bytes: usize,
     omitted: usize,
     href: String,
+    plain_href: String,
+    /// The line of the first error, for a link to it.
+    first_error: Option<usize>,
     /// A live tail of a running job, not the final log.
     live: bool,
 }
@@ -167,7 +186,7 @@ fn render_job<'a>(b: &'a Build<'a>, repo: &gix::Repository, row: &'a Row, files:
     let result = docs.result_json.as_deref().and_then(|r| JobResult::from_json(r).ok());
     let claim = docs.claim_json.as_deref().and_then(|c| Claim::from_json(c).ok());
     let artifacts = copy_artifacts(b, repo, row, &docs, result.as_ref(), files)?;
-    let log_html = docs.log.as_deref().map(|l| ansi::render(l, b.options.log_limit));
+    let log_html = docs.log.as_deref().map(|l| log_html(b, row, l));
     let junit = (!docs.junit.is_empty()).then(|| junit::parse(&docs.junit));
     let spec = Job::from_json(&docs.job_json).ok();
     let page = JobPage {
@@ -184,11 +203,18 @@ fn render_job<'a>(b: &'a Build<'a>, repo: &gix::Repository, row: &'a Row, files:
             bytes: raw.len(),
             omitted: h.omitted,
             href: paths::log(id),
+            plain_href: paths::plain_log(id),
+            first_error: h.first_error,
             live: row.is_live(),
         }),
         junit,
         artifacts,
         api_href: paths::job_api(id),
+        running: (row.state == git_ci_core::state::State::Running)
+            .then(|| view::Progress::new(row, b.groups.last_passed(row), b.now())),
+        refresh: row.is_live().then_some(LIVE_REFRESH_SECS),
+        runs_href: (!row.name.is_empty() && !row.git_ref.is_empty() && !row.ad_hoc)
+            .then(|| paths::runs(row.branch(), &row.name)),
     };
     // The log is the one piece of ready-made HTML: escaped, then coloured.
     let log = Value::from_safe_string(log_html.map(|h| h.html).unwrap_or_default());
@@ -197,12 +223,42 @@ fn render_job<'a>(b: &'a Build<'a>, repo: &gix::Repository, row: &'a Row, files:
     files.write(&paths::job(id), &b.page("job.html", "../", &title, "jobs", ctx)?)?;
     files.write(&paths::job_api(id), &api_json(row, &docs, &page.artifacts))?;
     if let (Some(log), Some(blob)) = (&docs.log, docs.log_blob) {
-        // Named by its blob: no need to hash a large log again.
-        let mut k = Key::new("blob");
-        k.oid(&blob);
-        files.write_with(&paths::log(id), k.finish(), || Ok(log.clone()))?;
+        write_logs(files, id, log, blob)?;
     }
     Ok(())
+}
+
+/// The log's own files: as written (colour codes and all, for a terminal's
+/// `curl | less -R`) and as plain text (for a browser or `grep`). A live
+/// tail loses its header line, which is the worker's, not the job's.
+fn write_logs(files: &mut Files, id: &str, log: &[u8], blob: ObjectId) -> Result<(), SiteError> {
+    let log = git_ci_core::worker::read_live_log(log).map_or(log, |t| t.tail);
+    // Named by its blob: no need to hash a large log again.
+    let key = |kind: &str| {
+        let mut k = Key::new(kind);
+        k.oid(&blob);
+        k.finish()
+    };
+    files.write_with(&paths::log(id), key("blob"), || Ok(log.to_vec()))?;
+    files.write_with(&paths::plain_log(id), key("plain-log"), || {
+        Ok(ansi::plain(&String::from_utf8_lossy(log)).into_owned().into_bytes())
+    })
+}
+
+/// The log as its page shows it. A running job's is the tail the worker
+/// keeps on the hub, numbered from its place in the whole log.
+fn log_html(b: &Build, row: &Row, log: &[u8]) -> ansi::LogHtml {
+    let tail = row.is_live().then(|| git_ci_core::worker::read_live_log(log)).flatten();
+    match tail {
+        Some(t) if t.lines_before.is_some() => ansi::render_tail(t.tail, t.lines_before),
+        // An older worker's tail may start mid-line: from the next line.
+        Some(t) if t.total > t.tail.len() as u64 => {
+            let from = t.tail.iter().position(|&c| c == b'\n').map_or(t.tail.len(), |p| p + 1);
+            ansi::render_tail(&t.tail[from..], None)
+        }
+        Some(t) => ansi::render_tail(t.tail, Some(0)),
+        None => ansi::render(log, b.options.log_limit, &format!("../{}", paths::plain_log(row.id.as_str()))),
+    }
 }
 
 /// `api/jobs/<id>.json`: the stored documents as they are (spliced in,
@@ -215,6 +271,7 @@ fn api_json(row: &Row, docs: &Docs, artifacts: &[ArtifactView]) -> Vec<u8> {
         "state": row.state.as_str(),
         "html": paths::job(row.id.as_str()),
         "log": docs.log.as_ref().map(|_| paths::log(row.id.as_str())),
+        "plain_log": docs.log.as_ref().map(|_| paths::plain_log(row.id.as_str())),
         "artifacts": artifacts.iter().map(|a| json!({
             "path": a.path, "size": a.size, "sha256": a.sha256, "url": a.href,
         })).collect::<Vec<_>>(),

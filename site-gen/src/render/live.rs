@@ -2,33 +2,41 @@
 //! claims) and `workers.html` (registrations, what each runs, who went
 //! quiet). Rebuilt every time.
 
-use git_ci_core::{Claim, JobId};
+use git_ci_core::live_workers::LiveWorkers;
+use git_ci_core::state::State;
+use git_ci_core::{Claim, Job, JobId};
 use serde::Serialize;
 use std::collections::HashSet;
 
 use super::{Build, paths, value, view};
 use crate::error::SiteError;
-use crate::model::Source;
 use crate::model::objects;
+use crate::model::{Row, Source};
 use crate::output::Output;
 
 #[derive(Serialize)]
 struct QueueRow<'a> {
     job: view::JobItem<'a>,
     lease_until: Option<String>,
+    /// Why a pending job waits: `waiting for build`, `no live worker
+    /// serves queue gpu with gpu=a100`, `waits its turn`.
+    waits: Option<String>,
 }
 
 pub fn render_queue(b: &Build, out: &mut Output) -> Result<(), SiteError> {
     let repo = b.repo();
+    let live = LiveWorkers::new(b.data.workers.iter().filter_map(|w| w.info.clone()), b.now());
     let mut jobs: Vec<QueueRow> = Vec::new();
     for row in b.data.rows.iter().filter(|r| r.is_live()) {
-        let claim = match &row.source {
-            Source::Live { claim: Some(c), .. } => {
-                objects::blob(&repo, c.0).ok().and_then(|c| Claim::from_json(&c).ok())
-            }
-            _ => None,
+        let (claim, job) = match &row.source {
+            Source::Live { claim, job, .. } => (
+                claim.and_then(|c| objects::blob(&repo, c.0).ok()).and_then(|c| Claim::from_json(&c).ok()),
+                objects::blob(&repo, job.0).ok().and_then(|j| Job::from_json(&j).ok()),
+            ),
+            Source::Done { .. } => (None, None),
         };
-        jobs.push(QueueRow { job: b.live_item(row), lease_until: claim.map(|c| c.lease_expires_at) });
+        let waits = (row.state == State::Pending).then(|| why_waiting(b, row, job.as_ref(), &live));
+        jobs.push(QueueRow { job: b.live_item(row), lease_until: claim.map(|c| c.lease_expires_at), waits });
     }
     // Running first, then the longest waiting first: the queue's order.
     jobs.reverse();
@@ -41,6 +49,26 @@ pub fn render_queue(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         "jobs": serde_json::to_value(&jobs).expect("plain data"),
     });
     out.always("queue", |files| files.write("queue.html", &b.page("queue.html", "", "Queue", "queue", value(page))?))
+}
+
+/// Why `row`, pending, is not running: the jobs of its pipeline it waits
+/// for, else no live worker able to run it (as `git ci show` says), else
+/// its turn in the queue.
+fn why_waiting(b: &Build, row: &Row, job: Option<&Job>, live: &LiveWorkers) -> String {
+    let unfinished: Vec<&str> = row
+        .needs
+        .iter()
+        .filter(|n| b.groups.by_id.get(&n.id).is_none_or(|r| r.is_live()))
+        .map(|n| n.label.as_str())
+        .collect();
+    if !unfinished.is_empty() {
+        return format!("waiting for {}", unfinished.join(", "));
+    }
+    match job.and_then(|j| live.why_unserved(j)) {
+        Some(why) => why,
+        None if job.is_none() => "its job document is unreadable".to_owned(),
+        None => format!("waits its turn: a live worker serves queue {}", row.queue),
+    }
 }
 
 #[derive(Serialize)]
@@ -64,6 +92,8 @@ struct WorkerRow<'a> {
 struct RunningJob {
     label: String,
     href: Option<String>,
+    /// How long it has run, when the site knows the job.
+    elapsed: Option<String>,
 }
 
 pub fn render_workers(b: &Build, out: &mut Output) -> Result<(), SiteError> {
@@ -125,10 +155,12 @@ fn stopped(b: &Build) -> serde_json::Value {
 /// A job a worker says it runs: a link when the site has its page. Only a
 /// checked job id ever becomes a link.
 fn running_job(id: &str, known: &HashSet<&str>, b: &Build) -> RunningJob {
-    let name = JobId::parse(id).ok().and_then(|id| b.data.rows.iter().find(|r| r.id == id)).map(|r| r.label.as_str());
-    let label = match name {
+    let row = JobId::parse(id).ok().and_then(|id| b.groups.by_id.get(&id).copied());
+    let label = match row.map(|r| r.label.as_str()) {
         Some(n) if !n.is_empty() => format!("{n} ({})", &id[19..]),
         _ => id.chars().take(64).collect(),
     };
-    RunningJob { label, href: known.contains(id).then(|| paths::job(id)) }
+    let elapsed = row.filter(|r| r.is_live()).and_then(|r| git_ci_core::time::parse_rfc3339(&r.started_at));
+    let elapsed = elapsed.map(|t| view::minutes(b.now().duration_since(t).unwrap_or_default()));
+    RunningJob { label, href: known.contains(id).then(|| paths::job(id)), elapsed }
 }

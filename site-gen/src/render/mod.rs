@@ -13,6 +13,8 @@ mod live;
 pub mod paths;
 mod pipeline;
 mod projects;
+mod runs;
+mod verdict;
 pub mod view;
 
 use std::time::SystemTime;
@@ -31,6 +33,7 @@ pub use index::render_index;
 pub use job::render_jobs;
 pub use live::{render_queue, render_workers};
 pub use projects::render_projects;
+pub use runs::render_runs;
 
 use crate::Options;
 use crate::digest::{Digest, Key};

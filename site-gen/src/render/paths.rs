@@ -12,8 +12,14 @@ pub fn job_api(id: &str) -> String {
     format!("api/jobs/{id}.json")
 }
 
+/// The log as the job wrote it, escape codes and all.
 pub fn log(id: &str) -> String {
     format!("logs/{id}.txt")
+}
+
+/// The log as plain text: escape codes (colours, cursor moves) taken out.
+pub fn plain_log(id: &str) -> String {
+    format!("logs/{id}.plain.txt")
 }
 
 pub fn commit(sha: &str) -> String {
@@ -26,6 +32,11 @@ pub fn branch(key: &str) -> String {
 
 pub fn branch_api(key: &str) -> String {
     format!("api/branches/{}.json", slug(key))
+}
+
+/// The runs of job `name` on a branch: two folders deep.
+pub fn runs(key: &str, name: &str) -> String {
+    format!("runs/{}/{}.html", slug(key), slug(name))
 }
 
 pub fn badge(key: &str) -> String {

@@ -72,12 +72,7 @@ impl<'a> JobItem<'a> {
             subject: commit.map_or("", |c| c.subject.as_str()),
             worker: &row.worker,
             attempt: row.attempt,
-            // A skipped job never ran: no duration, not "0s".
-            duration: row
-                .duration_ms
-                .filter(|_| row.state != State::Finished(Status::Skipped))
-                .map(duration)
-                .unwrap_or_default(),
+            duration: item_duration(row, now),
             submitted_at: &row.submitted_at,
             started_at: &row.started_at,
             finished_at: &row.finished_at,
@@ -86,6 +81,69 @@ impl<'a> JobItem<'a> {
             reason: row.reason.as_deref(),
             malformed: row.malformed,
         }
+    }
+}
+
+/// A finished job's duration; a running one's time so far, on live lists.
+fn item_duration(row: &Row, now: Option<SystemTime>) -> String {
+    match (row.state, now) {
+        // A skipped job never ran: no duration, not "0s".
+        (State::Finished(Status::Skipped), _) => String::new(),
+        (State::Running, Some(now)) => {
+            // Short: it sits in a narrow column.
+            let short = |d: Duration| if d.as_secs() < 60 { "<1m".to_owned() } else { minutes(d) };
+            since(&row.started_at, now).map(|d| format!("{}…", short(d))).unwrap_or_default()
+        }
+        _ => row.duration_ms.map(duration).unwrap_or_default(),
+    }
+}
+
+/// A running job's time so far and what the last passed run of the same
+/// job took: `running for 3m · the last passed run took 5m: about 2m left`.
+#[derive(Serialize)]
+pub struct Progress {
+    pub elapsed: String,
+    /// What the last passed run took, and the page of that run.
+    pub last: Option<String>,
+    pub last_href: Option<String>,
+    /// `about 2m left`, or `1m over the last passed run`.
+    pub estimate: Option<String>,
+    /// Percent of the last run's time gone by, for a bar (at most 100).
+    pub percent: Option<u64>,
+}
+
+impl Progress {
+    pub fn new(row: &Row, last: Option<&Row>, now: SystemTime) -> Progress {
+        let elapsed = since(&row.started_at, now);
+        let took = last.and_then(|l| l.duration_ms).map(Duration::from_millis);
+        let estimate = took.zip(elapsed).map(|(took, gone)| match took.checked_sub(gone) {
+            Some(left) if left >= Duration::from_secs(60) => format!("about {} left", minutes(left)),
+            Some(_) => "less than a minute left".to_owned(),
+            None => format!("{} over the last passed run", minutes(gone - took)),
+        });
+        Progress {
+            elapsed: elapsed.map(minutes).unwrap_or_default(),
+            last: took.map(|t| git_ci_core::time::human_duration(t)),
+            last_href: last.map(|l| paths::job(l.id.as_str())),
+            estimate,
+            percent: took.zip(elapsed).map(|(t, g)| (g.as_millis() * 100 / t.as_millis().max(1)).min(100) as u64),
+        }
+    }
+}
+
+/// How long ago `stamp` was, as of `now`.
+fn since(stamp: &str, now: SystemTime) -> Option<Duration> {
+    git_ci_core::time::parse_rfc3339(stamp).map(|t| now.duration_since(t).unwrap_or_default())
+}
+
+/// `under a minute`, `4m`, `1h 5m`: a site's clock counts whole minutes.
+pub fn minutes(d: Duration) -> String {
+    let m = d.as_secs() / 60;
+    match m {
+        0 => "under a minute".to_owned(),
+        1..=59 => format!("{m}m"),
+        _ if m.is_multiple_of(60) => format!("{}h", m / 60),
+        _ => format!("{}h {}m", m / 60, m % 60),
     }
 }
 

@@ -134,3 +134,49 @@ fn ages_run_from_the_build_and_dead_or_stopped_workers_say_so() {
     assert_eq!(stopped.len(), 1, "{stopped:?}");
     assert!(stopped[0].contains("gone-worker") && stopped[0].contains("stopped"), "{stopped:?}");
 }
+
+/// The queue page's pending rows as (job cell, waiting cell) texts.
+fn queue_rows(w: &World) -> Vec<(String, String)> {
+    let doc = Html::parse_document(&w.read("queue.html"));
+    let rows = Selector::parse("table.jobs tbody tr").unwrap();
+    let td = Selector::parse("td").unwrap();
+    let text = |e: scraper::ElementRef| e.text().collect::<String>().trim().to_owned();
+    doc.select(&rows)
+        .map(|r| {
+            let cells: Vec<_> = r.select(&td).collect();
+            (text(cells[1]), text(cells[6]))
+        })
+        .collect()
+}
+
+/// Item 8: a job that requires `gpu=a100` sat pending on the queue page
+/// with nothing saying why.
+#[test]
+fn the_queue_page_says_why_a_pending_job_waits() {
+    let w = World::new();
+    let a = w.commit("first\n");
+    let now = git_ci_core::time::now_rfc3339();
+    w.register(
+        "cpu",
+        serde_json::json!({
+            "version": 1, "name": "cpu", "labels": {"os": "linux"}, "queues": [], "jobs": 1, "running": [],
+            "platform": "linux-x86_64", "git_ci_version": "0.1.0", "started_at": now,
+            "last_seen": now, "refresh_ms": 20000,
+        }),
+    );
+    let mut spec = git_ci_core::model::JobSpec::ad_hoc("train");
+    spec.name = "train".into();
+    spec.requires.insert("gpu".into(), "a100".into());
+    let job = git_ci_core::Job::new(spec, &a.0, &a.1, "refs/heads/main", "t@example.com");
+    git_ci_core::queue::submit(&w.hub, std::slice::from_ref(&job)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    w.submit("test", "refs/heads/main", &a, "make test");
+    w.build();
+    let rows = queue_rows(&w);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let train = rows.iter().find(|r| r.0.starts_with("train")).unwrap();
+    assert!(train.0.contains("no live worker serves queue default with gpu=a100"), "{rows:?}");
+    let test = rows.iter().find(|r| r.0.starts_with("test")).unwrap();
+    assert!(test.0.contains("waits its turn"), "{rows:?}");
+    assert!(train.1.ends_with('s') || train.1.ends_with('m'), "its wait time: {rows:?}");
+}

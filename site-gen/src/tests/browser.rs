@@ -90,6 +90,31 @@ fn a_person_sees_jobs_and_states_and_nothing_runs() {
     assert!(!dom.to_lowercase().contains("<script") && !dom.contains("<img src=\"x\""), "no element from the log");
 
     let shots = screenshots();
+    // Issue 17: the index, a branch, a running job and a failed job, in
+    // light and dark, wide and at 400 px.
+    let running = out.join(paths::job(p.running.as_str()));
+    let failed = out.join(paths::job(p.failed_test.as_str()));
+    let branch = out.join(paths::branch("main"));
+    for (name, page) in
+        [("index", out.join("index.html")), ("branch", branch), ("running", running), ("failed", failed)]
+    {
+        for (scheme, flags) in
+            [("light", &[][..]), ("dark", &["--force-dark-mode", "--blink-settings=preferredColorScheme=0"][..])]
+        {
+            for (width, size) in [("wide", "1280,900"), ("400", "400,900")] {
+                let png = shots.join(format!("{name}-{scheme}-{width}.png"));
+                let _ = std::fs::remove_file(&png);
+                let args = [
+                    &[format!("--screenshot={}", png.display()), format!("--window-size={size}")][..],
+                    &flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                ]
+                .concat();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                chromium(profile.path(), &args, &page);
+                assert!(std::fs::read(&png).is_ok_and(|b| b.starts_with(b"\x89PNG")), "{}", png.display());
+            }
+        }
+    }
     for (name, page, size) in [
         ("index.png", out.join("index.html"), "1280,900"),
         ("job.png", out.join(paths::job(p.failed_test.as_str())), "1280,900"),

@@ -70,6 +70,11 @@ impl World {
 
     /// A commit in the hub whose message is `message`; returns (commit, tree).
     pub fn commit(&self, message: &str) -> (String, String) {
+        self.commit_after(message, None)
+    }
+
+    /// A commit whose parent is `parent`, with the same (empty) tree.
+    pub fn commit_after(&self, message: &str, parent: Option<&str>) -> (String, String) {
         let repo = self.hub.repo();
         let tree = ObjectId::empty_tree(repo.object_hash());
         let sig = gix::actor::Signature {
@@ -79,7 +84,8 @@ impl World {
         };
         let mut time = Default::default();
         let sig = sig.to_ref(&mut time);
-        let id = repo.new_commit_as(sig, sig, message, tree, None::<ObjectId>).expect("commit").id;
+        let parents = parent.map(|p| ObjectId::from_hex(p.as_bytes()).unwrap());
+        let id = repo.new_commit_as(sig, sig, message, tree, parents).expect("commit").id;
         (id.to_string(), tree.to_string())
     }
 

@@ -5,7 +5,9 @@ mod answers;
 mod browser;
 mod check;
 mod devtools;
-mod fixture;
+pub mod fixture;
+mod live_page;
+mod peers;
 mod pipeline;
 mod site;
 
@@ -89,7 +91,11 @@ pub fn populated() -> Populated {
     let job = w.submit("test", "refs/heads/feature/x", &main, "cargo test");
     w.claim(&job, "w1");
     let hub: &dyn Hub = &w.hub;
-    let tail = hub.write_blob(b"\x1b[36mstill running\x1b[0m <50%>\n").unwrap();
+    let tail = hub
+        .write_blob(
+            b"git-ci-live-log 90000 2039\n\x1b[36mstill running\x1b[0m <50%>\nerror: a warning that reads like one\n",
+        )
+        .unwrap();
     hub.transact(&[git_ci_core::hub::RefEdit::create(refs::log(&job.id), tail)]).unwrap();
     let running = job.id;
 
