@@ -48,7 +48,8 @@ impl SshHost {
             },
         };
         let (rest, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse() {
+            // A port follows a bracketed IPv6 address or a plain host.
+            Some((h, p)) if h.ends_with(']') || !h.contains(':') => match p.parse() {
                 Ok(port) => (h, Some(port)),
                 Err(_) => (authority, None),
             },
