@@ -17,27 +17,19 @@ use crate::fixture::Res;
 pub type Published = (JobId, Status);
 
 pub fn config(name: &str, work_dir: PathBuf, poll: Duration, once: bool) -> Config {
+    // The rest as `git ci worker`'s defaults, so that a new setting needs
+    // no edit here.
     Config {
-        name: name.to_owned(),
-        queues: vec![],
-        labels: Config::default_labels(),
         jobs: 1,
         once,
         poll,
         poll_max: poll,
         lease: Duration::from_secs(60),
-        work_dir,
         log_cap: 1 << 20,
         kill_grace: Duration::from_secs(1),
-        only: None,
-        secrets: vec![],
-        require_signed: None,
         // `git ci worker`'s default; a no-op job ends long before.
         log_interval: Duration::from_secs(3),
-        roll_at: git_ci_core::chain::ROLL_AT,
-        isolation: Default::default(),
-        seat: None,
-        cache_max_size: None,
+        ..Config::new(name.to_owned(), work_dir)
     }
 }
 

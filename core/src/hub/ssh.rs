@@ -37,9 +37,7 @@ impl SshHost {
     /// or git's scp syntax `[user@]host:path`; `None` for anything else.
     pub fn parse(url: &str) -> Option<SshHost> {
         let authority = match url.split_once("://") {
-            Some((scheme, rest)) if matches!(scheme, "ssh" | "git+ssh" | "ssh+git") => {
-                rest.split('/').next().unwrap_or_default()
-            }
+            Some(("ssh" | "git+ssh" | "ssh+git", rest)) => rest.split('/').next().unwrap_or_default(),
             Some(_) => return None,
             // scp syntax: a colon before any slash, and not a drive letter.
             None => match url.split_once(':') {

@@ -123,7 +123,7 @@ impl Progress {
         });
         Progress {
             elapsed: elapsed.map(minutes).unwrap_or_default(),
-            last: took.map(|t| git_ci_core::time::human_duration(t)),
+            last: took.map(git_ci_core::time::human_duration),
             last_href: last.map(|l| paths::job(l.id.as_str())),
             estimate,
             percent: took.zip(elapsed).map(|(t, g)| (g.as_millis() * 100 / t.as_millis().max(1)).min(100) as u64),
