@@ -75,8 +75,10 @@ fn remote(ctx: &Ctx, settings: Settings) -> Res<Row> {
     let floor_is = "(floor: submit + fetch + 2b floor + sh -c true)";
     Ok(match settings {
         Settings::Fixed => {
-            let label =
-                format!("end-to-end no-op job, git daemon, worker polls every {} ms {floor_is}", REMOTE_POLL.as_millis());
+            let label = format!(
+                "end-to-end no-op job, git daemon, worker polls every {} ms {floor_is}",
+                REMOTE_POLL.as_millis()
+            );
             Row::timed(label, &ours, &bare, Goal::RatioAtMost(1.5))
         }
         Settings::Default => {

@@ -51,7 +51,9 @@ pub fn run(ctx: &Ctx) -> Res<Row> {
     drop(daemon);
     let rate = |i: usize| (after[i] - before[i]) as f64 / window.as_secs_f64();
     let row = Row::new(
-        format!("requests to the hub from {WORKERS} idle git daemon workers, default settings (floor: fixed 2 s polls)"),
+        format!(
+            "requests to the hub from {WORKERS} idle git daemon workers, default settings (floor: fixed 2 s polls)"
+        ),
         Value::Requests(rate(1)),
         Some(Value::Requests(rate(0))),
         Goal::RatioAtMost(1.0),

@@ -73,7 +73,8 @@ fn net(ctx: &Ctx) -> Res<Vec<Row>> {
 /// goal: `times` the floor. The 4 × 4 row keeps its fixed poll; the others
 /// run with the worker's default settings.
 fn beside_its_floor(ctx: &Ctx, name: String, workers: usize, slots: usize, times: f64) -> Res<Row> {
-    let (jobs, poll) = if slots == 1 { (ctx.sizes.tput_net, Poll::Default) } else { (ctx.sizes.tput_remote, Poll::Fixed) };
+    let (jobs, poll) =
+        if slots == 1 { (ctx.sizes.tput_net, Poll::Default) } else { (ctx.sizes.tput_remote, Poll::Fixed) };
     let runs = if ctx.sizes.runs < 10 { 1 } else { 3 };
     let mut pairs = Vec::new();
     for r in 0..runs {
