@@ -78,10 +78,15 @@ pub fn write_commit(git_dir: &Path) -> Res<Commit> {
 
 /// `git daemon` on 127.0.0.1 serving every repository under `base`, with
 /// pushes, its stderr in `log`.
-fn start_daemon(base: &Path, log: &Path) -> Res<Daemon> {
+fn start_daemon(base: &Path, log: &Path, verbose: bool) -> Res<Daemon> {
     let exec_path = git(base, &["--exec-path"])?;
     let spec = DaemonSpec { exec_path: Path::new(&exec_path), base, push: true, port: None, log: Some(log) };
-    Ok(Daemon::start(&spec, |cmd| hermetic(cmd, base))?)
+    Ok(Daemon::start(&spec, |cmd| {
+        hermetic(cmd, base);
+        if verbose {
+            cmd.arg("--verbose");
+        }
+    })?)
 }
 
 /// Everything one benchmark run works in. Fields drop in order: the daemon
@@ -105,7 +110,7 @@ impl Fixture {
         for dir in ["hubs", "clients", "work"] {
             std::fs::create_dir(root.path().join(dir))?;
         }
-        let daemon = start_daemon(&root.path().join("hubs"), &root.path().join("daemon.log"))?;
+        let daemon = start_daemon(&root.path().join("hubs"), &root.path().join("daemon.log"), false)?;
         let probe = root.path().join("clients/probe.git");
         init_bare(&probe)?;
         let commit = write_commit(&probe)?;
@@ -136,6 +141,12 @@ impl Fixture {
         init_bare(&path)?;
         self.seed(&path)?;
         Ok(path)
+    }
+
+    /// A second `git daemon` on the same hubs that logs every request it
+    /// serves to `log` (`--verbose`), for counting them.
+    pub fn counting_daemon(&self, log: &Path) -> Res<Daemon> {
+        start_daemon(&self.root.path().join("hubs"), log, true)
     }
 
     pub fn url(&self, hub: &str) -> String {

@@ -13,6 +13,7 @@ mod e2e;
 mod fixture;
 mod guard;
 mod history;
+mod idle;
 mod measure;
 mod opts;
 mod pipelines;
@@ -136,6 +137,7 @@ fn run_groups(ctx: &Ctx, opts: &Opts) -> Res<Vec<Row>> {
         rows.extend(claim_rows);
         if opts.wants(3) {
             rows.extend(stage("3/10 end-to-end latency", || e2e::run(ctx, &floors))?);
+            rows.push(stage("3/10 idle workers' requests", || idle::run(ctx))?);
         }
         if opts.wants(4) {
             rows.extend(stage("4/10 throughput", || throughput::run(ctx, &floors))?);

@@ -71,6 +71,8 @@ pub struct Sizes {
     pub e2e_remote: usize,
     pub tput_local: usize,
     pub tput_remote: usize,
+    /// Jobs drained by the issue 18 rows over git daemon (1-slot workers).
+    pub tput_net: usize,
     pub results: usize,
     /// Group 5 also measures this many results (0: only `results`).
     pub results_big: usize,
@@ -92,6 +94,7 @@ impl Sizes {
                 e2e_remote: 5,
                 tput_local: 60,
                 tput_remote: 20,
+                tput_net: 40,
                 results: 1_000,
                 results_big: 0,
                 backlog: 1_000,
@@ -103,6 +106,7 @@ impl Sizes {
                 e2e_remote: 30,
                 tput_local: 500,
                 tput_remote: 100,
+                tput_net: 300,
                 results: 10_000,
                 results_big: 100_000,
                 backlog: 10_000,

@@ -9,12 +9,14 @@ use crate::measure::Samples;
 pub enum Value {
     Ms(f64),
     PerSec(f64),
+    /// Requests a hub served per second.
+    Requests(f64),
 }
 
 impl Value {
     fn number(self) -> f64 {
         match self {
-            Value::Ms(v) | Value::PerSec(v) => v,
+            Value::Ms(v) | Value::PerSec(v) | Value::Requests(v) => v,
         }
     }
 
@@ -22,6 +24,7 @@ impl Value {
         match self {
             Value::Ms(v) => format!("{v:.2} ms"),
             Value::PerSec(v) => format!("{v:.1} jobs/s"),
+            Value::Requests(v) => format!("{v:.2} req/s"),
         }
     }
 
@@ -29,6 +32,7 @@ impl Value {
         match self {
             Value::Ms(v) => serde_json::json!({ "ms": v }),
             Value::PerSec(v) => serde_json::json!({ "jobs_per_s": v }),
+            Value::Requests(v) => serde_json::json!({ "requests_per_s": v }),
         }
     }
 }

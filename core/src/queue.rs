@@ -75,15 +75,37 @@ impl Snapshot {
 
     /// The same, refreshing `also` (more prefixes) in the same fetch.
     pub fn read_with(hub: &dyn Hub, queues: &[String], also: &[&str]) -> Result<Snapshot, HubError> {
-        let queue_prefixes: Vec<String> = if queues.is_empty() {
-            vec![refs::QUEUE.to_owned()]
-        } else {
-            queues.iter().map(|q| refs::queue_prefix(q)).collect()
-        };
+        let queue_prefixes = Self::queue_prefixes(queues);
         let mut prefixes: Vec<&str> = queue_prefixes.iter().map(String::as_str).collect();
         prefixes.extend([refs::CLAIMS, refs::CANCEL]);
         prefixes.extend(also);
         hub.refresh(&prefixes)?;
+        Self::listed(hub, &queue_prefixes)
+    }
+
+    /// [`Snapshot::read`], but fetching only when a look at the hub's refs
+    /// (`Hub::refresh_if_changed`) shows that something changed since the
+    /// last read: for a worker with nothing to do, whose polls then cost
+    /// the hub one ref listing each. Returns whether it fetched.
+    pub fn read_if_changed(hub: &dyn Hub, queues: &[String]) -> Result<(Snapshot, bool), HubError> {
+        let queue_prefixes = Self::queue_prefixes(queues);
+        let mut prefixes: Vec<&str> = queue_prefixes.iter().map(String::as_str).collect();
+        prefixes.extend([refs::CLAIMS, refs::CANCEL]);
+        let fetched = hub.refresh_if_changed(&prefixes)?;
+        Ok((Self::listed(hub, &queue_prefixes)?, fetched))
+    }
+
+    /// The ref prefixes of `queues` (every queue when empty).
+    fn queue_prefixes(queues: &[String]) -> Vec<String> {
+        if queues.is_empty() {
+            vec![refs::QUEUE.to_owned()]
+        } else {
+            queues.iter().map(|q| refs::queue_prefix(q)).collect()
+        }
+    }
+
+    /// The snapshot [`Hub::repo`] holds now.
+    fn listed(hub: &dyn Hub, queue_prefixes: &[String]) -> Result<Snapshot, HubError> {
         // Claims before queue refs: a claim whose job is not queued is then
         // surely finished (a queue ref never comes back), never a claim on a
         // job submitted between the two listings.
@@ -92,7 +114,7 @@ impl Snapshot {
             cancels: by_id(hub.list(refs::CANCEL)?, refs::CANCEL),
             queued: Vec::new(),
         };
-        for prefix in &queue_prefixes {
+        for prefix in queue_prefixes {
             for (name, blob) in hub.list(prefix)? {
                 if let Some((queue, id)) = refs::parse_queue_ref(&name) {
                     snap.queued.push(Queued { id, queue, value: blob });

@@ -202,3 +202,87 @@ fn a_claim_whose_answer_was_lost_is_recognised() {
     let shown = env.ci(&project, &["show", "--hub", &url, "--json", &id]).expect(0).json();
     assert_eq!((shown["state"].as_str(), shown["attempt"].as_u64()), (Some("passed"), Some(1)), "{shown}");
 }
+
+/// Issue 18's cycle of a one-slot worker over the network: the push that
+/// publishes a finished job also claims the next one. Four such workers
+/// with the default settings drain a guarded hub whose pushes each wait a
+/// moment, while jobs are cancelled under them: every job ends once, a
+/// job cancelled before it started never runs, none runs twice (so none
+/// after it finished), each is published exactly once, none is lost, and
+/// most claims rode on a publish.
+#[test]
+fn one_slot_workers_that_publish_as_they_claim_lose_and_repeat_nothing() {
+    const JOBS: usize = 120;
+    const WORKERS: usize = 4;
+    const CANCELS: usize = 24;
+    let env = TestEnv::new();
+    let hub = env.guarded_hub("hub.git");
+    slow_pre_receive(&hub, "pre-receive.pre-git-ci", "0.05");
+    // Counts the hub's transactions that both claim a job (create a claim)
+    // and publish one (move a done chain).
+    let combined = env.path("combined.txt");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = committed ] || exit 0\nin=$(cat)\n\
+         echo \"$in\" | grep -q '^0\\{{40\\}} .* refs/ci/claims/' || exit 0\n\
+         echo \"$in\" | grep -q ' refs/ci/done/' || exit 0\necho x >> {}\n",
+        combined.display()
+    );
+    hook(&hub, "reference-transaction", &script);
+    let runs = env.path("runs.txt");
+    let project = env.project("p", "");
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let script = format!("echo $GIT_CI_JOB_ID >> {}", runs.display());
+    let ids = submit_many(&env, &project, &url, &script, JOBS);
+    assert_eq!(ids.len(), JOBS);
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|i| {
+            let name = format!("n{i}");
+            // A lease no run of this test outlives: a steal after a lease
+            // is a legitimate second run.
+            let args = ["worker", "--hub", &url, "--once", "--name", &name, "--lease", "10m"];
+            env.ci_cmd(&project, &args).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    // Cancels from the back of the queue while the front is drained:
+    // some meet pending jobs, some running ones, some finished ones.
+    let cancelled: Vec<&String> = ids.iter().rev().step_by(JOBS / CANCELS).collect();
+    for id in &cancelled {
+        env.ci(&project, &["cancel", "--hub", &url, id]);
+    }
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("refused"), "the guard refused the protocol's own pushes: {stderr}");
+    }
+    let status = env.ci(&project, &["status", "--hub", &url, "--json", "--limit", "100000"]).expect(0).json();
+    let states: HashMap<String, serde_json::Value> =
+        status.as_array().unwrap().iter().map(|j| (j["id"].as_str().unwrap().to_owned(), j.clone())).collect();
+    let ran = counts(&runs);
+    let mut unrun = 0;
+    for id in &ids {
+        let runs_of = ran.get(id).copied().unwrap_or(0);
+        assert!(runs_of <= 1, "{id} ran {runs_of} times");
+        match states[id]["state"].as_str().unwrap() {
+            "passed" => assert_eq!(runs_of, 1, "{id} passed: it ran once"),
+            "cancelled" => {
+                let shown = env.ci(&project, &["show", "--hub", &url, "--json", id]).json();
+                if shown["reason"].as_str().unwrap_or_default().contains("before it started") {
+                    assert_eq!(runs_of, 0, "{id} was cancelled before it started, yet it ran");
+                    unrun += 1;
+                }
+            }
+            other => panic!("{id} ended {other}"),
+        }
+    }
+    assert!(unrun > 0, "no cancel met a pending job: the race was not run");
+    let published = counts_of(env.published_ids(&hub));
+    assert_eq!(published.len(), JOBS, "every job published");
+    assert!(published.values().all(|&n| n == 1), "published twice: {published:?}");
+    let kept = ["refs/ci/done/", "refs/ci/workers/", "refs/ci/cancel/"];
+    let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !kept.iter().any(|k| n.starts_with(k))).collect();
+    assert!(live.is_empty(), "leftover refs: {live:?}");
+    let combined = std::fs::read_to_string(&combined).unwrap_or_default().lines().count();
+    assert!(combined >= JOBS / 3, "only {combined} of {JOBS} claims rode on a publish");
+}

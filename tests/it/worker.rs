@@ -226,3 +226,19 @@ fn worker_settings_come_from_git_config_and_flags_win() {
     assert!(bad.stderr().contains("git config ci.worker.jobs: \"many\" is not a positive number"), "{}", bad.stderr());
     bad.assert_clean_error();
 }
+
+/// `--poll-max` is the idle interval, `--poll` the one after work: a
+/// shorter `--poll-max` cannot apply, and is refused before anything runs.
+#[test]
+fn a_poll_max_shorter_than_the_poll_is_refused() {
+    let env = TestEnv::new();
+    let repo = env.project("p", "[job.a]\nrun = \"true\"\n");
+    let hub = repo.join(".git");
+    let args = ["worker", "--hub", hub.to_str().unwrap(), "--once", "--poll", "5s", "--poll-max", "1s"];
+    let bad = env.ci(&repo, &args).expect(2);
+    assert!(bad.stderr().contains("--poll-max 1.0s is shorter than --poll 5.0s"), "{}", bad.stderr());
+    bad.assert_clean_error();
+    // Equal: a fixed interval.
+    let args = ["worker", "--hub", hub.to_str().unwrap(), "--once", "--poll", "1s", "--poll-max", "1s"];
+    env.ci(&repo, &args).expect(0);
+}

@@ -41,12 +41,18 @@ pub struct WorkerArgs {
     /// Exit when nothing this worker can run is pending.
     #[arg(long)]
     pub once: bool,
-    /// How often to look at a remote hub when idle (at most 1 day).
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_interval)]
+    /// How often to look at a remote hub while there is work, and for
+    /// --poll-max after the queue emptied (a hub that is a path wakes the
+    /// worker at once instead). At most 1 day.
+    #[arg(long, value_name = "DUR", default_value = "200ms", value_parser = parse_interval)]
     pub poll: std::time::Duration,
-    /// Stretch the idle poll interval up to this, doubling after each look
-    /// that finds nothing (back to --poll on work): for large fleets on
-    /// hosted hubs. Default: --poll, a fixed interval. At most 1 day.
+    /// How often an idle worker looks at a remote hub: after the queue has
+    /// been empty for this long, the interval doubles from --poll after
+    /// each look that finds nothing, up to this (back to --poll on work).
+    /// A look that finds nothing new is one ref listing, no fetch. Raise
+    /// it for large fleets on hosted hubs; --poll-max equal to --poll
+    /// polls at a fixed interval. Default 2s (or --poll, if longer); at
+    /// most 1 day.
     #[arg(long, value_name = "DUR", value_parser = parse_interval)]
     pub poll_max: Option<std::time::Duration>,
     /// How long a claim lasts without a heartbeat before others may steal
@@ -198,6 +204,14 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
     for q in &serve {
         git_ci_core::refs::check_component("queue", q).map_err(CliError::usage)?;
     }
+    if let Some(max) = args.poll_max.filter(|max| *max < args.poll) {
+        return Err(CliError::usage(format!(
+            "--poll-max {} is shorter than --poll {}: an idle worker polls at most every --poll-max, \
+             from --poll after work (give them equal for a fixed interval)",
+            git_ci_core::time::human_duration(max),
+            git_ci_core::time::human_duration(args.poll)
+        )));
+    }
     let jobs = args.jobs.or(settings.jobs).unwrap_or(1);
     if jobs == 0 {
         return Err(CliError::usage("--jobs must be at least 1"));
@@ -223,7 +237,7 @@ pub fn cmd_worker(ui: &Ui, args: WorkerArgs) -> CliResult {
         jobs,
         once: args.once,
         poll: args.poll,
-        poll_max: args.poll_max.unwrap_or(args.poll),
+        poll_max: args.poll_max.unwrap_or(git_ci_core::worker::DEFAULT_POLL_MAX),
         lease: args.lease.max(Duration::from_secs(1)),
         log_cap: args.log_cap.max(1) << 20,
         secrets: match &args.env_file {

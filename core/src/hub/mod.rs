@@ -147,6 +147,21 @@ impl HubError {
     }
 }
 
+/// What [`Hub::fingerprint`] returns: equal when the refs were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of(refs: &[(String, ObjectId)]) -> Fingerprint {
+        use sha2::Digest;
+        let mut digest = sha2::Sha256::new();
+        for (name, id) in refs {
+            digest.update(format!("{id} {name}\n").as_bytes());
+        }
+        Fingerprint(digest.finalize().into())
+    }
+}
+
 /// A hub as the queue protocol needs it. Implementations are cheap to share
 /// between threads; [`Hub::repo`] hands out a thread-local handle.
 pub trait Hub: Send + Sync {
@@ -161,6 +176,15 @@ pub trait Hub: Send + Sync {
     /// Makes [`Hub::repo`]'s refs under each prefix (ending in `/`) match the
     /// hub's. A no-op for a local hub, whose refs are the hub's.
     fn refresh(&self, prefixes: &[&str]) -> Result<(), HubError>;
+
+    /// The hub's refs under each prefix by the cheapest look there is (for
+    /// a URL, one `git ls-remote`: a request that carries no objects),
+    /// sorted by name; `None` for a hub whose refs [`Hub::repo`] reads
+    /// directly (a local hub), where no look is cheaper than reading them.
+    fn peek(&self, prefixes: &[&str]) -> Result<Option<Vec<(String, ObjectId)>>, HubError> {
+        let _ = prefixes;
+        Ok(None)
+    }
 
     /// Refreshes one exact ref (and the objects it reaches); `None` when the
     /// hub has no such ref.
@@ -236,6 +260,43 @@ impl dyn Hub + '_ {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Refs under any of `prefixes` in [`Hub::repo`], sorted by name.
+    pub fn list_all(&self, prefixes: &[&str]) -> Result<Vec<(String, ObjectId)>, HubError> {
+        let mut out = Vec::new();
+        for prefix in prefixes {
+            out.extend(self.list(prefix)?);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// A digest of the hub's refs under `prefixes` that changes whenever
+    /// one of them does: the cheapest "did anything change" there is (one
+    /// `git ls-remote` for a URL, a listing for a local hub). A waiter
+    /// compares it with the last one before reading anything more.
+    pub fn fingerprint(&self, prefixes: &[&str]) -> Result<Fingerprint, HubError> {
+        let refs = match self.peek(prefixes)? {
+            Some(refs) => refs,
+            None => self.list_all(prefixes)?,
+        };
+        Ok(Fingerprint::of(&refs))
+    }
+
+    /// [`Hub::refresh`], but only when a [`Hub::peek`] shows the hub's refs
+    /// under `prefixes` differ from [`Hub::repo`]'s: an idle look costs the
+    /// hub one ref listing and this machine no fetch. Returns whether it
+    /// fetched. Refs unchanged on the hub are as good as fetched: their
+    /// objects came with them.
+    pub fn refresh_if_changed(&self, prefixes: &[&str]) -> Result<bool, HubError> {
+        if let Some(theirs) = self.peek(prefixes)?
+            && theirs == self.list_all(prefixes)?
+        {
+            return Ok(false);
+        }
+        self.refresh(prefixes)?;
+        Ok(true)
     }
 
     /// The ref's current target in [`Hub::repo`].

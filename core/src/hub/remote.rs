@@ -309,6 +309,24 @@ impl Hub for RemoteHub {
         Err(self.unreachable(crate::git::failed(format!("fetch {}", specs.join(" ")), &out)))
     }
 
+    fn peek(&self, prefixes: &[&str]) -> Result<Option<Vec<(String, ObjectId)>>, HubError> {
+        // One request and no objects. `ls-remote` sends the hub no ref
+        // prefixes for its patterns (they match the ends of names), so the
+        // hub lists every ref either way: filtered here.
+        let out = self.git()?.args(["ls-remote", "--refs", "--", &self.address]).run();
+        let out = out.map_err(|e| self.unreachable(e))?;
+        let mut refs: Vec<(String, ObjectId)> = String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|line| {
+                let (id, name) = line.split_once('\t')?;
+                let wanted = prefixes.iter().any(|p| name.starts_with(p));
+                Some((name.to_owned(), ObjectId::from_hex(id.as_bytes()).ok()?)).filter(|_| wanted)
+            })
+            .collect();
+        refs.sort();
+        Ok(Some(refs))
+    }
+
     fn refresh_ref(&self, name: &str) -> Result<Option<ObjectId>, HubError> {
         let spec = format!("+{name}:{name}");
         let out = self.fetch(&[], std::slice::from_ref(&spec))?;

@@ -4,10 +4,16 @@
 
 use super::*;
 
-/// The poll interval after a look at the queue: back to `cfg.poll` when
-/// busy, doubled (up to `cfg.poll_max`) when idle.
-pub(super) fn next_idle_poll(current: Duration, cfg: &Config, busy: bool) -> Duration {
-    if busy { cfg.poll } else { (current * 2).clamp(cfg.poll, cfg.poll_max.max(cfg.poll)) }
+/// The poll interval after a look at the queue: `cfg.poll` while there is
+/// work and for [`Config::idle_poll`] after the queue emptied (more jobs
+/// tend to follow soon: the next push, a retry), then doubled after each
+/// look up to `cfg.idle_poll()`. `quiet_for`: how long since work was last
+/// seen, `None` while there is some.
+pub(super) fn next_idle_poll(current: Duration, cfg: &Config, quiet_for: Option<Duration>) -> Duration {
+    match quiet_for {
+        Some(quiet) if quiet >= cfg.idle_poll() => (current * 2).clamp(cfg.poll, cfg.idle_poll()),
+        _ => cfg.poll,
+    }
 }
 
 /// How many times a claim batch that lost one job to another worker is
@@ -32,11 +38,11 @@ pub(super) fn claim_window(spread: usize, rivals: usize, free: usize, candidates
 pub(super) const SHARERS_KEPT_FOR: Duration = Duration::from_secs(30);
 
 /// How long another worker's job may sit unclaimed at the front of the
-/// queue before any worker takes it as its own: two polls, time for its
+/// queue before any worker takes it as its own: two idle polls, time for its
 /// first worker to have looked, and at least 2 s. A worker busy with long
 /// jobs, gone, or unable to run the job (labels) then holds it up no more.
 pub(super) fn stuck_after(cfg: &Config) -> Duration {
-    (cfg.poll * 2).max(Duration::from_secs(2))
+    (cfg.idle_poll() * 2).max(Duration::from_secs(2))
 }
 
 /// How often a worker that lost a race may read every registration again
@@ -45,11 +51,23 @@ pub(super) fn stuck_after(cfg: &Config) -> Duration {
 pub(super) const REGISTRATIONS_EVERY: Duration = Duration::from_secs(60);
 
 /// How long the unclaimed rest of a snapshot may be claimed from without
-/// reading the hub again. A claim is a compare-and-swap (claim absent, job
-/// still queued), so a stale view costs at worst a lost race; over git
-/// daemon it saves a fetch per round, on a local hub a listing of every
-/// queue ref.
+/// reading the hub again, on a local hub (see [`reuse_snapshot_for`]).
 pub(super) const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
+
+/// How long the unclaimed rest of a snapshot may be claimed from without
+/// reading the hub again. A claim is a compare-and-swap (claim absent, job
+/// still queued), so a stale view costs at worst a lost race, and an old
+/// snapshot is used only for this worker's own share of the queue, which
+/// the others leave alone until it is overdue ([`stuck_after`]): on a
+/// remote hub a fetch is a round trip saved each time, so a 1-slot
+/// worker's cycle is one push (publish and the next claim) until its share
+/// runs out; on a local hub a listing of every queue ref.
+pub(super) fn reuse_snapshot_for(hub: &dyn Hub, cfg: &Config) -> Duration {
+    match hub.watch_path() {
+        Some(_) => REUSE_SNAPSHOT_FOR,
+        None => (stuck_after(cfg) / 2).max(REUSE_SNAPSHOT_FOR),
+    }
+}
 /// What claim rounds carry from one to the next.
 pub(super) struct Rounds {
     /// The last claim round left eligible jobs unclaimed: the next one is
@@ -65,6 +83,10 @@ pub(super) struct Rounds {
     pub(super) job_docs: HashMap<(JobId, ObjectId), JobDoc>,
     /// The poll interval now: `cfg.poll`, stretched while idle.
     pub(super) idle_poll: Duration,
+    /// Since when the looks at the queue found nothing this worker could
+    /// claim; `None` while they find work or it runs some. A quiet worker
+    /// looks at the hub's refs before it fetches ([`Snapshot::read_if_changed`]).
+    pub(super) quiet_since: Option<Instant>,
 }
 
 impl Rounds {
@@ -76,7 +98,15 @@ impl Rounds {
             front_since: HashMap::new(),
             job_docs: HashMap::new(),
             idle_poll: cfg.poll,
+            quiet_since: None,
         }
+    }
+
+    /// After a turn of the loop that saw work (jobs to claim, or running)
+    /// or not: the next poll interval.
+    pub(super) fn saw_work(&mut self, cfg: &Config, work: bool) {
+        self.quiet_since = if work { None } else { Some(self.quiet_since.unwrap_or_else(Instant::now)) };
+        self.idle_poll = next_idle_poll(self.idle_poll, cfg, self.quiet_since.map(|t| t.elapsed()));
     }
 }
 
@@ -120,14 +150,20 @@ pub(super) struct Leftover {
 impl Worker {
     pub(super) fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
         self.meet_sharers();
-        if let Some(left) = self.rounds.leftover.take().filter(|l| l.read_at.elapsed() < REUSE_SNAPSHOT_FOR) {
+        let reuse_for = reuse_snapshot_for(&*self.hub, &self.cfg);
+        if let Some(left) = self.rounds.leftover.take().filter(|l| l.read_at.elapsed() < reuse_for) {
             let round = self.claim_from(left.snap, left.taken, left.read_at, free, false)?;
             if round.eligible > 0 {
                 return Ok(round);
             }
         }
         let read_at = Instant::now();
-        let snap = Snapshot::read(&*self.hub, &self.cfg.queues)?;
+        // While there is work, something surely changed: fetch at once.
+        // Else a look at the refs first, which an idle hub answers cheaply.
+        let snap = match self.rounds.quiet_since {
+            None => Snapshot::read(&*self.hub, &self.cfg.queues)?,
+            Some(_) => Snapshot::read_if_changed(&*self.hub, &self.cfg.queues)?.0,
+        };
         self.claim_from(snap, HashSet::new(), read_at, free, true)
     }
 
@@ -305,8 +341,16 @@ impl Worker {
                         lost_here += 1;
                     }
                     if lost.is_empty() || picked.is_empty() || attempt == BATCH_RETRIES {
-                        if append.is_some() {
-                            // The claim lost, so nothing was published either.
+                        // The claim lost, so nothing was published either.
+                        // With jobs left in the snapshot, the publish rides
+                        // on the next claim from it, at once: still one
+                        // push a job. Else it goes alone.
+                        let publish_lost = e.lost().iter().any(|r| publish_refs.contains(r));
+                        let left = eligible > lost_here && !lost.is_empty() && !publish_lost;
+                        if left {
+                            let Batch { snap, taken, read_at, .. } = batch;
+                            self.rounds.leftover = Some(Leftover { read_at, snap, taken });
+                        } else if append.is_some() {
                             self.publish();
                         }
                         return Ok(Round { eligible, retry_now: true });

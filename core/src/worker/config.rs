@@ -9,6 +9,13 @@ use std::time::Duration;
 use crate::id::JobId;
 use crate::model::{Job, JobResult};
 
+/// `git ci worker --poll`'s default: how soon a worker that saw work looks
+/// again. A look that finds nothing new is one ref listing on the hub.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(200);
+/// `--poll-max`'s default: an idle worker costs the hub one request every
+/// 2 s, as the fixed poll did before polls adapted.
+pub const DEFAULT_POLL_MAX: Duration = Duration::from_secs(2);
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub name: String,
@@ -19,11 +26,14 @@ pub struct Config {
     pub jobs: usize,
     /// Exit once nothing this worker can run is pending or running.
     pub once: bool,
+    /// How often a remote hub is looked at while there is work and for a
+    /// while after the queue emptied (a local hub's changes wake the
+    /// worker at once).
     pub poll: Duration,
     /// An idle worker doubles its poll interval after each look that finds
     /// nothing, up to this, and goes back to `poll` when it finds work: a
-    /// large fleet then costs a hosted hub few reads. `poll` (the default)
-    /// keeps the interval fixed.
+    /// large fleet then costs a hosted hub few reads. At or below `poll`,
+    /// the interval is fixed.
     pub poll_max: Duration,
     pub lease: Duration,
     pub work_dir: PathBuf,
@@ -58,7 +68,8 @@ pub struct Config {
 
 impl Config {
     /// A worker with the documented defaults: every queue, one job at a
-    /// time, 60 s leases, 2 s polls, 16 MiB logs.
+    /// time, 60 s leases, polls every 200 ms after work and backing off to
+    /// every 2 s when idle, 16 MiB logs.
     pub fn new(name: impl Into<String>, work_dir: PathBuf) -> Config {
         Config {
             name: name.into(),
@@ -66,8 +77,8 @@ impl Config {
             labels: Self::default_labels(),
             jobs: 1,
             once: false,
-            poll: Duration::from_secs(2),
-            poll_max: Duration::from_secs(2),
+            poll: DEFAULT_POLL,
+            poll_max: DEFAULT_POLL_MAX,
             lease: Duration::from_secs(60),
             work_dir,
             log_cap: 16 << 20,
@@ -90,6 +101,12 @@ impl Config {
             ("os".to_owned(), std::env::consts::OS.to_owned()),
             ("arch".to_owned(), std::env::consts::ARCH.to_owned()),
         ])
+    }
+
+    /// The poll interval of an idle worker: `poll_max`, or `poll` when
+    /// that is longer.
+    pub fn idle_poll(&self) -> Duration {
+        self.poll_max.max(self.poll)
     }
 
     pub(super) fn serves(&self, queue: &str) -> bool {

@@ -5,10 +5,10 @@
 use super::*;
 
 /// How often a worker running jobs looks for cancel requests when no claim
-/// round does: every poll, but not more than once a second (each look is a
-/// fetch; a cancel a second late is still prompt).
+/// round does: every idle poll, but not more than once a second (each look
+/// is a fetch; a cancel a second late is still prompt).
 pub(super) fn cancel_check_every(cfg: &Config) -> Duration {
-    cfg.poll.max(Duration::from_secs(1))
+    cfg.idle_poll().max(Duration::from_secs(1))
 }
 
 /// The clocks of our claims and the claims of others we watch.

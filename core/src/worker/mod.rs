@@ -32,7 +32,7 @@ mod unrun;
 
 pub use budget::{Budget, Seat};
 pub use clean::{Freed, clean, human_bytes, leftover_checkouts};
-pub use config::{Config, Control, Event};
+pub use config::{Config, Control, DEFAULT_POLL, DEFAULT_POLL_MAX, Event};
 pub use live_log::{LiveTail, parse as parse_live_log, read as read_live_log};
 pub use owner::hostname;
 pub use registry::NameError;
@@ -53,7 +53,6 @@ use crate::model::{Claim, Job, JobResult, Status};
 use crate::queue::{self, ClaimRequest, Queued, Release, Snapshot};
 use crate::refs;
 use crate::runner::{Interrupt, Interrupter};
-use claim::next_idle_poll;
 use execute::{Assignment, Ran};
 use lease::cancel_check_every;
 use publish::PUBLISH_LINGER;
@@ -236,8 +235,7 @@ impl Worker {
             }
             // Refused a slot: our turn comes, so neither exit nor stretch the poll.
             found_work |= refused;
-            self.rounds.idle_poll =
-                next_idle_poll(self.rounds.idle_poll, &self.cfg, found_work || !self.active.is_empty());
+            self.rounds.saw_work(&self.cfg, found_work || !self.active.is_empty());
             if self.cfg.once && idle && !found_work && self.health.backoff.ready() {
                 break;
             }
@@ -317,7 +315,7 @@ impl Worker {
             wait = wait.min(retry.saturating_duration_since(now));
         }
         if let Some(r) = self.health.backoff.remaining() {
-            wait = wait.max(r).min(self.cfg.poll.max(r));
+            wait = wait.max(r).min(self.cfg.idle_poll().max(r));
         }
         wait
     }
@@ -368,7 +366,7 @@ fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::Recommen
 
 #[cfg(test)]
 mod tests {
-    use super::claim::claim_window;
+    use super::claim::{claim_window, next_idle_poll};
     use super::*;
     use crate::model::JobSpec;
 
@@ -460,12 +458,30 @@ mod tests {
         let mut poll = cfg.poll;
         let mut seen = Vec::new();
         for _ in 0..6 {
-            poll = next_idle_poll(poll, &cfg, false);
+            poll = next_idle_poll(poll, &cfg, Some(secs(30)));
             seen.push(poll.as_secs());
         }
         assert_eq!(seen, [4, 8, 16, 30, 30, 30]);
-        assert_eq!(next_idle_poll(poll, &cfg, true), secs(2));
+        assert_eq!(next_idle_poll(poll, &cfg, None), secs(2));
         let fixed = Config { poll_max: secs(1), ..cfg };
-        assert_eq!(next_idle_poll(secs(2), &fixed, false), secs(2), "poll_max below poll keeps it fixed");
+        assert_eq!(next_idle_poll(secs(2), &fixed, Some(secs(60))), secs(2), "poll_max below poll keeps it fixed");
+    }
+
+    /// The defaults: fast for as long as an idle poll after the queue
+    /// emptied, then doubling to `poll_max`; never faster than `poll`.
+    #[test]
+    fn a_worker_whose_queue_just_emptied_keeps_polling_fast_for_a_while() {
+        let ms = Duration::from_millis;
+        let cfg = Config::new("w".to_owned(), PathBuf::from("/tmp"));
+        assert_eq!((cfg.poll, cfg.idle_poll()), (ms(200), ms(2000)));
+        assert_eq!(next_idle_poll(ms(200), &cfg, Some(ms(1900))), ms(200), "just emptied: still fast");
+        let mut poll = ms(200);
+        let seen: Vec<u128> = (0..5)
+            .map(|_| {
+                poll = next_idle_poll(poll, &cfg, Some(ms(2000)));
+                poll.as_millis()
+            })
+            .collect();
+        assert_eq!(seen, [400, 800, 1600, 2000, 2000]);
     }
 }
