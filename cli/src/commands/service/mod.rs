@@ -172,7 +172,8 @@ fn worker_flags(root: clap::Command, argv: impl IntoIterator<Item = OsString>, c
 }
 
 fn absolute_value(arg: &clap::Arg, value: &str, cwd: &Path) -> String {
-    if arg.get_id() == "hub" {
+    // `hubs`: the worker's repeatable `--hub`.
+    if arg.get_id() == "hub" || arg.get_id() == "hubs" {
         return absolute_hub(value, cwd);
     }
     match arg.get_value_hint() {
