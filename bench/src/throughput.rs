@@ -78,7 +78,8 @@ fn beside_its_floor(ctx: &Ctx, name: String, workers: usize, slots: usize, times
     let runs = if ctx.sizes.runs < 10 { 1 } else { 3 };
     let mut pairs = Vec::new();
     for r in 0..runs {
-        let floor = 1000.0 / crate::claim::claim_push_ms(ctx, &format!("tput-{r}"), ctx.sizes.runs.min(20))?;
+        let floor =
+            1000.0 / crate::claim::claim_push_ms(ctx, &format!("tput-{workers}x{slots}-{r}"), ctx.sizes.runs.min(20))?;
         let drained = drain(ctx, Transport::Daemon, workers, slots, jobs, r, poll)?;
         pairs.push((drained.rate() / floor, floor, drained));
     }

@@ -221,7 +221,8 @@ fn racing_workers_run_every_pipeline_in_order_exactly_once() {
         .collect();
     assert_eq!(once.len(), ids.len(), "every job published, nothing else: {extra:#?}");
     let jobs = shown(&env, &project, &url, &ids);
-    assert!(jobs.iter().all(|j| j["state"] == "passed"), "all passed");
+    let not_passed: Vec<_> = jobs.iter().filter(|j| j["state"] != "passed").collect();
+    assert!(not_passed.is_empty(), "all passed, but: {not_passed:#?}");
     assert_order(&events(&log), &jobs);
     // Nothing left behind: no queue ref, pin or claim.
     let live: Vec<String> = env

@@ -421,7 +421,10 @@ mod tests {
             .map(|(name, gpu)| {
                 let mut cfg = Config::new(name.to_owned(), dir.path().join(name));
                 cfg.once = true;
+                // Fixed 100 ms polls: the gpu job is overdue after 2 s
+                // (two idle polls, at least 2 s), a quarter of the run.
                 cfg.poll = Duration::from_millis(100);
+                cfg.poll_max = cfg.poll;
                 if let Some(v) = gpu {
                     cfg.labels.insert("gpu".into(), v.into());
                 }
