@@ -142,7 +142,10 @@ impl RemoteHub {
     /// the hub's: without it the next fetch that wants it brings it back,
     /// objects included, from the hub.
     fn forget_dangling_refs(&self) -> Result<usize, HubError> {
-        let repo = self.repo();
+        // A fresh handle: this process's own may still see an object that
+        // git's maintenance has since moved or removed, and call a ref
+        // fine that git calls "bad object".
+        let repo = gix::open(self.cache.git_dir()).unwrap_or_else(|_| self.repo());
         let refs = (self as &dyn Hub).list(crate::refs::ROOT)?;
         let dangling: Vec<RefEdit> =
             refs.into_iter().filter(|(_, id)| !repo.has_object(*id)).map(|(n, id)| RefEdit::delete(n, id)).collect();
