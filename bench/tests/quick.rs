@@ -37,7 +37,7 @@ fn the_quick_run_measures_every_group() {
     }
     for row in &rows {
         let ours = &row["ours"];
-        let figure = ours["ms"].as_f64().or_else(|| ours["jobs_per_s"].as_f64());
+        let figure = ["ms", "jobs_per_s", "requests_per_s"].iter().find_map(|unit| ours[unit].as_f64());
         assert!(figure.is_some_and(|v| v.is_finite() && v > 0.0), "a row without a figure: {row}");
     }
 }
