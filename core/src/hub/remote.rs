@@ -94,14 +94,20 @@ impl RemoteHub {
         }
     }
 
-    /// `git fetch` of `specs` into the mirror. Two races fail a fetch
+    /// `git fetch` of `specs` into the mirror. Three races fail a fetch
     /// without any outage, so it is retried at once: a ref that moves on
     /// the hub between git's ref listing and its object request
     /// (`upload-pack: not our ref`, seen with 16 workers over git daemon),
     /// and another git-ci process of this user updating the same mirror ref
-    /// (`cannot lock ref … but expected`, seen with parallel `git ci cancel`).
+    /// (`cannot lock ref … but expected`, seen with parallel `git ci cancel`),
+    /// and a mirror ref moved under git's connectivity check (`bad object`).
     fn fetch(&self, flags: &[&str], specs: &[String]) -> Result<std::process::Output, HubError> {
-        const RACES: [&str; 3] = ["not our ref", "cannot lock ref", "Unable to create"];
+        // "bad object": git's connectivity check after the fetch read a
+        // mirror ref that another thread of this process moved or deleted
+        // meanwhile (seen with 4 workers of 2 slots racing pipelines over
+        // git daemon: the ref was gone a moment later); a second fetch
+        // passes. A ref that stays dangling is dropped first (below).
+        const RACES: [&str; 4] = ["not our ref", "cannot lock ref", "Unable to create", DANGLING];
         let mut tries = 0;
         let mut healed = false;
         let n = self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
