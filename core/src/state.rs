@@ -79,6 +79,24 @@ impl Board {
         Ok(Board { live, tips })
     }
 
+    /// The board and one job's view; `None` only when two more reads do
+    /// not find it either. A hub lists its refs one by one, not at one
+    /// instant, so a fetch can see the `done` tip from before a worker's
+    /// publish and the queue from after it, and the job nowhere (seen with
+    /// workers publishing within a few hundred ms of the submit).
+    pub fn read_view(hub: &dyn Hub, id: &JobId) -> Result<(Board, Option<JobView>), HubError> {
+        let mut look = 0;
+        loop {
+            let board = Board::read(hub)?;
+            let view = board.view(hub, id)?;
+            if view.is_some() || look == 2 {
+                return Ok((board, view));
+            }
+            look += 1;
+            std::thread::sleep(std::time::Duration::from_millis(50 * look));
+        }
+    }
+
     /// One job, or `None` when the hub has never heard of it; an error when
     /// its records are there but cannot be read.
     pub fn view(&self, hub: &dyn Hub, id: &JobId) -> Result<Option<JobView>, HubError> {

@@ -66,20 +66,11 @@ fn cancel_one(ui: &Ui, hub: &dyn git_ci_core::Hub, id: &JobId, by: &str) -> CliR
     Ok(())
 }
 
-/// The board and the job's view. A hub lists its refs one by one, not all
-/// at one instant, so a fetch can see the `done` tip from before a worker's
-/// publish and the queue from after it, and the job nowhere: seen with
-/// workers publishing within a few hundred ms of the submit. "No such job"
-/// is said only after two more looks.
 fn read_view(hub: &dyn git_ci_core::Hub, id: &JobId) -> CliResult<(Board, git_ci_core::state::JobView)> {
-    for look in 0..3 {
-        if look > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(50 * look));
-        }
-        let board = Board::read(hub)?;
-        if let Some(view) = board.view(hub, id)? {
-            return Ok((board, view));
+    match Board::read_view(hub, id)? {
+        (board, Some(view)) => Ok((board, view)),
+        (_, None) => {
+            Err(CliError::usage_hint(format!("no job {id} on the hub {}", hub.url()), "`git ci status` lists the jobs"))
         }
     }
-    Err(CliError::usage_hint(format!("no job {id} on the hub {}", hub.url()), "`git ci status` lists the jobs"))
 }

@@ -58,8 +58,7 @@ pub fn unserved(hub: &dyn git_ci_core::Hub, view: &JobView) -> CliResult<Option<
 }
 
 pub fn find(hub: &dyn git_ci_core::Hub, id: &JobId) -> CliResult<JobView> {
-    let board = Board::read(hub)?;
-    board.view(hub, id)?.ok_or_else(|| {
+    Board::read_view(hub, id)?.1.ok_or_else(|| {
         CliError::usage_hint(
             format!("no job {id} on the hub {}", hub.url()),
             "`git ci status` lists the jobs the hub knows",

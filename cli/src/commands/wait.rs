@@ -53,9 +53,10 @@ pub fn cmd_wait(ui: &Ui, args: WaitArgs) -> CliResult {
     let hub = context::hub_holding(args.hub.hub.as_deref(), repo.as_ref(), "client", &ids)?;
     // An id the hub never heard of would be waited for forever: refused
     // now, while the hub answers (a hub that never answered is exit 3).
+    // One read for all; the hub is read again only for an id it lacked.
     let board = Board::read(&*hub)?;
     for id in &ids {
-        if board.view(&*hub, id)?.is_none() {
+        if board.view(&*hub, id)?.is_none() && Board::read_view(&*hub, id)?.1.is_none() {
             return Err(CliError::usage_hint(
                 format!("no job {id} on the hub {}", hub.url()),
                 "`git ci status` lists the jobs the hub knows; pass --hub if they were queued on another",
