@@ -10,6 +10,8 @@ use git_ci_core::hub::{Hub, RemoteHub};
 use git_ci_core::queue;
 use git_ci_core::worker::Config;
 
+use git_ci_testkit::http::HttpHub;
+
 use crate::Ctx;
 use crate::claim::ClaimFloors;
 use crate::fixture::Res;
@@ -25,7 +27,10 @@ const JOB_DEADLINE: Duration = Duration::from_secs(30);
 pub const REMOTE_POLL: Duration = Duration::from_millis(50);
 
 pub fn run(ctx: &Ctx, floors: &ClaimFloors) -> Res<Vec<Row>> {
-    let mut rows = vec![local(ctx, floors)?, remote(ctx, Settings::Fixed)?, remote(ctx, Settings::Default)?];
+    let mut rows =
+        vec![local(ctx, floors)?, remote(ctx, Settings::Fixed, None)?, remote(ctx, Settings::Default, None)?];
+    let http = ctx.fx.http()?;
+    rows.push(remote(ctx, Settings::Default, Some(&http))?);
     rows.extend(crate::cli::end_to_end(ctx)?);
     Ok(rows)
 }
@@ -48,26 +53,32 @@ fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
     Ok(row(name, &ours, &sh, floors.local, Goal::MsAtMost(12.0)))
 }
 
-/// Over git daemon the floor is every git step a job's trip needs, bare:
-/// the submit push, one fetch to see it, the claim and complete pushes,
-/// and `sh -c true`, timed one after the other beside each of ours.
-fn remote(ctx: &Ctx, settings: Settings) -> Res<Row> {
-    let tag = if settings == Settings::Fixed { "e2e-remote" } else { "e2e-remote-default" };
+/// Over git daemon (or smart HTTP, `http`) the floor is every git step a
+/// job's trip needs, bare, over the same transport: the submit push, one
+/// fetch to see it, the claim and complete pushes, and `sh -c true`, timed
+/// one after the other beside each of ours.
+fn remote(ctx: &Ctx, settings: Settings, http: Option<&HttpHub>) -> Res<Row> {
+    let tag = match (settings, http) {
+        (Settings::Fixed, _) => "e2e-remote",
+        (Settings::Default, None) => "e2e-remote-default",
+        (Settings::Default, Some(_)) => "e2e-http-default",
+    };
+    let url = |name: &str| http.map_or_else(|| ctx.fx.url(name), |h| h.url(name));
     let name = &format!("{tag}.git");
     ctx.fx.hub(name)?;
     // Not seeded with the commit: the worker fetches its pin once, during
     // the warm-up, like a worker meeting a new commit.
-    let worker_hub: Arc<dyn Hub> = Arc::new(RemoteHub::open(&ctx.fx.url(name), None, &format!("{tag}-worker"))?);
+    let worker_hub: Arc<dyn Hub> = Arc::new(RemoteHub::open(&url(name), None, &format!("{tag}-worker"))?);
     let mut cfg = workers::config(tag, ctx.fx.work_dir(tag)?, REMOTE_POLL, false);
     if settings == Settings::Default {
         let defaults = Config::new(tag, std::path::PathBuf::new());
         (cfg.poll, cfg.poll_max) = (defaults.poll, defaults.poll_max);
     }
-    let submitter = ctx.fx.remote(name, "bench")?;
+    let submitter = ctx.fx.remote_at(&url(name), "bench")?;
     // The floor's own hub: our worker would take the jobs its submits queue.
     let floor_name = &format!("{tag}-floor.git");
     let floor_path = ctx.fx.hub(floor_name)?;
-    let target = Target::Url { url: ctx.fx.url(floor_name), client: ctx.fx.client(&format!("{tag}-client.git"))? };
+    let target = Target::Url { url: url(floor_name), client: ctx.fx.client(&format!("{tag}-client.git"))? };
     let mut floor = Floor::new(target, &floor_path)?;
     let mut bare_trip = || -> Res<Duration> {
         let t = floor.submit(&ctx.fx.commit)? + floor.fetch()?;
@@ -85,7 +96,8 @@ fn remote(ctx: &Ctx, settings: Settings) -> Res<Row> {
             Row::timed(label, &ours, &bare, Goal::RatioAtMost(1.5))
         }
         Settings::Default => {
-            let label = format!("end-to-end no-op job, git daemon, default worker settings {floor_is}");
+            let via = if http.is_some() { "smart HTTP (lighttpd + git http-backend)" } else { "git daemon" };
+            let label = format!("end-to-end no-op job, {via}, default worker settings {floor_is}");
             Row::timed(label, &ours, &bare, Goal::RatioAtMost(3.0))
         }
     })

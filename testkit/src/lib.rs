@@ -3,6 +3,7 @@
 //! 127.0.0.1 serving a folder of bare hubs, on a port the OS handed out,
 //! killed when dropped (also while unwinding). Dev-only: nothing ships it.
 
+pub mod http;
 pub mod ssh;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

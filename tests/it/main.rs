@@ -17,6 +17,7 @@ mod gc;
 mod guard;
 mod hooks;
 mod housekeeping;
+mod http;
 mod hubs;
 mod instances;
 mod latency;
