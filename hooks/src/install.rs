@@ -37,6 +37,8 @@ const MARKER: &str = "# managed-by: git-ci";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
+    #[error("there is no hub at {path}: nothing is there (make one with `git init --bare {path}`)")]
+    Missing { path: String },
     #[error("{path} is not a git repository: {source}")]
     NotARepository {
         path: String,
@@ -128,6 +130,10 @@ fn hooks_dir_to_read(hub: &Path) -> Result<PathBuf, InstallError> {
 }
 
 fn hooks_dir_by(hub: &Path, git: Git) -> Result<PathBuf, InstallError> {
+    // git would only say it could not start in a directory that is not there.
+    if !hub.exists() {
+        return Err(InstallError::Missing { path: hub.display().to_string() });
+    }
     let out = git
         .args(["rev-parse", "--git-path", "hooks"])
         .run()

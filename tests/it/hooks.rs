@@ -162,6 +162,17 @@ fn uninstall_of_a_fresh_install_leaves_no_hook() {
     assert!(url.stderr().contains("git ci watch"), "{}", url.stderr());
 }
 
+#[test]
+fn install_on_a_hub_path_with_nothing_there_says_so() {
+    let env = TestEnv::new();
+    let gone = env.path("no-such-hub.git");
+    let run = env.ci(env.root.path(), &["hooks", "install", "--hub", gone.to_str().unwrap()]).expect(2);
+    run.assert_clean_error();
+    // It said "could not start `git rev-parse`" before: true, and no help.
+    assert!(run.stderr().contains("there is no hub at") && run.stderr().contains("git init --bare"), "{}", run.stderr());
+    assert!(!gone.exists(), "nothing was made");
+}
+
 const FILTERS: &str = r#"
 [job.every]
 run = "true"
