@@ -5,14 +5,18 @@
 
 use std::time::Duration;
 
+use scraper::{Html, Selector};
+
 use crate::env::{TestEnv, wait_until};
 
-/// The text of `<span id="L{n}">` in a job page, without its number.
+/// The text of line `n` (`<span id="L{n}">`) in a job page, read with an
+/// HTML parser, without the line's number (its anchor link).
 fn line(page: &str, n: usize) -> Option<String> {
-    let start = page.find(&format!("id=\"L{n}\""))?;
-    let text_start = page[start..].find("</a>")? + start + 4;
-    let end = page[text_start..].find("</span>")? + text_start;
-    Some(page[text_start..end].to_owned())
+    let doc = Html::parse_document(page);
+    let span = doc.select(&Selector::parse(&format!("span#L{n}")).unwrap()).next()?;
+    let number: String = span.select(&Selector::parse("a").unwrap()).next()?.text().collect();
+    let text: String = span.text().collect();
+    Some(text.strip_prefix(&number)?.to_owned())
 }
 
 #[test]
