@@ -45,6 +45,13 @@ impl Sshd {
         let _ = std::fs::create_dir_all("/run/sshd");
         let port = crate::free_port().map_err(|e| e.to_string())?;
         let log = dir.join("sshd.log");
+        // The sessions' HOME: an empty directory, as a hub's `git` account
+        // with a plain shell has. bash started by sshd reads ~/.bashrc even
+        // when not interactive, and this user's may do anything (on the
+        // bench machine root's ran `pyenv init`: 0.27 s a session, more
+        // than the git work measured).
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
         let child = Command::new(&sshd)
             .args(["-D", "-f", "/dev/null", "-p", &port.to_string(), "-E"])
             .arg(&log)
@@ -53,6 +60,8 @@ impl Sshd {
             .args(["-o", "ListenAddress=127.0.0.1", "-o", "PidFile=none", "-o", "UsePAM=no", "-o", "StrictModes=no"])
             .args(["-o", "LogLevel=INFO", "-o", "PermitRootLogin=prohibit-password", "-o", "MaxStartups=100"])
             .args(["-o", "MaxSessions=100"])
+            .arg("-o")
+            .arg(format!("SetEnv=HOME={}", home.display()))
             .arg("-o")
             .arg(format!("AuthorizedKeysFile={}", dir.join("authorized_keys").display()))
             .stdin(Stdio::null())

@@ -169,7 +169,11 @@ fn install_on_a_hub_path_with_nothing_there_says_so() {
     let run = env.ci(env.root.path(), &["hooks", "install", "--hub", gone.to_str().unwrap()]).expect(2);
     run.assert_clean_error();
     // It said "could not start `git rev-parse`" before: true, and no help.
-    assert!(run.stderr().contains("there is no hub at") && run.stderr().contains("git init --bare"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("there is no hub at") && run.stderr().contains("git init --bare"),
+        "{}",
+        run.stderr()
+    );
     assert!(!gone.exists(), "nothing was made");
 }
 
