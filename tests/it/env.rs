@@ -248,6 +248,16 @@ impl Drop for Bg {
 }
 
 /// A port nobody listens on right now: for an address that must be dead.
+/// How many times each line of `file` occurs (an absent file: none): how
+/// often each job ran, when jobs append their id to a file.
+pub fn counts(file: &Path) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+        *out.entry(line.to_owned()).or_default() += 1;
+    }
+    out
+}
+
 pub fn free_port() -> u16 {
     git_ci_testkit::free_port().unwrap()
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::env::{TestEnv, wait_until};
+use crate::env::{TestEnv, counts, wait_until};
 
 /// A `pre-receive` hook that sleeps `secs` before letting any push in.
 fn slow_pre_receive(hub: &Path, name: &str, secs: &str) {
@@ -22,15 +22,6 @@ fn hook(hub: &Path, name: &str, script: &str) {
     let mut perms = std::fs::metadata(&hook).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&hook, perms).unwrap();
-}
-
-/// How many times each line of `file` occurs (an absent file: none).
-fn counts(file: &Path) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
-        *out.entry(line.to_owned()).or_default() += 1;
-    }
-    out
 }
 
 #[test]

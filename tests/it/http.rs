@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use git_ci_testkit::http::{HttpHub, lighttpd_binary};
 
-use crate::env::{TestEnv, missing, wait_until};
+use crate::env::{TestEnv, counts, missing, wait_until};
 
 /// lighttpd serving the test's root, or `None` (the test then returns; on
 /// CI it fails instead). The CGIs get the test's hermetic git settings.
@@ -32,15 +32,6 @@ fn http_hub(env: &TestEnv) -> Option<HttpHub> {
         HttpHub::start(&env.path("lighttpd"), env.root.path(), Path::new(&exec_path), &cgi_env)
             .expect("lighttpd starts"),
     )
-}
-
-/// How many times each line of `file` occurs (an absent file: none).
-fn counts(file: &Path) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
-        *out.entry(line.to_owned()).or_default() += 1;
-    }
-    out
 }
 
 #[test]
