@@ -54,18 +54,15 @@ impl LiveInstances {
     /// A newer instance of the same job and branch than `mine`, on another
     /// worker than `me`: what supersedes it.
     pub fn newer_than(&self, mine: &InstanceInfo, me: &str) -> Option<&InstanceInfo> {
-        self.0
-            .iter()
-            .filter(|l| l.worker != me && l.info.git_ref == mine.git_ref && l.info.job == mine.job)
-            .map(|l| &l.info)
-            .find(|i| i.id > mine.id)
+        self.0.iter().filter(|l| l.worker != me && l.info.same_place(mine)).map(|l| &l.info).find(|i| i.id > mine.id)
     }
 
-    /// The instances of a branch (`main` or `refs/heads/main`), of one job
-    /// when `job` is given.
+    /// The instances of a branch (`main`, `refs/heads/main`, or `lib/main` for
+    /// project lib's), of one job when `job` is given.
     pub fn of_branch<'a>(&'a self, branch: &'a str, job: Option<&'a str>) -> impl Iterator<Item = &'a LiveInstance> {
         self.0.iter().filter(move |l| {
-            (l.info.git_ref == branch || l.info.branch() == branch) && job.is_none_or(|j| l.info.job == j)
+            (l.info.git_ref == branch || l.info.branch() == branch || l.info.place() == branch)
+                && job.is_none_or(|j| l.info.job == j)
         })
     }
 }
@@ -127,6 +124,7 @@ mod tests {
             commit: "a".repeat(40),
             url: "http://127.0.0.1:1".into(),
             since: crate::time::now_rfc3339(),
+            project: String::new(),
         }
     }
 
@@ -150,5 +148,19 @@ mod tests {
         assert_eq!(live.of_branch("main", None).count(), 2);
         assert_eq!(live.of_branch("refs/heads/main", Some("app")).count(), 2);
         assert_eq!(live.of_branch("main", Some("docs")).count(), 0);
+    }
+
+    #[test]
+    fn another_projects_main_does_not_supersede() {
+        let at = |s| JobId::new(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s), b"x");
+        let (old, new) = (at(1_000), at(2_000));
+        let lib = InstanceInfo { project: "lib".into(), ..instance(&new, "app", "refs/heads/main") };
+        let live = LiveInstances(vec![LiveInstance { info: lib, worker: "b".into() }]);
+        let mine = InstanceInfo { project: "app".into(), ..instance(&old, "app", "refs/heads/main") };
+        assert_eq!(live.newer_than(&mine, "a"), None, "lib's main is not app's main");
+        let same = InstanceInfo { project: "lib".into(), ..mine };
+        assert_eq!(live.newer_than(&same, "a").map(|i| &i.id), Some(&new));
+        assert_eq!(live.of_branch("lib/main", None).count(), 1, "PROJECT/BRANCH picks one project's");
+        assert_eq!(live.of_branch("app/main", None).count(), 0);
     }
 }

@@ -34,7 +34,8 @@ pub struct InstancesArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  git ci stop-instance feature/login\n  git ci stop-instance main --job preview")]
 pub struct StopInstanceArgs {
-    /// The branch (`main`, or `refs/heads/main`).
+    /// The branch (`main`, or `refs/heads/main`); `PROJECT/BRANCH` picks one
+    /// project's when the hub serves several.
     pub branch: String,
     /// Only the instance of this job (its name in .git-ci.toml).
     #[arg(long, value_name = "NAME")]
@@ -75,7 +76,7 @@ pub fn cmd_instances(ui: &Ui, args: InstancesArgs) -> CliResult {
 fn row(l: &LiveInstance) -> [String; 6] {
     let i = &l.info;
     [
-        i.branch().to_owned(),
+        i.place(),
         i.job.clone(),
         i.commit[..i.commit.len().min(10)].to_owned(),
         i.url.clone(),
@@ -107,7 +108,7 @@ pub fn cmd_stop_instance(ui: &Ui, args: StopInstanceArgs) -> CliResult {
             t.worker,
             t.info.url,
             t.info.job,
-            t.info.branch(),
+            t.info.place(),
             t.info.id
         ));
     }

@@ -62,12 +62,28 @@ pub struct InstanceInfo {
     pub url: String,
     /// When it became ready (RFC 3339).
     pub since: String,
+    /// The job's project, when the hub serves several (absent: the hub's own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
 }
 
 impl InstanceInfo {
+    /// Whether `other` serves the same thing: the same job of the same
+    /// project on the same branch, so that the later of the two supersedes
+    /// the earlier. Two projects' `main` are different branches.
+    pub fn same_place(&self, other: &InstanceInfo) -> bool {
+        self.project == other.project && self.git_ref == other.git_ref && self.job == other.job
+    }
+
     /// `main` for `refs/heads/main`.
     pub fn branch(&self) -> &str {
         self.git_ref.strip_prefix("refs/heads/").unwrap_or(&self.git_ref)
+    }
+
+    /// The branch as people name it: `libfoo/main` for project libfoo's
+    /// main, `main` for the hub's own project.
+    pub fn place(&self) -> String {
+        if self.project.is_empty() { self.branch().to_owned() } else { format!("{}/{}", self.project, self.branch()) }
     }
 }
 

@@ -3,7 +3,8 @@
 //! slot (`--jobs` counts jobs being run; `--max-instances` counts these),
 //! are listed in the worker's registration, and are stopped when:
 //!
-//! - a newer instance of the same job on the same branch is up, here or on
+//! - a newer instance of the same job on the same branch (of the same
+//!   project) is up, here or on
 //!   another live worker (a later job id: a later submission);
 //! - `git ci stop-instance` asks, through `refs/ci/stop/<id>`;
 //! - the hub held the branch when the instance started and no longer does;
@@ -62,12 +63,11 @@ impl Worker {
             self.stop_service(service, "its job was cancelled or taken over".into());
             return;
         }
-        let key = |s: &InstanceInfo| (s.git_ref.clone(), s.job.clone());
         let older: Vec<JobId> = self
             .instances
             .live
             .iter()
-            .filter(|s| key(&s.info) == key(&service.info) && s.info.id < service.info.id)
+            .filter(|s| s.info.same_place(&service.info) && s.info.id < service.info.id)
             .map(|s| s.info.id.clone())
             .collect();
         self.emit(Event::InstanceUp { id: service.info.id.clone(), url: service.info.url.clone() });

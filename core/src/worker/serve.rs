@@ -53,6 +53,7 @@ impl Service {
             commit: job.commit.clone(),
             url,
             since: crate::time::now_rfc3339(),
+            project: job.project.clone(),
         };
         let branch_on_hub =
             job.git_ref.starts_with("refs/heads/") && hub.refresh_ref(&job.git_ref).is_ok_and(|r| r.is_some());
