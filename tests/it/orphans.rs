@@ -97,3 +97,41 @@ fn git_ci_run_kills_what_its_jobs_detach() {
     ended.assert_gone();
     timed_out.assert_gone();
 }
+
+/// A worker killed with SIGKILL cannot stop its jobs: they outlive it,
+/// re-parented to init. The next worker that starts on the machine (any
+/// name, any hub) kills them, detached ones included.
+#[test]
+fn the_jobs_of_a_worker_killed_with_sigkill_die_when_a_worker_next_starts() {
+    let env = TestEnv::new();
+    let dir = env.path("left");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipeline = format!(
+        "[job.long]\nrun = \"sh leave.sh {}; echo $$ > {}/shell.pid; sleep 1000\"\n",
+        dir.display(),
+        dir.display()
+    );
+    let repo = env.project("p", &pipeline);
+    env.commit_file(&repo, "leave.sh", LEAVE, "a script that leaves processes behind");
+    let hub = env.bare_hub("hub.git");
+    let hub = hub.to_str().unwrap();
+    env.ci(&repo, &["submit", "--hub", hub]).expect(0);
+    let worker = env.spawn_ci(&repo, &["worker", "--hub", hub, "--name", "killed", "--poll", "100ms"]);
+    wait_until(Duration::from_secs(30), "the job to start", || dir.join("shell.pid").exists());
+    let shell = std::fs::read_to_string(dir.join("shell.pid")).unwrap().trim().parse::<i32>().unwrap();
+    let mut left = Left::read(&dir);
+    left.0.push(shell);
+    worker.signal("KILL");
+    drop(worker);
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    };
+    assert!(left.0.iter().all(|&p| alive(p)), "the job outlived its worker (what this test is about)");
+    // Another worker, on another hub, with nothing to do.
+    let other = env.bare_hub("other.git");
+    let next = env.ci(&repo, &["worker", "--hub", other.to_str().unwrap(), "--once", "--name", "next"]).expect(0);
+    left.assert_gone();
+    assert!(next.stderr().contains("process(es) of jobs still running after their git-ci"), "{}", next.stderr());
+}

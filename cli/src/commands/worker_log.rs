@@ -218,6 +218,23 @@ impl Record {
                 format!("stopped the instance of {id} at {url}: {why}"),
                 json!({"job": id, "url": url, "why": why}),
             ),
+            Event::StraysKilled { strays } => {
+                let mut owners: Vec<i32> = strays.iter().map(|s| s.owner).collect();
+                owners.dedup();
+                let shown: Vec<String> = owners.iter().map(i32::to_string).collect();
+                let pids: Vec<i32> = strays.iter().map(|s| s.pid).collect();
+                Record::new(
+                    Level::Warn,
+                    "strays_killed",
+                    format!(
+                        "killed {} process(es) of jobs still running after their git-ci (pid {}) died; other \
+                         workers run those jobs again once their claims lapse",
+                        strays.len(),
+                        shown.join(", ")
+                    ),
+                    json!({"pids": pids, "owners": owners}),
+                )
+            }
         }
     }
 

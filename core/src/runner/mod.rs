@@ -11,6 +11,7 @@ pub mod limits;
 pub mod log;
 mod orphans;
 pub mod sandbox;
+pub mod strays;
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

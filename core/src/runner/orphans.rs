@@ -26,9 +26,10 @@ use nix::unistd::Pid;
 /// The environment variable marking a job's processes.
 pub const MARK_VAR: &str = "GIT_CI_RUN_MARK";
 
-/// A fresh mark for one run.
+/// A fresh mark for one run, naming this process as its owner (see
+/// [`super::strays`]: a job outliving its git-ci is found by it).
 pub fn new_mark() -> String {
-    format!("{:016x}", fastrand::u64(..))
+    format!("{}-{:016x}", super::strays::owner_tag(), fastrand::u64(..))
 }
 
 /// Makes this process the reaper of its orphaned descendants, once.

@@ -179,6 +179,11 @@ pub enum Event {
         url: String,
         why: String,
     },
+    /// Processes of jobs whose git-ci had died (killed with SIGKILL, say)
+    /// were still running on this machine: they were killed.
+    StraysKilled {
+        strays: Vec<crate::runner::strays::Stray>,
+    },
 }
 
 /// Sent from signal handlers.

@@ -58,6 +58,10 @@ use lease::cancel_check_every;
 use publish::PUBLISH_LINGER;
 use share::Sharers;
 
+/// How often a worker looks for jobs of dead git-ci processes on its
+/// machine: a scan of every process's environment, a few milliseconds.
+const STRAY_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 enum Wake {
     RefsChanged,
     Started(JobId, Interrupter, PathBuf),
@@ -127,6 +131,9 @@ pub struct Worker {
     summary: Summary,
     /// `--cache-max-size` ([`clean`]).
     shrink: clean::Shrink,
+    /// When to look for jobs of dead git-ci processes next
+    /// ([`crate::runner::strays`]); now, at start.
+    next_stray_sweep: Instant,
 }
 
 impl Worker {
@@ -143,6 +150,7 @@ impl Worker {
             live_logs: live_log::LiveLogs::new(cfg.log_interval),
             masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
             shrink: clean::Shrink::new(cfg.cache_max_size),
+            next_stray_sweep: Instant::now(),
             cfg: Arc::new(cfg),
             on_event: Box::new(on_event),
             tx,
@@ -263,6 +271,13 @@ impl Worker {
     fn housekeeping(&mut self) {
         if self.shrink.due(self.summary.published) {
             self.shrink_caches();
+        }
+        if Instant::now() >= self.next_stray_sweep {
+            self.next_stray_sweep = Instant::now() + STRAY_SWEEP_EVERY;
+            let strays = crate::runner::strays::kill_strays();
+            if !strays.is_empty() {
+                self.emit(Event::StraysKilled { strays });
+            }
         }
         if !self.health.backoff.ready() {
             return;
