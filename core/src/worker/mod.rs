@@ -134,6 +134,8 @@ pub struct Worker {
     /// When to look for jobs of dead git-ci processes next
     /// ([`crate::runner::strays`]); now, at start.
     next_stray_sweep: Instant,
+    /// The look under way, on its own thread.
+    stray_sweep: Option<std::thread::JoinHandle<Vec<crate::runner::strays::Stray>>>,
 }
 
 impl Worker {
@@ -151,6 +153,7 @@ impl Worker {
             masker: mask::Masker::new(cfg.secrets.iter().map(|(_, v)| v.as_str())),
             shrink: clean::Shrink::new(cfg.cache_max_size),
             next_stray_sweep: Instant::now(),
+            stray_sweep: None,
             cfg: Arc::new(cfg),
             on_event: Box::new(on_event),
             tx,
@@ -258,6 +261,8 @@ impl Worker {
             }
         }
         self.stop_all_instances();
+        // A short look: what it killed is told before the worker ends.
+        self.report_strays();
         if let Some(seat) = &self.cfg.seat {
             seat.leave();
         }
@@ -272,12 +277,14 @@ impl Worker {
         if self.shrink.due(self.summary.published) {
             self.shrink_caches();
         }
-        if Instant::now() >= self.next_stray_sweep {
+        if self.stray_sweep.as_ref().is_some_and(|t| t.is_finished()) {
+            self.report_strays();
+        }
+        if self.stray_sweep.is_none() && Instant::now() >= self.next_stray_sweep {
             self.next_stray_sweep = Instant::now() + STRAY_SWEEP_EVERY;
-            let strays = crate::runner::strays::kill_strays();
-            if !strays.is_empty() {
-                self.emit(Event::StraysKilled { strays });
-            }
+            // Off the loop: the scan reads every process's environment,
+            // and the first one comes as `git ci run` starts its job.
+            self.stray_sweep = Some(std::thread::spawn(crate::runner::strays::kill_strays));
         }
         if !self.health.backoff.ready() {
             return;
@@ -299,6 +306,16 @@ impl Worker {
             if let Err(e) = self.live_logs.publish(&*self.hub, &logs, &self.masker) {
                 self.emit(Event::HubError { error: format!("could not push live logs: {e}") });
             }
+        }
+    }
+
+    /// Waits for the sweep under way, if any, and tells what it killed.
+    fn report_strays(&mut self) {
+        let Some(sweep) = self.stray_sweep.take() else { return };
+        if let Ok(strays) = sweep.join()
+            && !strays.is_empty()
+        {
+            self.emit(Event::StraysKilled { strays });
         }
     }
 
