@@ -161,6 +161,8 @@ pub struct Cell<'a> {
     pub title: String,
     /// `3 passed, 1 failed` when there are several runs, else `""`.
     pub tally: String,
+    /// How many runs it stands for.
+    pub runs: usize,
     /// A newer run than the one shown is in flight (a branch's health).
     pub rerunning: bool,
 }
@@ -180,6 +182,7 @@ impl<'a> Cell<'a> {
             commit_short: &worst.commit[..worst.commit.len().min(10)],
             title: format!("{name}: {what}"),
             tally,
+            runs: runs.len(),
             rerunning: false,
         })
     }
