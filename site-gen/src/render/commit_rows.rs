@@ -80,7 +80,7 @@ fn commit_row<'a>(b: &'a Build<'a>, rows: Vec<&'a Row>) -> CommitRow<'a> {
     let worst = worst(latest.iter().copied()).unwrap_or(first);
     let live = rows.iter().any(|r| r.is_live());
     let (total, wall) = times(&rows, b.now());
-    let more = if live { "…" } else { "" };
+    let show = |d: Duration| if live { view::so_far(d) } else { view::duration(d.as_millis() as u64) };
     CommitRow {
         state: worst.state.as_str(),
         icon: view::icon(worst.state),
@@ -93,8 +93,8 @@ fn commit_row<'a>(b: &'a Build<'a>, rows: Vec<&'a Row>) -> CommitRow<'a> {
         author: info.map_or("", |c| c.author.as_str()),
         ad_hoc: first.ad_hoc,
         chips: chips(&latest),
-        total: total.map(|t| format!("{}{more}", view::duration(t.as_millis() as u64))).unwrap_or_default(),
-        wall: wall.map(|t| format!("{}{more}", view::duration(t.as_millis() as u64))).unwrap_or_default(),
+        total: total.map(show).unwrap_or_default(),
+        wall: wall.map(show).unwrap_or_default(),
         age: view::age(&first.submitted_at, b.now()),
         live,
     }
