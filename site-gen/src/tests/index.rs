@@ -324,8 +324,7 @@ fn the_index_reads_at_400_px_with_nothing_refused_and_screenshots_are_kept() {
         ("commit-failed-400", commit, "400,1100"),
     ] {
         for (scheme, flags) in [("light", &[][..]), ("dark", &dark[..])] {
-            let (base, width) = name.split_once("-400").map_or((name, ""), |(b, _)| (b, "-400"));
-            let png = shots.join(format!("{base}-{scheme}{width}.png"));
+            let png = shots.join(format!("{name}-{scheme}.png"));
             let _ = std::fs::remove_file(&png);
             let mut args = vec![format!("--screenshot={}", png.display()), format!("--window-size={size}")];
             args.extend(flags.iter().map(|f| f.to_string()));
