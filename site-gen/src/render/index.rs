@@ -5,8 +5,8 @@
 use git_ci_core::state::State;
 use serde::Serialize;
 
-use super::history::DayLink;
 use super::commit_rows::{CommitRow, commit_rows};
+use super::history::DayLink;
 use super::{Build, value};
 use crate::badge::Badge;
 use crate::error::SiteError;
