@@ -53,7 +53,8 @@ pub struct Options {
     pub templates: Option<PathBuf>,
     /// The site's public URL, for the feed's links (relative without it).
     pub base_url: Option<String>,
-    /// Finished jobs on the index page.
+    /// Rows of finished commits on the index page (a commit's jobs on one
+    /// branch make one row; an ad-hoc job makes its own).
     pub recent: usize,
     /// Bytes of a log shown in its page; past it, head and tail.
     pub log_limit: usize,

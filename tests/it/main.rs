@@ -39,6 +39,7 @@ mod secrets;
 mod service;
 mod signals;
 mod site;
+mod site_commits;
 mod snapshots;
 mod ssh;
 mod swallowed;

@@ -168,4 +168,13 @@ impl JobDir {
         let result_json = objects::file(repo, &entries, "result.json");
         Ok(JobDir { entries, job_json, result_json })
     }
+
+    /// The job's JUnit files (`junit/<name>`), read whole.
+    pub fn junit(&self, repo: &gix::Repository) -> Result<Vec<(String, Vec<u8>)>, SiteError> {
+        let Some((tree, true)) = self.entries.get("junit") else { return Ok(Vec::new()) };
+        objects::walk(repo, *tree)
+            .into_iter()
+            .map(|(name, blob)| Ok((format!("junit/{name}"), objects::blob(repo, blob)?)))
+            .collect()
+    }
 }

@@ -1,4 +1,4 @@
-//! A page per commit: its pipelines (each drawn as a graph of its jobs
+//! A page per commit: the names of its failing tests first, its pipelines (each drawn as a graph of its jobs
 //! when any job needs another, see [`super::pipeline`]), the pass rate of
 //! repeated jobs, and every job that ran on it, on any ref.
 
@@ -9,6 +9,7 @@ use git_ci_core::model::Status;
 use git_ci_core::state::State;
 use serde::Serialize;
 
+use super::failing_tests::{FailingTests, failing_tests};
 use super::pipeline::{Graph, Pipeline, pipelines};
 use super::verdict::{self, Verdict};
 use super::{Build, paths, value, view};
@@ -26,6 +27,8 @@ struct CommitPage<'a> {
     /// repeated jobs, a schedule.
     pipelines: Vec<PipelineView<'a>>,
     jobs: Vec<view::JobItem<'a>>,
+    /// JUnit failures of its jobs, listed first.
+    failing: FailingTests<'a>,
     verdict: Verdict<'a>,
     /// The first parent, and its page when the site has one.
     parent: Option<RefLink<'a>>,
@@ -98,6 +101,7 @@ fn commit_page(b: &Build, sha: &str, rows: &[&Row]) -> Result<Vec<u8>, SiteError
         refs: refs.keys().map(|name| RefLink { name, href: paths::branch(name) }).collect(),
         pipelines: pipelines(rows).iter().map(|p| pipeline_view(b, p)).filter(PipelineView::worth_showing).collect(),
         jobs: jobs.into_iter().map(|r| b.item(r)).collect(),
+        failing: failing_tests(b, rows)?,
         verdict: verdict::verdict(b, sha, rows),
         parent: parent(b, sha),
     };

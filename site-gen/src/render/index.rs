@@ -1,11 +1,13 @@
 //! `index.html`: what runs now and what finished last, newest first, with
-//! links to older days. Rebuilt every time: it shows ages.
+//! links to older days: a row per commit and branch with a chip per job
+//! ([`super::commit_rows`]). Rebuilt every time: it shows ages.
 
 use git_ci_core::state::State;
 use serde::Serialize;
 
+use super::commit_rows::{CommitRow, commit_rows};
 use super::history::DayLink;
-use super::{Build, value, view};
+use super::{Build, value};
 use crate::badge::Badge;
 use crate::error::SiteError;
 use crate::output::Output;
@@ -27,8 +29,10 @@ struct IndexPage<'a> {
     /// What ages are measured from: the hub's latest activity.
     as_of: String,
     counts: Counts,
-    live: Vec<view::JobItem<'a>>,
-    recent: Vec<view::JobItem<'a>>,
+    /// Commits with a job pending or running.
+    live: Vec<CommitRow<'a>>,
+    /// The newest commits whose jobs have all finished.
+    recent: Vec<CommitRow<'a>>,
     days: Vec<DayLink>,
     /// The project chooser, on a hub of several projects.
     projects: Vec<super::projects::Choice<'a>>,
@@ -43,6 +47,7 @@ pub fn render_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
         .iter()
         .filter(|br| Badge::of_branch(b.groups.latest_by_name(br).values().flatten().copied()) == Badge::Failing)
         .count();
+    let (live, recent) = commit_rows(b, b.options.recent);
     let page = IndexPage {
         as_of: git_ci_core::time::rfc3339(b.now()),
         counts: Counts {
@@ -52,8 +57,8 @@ pub fn render_index(b: &Build, out: &mut Output) -> Result<(), SiteError> {
             failing_branches: failing,
             workers: b.data.workers.iter().filter(|w| !w.stale).count(),
         },
-        live: rows.iter().filter(|r| r.is_live()).map(|r| b.live_item(r)).collect(),
-        recent: rows.iter().filter(|r| !r.is_live()).take(b.options.recent).map(|r| b.live_item(r)).collect(),
+        live,
+        recent,
         days: b.groups.by_day.keys().rev().take(DAYS_LINKED).map(|d| DayLink::new(d)).collect(),
         projects: super::projects::choices(b, &super::projects::projects(b)),
     };

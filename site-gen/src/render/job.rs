@@ -116,11 +116,7 @@ impl Docs {
             log_blob: entries.get("log").map(|(id, _)| *id),
             ..Docs::default()
         };
-        if let Some((tree, true)) = entries.get("junit") {
-            for (name, blob) in objects::walk(repo, *tree) {
-                docs.junit.push((format!("junit/{name}"), objects::blob(repo, blob)?));
-            }
-        }
+        docs.junit = dir.junit(repo)?;
         if let Some((tree, true)) = entries.get("artifacts") {
             docs.artifacts = objects::walk(repo, *tree);
         }

@@ -4,7 +4,9 @@
 mod api;
 mod assets;
 mod branches;
+mod commit_rows;
 mod commits;
+mod failing_tests;
 mod groups;
 mod history;
 mod index;

@@ -89,13 +89,15 @@ fn item_duration(row: &Row, now: Option<SystemTime>) -> String {
     match (row.state, now) {
         // A skipped job never ran: no duration, not "0s".
         (State::Finished(Status::Skipped), _) => String::new(),
-        (State::Running, Some(now)) => {
-            // Short: it sits in a narrow column.
-            let short = |d: Duration| if d.as_secs() < 60 { "<1m".to_owned() } else { minutes(d) };
-            since(&row.started_at, now).map(|d| format!("{}…", short(d))).unwrap_or_default()
-        }
+        (State::Running, Some(now)) => since(&row.started_at, now).map(so_far).unwrap_or_default(),
         _ => row.duration_ms.map(duration).unwrap_or_default(),
     }
+}
+
+/// A time still growing, short (it sits in a narrow column): `<1m…`,
+/// `4m…`. The site's clock counts whole minutes, so seconds would lie.
+pub fn so_far(d: Duration) -> String {
+    if d.as_secs() < 60 { "<1m…".to_owned() } else { format!("{}…", minutes(d)) }
 }
 
 /// A running job's time so far and what the last passed run of the same
@@ -161,6 +163,8 @@ pub struct Cell<'a> {
     pub title: String,
     /// `3 passed, 1 failed` when there are several runs, else `""`.
     pub tally: String,
+    /// How many runs it stands for.
+    pub runs: usize,
     /// A newer run than the one shown is in flight (a branch's health).
     pub rerunning: bool,
 }
@@ -180,6 +184,7 @@ impl<'a> Cell<'a> {
             commit_short: &worst.commit[..worst.commit.len().min(10)],
             title: format!("{name}: {what}"),
             tally,
+            runs: runs.len(),
             rerunning: false,
         })
     }

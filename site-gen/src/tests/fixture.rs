@@ -75,10 +75,15 @@ impl World {
 
     /// A commit whose parent is `parent`, with the same (empty) tree.
     pub fn commit_after(&self, message: &str, parent: Option<&str>) -> (String, String) {
+        self.commit_by(message, "Ada & \"Lovelace\"", parent)
+    }
+
+    /// A commit by `author`, after `parent`, with the same (empty) tree.
+    pub fn commit_by(&self, message: &str, author: &str, parent: Option<&str>) -> (String, String) {
         let repo = self.hub.repo();
         let tree = ObjectId::empty_tree(repo.object_hash());
         let sig = gix::actor::Signature {
-            name: "Ada & \"Lovelace\"".into(),
+            name: author.into(),
             email: "ada@example.com".into(),
             time: gix::date::Time::new(1_795_000_000, 0),
         };

@@ -85,13 +85,13 @@ fn a_running_jobs_tail_is_numbered_from_its_place_in_the_log() {
     assert_eq!(href, format!("../{}", paths::job(before.as_str())));
     assert_eq!(refresh(&page).as_deref(), Some("15"), "the page reloads while the job runs");
 
-    // The index gives the running row a duration.
+    // The index gives the running commit's row its time so far.
     let index = Html::parse_document(&w.read("index.html"));
-    let rows = Selector::parse("table.jobs tbody tr").unwrap();
-    let td = Selector::parse("td").unwrap();
+    let rows = Selector::parse("table.commits tbody tr").unwrap();
+    let time = Selector::parse("td.time span").unwrap();
     let running = index.select(&rows).find(|r| r.text().any(|t| t.contains("running"))).expect("a running row");
-    let cells: Vec<String> = running.select(&td).map(|c| c.text().collect::<String>().trim().to_owned()).collect();
-    assert!(cells[5].ends_with('…') && cells[5].len() > 1, "Duration of the running row: {cells:?}");
+    let total: String = running.select(&time).next().expect("a time").text().collect();
+    assert!(total.ends_with('…') && total.len() > 1, "the time of the running row: {total:?}");
 
     // Once the job ends, the same anchor is the same line.
     w.finish(&job, "w1", Outcome::new(Status::Passed, std::str::from_utf8(&log).unwrap()));

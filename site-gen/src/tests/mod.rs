@@ -6,6 +6,7 @@ mod browser;
 mod check;
 mod devtools;
 pub mod fixture;
+mod index;
 mod live_page;
 mod peers;
 mod pipeline;
