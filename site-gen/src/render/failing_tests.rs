@@ -44,12 +44,15 @@ pub fn anchor(n: usize) -> String {
 /// jobs whose result counts failed tests are read: the others cost nothing.
 pub fn failing_tests<'a>(b: &'a Build<'a>, rows: &[&'a Row]) -> Result<FailingTests<'a>, SiteError> {
     let mut out = FailingTests { tests: Vec::new(), more: 0 };
-    let repo = b.repo();
+    // A handle on the object store only for a commit with failures: most
+    // commit pages (and a full build's cost) need none.
+    let mut repo = None;
     for row in rows.iter().copied().filter(|r| has_failures(r) && is_latest(b, r)) {
+        let repo = repo.get_or_insert_with(|| b.repo());
         let Some(dir) = row.dir() else { continue };
         let files = match b.data.read.get(&row.id) {
-            Some(known) => known.junit(&repo)?,
-            None => JobDir::read(&repo, dir)?.junit(&repo)?,
+            Some(known) => known.junit(repo)?,
+            None => JobDir::read(repo, dir)?.junit(repo)?,
         };
         let report = junit::parse(&files);
         let failed = report.cases.into_iter().take_while(|c| matches!(c.outcome, Outcome::Failed | Outcome::Error));
