@@ -134,3 +134,28 @@ fn a_no_op_job_syncs_nothing_on_the_worker() {
     let passed = env.ci(&repo, &["status", "--hub", &hub, "--json"]).expect(0).json();
     assert_eq!(passed[0]["state"], "passed", "{passed}");
 }
+
+/// A worker idle for longer than a third of its lease renewed its first
+/// claim right after making it (its heartbeat clock had run out while it
+/// held nothing): a transaction for nothing, a push over the network.
+/// The claim ref must hold the claim the claimed queue ref names until
+/// the first real heartbeat, a third of the lease after the claim.
+#[test]
+fn an_idle_worker_does_not_renew_its_first_claim_at_once() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.noop]\nrun = \"true\"\n");
+    // Heartbeats every 2 s; idle for longer than that before the claim.
+    let _worker = env.spawn_ci(&repo, &["worker", "--hub", &hub, "--name", "w", "--lease", "6s"]);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let id = env.ci(&repo, &["submit", "--hub", &hub, "--run", "sleep 3"]).expect(0).stdout().trim().to_owned();
+    let hub_dir = Path::new(&hub);
+    let claim_ref = format!("refs/ci/claims/{id}");
+    crate::env::wait_until(std::time::Duration::from_secs(10), "the claim", || {
+        env.git_output(hub_dir, &["rev-parse", "--verify", "-q", &claim_ref]).status.success()
+    });
+    // Time for a heartbeat that should not come, well before the real one.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let claimed = env.git(hub_dir, &["rev-parse", &format!("refs/ci/queue/default/{id}:claim.json")]);
+    let now = env.git(hub_dir, &["rev-parse", &claim_ref]);
+    assert_eq!(now, claimed, "the claim was renewed right after it was made");
+}
