@@ -89,7 +89,11 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     super::signals::stop_on_signals(worker.controller());
     worker.run();
     // Jobs another worker claimed first finish there: wait for them too.
-    let views = wait::wait_for(None, &*hub, ids.into_iter().collect())?;
+    let ids: Vec<JobId> = ids.into_iter().collect();
+    let views = match wait::if_finished(&*hub, &ids) {
+        Some(views) => views,
+        None => wait::wait_for(None, &*hub, ids)?,
+    };
     // Jobs published without running (their needs failed) had no event.
     progress.settle(&views);
     for v in &views {
