@@ -56,6 +56,7 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     let by = context::submitter(&repo);
     let req = Request { wanted: &args.jobs, repeat: 1, params: &params, git_ref: &git_ref, by: &by };
     let jobs = plan::jobs(&repo, &source, &commits, &req)?;
+    let own_hub = args.hub.is_none();
     let hub = match &args.hub {
         Some(flag) => context::hub(Some(flag), Some(&repo), "client")?,
         None => context::open_at(&HubLocation::Path(repo.git_dir().to_path_buf()), Some(&repo), "client")?,
@@ -81,6 +82,9 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
         once: true,
         poll: Duration::from_millis(500),
         only: Some(ids.clone()),
+        // In the clone itself no one looks for workers; a live service
+        // (`serve = true`) is still listed through its registration.
+        register: !own_hub || to_run.iter().any(|j| j.spec.serve),
         ..Config::new(held.name.clone(), git_ci_core::hub::cache_root().join("work"))
     };
     let progress = Arc::new(Progress::new(ui, &to_run));
