@@ -175,7 +175,12 @@ impl Fixture {
     /// A remote hub over git daemon whose cache repository holds the commit,
     /// as a submitter's would (its pushes of pins then send no objects).
     pub fn remote(&self, hub: &str, owner: &str) -> Res<RemoteHub> {
-        let remote = RemoteHub::open(&self.url(hub), None, owner)?;
+        self.remote_at(&self.url(hub), owner)
+    }
+
+    /// [`Fixture::remote`] at any URL (a hub served over smart HTTP).
+    pub fn remote_at(&self, url: &str, owner: &str) -> Res<RemoteHub> {
+        let remote = RemoteHub::open(url, None, owner)?;
         self.seed(Hub::repo(&remote).git_dir())?;
         Ok(remote)
     }

@@ -27,6 +27,7 @@ fn the_quick_run_measures_every_group() {
         "submit 1 job",
         "claim+complete, local hub",
         "end-to-end no-op job, git daemon",
+        "end-to-end no-op job, smart HTTP",
         "throughput, 4 git daemon worker(s) × 4 slot(s)",
         "poll (Snapshot::read), git daemon",
         "claim+complete that rolls",
