@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use git_ci_core::hub::{Hub, RemoteHub};
 use git_ci_core::queue;
 use git_ci_core::worker::Config;
-
 use git_ci_testkit::http::HttpHub;
 
 use crate::Ctx;
@@ -27,12 +26,43 @@ const JOB_DEADLINE: Duration = Duration::from_secs(30);
 pub const REMOTE_POLL: Duration = Duration::from_millis(50);
 
 pub fn run(ctx: &Ctx, floors: &ClaimFloors) -> Res<Vec<Row>> {
+    let daemon = Via::Daemon;
     let mut rows =
-        vec![local(ctx, floors)?, remote(ctx, Settings::Fixed, None)?, remote(ctx, Settings::Default, None)?];
-    let http = ctx.fx.http()?;
-    rows.push(remote(ctx, Settings::Default, Some(&http))?);
+        vec![local(ctx, floors)?, remote(ctx, Settings::Fixed, &daemon)?, remote(ctx, Settings::Default, &daemon)?];
+    rows.extend(over_http(ctx)?);
     rows.extend(crate::cli::end_to_end(ctx)?);
     Ok(rows)
+}
+
+/// How the remote rows reach their hubs.
+enum Via<'a> {
+    Daemon,
+    /// Smart HTTP: lighttpd running `git http-backend`.
+    Http(&'a HttpHub),
+}
+
+impl Via<'_> {
+    fn url(&self, ctx: &Ctx, hub: &str) -> String {
+        match self {
+            Via::Daemon => ctx.fx.url(hub),
+            Via::Http(server) => server.url(hub),
+        }
+    }
+}
+
+/// The default-settings row over smart HTTP (issue 18 goal 2), when
+/// lighttpd is installed.
+fn over_http(ctx: &Ctx) -> Res<Vec<Row>> {
+    if git_ci_testkit::http::lighttpd_binary().is_none() {
+        eprintln!("  skipped: no lighttpd for the smart HTTP row (Debian: lighttpd)");
+        return Ok(vec![]);
+    }
+    let exec_path = crate::fixture::git(ctx.fx.root(), &["--exec-path"])?;
+    let hubs = ctx.fx.root().join("hubs");
+    // The CGI gets no user or system git config of this machine's.
+    let env = [("GIT_CONFIG_NOSYSTEM", "1"), ("GIT_CONFIG_GLOBAL", "/dev/null")].map(|(k, v)| (k.into(), v.into()));
+    let server = HttpHub::start(&ctx.fx.root().join("http"), &hubs, std::path::Path::new(exec_path.trim()), &env)?;
+    Ok(vec![remote(ctx, Settings::Default, &Via::Http(&server))?])
 }
 
 /// The remote worker's polls: every [`REMOTE_POLL`], or `git ci worker`'s
@@ -53,32 +83,30 @@ fn local(ctx: &Ctx, floors: &ClaimFloors) -> Res<Row> {
     Ok(row(name, &ours, &sh, floors.local, Goal::MsAtMost(12.0)))
 }
 
-/// Over git daemon (or smart HTTP, `http`) the floor is every git step a
-/// job's trip needs, bare, over the same transport: the submit push, one
-/// fetch to see it, the claim and complete pushes, and `sh -c true`, timed
-/// one after the other beside each of ours.
-fn remote(ctx: &Ctx, settings: Settings, http: Option<&HttpHub>) -> Res<Row> {
-    let tag = match (settings, http) {
-        (Settings::Fixed, _) => "e2e-remote",
-        (Settings::Default, None) => "e2e-remote-default",
-        (Settings::Default, Some(_)) => "e2e-http-default",
+/// Over git daemon the floor is every git step a job's trip needs, bare:
+/// the submit push, one fetch to see it, the claim and complete pushes,
+/// and `sh -c true`, timed one after the other beside each of ours.
+fn remote(ctx: &Ctx, settings: Settings, via: &Via) -> Res<Row> {
+    let tag = match (settings, via) {
+        (Settings::Fixed, Via::Daemon) => "e2e-remote",
+        (Settings::Default, Via::Daemon) => "e2e-remote-default",
+        (_, Via::Http(_)) => "e2e-http-default",
     };
-    let url = |name: &str| http.map_or_else(|| ctx.fx.url(name), |h| h.url(name));
     let name = &format!("{tag}.git");
     ctx.fx.hub(name)?;
     // Not seeded with the commit: the worker fetches its pin once, during
     // the warm-up, like a worker meeting a new commit.
-    let worker_hub: Arc<dyn Hub> = Arc::new(RemoteHub::open(&url(name), None, &format!("{tag}-worker"))?);
+    let worker_hub: Arc<dyn Hub> = Arc::new(RemoteHub::open(&via.url(ctx, name), None, &format!("{tag}-worker"))?);
     let mut cfg = workers::config(tag, ctx.fx.work_dir(tag)?, REMOTE_POLL, false);
     if settings == Settings::Default {
         let defaults = Config::new(tag, std::path::PathBuf::new());
         (cfg.poll, cfg.poll_max) = (defaults.poll, defaults.poll_max);
     }
-    let submitter = ctx.fx.remote_at(&url(name), "bench")?;
+    let submitter = ctx.fx.remote_at(&via.url(ctx, name), "bench")?;
     // The floor's own hub: our worker would take the jobs its submits queue.
     let floor_name = &format!("{tag}-floor.git");
     let floor_path = ctx.fx.hub(floor_name)?;
-    let target = Target::Url { url: url(floor_name), client: ctx.fx.client(&format!("{tag}-client.git"))? };
+    let target = Target::Url { url: via.url(ctx, floor_name), client: ctx.fx.client(&format!("{tag}-client.git"))? };
     let mut floor = Floor::new(target, &floor_path)?;
     let mut bare_trip = || -> Res<Duration> {
         let t = floor.submit(&ctx.fx.commit)? + floor.fetch()?;
@@ -96,8 +124,11 @@ fn remote(ctx: &Ctx, settings: Settings, http: Option<&HttpHub>) -> Res<Row> {
             Row::timed(label, &ours, &bare, Goal::RatioAtMost(1.5))
         }
         Settings::Default => {
-            let via = if http.is_some() { "smart HTTP (lighttpd + git http-backend)" } else { "git daemon" };
-            let label = format!("end-to-end no-op job, {via}, default worker settings {floor_is}");
+            let over = match via {
+                Via::Daemon => "git daemon",
+                Via::Http(_) => "smart HTTP (lighttpd + git http-backend)",
+            };
+            let label = format!("end-to-end no-op job, {over}, default worker settings {floor_is}");
             Row::timed(label, &ours, &bare, Goal::RatioAtMost(3.0))
         }
     })

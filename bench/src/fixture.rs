@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 
 use git_ci_core::Hub;
 use git_ci_core::hub::{LocalHub, RemoteHub};
-use git_ci_testkit::http::HttpHub;
 use git_ci_testkit::{Daemon, DaemonSpec};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -154,18 +153,6 @@ impl Fixture {
         self.daemon.url(hub)
     }
 
-    /// lighttpd running `git http-backend` over the same hubs (smart HTTP),
-    /// for as long as the caller keeps it.
-    pub fn http(&self) -> Res<HttpHub> {
-        if git_ci_testkit::http::lighttpd_binary().is_none() {
-            return Err("smart-HTTP rows need lighttpd (Debian: lighttpd)".into());
-        }
-        let hubs = self.root.path().join("hubs");
-        let exec_path = git(&hubs, &["--exec-path"])?;
-        let env = [("GIT_CONFIG_NOSYSTEM", "1"), ("GIT_CONFIG_GLOBAL", "/dev/null")].map(|(k, v)| (k.into(), v.into()));
-        Ok(HttpHub::start(&self.root.path().join("lighttpd"), &hubs, Path::new(&exec_path), &env)?)
-    }
-
     /// A fresh directory for a worker's checkouts.
     pub fn work_dir(&self, name: &str) -> Res<PathBuf> {
         let path = self.root.path().join("work").join(name);
@@ -191,7 +178,7 @@ impl Fixture {
         self.remote_at(&self.url(hub), owner)
     }
 
-    /// The same for a hub at `url` (served some other way).
+    /// [`Fixture::remote`] at any URL (a hub served over smart HTTP).
     pub fn remote_at(&self, url: &str, owner: &str) -> Res<RemoteHub> {
         let remote = RemoteHub::open(url, None, owner)?;
         self.seed(Hub::repo(&remote).git_dir())?;

@@ -119,7 +119,7 @@ fn wants_color(flag: Option<ColorWhen>, terminal: bool, git_config: impl FnOnce(
 /// `color.ci`, else `color.ui`, from the git config git-ci reads its own
 /// settings from ([`crate::settings::GitConfig`]).
 fn git_color_config() -> Option<String> {
-    let config = crate::settings::GitConfig::load(crate::context::user_repo().as_ref());
+    let config = crate::settings::GitConfig::load(crate::context::user_repo_early().as_ref());
     config.string("color.ci").or_else(|| config.string("color.ui"))
 }
 

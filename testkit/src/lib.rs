@@ -1,7 +1,8 @@
 //! What git-ci's integration tests (`tests/it`) and benchmarks (`bench`)
 //! both need to stand up and is no part of the product: a `git daemon` on
 //! 127.0.0.1 serving a folder of bare hubs, on a port the OS handed out,
-//! killed when dropped (also while unwinding). Dev-only: nothing ships it.
+//! killed when dropped (also while unwinding); an sshd ([`ssh`]) and a smart
+//! HTTP server ([`http`]) likewise. Dev-only: nothing ships it.
 
 pub mod http;
 pub mod ssh;

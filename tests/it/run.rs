@@ -101,3 +101,29 @@ fn cache_directories_survive_between_runs_of_a_job() {
     let logs: Vec<String> = ids.iter().map(|id| env.ci(&repo, &["log", id]).expect(0).stdout()).collect();
     assert_eq!(logs, ["cold\n", "warm\n"]);
 }
+
+/// The registration of `run`'s embedded worker: none in a clone that is
+/// its own hub (no one else looks for workers there, and it cost two ref
+/// transactions a run), the usual one on a hub given with `--hub`.
+#[test]
+fn run_registers_its_worker_only_on_a_hub_of_others() {
+    use crate::env::wait_until;
+    use std::time::Duration;
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.slow]\nrun = \"sleep 1\"\n");
+    let registrations =
+        |git_dir: &std::path::Path| env.git(git_dir, &["for-each-ref", "--format=%(refname)", "refs/ci/workers/"]);
+    for (args, git_dir, registered) in [
+        (vec!["run", "--force"], repo.join(".git"), false),
+        (vec!["run", "--force", "--hub", hub.as_str()], std::path::PathBuf::from(&hub), true),
+    ] {
+        let run = env.spawn_ci(&repo, &args);
+        wait_until(Duration::from_secs(20), "the job's claim", || {
+            !env.git(&git_dir, &["for-each-ref", "refs/ci/claims/"]).is_empty()
+        });
+        assert_eq!(!registrations(&git_dir).is_empty(), registered, "{args:?}: {}", registrations(&git_dir));
+        let (status, _, err) = run.wait_within(Duration::from_secs(30));
+        assert!(status.success(), "{args:?}: {err}");
+        assert_eq!(registrations(&git_dir), "", "{args:?}: the registration is gone after the run");
+    }
+}

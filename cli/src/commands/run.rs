@@ -56,6 +56,7 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     let by = context::submitter(&repo);
     let req = Request { wanted: &args.jobs, repeat: 1, params: &params, git_ref: &git_ref, by: &by };
     let jobs = plan::jobs(&repo, &source, &commits, &req)?;
+    let own_hub = args.hub.is_none();
     let hub = match &args.hub {
         Some(flag) => context::hub(Some(flag), Some(&repo), "client")?,
         None => context::open_at(&HubLocation::Path(repo.git_dir().to_path_buf()), Some(&repo), "client")?,
@@ -81,6 +82,9 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
         once: true,
         poll: Duration::from_millis(500),
         only: Some(ids.clone()),
+        // In the clone itself no one looks for workers; a live service
+        // (`serve = true`) is still listed through its registration.
+        register: !own_hub || to_run.iter().any(|j| j.spec.serve),
         ..Config::new(held.name.clone(), git_ci_core::hub::cache_root().join("work"))
     };
     let progress = Arc::new(Progress::new(ui, &to_run));
@@ -89,7 +93,11 @@ pub fn cmd_run(ui: &Ui, args: RunArgs) -> CliResult {
     super::signals::stop_on_signals(worker.controller());
     worker.run();
     // Jobs another worker claimed first finish there: wait for them too.
-    let views = wait::wait_for(None, &*hub, ids.into_iter().collect())?;
+    let ids: Vec<JobId> = ids.into_iter().collect();
+    let views = match wait::if_finished(&*hub, &ids) {
+        Some(views) => views,
+        None => wait::wait_for(None, &*hub, ids)?,
+    };
     // Jobs published without running (their needs failed) had no event.
     progress.settle(&views);
     for v in &views {

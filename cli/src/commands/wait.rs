@@ -108,6 +108,15 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
     }
 }
 
+/// The jobs' views when one read finds every one finished, without
+/// watching the hub first (`git ci run`, whose own worker has most likely
+/// just published them all: a watch is a thread and an inotify walk of
+/// the refs, ~1 ms); `None` sends the caller to [`wait_for`].
+pub fn if_finished(hub: &dyn Hub, ids: &[JobId]) -> Option<Vec<JobView>> {
+    let views = read_views(hub, ids).ok()?;
+    (views.len() == ids.len() && views.iter().all(|v| v.state.is_finished())).then_some(views)
+}
+
 fn read_views(hub: &dyn Hub, ids: &[JobId]) -> Result<Vec<JobView>, HubError> {
     let board = Board::read(hub)?;
     let mut views = Vec::new();

@@ -552,6 +552,11 @@ impl Worker {
                 let _ = done_tx.send(Wake::Ran(Box::new(ran)));
             },
         );
-        self.leases.next_heartbeat = self.leases.next_heartbeat.min(Instant::now() + self.cfg.lease / 3);
+        // The first claim held starts the heartbeat clock afresh: the clock
+        // of an idle worker ran out long ago, and renewed this claim at
+        // once, a transaction (over the network, a push) for nothing.
+        let renew_at = Instant::now() + self.cfg.lease / 3;
+        let held_before = self.active.len() > 1 || self.publishing.queue.iter().any(|p| p.claim.is_some());
+        self.leases.next_heartbeat = if held_before { self.leases.next_heartbeat.min(renew_at) } else { renew_at };
     }
 }

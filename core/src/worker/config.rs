@@ -64,6 +64,11 @@ pub struct Config {
     /// Past this many bytes in `work_dir`, remove this hub's least
     /// recently used caches ([`super::clean::Shrink`]).
     pub cache_max_size: Option<u64>,
+    /// Whether the worker registers on the hub (`refs/ci/workers/<name>`).
+    /// Off for `git ci run` in a clone that is its own hub: no one else
+    /// looks there for workers, and the registration and its removal were
+    /// two ref transactions of every run.
+    pub register: bool,
 }
 
 impl Config {
@@ -93,6 +98,7 @@ impl Config {
             max_instances: 16,
             seat: None,
             cache_max_size: None,
+            register: true,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct Registration {
     current: Option<ObjectId>,
     every: Duration,
     next: Instant,
+    /// [`Config::register`]: off, every method is a no-op.
+    enabled: bool,
 }
 
 /// Why a worker may not start under its name.
@@ -31,6 +33,9 @@ pub enum NameError {
     Hub(#[from] HubError),
 }
 
+/// When a worker that does not register would refresh: not in its life.
+const NEVER: Duration = Duration::from_secs(365 * 86_400);
+
 impl Registration {
     pub fn new(cfg: &Config) -> Registration {
         let every = (cfg.lease / 3).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -39,11 +44,12 @@ impl Registration {
         info.sandbox = cfg.isolation.info();
         let owner = Owner::this_process();
         owner.mark(&mut info);
-        Registration { name: refs::worker(&cfg.name), info, owner, current: None, every, next: Instant::now() }
+        let next = if cfg.register { Instant::now() } else { Instant::now() + NEVER };
+        Registration { name: refs::worker(&cfg.name), info, owner, current: None, every, next, enabled: cfg.register }
     }
 
     pub fn due(&self) -> bool {
-        Instant::now() >= self.next
+        self.enabled && Instant::now() >= self.next
     }
 
     /// The running jobs changed: refresh shortly, coalescing a burst of
@@ -52,6 +58,9 @@ impl Registration {
     /// say who runs what), so changes are coalesced over a quarter of the
     /// refresh period, 2 to 15 s.
     pub fn soon(&mut self) {
+        if !self.enabled {
+            return;
+        }
         let within = (self.every / 4).clamp(Duration::from_secs(2), Duration::from_secs(15));
         self.next = self.next.min(Instant::now() + within);
     }
@@ -71,6 +80,9 @@ impl Registration {
     /// read, so of two workers starting together under one name, one
     /// finds the other's document.
     pub fn take(&mut self, hub: &dyn Hub) -> Result<(), NameError> {
+        if !self.enabled {
+            return Ok(());
+        }
         for _ in 0..3 {
             let current = hub.refresh_ref(&self.name)?;
             if let Some(info) = current.and_then(|oid| self.read(hub, oid))
@@ -90,6 +102,9 @@ impl Registration {
     /// Writes a fresh document; on a lost race (a registration left by an
     /// earlier run of this worker) takes the ref over.
     pub fn refresh(&mut self, hub: &dyn Hub, running: Vec<JobId>) -> Result<(), HubError> {
+        if !self.enabled {
+            return Ok(());
+        }
         for _ in 0..3 {
             match self.write(hub, running.clone()) {
                 Err(e) if e.is_conflict() => self.current = hub.refresh_ref(&self.name)?,
@@ -124,6 +139,9 @@ impl Registration {
     /// delete that fails is tried again against what the hub holds, as
     /// long as that is a document of this run; another's is left alone.
     pub fn remove(&mut self, hub: &dyn Hub) -> Result<(), HubError> {
+        if !self.enabled {
+            return Ok(());
+        }
         let mut expected = self.current.take();
         let mut last = None;
         for attempt in 0..4u32 {
