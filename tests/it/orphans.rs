@@ -123,15 +123,11 @@ fn the_jobs_of_a_worker_killed_with_sigkill_die_when_a_worker_next_starts() {
     left.0.push(shell);
     worker.signal("KILL");
     drop(worker);
-    std::thread::sleep(Duration::from_millis(300));
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-    };
-    assert!(left.0.iter().all(|&p| alive(p)), "the job outlived its worker (what this test is about)");
-    // Another worker, on another hub, with nothing to do.
+    // Another worker, on another hub, with nothing to do. (Workers of
+    // tests running beside this one may get there first: any worker of
+    // this user kills them, which is the point.)
     let other = env.bare_hub("other.git");
-    let next = env.ci(&repo, &["worker", "--hub", other.to_str().unwrap(), "--once", "--name", "next"]).expect(0);
+    env.ci(&repo, &["worker", "--hub", other.to_str().unwrap(), "--once", "--name", "next"]).expect(0);
+    // Before, they ran on for good: `sleep 1000` outlived its worker.
     left.assert_gone();
-    assert!(next.stderr().contains("process(es) of jobs still running after their git-ci"), "{}", next.stderr());
 }
