@@ -99,15 +99,21 @@ fn the_branch_read_in_process_is_what_git_rev_parse_says() {
 /// The sync calls (`fsync`, `fdatasync`...) `git-ci ARGS` and every process
 /// it starts make, as strace saw them; `None` without strace.
 fn syncs(env: &TestEnv, dir: &Path, args: &[&str]) -> Option<Vec<String>> {
+    traced(env, dir, "fsync,fdatasync,syncfs,sync_file_range", args)
+}
+
+/// The system calls `calls` (strace's `-e trace=` list) of `git-ci ARGS`
+/// and every process it starts; `None` without strace.
+fn traced(env: &TestEnv, dir: &Path, calls: &str, args: &[&str]) -> Option<Vec<String>> {
     if Command::new("strace").arg("-V").output().is_err() {
         crate::env::missing("strace (Debian: strace)");
         return None;
     }
-    let trace = env.path(&format!("strace-{}", args[0]));
+    let trace = env.path(&format!("strace-{}-{}", args[0], calls.len()));
     let mut strace = Command::new("strace");
     env.hermetic(&mut strace);
     strace
-        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs,sync_file_range", "-o"])
+        .args(["-f", "-qq", "-e", &format!("trace={calls}"), "-o"])
         .arg(&trace)
         .arg(env!("CARGO_BIN_EXE_git-ci"))
         .args(args)
@@ -133,6 +139,25 @@ fn a_no_op_job_syncs_nothing_on_the_worker() {
     assert_eq!(worker, Vec::<String>::new(), "git ci worker --once");
     let passed = env.ci(&repo, &["status", "--hub", &hub, "--json"]).expect(0).json();
     assert_eq!(passed[0]["state"], "passed", "{passed}");
+}
+
+/// Closing an inotify instance makes a process's exit wait out a kernel
+/// grace period (12–15 ms measured): `git ci run` of a quick job watched
+/// the hub's refs for nothing. Its worker watches only once it has run a
+/// moment, as a longer job shows.
+#[test]
+fn a_quick_run_watches_no_refs_and_a_longer_one_does() {
+    let env = TestEnv::new();
+    let repo = env.project("p", "[job.noop]\nrun = \"true\"\n");
+    let quick = || traced(&env, &repo, "inotify_init1", &["run", "--force", "-q"]);
+    let Some(first) = quick() else { return };
+    // A loaded machine may stretch a debug build's run past the moment
+    // the watch begins: one run in three without a watch will do (before,
+    // every run watched).
+    let watched = [first, quick().unwrap(), quick().unwrap()];
+    assert!(watched.iter().any(Vec::is_empty), "every quick git ci run watched the refs: {watched:?}");
+    let slow = traced(&env, &repo, "inotify_init1", &["run", "--force", "-q", "--run", "sleep 0.5"]).unwrap();
+    assert!(!slow.is_empty(), "a job of half a second: the worker watches the hub meanwhile");
 }
 
 /// A worker idle for longer than a third of its lease renewed its first

@@ -58,6 +58,13 @@ use lease::cancel_check_every;
 use publish::PUBLISH_LINGER;
 use share::Sharers;
 
+/// How long a worker runs before it watches a local hub's refs (inotify).
+/// Closing an inotify instance makes the process's exit wait out a kernel
+/// grace period, 12–15 ms measured here, which `git ci run` of a quick job
+/// paid for a watch it never needed; a worker that lives longer watches
+/// from this moment on, and looks at the hub once when it starts to.
+const WATCH_AFTER: Duration = Duration::from_millis(100);
+
 /// How often a worker looks for jobs of dead git-ci processes on its
 /// machine: a scan of every process's environment, a few milliseconds.
 const STRAY_SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -187,7 +194,10 @@ impl Worker {
                 return self.summary;
             }
         }
-        let _watcher = self.hub.watch_path().and_then(|p| watch(&p, self.tx.clone()));
+        // A local hub's refs are watched once the worker has run for
+        // WATCH_AFTER (see there); until then the loop wakes by then.
+        let mut _watcher = None;
+        let mut watch_due = self.hub.watch_path().map(|_| Instant::now() + WATCH_AFTER);
         if let Some(seat) = &self.cfg.seat {
             let tx = self.tx.clone();
             seat.on_free(move || {
@@ -195,6 +205,12 @@ impl Worker {
             });
         }
         loop {
+            if watch_due.is_some_and(|due| Instant::now() >= due) {
+                watch_due = None;
+                _watcher = self.hub.watch_path().and_then(|p| watch(&p, self.tx.clone()));
+                // A cancel request made before the watch began: one look.
+                self.leases.next_cancel_check = Instant::now();
+            }
             while let Ok(wake) = self.rx.try_recv() {
                 self.handle(wake);
             }
@@ -253,7 +269,10 @@ impl Worker {
             if busy {
                 continue;
             }
-            let wait = self.next_wake();
+            let mut wait = self.next_wake();
+            if let Some(due) = watch_due {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             match self.rx.recv_timeout(wait) {
                 Ok(wake) => self.handle(wake),
                 Err(RecvTimeoutError::Timeout) => {}
