@@ -58,9 +58,14 @@ fn project(env: &TestEnv) -> (PathBuf, PathBuf, PathBuf) {
         ends.display(),
         times_out.display()
     );
-    let repo = env.project("p", &pipeline);
+    (leaving_project(env, &pipeline), ends, times_out)
+}
+
+/// A project of `pipeline` whose `leave.sh` is [`LEAVE`].
+fn leaving_project(env: &TestEnv, pipeline: &str) -> PathBuf {
+    let repo = env.project("p", pipeline);
     env.commit_file(&repo, "leave.sh", LEAVE, "a script that leaves processes behind");
-    (repo, ends, times_out)
+    repo
 }
 
 #[test]
@@ -111,8 +116,7 @@ fn the_jobs_of_a_worker_killed_with_sigkill_die_when_a_worker_next_starts() {
         dir.display(),
         dir.display()
     );
-    let repo = env.project("p", &pipeline);
-    env.commit_file(&repo, "leave.sh", LEAVE, "a script that leaves processes behind");
+    let repo = leaving_project(&env, &pipeline);
     let hub = env.bare_hub("hub.git");
     let hub = hub.to_str().unwrap();
     env.ci(&repo, &["submit", "--hub", hub]).expect(0);
