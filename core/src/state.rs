@@ -74,7 +74,8 @@ pub struct Board {
 impl Board {
     pub fn read(hub: &dyn Hub) -> Result<Board, HubError> {
         // One fetch for everything a remote hub must tell us.
-        let live = Snapshot::read_with(hub, &[], &[refs::DONE, refs::ARCHIVE])?;
+        // Parked jobs are pending like the others (`crate::backlog`).
+        let live = Snapshot::read_with(hub, &[], &[refs::DONE, refs::ARCHIVE])?.with_parked(hub);
         let tips = done::tips(hub)?;
         Ok(Board { live, tips })
     }

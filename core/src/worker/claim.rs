@@ -235,6 +235,21 @@ impl Worker {
             };
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
         }
+        // Few jobs left to claim and parked ones behind them: move some of
+        // those this worker can run into the queue, then read it again.
+        let claimable = candidates.iter().filter(|c| c.steal.is_none()).count();
+        if fresh && !snap.backlogs.is_empty() && claimable < crate::backlog::low_water(self.cfg.jobs) {
+            let cfg = &self.cfg;
+            let runnable = |job: &Job| {
+                cfg.serves(&job.spec.queue)
+                    && cfg.can_run(job)
+                    && cfg.only.as_ref().is_none_or(|only| only.contains(&job.id))
+            };
+            match crate::backlog::promote(&*self.hub, &snap, crate::backlog::PROMOTE_AT_MOST, runnable)? {
+                Some(0) => {}
+                moved => return Ok(Round { eligible: moved.unwrap_or(1), retry_now: true }),
+            }
+        }
         let eligible = candidates.len();
         self.rounds.busy = eligible > free;
         if eligible == 0 {
