@@ -101,7 +101,9 @@ pub fn document(v: &JobView) -> serde_json::Value {
 fn lines(v: &JobView) -> Vec<(&'static str, String)> {
     let state = match v.waits_for() {
         Some(needs) => format!("{}, waits for {needs}", v.state.as_str()),
-        None if v.parked => format!("{}, parked in backlog (a worker queues it when the queue runs low)", v.state.as_str()),
+        None if v.parked => {
+            format!("{}, parked in backlog (a worker queues it when the queue runs low)", v.state.as_str())
+        }
         None => v.state.as_str().to_owned(),
     };
     let mut out = vec![("id", v.id.to_string()), ("state", state)];
