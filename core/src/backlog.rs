@@ -282,3 +282,79 @@ pub fn promote(
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::LocalHub;
+    use crate::model::JobSpec;
+    use crate::queue::{Snapshot, submit_parking_edits};
+
+    fn hub() -> (tempfile::TempDir, LocalHub, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = gix::init_bare(dir.path()).unwrap();
+        let empty = repo.write_object(gix::objs::Tree::empty()).unwrap().detach();
+        let commit = crate::done::commit(&repo, "t".into(), empty, None).unwrap();
+        let hub = LocalHub::open(dir.path()).unwrap();
+        (dir, hub, commit.to_string())
+    }
+
+    fn jobs(commit: &str, n: usize) -> Vec<Job> {
+        (0..n)
+            .map(|i| Job::new(JobSpec::ad_hoc(&format!("echo {i}")), commit, &"b".repeat(40), "refs/heads/main", "t"))
+            .collect()
+    }
+
+    #[test]
+    fn entry_paths_keep_order_and_fan_out() {
+        let id = JobId::parse("20261122T040704123-0123456789ab").unwrap();
+        assert_eq!(entry_path(3, &id), format!("0000/000003-{id}"));
+        assert_eq!(entry_path(BUCKET, &id), format!("0001/000256-{id}"));
+        assert_eq!(parse_entry_path(&entry_path(700, &id)), Some(id.clone()));
+        for bad in ["0000/x-y", "000/000001-{id}", "0000/000001", &format!("00a0/000001-{id}")] {
+            assert_eq!(parse_entry_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_submission_parks_only_what_nothing_waits_for() {
+        let (_dir, _hub, commit) = hub();
+        let mut jobs = jobs(&commit, 6);
+        jobs[4].spec.serve = true;
+        jobs[5].needed_by = vec!["x".into()];
+        let refs: Vec<&Job> = jobs.iter().collect();
+        assert_eq!(to_park(&refs, 2), [false, false, true, true, false, false]);
+        jobs[5].needed_by.clear();
+        jobs[2].spec.queue = "other".into();
+        let refs: Vec<&Job> = jobs.iter().collect();
+        // Counted per queue: the first job of `other` is queued.
+        assert_eq!(to_park(&refs, 2), [false, false, false, true, false, true]);
+    }
+
+    #[test]
+    fn promotions_move_the_oldest_and_a_stale_one_loses() {
+        let (_dir, hub, commit) = hub();
+        let hub: &dyn Hub = &hub;
+        let jobs = jobs(&commit, 5);
+        hub.transact(&submit_parking_edits(hub, &jobs, Some(1)).unwrap()).unwrap();
+        let snap = Snapshot::read(hub, &[]).unwrap();
+        assert_eq!((snap.queued.len(), snap.parked(hub).len()), (1, 4));
+        assert_eq!(
+            snap.parked(hub).iter().map(|q| &q.id).collect::<Vec<_>>(),
+            jobs[1..].iter().map(|j| &j.id).collect::<Vec<_>>()
+        );
+        assert_eq!(promote(hub, &snap, 2, |_| true).unwrap(), Some(2));
+        // From the same (now stale) view: the backlog moved, the race is lost.
+        assert_eq!(promote(hub, &snap, 2, |_| true).unwrap(), None);
+        let snap = Snapshot::read(hub, &[]).unwrap();
+        let queued: Vec<&JobId> = snap.queued.iter().map(|q| &q.id).collect();
+        assert_eq!(queued, jobs[..3].iter().map(|j| &j.id).collect::<Vec<_>>());
+        assert!(hub.get(&refs::pin(&jobs[2].id)).unwrap().is_some());
+        // A job it cannot run stays parked; the rest goes, and the backlog with it.
+        assert_eq!(promote(hub, &snap, 9, |j| j.id != jobs[3].id).unwrap(), Some(1));
+        let snap = Snapshot::read(hub, &[]).unwrap();
+        assert_eq!(snap.parked(hub).iter().map(|q| &q.id).collect::<Vec<_>>(), [&jobs[3].id]);
+        assert_eq!(promote(hub, &snap, 9, |_| true).unwrap(), Some(1));
+        assert!(hub.list(refs::BACKLOG).unwrap().is_empty(), "an emptied backlog is deleted");
+    }
+}
