@@ -192,7 +192,14 @@ fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId
 /// ([`crate::backlog`]), in the same transaction.
 pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
     let after = backlog::park_after().map_err(|e| hub.local_error("could not submit".into(), e))?;
-    hub.transact(&submit_parking_edits(hub, jobs, after)?)
+    let edits = submit_parking_edits(hub, jobs, after)?;
+    let parks = edits.iter().any(|e| e.name.starts_with(refs::BACKLOG));
+    match hub.transact(&edits) {
+        // A guard older than backlogs refuses the ref: queue them the old
+        // way (a guard that refused them for their content refuses again).
+        Err(e) if parks && e.declined_by_hook() => hub.transact(&submit_parking_edits(hub, jobs, None)?),
+        other => other,
+    }
 }
 
 /// The objects and edits of [`submit`], parking what a queue has beyond

@@ -59,6 +59,14 @@ fn three_hundred_pending_jobs_are_few_refs_and_all_pending_to_readers() {
     let table = env.ci(&repo, &["status", "--hub", &hub, "--limit", "1000"]).expect(0).stdout();
     assert!(table.contains("parked in backlog"), "{table}");
 
+    // The site lists them all, pending.
+    let site = env.path("site");
+    env.ci(&repo, &["site", "build", "--hub", &hub, "--out", site.to_str().unwrap()]).expect(0);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("api/index.json")).unwrap()).unwrap();
+    let listed = index["jobs"].as_array().unwrap();
+    assert_eq!(listed.iter().filter(|j| j["state"] == "pending").count(), 300, "{}", listed.len());
+
     // A cancel of a parked job publishes it and takes it out of the
     // backlog; `wait` then sees it finished.
     env.ci(&repo, &["cancel", "--hub", &hub, &ids[200]]).expect(0);
@@ -163,4 +171,28 @@ fn workers_drain_a_backlog_while_cancels_race_them() {
     let kept = ["refs/ci/done/", "refs/ci/workers/", "refs/ci/cancel/"];
     let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !kept.iter().any(|k| n.starts_with(k))).collect();
     assert!(live.is_empty(), "leftover refs: {live:?}");
+}
+
+/// A hub whose guard predates backlogs refuses the backlog ref: the
+/// submission is queued the old way instead, whole.
+#[test]
+fn a_guard_that_refuses_backlogs_gets_the_jobs_queued_the_old_way() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("");
+    let hook = Path::new(&hub).join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nif grep -q ' refs/ci/backlog/'; then echo 'unknown ref under refs/ci/' >&2; exit 1; fi\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).unwrap();
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let lines: Vec<String> = (0..70).map(|i| format!("echo {i}")).collect();
+    let ids = submit_lines(&env, &repo, &url, None, &lines);
+    assert_eq!(ids.len(), 70);
+    assert_eq!(count(Path::new(&hub), &env, "refs/ci/queue/default/"), 70);
+    assert_eq!(count(Path::new(&hub), &env, "refs/ci/backlog/"), 0);
 }
