@@ -242,10 +242,6 @@ pub fn low_water(slots: usize) -> usize {
     2 * slots + 8
 }
 
-/// How many parked entries one promotion reads at most looking for jobs
-/// the claimer can run: jobs for other workers are left to them.
-const SCAN_AT_MOST: usize = 1024;
-
 /// Moves up to `want` (at most [`PROMOTE_AT_MOST`]) of the oldest parked
 /// jobs of `snap` that `can_run` accepts into the queue, in one
 /// transaction ([`promote_edits`]). Returns how many moved (0: nothing
@@ -261,7 +257,9 @@ pub fn promote(
     // Oldest first across backlogs: ids sort by submission time.
     parked.sort_by(|a, b| a.id.cmp(&b.id));
     let mut chosen = Vec::new();
-    for q in parked.into_iter().take(SCAN_AT_MOST) {
+    // Every entry if need be: the jobs this claimer can run may all sit
+    // behind others' (a worker reads a backlog so once per value of it).
+    for q in parked {
         if chosen.len() == want.min(PROMOTE_AT_MOST) {
             break;
         }

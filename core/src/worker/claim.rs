@@ -87,6 +87,9 @@ pub(super) struct Rounds {
     /// claim; `None` while they find work or it runs some. A quiet worker
     /// looks at the hub's refs before it fetches ([`Snapshot::read_if_changed`]).
     pub(super) quiet_since: Option<Instant>,
+    /// Backlogs (by value) that held no job this worker can run when it
+    /// last looked: not read again until they change.
+    pub(super) unrunnable_backlogs: HashSet<ObjectId>,
 }
 
 impl Rounds {
@@ -99,6 +102,7 @@ impl Rounds {
             job_docs: HashMap::new(),
             idle_poll: cfg.poll,
             quiet_since: None,
+            unrunnable_backlogs: HashSet::new(),
         }
     }
 
@@ -238,7 +242,12 @@ impl Worker {
         // Few jobs left to claim and parked ones behind them: move some of
         // those this worker can run into the queue, then read it again.
         let claimable = candidates.iter().filter(|c| c.steal.is_none()).count();
-        if fresh && !snap.backlogs.is_empty() && claimable < crate::backlog::low_water(self.cfg.jobs) {
+        if fresh {
+            let tips: HashSet<ObjectId> = snap.backlogs.iter().map(|(_, tip)| *tip).collect();
+            self.rounds.unrunnable_backlogs.retain(|t| tips.contains(t));
+        }
+        let unread = snap.backlogs.iter().any(|(_, tip)| !self.rounds.unrunnable_backlogs.contains(tip));
+        if fresh && unread && claimable < crate::backlog::low_water(self.cfg.jobs) {
             let cfg = &self.cfg;
             let runnable = |job: &Job| {
                 cfg.serves(&job.spec.queue)
@@ -246,7 +255,7 @@ impl Worker {
                     && cfg.only.as_ref().is_none_or(|only| only.contains(&job.id))
             };
             match crate::backlog::promote(&*self.hub, &snap, crate::backlog::PROMOTE_AT_MOST, runnable)? {
-                Some(0) => {}
+                Some(0) => self.rounds.unrunnable_backlogs.extend(snap.backlogs.iter().map(|(_, tip)| *tip)),
                 moved => return Ok(Round { eligible: moved.unwrap_or(1), retry_now: true }),
             }
         }
