@@ -207,14 +207,15 @@ pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
 pub fn submit_parking_edits(hub: &dyn Hub, jobs: &[Job], after: Option<usize>) -> Result<Vec<RefEdit>, HubError> {
     let jobs: Vec<&Job> = jobs.iter().collect();
     let park = after.map(|n| backlog::to_park(&jobs, n)).unwrap_or_else(|| vec![false; jobs.len()]);
-    let (parked, queued): (Vec<(&Job, bool)>, Vec<(&Job, bool)>) =
-        jobs.iter().copied().zip(park).partition(|(_, p)| *p);
-    let queued: Vec<&Job> = queued.into_iter().map(|(j, _)| j).collect();
-    let mut edits = submit_edits(hub, &queued)?;
+    let mut queued: Vec<&Job> = Vec::with_capacity(jobs.len());
     let mut by_queue: std::collections::BTreeMap<&str, Vec<&Job>> = std::collections::BTreeMap::new();
-    for (job, _) in parked {
-        by_queue.entry(job.spec.queue.as_str()).or_default().push(job);
+    for (job, parked) in jobs.iter().copied().zip(park) {
+        match parked {
+            true => by_queue.entry(job.spec.queue.as_str()).or_default().push(job),
+            false => queued.push(job),
+        }
     }
+    let mut edits = submit_edits(hub, &queued)?;
     let mut imported: std::collections::HashSet<&str> = queued.iter().map(|j| j.commit.as_str()).collect();
     for (queue, jobs) in by_queue {
         for job in &jobs {
