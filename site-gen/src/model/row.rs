@@ -103,7 +103,9 @@ pub struct Row {
     #[serde(skip)]
     pub branch_key: String,
     /// Pending in a backlog ref (`git_ci_core::backlog`), not yet queued.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Live rows are read afresh by every build: not kept in the manifest
+    /// (whose postcard layout this would change).
+    #[serde(skip)]
     pub parked: bool,
 }
 
