@@ -196,3 +196,17 @@ fn a_guard_that_refuses_backlogs_gets_the_jobs_queued_the_old_way() {
     assert_eq!(count(Path::new(&hub), &env, "refs/ci/queue/default/"), 70);
     assert_eq!(count(Path::new(&hub), &env, "refs/ci/backlog/"), 0);
 }
+
+/// A threshold that is not a number is a usage error, before anything is
+/// queued.
+#[test]
+fn a_bad_backlog_threshold_is_refused() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("");
+    let mut cmd = env.ci_cmd(&repo, &["submit", "--hub", &hub, "--run", "true"]);
+    let out = cmd.env("GIT_CI_BACKLOG_AFTER", "lots").output().unwrap();
+    let run = crate::env::Run(out).expect(2);
+    run.assert_clean_error();
+    assert!(run.stderr().contains("GIT_CI_BACKLOG_AFTER=\"lots\" is not a number"), "{}", run.stderr());
+    assert!(env.ci_refs(Path::new(&hub)).is_empty());
+}
