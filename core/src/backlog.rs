@@ -189,7 +189,13 @@ pub fn without(hub: &dyn Hub, backlog: &str, tip: ObjectId, paths: &HashSet<&str
         editor.remove(whole).map_err(|e| err(&e))?;
     }
     let tree = editor.write().map_err(|e| err(&e))?;
-    let message = format!("git-ci backlog: {} jobs left\n", left.len());
+    // A nonce makes every rewrite a new value, even of two writers taking
+    // the same jobs out in the same second: `git push` skips the lease of
+    // a ref it finds at the value pushed already, so a stale promotion
+    // would otherwise "win" a race it lost (and queue a job a cancel had
+    // just taken out and published).
+    let nonce = format!("{:016x}", fastrand::u64(..));
+    let message = format!("git-ci backlog: {} jobs left\n\nrewrite {nonce}\n", left.len());
     let new = commit_of(&repo, message, tree, [contents.pin]).map_err(|e| err(&e))?;
     Ok(RefEdit::update(backlog.to_owned(), tip, new))
 }
@@ -354,5 +360,52 @@ mod tests {
         assert_eq!(snap.parked(hub).iter().map(|q| &q.id).collect::<Vec<_>>(), [&jobs[3].id]);
         assert_eq!(promote(hub, &snap, 9, |_| true).unwrap(), Some(1));
         assert!(hub.list(refs::BACKLOG).unwrap().is_empty(), "an emptied backlog is deleted");
+    }
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::*;
+    use crate::hub::RemoteHub;
+    use crate::model::JobSpec;
+    use crate::queue::{Snapshot, submit_parking_edits};
+
+    /// Two claimers with their own caches promote from the same view of a
+    /// hub behind a URL: one wins, the other's push is a lost race. (Two
+    /// rewrites alike to the byte were "up to date" to `git push`, which
+    /// then checked no lease: the stale one won too.)
+    #[test]
+    fn a_promotion_lost_over_a_url_is_a_lost_race() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.git");
+        gix::init_bare(&path).unwrap();
+        let url = format!("file://{}", path.display());
+        let a = RemoteHub::open_at(&url, None, &dir.path().join("a")).unwrap();
+        let b = RemoteHub::open_at(&url, None, &dir.path().join("b")).unwrap();
+        let (a, b): (&dyn Hub, &dyn Hub) = (&a, &b);
+        // The commit under test, in the submitter's cache: its push carries it.
+        let repo = a.repo();
+        let empty = repo.write_object(gix::objs::Tree::empty()).unwrap().detach();
+        let commit = crate::done::commit(&repo, "t".into(), empty, None).unwrap().to_string();
+        let jobs: Vec<Job> = (0..6)
+            .map(|i| Job::new(JobSpec::ad_hoc(&format!("echo {i}")), &commit, &"b".repeat(40), "refs/heads/main", "t"))
+            .collect();
+        a.transact(&submit_parking_edits(a, &jobs, Some(1)).unwrap()).unwrap();
+        let (seen_a, seen_b) = (Snapshot::read(a, &[]).unwrap(), Snapshot::read(b, &[]).unwrap());
+        assert_eq!(promote(a, &seen_a, 2, |_| true).unwrap(), Some(2));
+        assert_eq!(promote(b, &seen_b, 2, |_| true).unwrap(), None);
+        let again = Snapshot::read(b, &[]).unwrap();
+        assert_eq!(promote(b, &again, 2, |_| true).unwrap(), Some(2));
+
+        // A cancel of the oldest parked job, then a promotion of that one
+        // job from a view before the cancel: the same tree either way.
+        let (seen_a, seen_b) = (Snapshot::read(a, &[]).unwrap(), Snapshot::read(b, &[]).unwrap());
+        let oldest = seen_a.parked(a).into_iter().min_by(|x, y| x.id.cmp(&y.id)).unwrap();
+        assert_eq!(oldest.id, jobs[5].id);
+        crate::queue::cancel_pending(a, &oldest, "me").unwrap();
+        assert_eq!(promote(b, &seen_b, 1, |_| true).unwrap(), None, "a cancelled job is never queued");
+        let after = Snapshot::read(b, &[]).unwrap();
+        assert!(!after.queued.iter().any(|q| q.id == jobs[5].id));
+        assert!(after.backlogs.is_empty(), "the cancel took the last parked job");
     }
 }
