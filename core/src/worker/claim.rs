@@ -254,9 +254,19 @@ impl Worker {
                     && cfg.can_run(job)
                     && cfg.only.as_ref().is_none_or(|only| only.contains(&job.id))
             };
-            match crate::backlog::promote(&*self.hub, &snap, crate::backlog::PROMOTE_AT_MOST, runnable)? {
-                Some(0) => self.rounds.unrunnable_backlogs.extend(snap.backlogs.iter().map(|(_, tip)| *tip)),
-                moved => return Ok(Round { eligible: moved.unwrap_or(1), retry_now: true }),
+            let tips = snap.backlogs.iter().map(|(_, tip)| *tip);
+            match crate::backlog::promote(&*self.hub, &snap, crate::backlog::PROMOTE_AT_MOST, runnable) {
+                Ok(Some(0)) => self.rounds.unrunnable_backlogs.extend(tips),
+                Ok(moved) => return Ok(Round { eligible: moved.unwrap_or(1), retry_now: true }),
+                // The hub would not take this promotion: claim what is
+                // queued, and leave these backlogs until they change
+                // (another worker's promotion, a cancel), not wait out a
+                // backoff with jobs to run.
+                Err(e) if e.is_refusal() => {
+                    tracing::debug!("the hub refused a promotion: {e}");
+                    self.rounds.unrunnable_backlogs.extend(tips);
+                }
+                Err(e) => return Err(e),
             }
         }
         let eligible = candidates.len();
