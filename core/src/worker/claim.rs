@@ -239,35 +239,9 @@ impl Worker {
             };
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
         }
-        // Few jobs left to claim and parked ones behind them: move some of
-        // those this worker can run into the queue, then read it again.
         let claimable = candidates.iter().filter(|c| c.steal.is_none()).count();
-        if fresh {
-            let tips: HashSet<ObjectId> = snap.backlogs.iter().map(|(_, tip)| *tip).collect();
-            self.rounds.unrunnable_backlogs.retain(|t| tips.contains(t));
-        }
-        let unread = snap.backlogs.iter().any(|(_, tip)| !self.rounds.unrunnable_backlogs.contains(tip));
-        if fresh && unread && claimable < crate::backlog::low_water(self.cfg.jobs) {
-            let cfg = &self.cfg;
-            let runnable = |job: &Job| {
-                cfg.serves(&job.spec.queue)
-                    && cfg.can_run(job)
-                    && cfg.only.as_ref().is_none_or(|only| only.contains(&job.id))
-            };
-            let tips = snap.backlogs.iter().map(|(_, tip)| *tip);
-            match crate::backlog::promote(&*self.hub, &snap, crate::backlog::PROMOTE_AT_MOST, runnable) {
-                Ok(Some(0)) => self.rounds.unrunnable_backlogs.extend(tips),
-                Ok(moved) => return Ok(Round { eligible: moved.unwrap_or(1), retry_now: true }),
-                // The hub would not take this promotion: claim what is
-                // queued, and leave these backlogs until they change
-                // (another worker's promotion, a cancel), not wait out a
-                // backoff with jobs to run.
-                Err(e) if e.is_refusal() => {
-                    tracing::debug!("the hub refused a promotion: {e}");
-                    self.rounds.unrunnable_backlogs.extend(tips);
-                }
-                Err(e) => return Err(e),
-            }
+        if let Some(round) = self.promote_if_low(&snap, claimable, fresh)? {
+            return Ok(round);
         }
         let eligible = candidates.len();
         self.rounds.busy = eligible > free;

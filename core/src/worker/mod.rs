@@ -21,6 +21,7 @@ mod mask;
 mod needed;
 mod outputs;
 mod owner;
+mod promote;
 mod publish;
 mod registry;
 mod serve;
