@@ -254,7 +254,8 @@ pub enum Packed {
 }
 
 /// Refs git-ci deletes: never packed by [`pack_refs`].
-const TRANSIENT: [&str; 6] = [refs::QUEUE, refs::PINS, refs::CLAIMS, refs::CANCEL, refs::LOGS, refs::WORKERS];
+const TRANSIENT: [&str; 7] =
+    [refs::QUEUE, refs::BACKLOG, refs::PINS, refs::CLAIMS, refs::CANCEL, refs::LOGS, refs::WORKERS];
 
 /// Packs the hub's refs when it is on this machine (a path, or a `file://`
 /// URL): every push pays for every loose ref the hub advertises.

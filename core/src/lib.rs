@@ -19,6 +19,7 @@
 pub mod agent;
 pub mod archive;
 pub mod atomic;
+pub mod backlog;
 pub mod chain;
 pub mod checkout;
 pub mod claimed;

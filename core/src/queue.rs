@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use gix::ObjectId;
 
+use crate::backlog::{self, Parked};
 use crate::chain::{Append, Chain};
 use crate::claimed;
 use crate::done::{self, Entry};
@@ -22,6 +23,9 @@ pub struct Queued {
     /// claimed tree once claimed ([`crate::claimed`]). The expected value
     /// of whatever moves or deletes the ref next.
     pub value: ObjectId,
+    /// Where a parked job sits ([`crate::backlog`]): then `value` is its
+    /// `job.json` blob and no queue ref exists yet.
+    pub parked: Option<Parked>,
 }
 
 impl Queued {
@@ -65,6 +69,9 @@ pub struct Snapshot {
     pub queued: Vec<Queued>,
     pub claims: HashMap<JobId, ObjectId>,
     pub cancels: HashMap<JobId, ObjectId>,
+    /// The backlog refs of these queues ([`crate::backlog`]), whose jobs
+    /// are not in `queued`: [`Snapshot::parked`] reads them.
+    pub backlogs: Vec<(String, ObjectId)>,
 }
 
 impl Snapshot {
@@ -96,11 +103,12 @@ impl Snapshot {
     }
 
     /// The ref prefixes of `queues` (every queue when empty).
+    /// The backlog prefixes of each come with them.
     fn queue_prefixes(queues: &[String]) -> Vec<String> {
         if queues.is_empty() {
-            vec![refs::QUEUE.to_owned()]
+            vec![refs::QUEUE.to_owned(), refs::BACKLOG.to_owned()]
         } else {
-            queues.iter().map(|q| refs::queue_prefix(q)).collect()
+            queues.iter().flat_map(|q| [refs::queue_prefix(q), refs::backlog_prefix(q)]).collect()
         }
     }
 
@@ -113,15 +121,46 @@ impl Snapshot {
             claims: by_id(hub.list(refs::CLAIMS)?, refs::CLAIMS),
             cancels: by_id(hub.list(refs::CANCEL)?, refs::CANCEL),
             queued: Vec::new(),
+            backlogs: Vec::new(),
         };
         for prefix in queue_prefixes {
             for (name, blob) in hub.list(prefix)? {
                 if let Some((queue, id)) = refs::parse_queue_ref(&name) {
-                    snap.queued.push(Queued { id, queue, value: blob });
+                    snap.queued.push(Queued { id, queue, value: blob, parked: None });
+                } else if refs::parse_backlog_ref(&name).is_some() {
+                    snap.backlogs.push((name, blob));
                 }
             }
         }
         Ok(snap)
+    }
+
+    /// Every parked job of the snapshot's backlogs, oldest first within
+    /// each; a job both parked and queued (promoted between two listings)
+    /// is left out as parked. A backlog that cannot be read is skipped: a
+    /// hub without the guard may hold anything there.
+    pub fn parked(&self, hub: &dyn Hub) -> Vec<Queued> {
+        let repo = hub.repo();
+        let queued: std::collections::HashSet<&JobId> = self.queued.iter().map(|q| &q.id).collect();
+        let mut out = Vec::new();
+        for (name, tip) in &self.backlogs {
+            let (Some((queue, _)), Ok(contents)) = (refs::parse_backlog_ref(name), backlog::read(&repo, *tip)) else {
+                continue;
+            };
+            for e in contents.entries.into_iter().filter(|e| !queued.contains(&e.id)) {
+                let parked = Parked { backlog: name.clone(), tip: *tip, path: e.path };
+                out.push(Queued { id: e.id, queue: queue.clone(), value: e.blob, parked: Some(parked) });
+            }
+        }
+        out
+    }
+
+    /// Adds the parked jobs to `queued`: for readers, to whom a parked job
+    /// is pending like any other.
+    pub fn with_parked(mut self, hub: &dyn Hub) -> Snapshot {
+        let parked = self.parked(hub);
+        self.queued.extend(parked);
+        self
     }
 
     /// The claim on `id`, if there is one that passes the guard's checks.
@@ -147,9 +186,48 @@ fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId
 /// Queues `jobs`, pinning each one's commit, in one transaction: either all
 /// are queued or none.
 /// A job that needs others of `jobs` is queued waiting for them ([`crate::needs`]).
+///
+/// Jobs of a queue beyond the first [`backlog::park_after`] that nothing
+/// waits for are parked in one backlog ref per queue instead
+/// ([`crate::backlog`]), in the same transaction.
 pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
+    let after = backlog::park_after().map_err(|e| hub.local_error("could not submit".into(), e))?;
+    let edits = submit_parking_edits(hub, jobs, after)?;
+    let parks = edits.iter().any(|e| e.name.starts_with(refs::BACKLOG));
+    match hub.transact(&edits) {
+        // A guard older than backlogs refuses the ref: queue them the old
+        // way (a guard that refused them for their content refuses again).
+        Err(e) if parks && e.declined_by_hook() => hub.transact(&submit_parking_edits(hub, jobs, None)?),
+        other => other,
+    }
+}
+
+/// The objects and edits of [`submit`], parking what a queue has beyond
+/// its first `after` jobs (`None`: nothing).
+pub fn submit_parking_edits(hub: &dyn Hub, jobs: &[Job], after: Option<usize>) -> Result<Vec<RefEdit>, HubError> {
     let jobs: Vec<&Job> = jobs.iter().collect();
-    hub.transact(&submit_edits(hub, &jobs)?)
+    let park = after.map(|n| backlog::to_park(&jobs, n)).unwrap_or_else(|| vec![false; jobs.len()]);
+    let mut queued: Vec<&Job> = Vec::with_capacity(jobs.len());
+    let mut by_queue: std::collections::BTreeMap<&str, Vec<&Job>> = std::collections::BTreeMap::new();
+    for (job, parked) in jobs.iter().copied().zip(park) {
+        match parked {
+            true => by_queue.entry(job.spec.queue.as_str()).or_default().push(job),
+            false => queued.push(job),
+        }
+    }
+    let mut edits = submit_edits(hub, &queued)?;
+    let mut imported: std::collections::HashSet<&str> = queued.iter().map(|j| j.commit.as_str()).collect();
+    for (queue, jobs) in by_queue {
+        for job in &jobs {
+            if imported.insert(job.commit.as_str()) {
+                let commit = ObjectId::from_hex(job.commit.as_bytes())
+                    .map_err(|e| hub.local_error(format!("job {} has a bad commit", job.id), e))?;
+                hub.import_commit(commit)?;
+            }
+        }
+        edits.push(backlog::park(hub, queue, &jobs)?);
+    }
+    Ok(edits)
 }
 
 /// The objects and ref creations that queue `jobs` as one submission:
@@ -343,7 +421,14 @@ pub fn pin_of(hub: &dyn Hub, id: &JobId, job: Option<&Job>) -> Result<Option<Obj
 /// worker's claim is safe: the claim moves the queue ref and the cancel
 /// deletes it, both expected at the job blob, so whichever the hub applies
 /// first wins and the other learns it lost (a conflict: read again).
+///
+/// A parked job is cancelled the same way: its backlog ref is rewritten
+/// without it, expected at the value read, in the publishing transaction;
+/// a promotion (or another cancel) of the same backlog meanwhile fails it.
 pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, by: &str) -> Result<(), HubError> {
+    if let Some(parked) = &queued.parked {
+        return cancel_parked(hub, queued, parked, by);
+    }
     let value = claimed::resolve(&hub.repo(), queued.value)
         .map_err(|e| hub.local_error(format!("could not cancel {}", queued.id), e))?;
     let blob = value.job;
@@ -358,22 +443,7 @@ pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, by: &str) -> Result<(), Hu
     let job_json = hub.read_blob(blob)?;
     let job = crate::validate::job_blob(&job_json, &queued.queue, &queued.id).ok();
     let pin = pin_of(hub, &queued.id, job.as_ref())?;
-    let result = crate::model::JobResult::without_run(
-        &queued.id,
-        crate::model::Status::Cancelled,
-        refs::HUB_WRITER,
-        job.as_ref().map_or(1, |j| j.attempt),
-        format!("cancelled by {by} before it started"),
-    );
-    let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or_default());
-    let entry = Entry {
-        id: queued.id.clone(),
-        job_json,
-        result,
-        log: done::Content::Bytes(log.into_bytes()),
-        files: vec![],
-        cache_key: None,
-    };
+    let entry = cancelled_entry(&queued.id, job.as_ref(), job_json, by);
     let release = Release {
         queue_ref: refs::queue(&queued.queue, &queued.id),
         queue_value: queued.value,
@@ -391,6 +461,42 @@ pub fn cancel_pending(hub: &dyn Hub, queued: &Queued, by: &str) -> Result<(), Hu
         }
         other => other,
     }
+}
+
+/// The result of a job cancelled before it started.
+fn cancelled_entry(id: &JobId, job: Option<&Job>, job_json: Vec<u8>, by: &str) -> Entry {
+    let result = crate::model::JobResult::without_run(
+        id,
+        crate::model::Status::Cancelled,
+        refs::HUB_WRITER,
+        job.map_or(1, |j| j.attempt),
+        format!("cancelled by {by} before it started"),
+    );
+    let log = format!("[git-ci] {}\n", result.reason.as_deref().unwrap_or_default());
+    Entry {
+        id: id.clone(),
+        job_json,
+        result,
+        log: done::Content::Bytes(log.into_bytes()),
+        files: vec![],
+        cache_key: None,
+    }
+}
+
+/// [`cancel_pending`] of a parked job: published `cancelled` in `done/_hub`
+/// and taken out of its backlog, in one transaction.
+fn cancel_parked(hub: &dyn Hub, queued: &Queued, parked: &Parked, by: &str) -> Result<(), HubError> {
+    let job_json = hub.read_blob(queued.value)?;
+    let job = crate::validate::job_blob(&job_json, &queued.queue, &queued.id).ok();
+    let entry = cancelled_entry(&queued.id, job.as_ref(), job_json, by);
+    let paths = std::collections::HashSet::from([parked.path.as_str()]);
+    let leave = backlog::without(hub, &parked.backlog, parked.tip, &paths)?;
+    let mut chain = Chain::new(refs::HUB_WRITER, hub.refresh_ref(&refs::done(refs::HUB_WRITER))?);
+    let (append, mut edits) = complete_edits(hub, &mut chain, &[(&entry, None)])?;
+    edits.push(leave);
+    hub.transact(&edits)?;
+    chain.applied(&append);
+    Ok(())
 }
 
 /// Asks the worker running `id` to stop it: `refs/ci/cancel/<id>`.

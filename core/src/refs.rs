@@ -15,6 +15,9 @@ pub const ARCHIVE: &str = "refs/ci/archive/";
 /// `refs/ci/schedule/<job>/<branch>`: the last cron tick handled for a
 /// scheduled job on a branch (see `hooks::schedule`).
 pub const SCHEDULE: &str = "refs/ci/schedule/";
+/// `refs/ci/backlog/<queue>/<batch>`: parked jobs of one submission, one
+/// commit whose tree holds their documents (see `backlog`).
+pub const BACKLOG: &str = "refs/ci/backlog/";
 /// `refs/ci/stop/<job-id>`: a request to stop that job's live instance
 /// (see `instances`).
 pub const STOP: &str = "refs/ci/stop/";
@@ -27,6 +30,18 @@ pub fn queue(queue: &str, id: &JobId) -> String {
 }
 pub fn queue_prefix(queue: &str) -> String {
     format!("{QUEUE}{queue}/")
+}
+pub fn backlog(queue: &str, batch: &str) -> String {
+    format!("{BACKLOG}{queue}/{batch}")
+}
+pub fn backlog_prefix(queue: &str) -> String {
+    format!("{BACKLOG}{queue}/")
+}
+/// `(queue, batch)` of a `refs/ci/backlog/<queue>/<batch>` ref.
+pub fn parse_backlog_ref(name: &str) -> Option<(String, String)> {
+    let (queue, batch) = name.strip_prefix(BACKLOG)?.split_once('/')?;
+    let ok = !batch.is_empty() && batch.len() <= 64 && batch.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| (queue.to_owned(), batch.to_owned()))
 }
 pub fn pin(id: &JobId) -> String {
     format!("{PINS}{id}")

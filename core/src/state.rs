@@ -63,6 +63,9 @@ pub struct JobView {
     pub located: Option<Located>,
     /// A pending job's needs it still waits for (none: it may be claimed).
     pub waiting_for: Vec<JobId>,
+    /// A pending job parked in a backlog ref ([`crate::backlog`]): a worker
+    /// moves it into the queue when the queue runs low.
+    pub parked: bool,
 }
 
 /// The hub's refs as of one read, for answering many questions.
@@ -74,7 +77,8 @@ pub struct Board {
 impl Board {
     pub fn read(hub: &dyn Hub) -> Result<Board, HubError> {
         // One fetch for everything a remote hub must tell us.
-        let live = Snapshot::read_with(hub, &[], &[refs::DONE, refs::ARCHIVE])?;
+        // Parked jobs are pending like the others (`crate::backlog`).
+        let live = Snapshot::read_with(hub, &[], &[refs::DONE, refs::ARCHIVE])?.with_parked(hub);
         let tips = done::tips(hub)?;
         Ok(Board { live, tips })
     }
@@ -115,7 +119,8 @@ impl Board {
         let claim = self.live.read_claim(hub, id);
         let state = if self.live.claims.contains_key(id) { State::Running } else { State::Pending };
         let waiting_for = crate::claimed::waiting_list(hub, queued.value).map(Vec::from_iter).unwrap_or_default();
-        JobView { id: id.clone(), job, state, result: None, claim, located: None, waiting_for }
+        let parked = queued.parked.is_some();
+        JobView { id: id.clone(), job, state, result: None, claim, located: None, waiting_for, parked }
     }
 
     /// The finished jobs whose ids sort after `after` (submitted later, or
@@ -208,5 +213,5 @@ fn finished_view(hub: &dyn Hub, id: JobId, located: Located) -> Result<JobView, 
     let job = done::read_job(hub, located.dir, &id)?;
     let result = done::read_result(hub, located.dir)?;
     let state = State::Finished(result.as_ref().map_or(Status::Error, |r| r.status));
-    Ok(JobView { id, job, state, result, claim: None, located: Some(located), waiting_for: vec![] })
+    Ok(JobView { id, job, state, result, claim: None, located: Some(located), waiting_for: vec![], parked: false })
 }

@@ -82,7 +82,7 @@ pub fn hub(hub: &dyn Hub, local: Option<&Path>, now: SystemTime) -> Vec<Check> {
         ]),
     }
     let snapshot = match Snapshot::read(hub, &[]) {
-        Ok(s) => s,
+        Ok(s) => s.with_parked(hub),
         Err(e) => {
             checks.push(Check::problem(format!("could not read the queue: {e}"), "run `git ci doctor` again"));
             return checks;

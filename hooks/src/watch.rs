@@ -85,7 +85,7 @@ impl<'h> Watcher<'h> {
 
     /// Unclaimed jobs of branches and tags, by ref.
     fn pending_refs(&self) -> Result<HashMap<String, HashSet<JobId>>, HubError> {
-        let snapshot = Snapshot::read(self.hub, &[])?;
+        let snapshot = Snapshot::read(self.hub, &[])?.with_parked(self.hub);
         let mut out: HashMap<String, HashSet<JobId>> = HashMap::new();
         for q in snapshot.unclaimed() {
             let Ok((job, _)) = q.read_job(self.hub) else { continue };

@@ -25,7 +25,8 @@ pub struct Watch {
 
 /// What the site reads: not pins (whose fetch would bring the code under
 /// test) nor cancel requests.
-const WATCHED: [&str; 6] = [refs::QUEUE, refs::CLAIMS, refs::DONE, refs::ARCHIVE, refs::WORKERS, refs::LOGS];
+const WATCHED: [&str; 7] =
+    [refs::QUEUE, refs::BACKLOG, refs::CLAIMS, refs::DONE, refs::ARCHIVE, refs::WORKERS, refs::LOGS];
 
 /// Events closer together than this are one change (a worker's complete
 /// moves several refs).

@@ -6,6 +6,7 @@ mod absurd;
 mod agent;
 mod aimed;
 mod answers;
+mod backlog;
 mod batch;
 mod docs;
 mod doctor;

@@ -141,6 +141,7 @@ mod tests {
             claim: None,
             located: None,
             waiting_for: vec![],
+            parked: false,
         }
     }
 

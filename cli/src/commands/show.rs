@@ -89,6 +89,9 @@ pub fn document(v: &JobView) -> serde_json::Value {
     if let Some(c) = &v.claim {
         obj.insert("claim".into(), serde_json::to_value(c).expect("plain data"));
     }
+    if v.parked {
+        obj.insert("parked".into(), true.into());
+    }
     if !v.waiting_for.is_empty() {
         obj.insert("waiting_for".into(), serde_json::to_value(&v.waiting_for).expect("plain data"));
     }
@@ -98,6 +101,9 @@ pub fn document(v: &JobView) -> serde_json::Value {
 fn lines(v: &JobView) -> Vec<(&'static str, String)> {
     let state = match v.waits_for() {
         Some(needs) => format!("{}, waits for {needs}", v.state.as_str()),
+        None if v.parked => {
+            format!("{}, parked in backlog (a worker queues it when the queue runs low)", v.state.as_str())
+        }
         None => v.state.as_str().to_owned(),
     };
     let mut out = vec![("id", v.id.to_string()), ("state", state)];

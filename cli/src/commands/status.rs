@@ -195,6 +195,9 @@ pub fn summary_json(v: &JobView) -> serde_json::Value {
         if let Some(from) = &j.config_from {
             obj.insert("config_from".into(), from.clone().into());
         }
+        if v.parked {
+            obj.insert("parked".into(), true.into());
+        }
         if !v.waiting_for.is_empty() {
             obj.insert("waiting_for".into(), serde_json::to_value(&v.waiting_for).expect("plain data"));
         }
@@ -254,6 +257,8 @@ fn row(v: &JobView, fleet: Option<&LiveWorkers>, projects: bool) -> [String; 6] 
     };
     if let Some(needs) = v.waits_for() {
         when.push_str(&format!(", waits for {needs}"));
+    } else if v.parked {
+        when.push_str(", parked in backlog");
     } else if let (Some(fleet), Some(job), State::Pending) = (fleet, job, v.state)
         && let Some(why) = fleet.why_unserved(job)
     {

@@ -18,6 +18,13 @@ use crate::ui::Ui;
 /// --config-from, or the ad-hoc --run or --stdin), with the jobs they
 /// need; --queue, --require, --env and --timeout change them before they
 /// are queued. All the jobs of one submission are queued in one push.
+///
+/// Of a big submission, the first 64 jobs of each queue are queued and the
+/// rest parked in one backlog ref, so that thousands of pending jobs do
+/// not slow down every push to the hub; workers queue parked jobs as the
+/// queue runs low, and `status` says `parked in backlog`. Set
+/// GIT_CI_BACKLOG_AFTER=N to queue N before parking, or =off to park none
+/// (for workers older than backlogs, which never run parked jobs).
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  git ci submit                     the jobs of .git-ci.toml at HEAD\n  git ci submit --wait --job test   one job; exit 0 if it passed\n  git ci submit --job test --env CASE=test_login --queue gpu --require gpu=a100 --timeout 5m\n  git ci submit --job test --repeat 100   a soak: 100 runs, #1..#100\n  git ci submit HEAD~20..HEAD --config-from main   20 old commits, with today's jobs\n  git ci submit --run 'make check' --artifacts 'out/*.log'   an ad-hoc job\n  cat commands.txt | git ci submit --stdin --queue fuzz   one ad-hoc job a line, one push"
@@ -54,6 +61,8 @@ pub struct SubmitArgs {
 }
 
 pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
+    // A bad threshold is refused before anything is read or written.
+    git_ci_core::backlog::park_after().map_err(CliError::usage)?;
     let repo = context::require_repo()?;
     let sources = sources(&repo, &args)?;
     let commits = context::resolve_revs(&repo, &args.rev)?;

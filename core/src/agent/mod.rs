@@ -96,6 +96,16 @@ pub fn claim(hub: &dyn Hub, who: &Claimer<'_>) -> Result<Option<Claimed>, AgentE
     loop {
         let snap = Snapshot::read(hub, &[who.queue.to_owned()])?;
         let candidates = candidates(hub, &snap, who);
+        // Nothing queued it can take, but parked jobs behind: move some
+        // it can run into the queue ([`crate::backlog`]) and read again.
+        let fresh = candidates.iter().filter(|c| c.3.is_none()).count();
+        if fresh == 0 && !snap.backlogs.is_empty() && tried < TRIES {
+            let runnable = |job: &Job| job.spec.requires.iter().all(|(k, v)| has_label(who.name, who.labels, k, v));
+            tried += 1;
+            if crate::backlog::promote(hub, &snap, crate::backlog::low_water(1), runnable)? != Some(0) {
+                continue;
+            }
+        }
         if candidates.is_empty() {
             return Ok(None);
         }

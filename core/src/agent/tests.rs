@@ -7,6 +7,11 @@ use crate::model::{JobSpec, Status};
 
 /// A bare hub with one commit (of the empty tree) and `n` jobs queued on it.
 fn hub_with_jobs(dir: &std::path::Path, n: usize) -> (Arc<dyn Hub>, Vec<JobId>) {
+    hub_with_parked_jobs(dir, n, None)
+}
+
+/// The same, parking the jobs beyond the first `after` ([`crate::backlog`]).
+fn hub_with_parked_jobs(dir: &std::path::Path, n: usize, after: Option<usize>) -> (Arc<dyn Hub>, Vec<JobId>) {
     let path = dir.join("hub.git");
     gix::init_bare(&path).unwrap();
     let git = || {
@@ -25,7 +30,10 @@ fn hub_with_jobs(dir: &std::path::Path, n: usize) -> (Arc<dyn Hub>, Vec<JobId>) 
             Job::new(spec, &commit, &tree, "refs/heads/main", "t")
         })
         .collect();
-    queue::submit(&*hub, &jobs).unwrap();
+    match after {
+        None => queue::submit(&*hub, &jobs).unwrap(),
+        Some(_) => hub.transact(&queue::submit_parking_edits(&*hub, &jobs, after).unwrap()).unwrap(),
+    }
     (hub, jobs.into_iter().map(|j| j.id).collect())
 }
 
@@ -37,8 +45,23 @@ fn passed() -> Completion {
 /// published once, and nothing is left on the hub.
 #[test]
 fn agents_racing_for_a_queue_publish_every_job_once() {
+    agents_race(None);
+}
+
+/// The same with all but 3 of the jobs parked: the agents promote them as
+/// they go, racing each other's promotions and claims.
+#[test]
+fn agents_racing_for_a_parked_queue_publish_every_job_once() {
+    agents_race(Some(3));
+}
+
+fn agents_race(after: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
-    let (hub, ids) = hub_with_jobs(dir.path(), 30);
+    let (hub, ids) = hub_with_parked_jobs(dir.path(), 30, after);
+    if after.is_some() {
+        assert_eq!(hub.list(refs::QUEUE).unwrap().len(), 3);
+        assert_eq!(hub.list(refs::BACKLOG).unwrap().len(), 1);
+    }
     let labels = BTreeMap::new();
     let done: Vec<Vec<JobId>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
@@ -70,7 +93,7 @@ fn agents_racing_for_a_queue_publish_every_job_once() {
         let view = board.view(&*hub, id).unwrap().unwrap();
         assert_eq!(view.result.map(|r| r.status), Some(Status::Passed), "{id}");
     }
-    for prefix in [refs::QUEUE, refs::CLAIMS, refs::PINS, refs::LOGS] {
+    for prefix in [refs::QUEUE, refs::BACKLOG, refs::CLAIMS, refs::PINS, refs::LOGS] {
         assert!(hub.list(prefix).unwrap().is_empty(), "{prefix} left behind");
     }
 }

@@ -14,6 +14,9 @@
 //! involved. New results of a `done` chain are found by comparing the old
 //! and new tips' `results/<day>/<id>` entries, never by walking history.
 
+mod backlog;
+#[cfg(test)]
+mod backlog_tests;
 mod objects;
 #[cfg(test)]
 mod tests;
@@ -64,7 +67,8 @@ impl Update {
     /// it has (a lease check) changes nothing, and of deletions only those
     /// of queue refs and chains are ruled (the others free what a job held).
     pub fn needs_check(&self) -> bool {
-        let ruled_deletion = [refs::QUEUE, refs::DONE, refs::ARCHIVE].iter().any(|p| self.name.starts_with(p));
+        let ruled_deletion =
+            [refs::QUEUE, refs::BACKLOG, refs::DONE, refs::ARCHIVE].iter().any(|p| self.name.starts_with(p));
         self.name.starts_with(refs::ROOT) && self.new != self.old && (self.new.is_some() || ruled_deletion)
     }
 }
@@ -104,6 +108,9 @@ struct Push<'a> {
 impl Push<'_> {
     fn check(&mut self, u: &Update) -> Result<(), String> {
         let name = u.name.as_str();
+        if name.starts_with(refs::BACKLOG) {
+            return if self.gc && u.new.is_none() { Ok(()) } else { self.backlog(name, u.old, u.new) };
+        }
         let Some(new) = u.new else { return self.deletion(u) };
         let (store, limits) = (self.store, self.limits);
         if name.starts_with(refs::QUEUE) {
@@ -173,7 +180,7 @@ impl Push<'_> {
             let id = id_under(name, refs::STOP)?;
             crate::validate::stop_blob(&blob(store, new, "stop request", MAX_SCHEDULE_MARKER_BYTES)?, &id)
         } else {
-            Err("unknown ref under refs/ci/ (git-ci writes queue, pins, claims, cancel, logs, done, workers, archive, schedule, stop)"
+            Err("unknown ref under refs/ci/ (git-ci writes queue, backlog, pins, claims, cancel, logs, done, workers, archive, schedule, stop)"
                 .into())
         }
     }

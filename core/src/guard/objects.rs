@@ -170,7 +170,7 @@ fn entries(store: &dyn Store, tree: ObjectId) -> Result<Vec<(String, ObjectId)>,
     Ok(tree_entries(store, tree)?.into_iter().map(|(n, id, _)| (n, id)).collect())
 }
 
-fn tree_entries(store: &dyn Store, tree: ObjectId) -> Result<Vec<(String, ObjectId, Kind)>, String> {
+pub(super) fn tree_entries(store: &dyn Store, tree: ObjectId) -> Result<Vec<(String, ObjectId, Kind)>, String> {
     let Some((Kind::Tree, data)) = store.read(&tree)? else {
         return Err(format!("{tree} is not a tree"));
     };

@@ -45,7 +45,7 @@ impl RemoteHub {
     }
 
     /// [`RemoteHub::open`] with the cache repository at `dir`.
-    fn open_at(url: &str, from: Option<PathBuf>, dir: &Path) -> Result<RemoteHub, HubError> {
+    pub(crate) fn open_at(url: &str, from: Option<PathBuf>, dir: &Path) -> Result<RemoteHub, HubError> {
         let local = |context: &str, e: &dyn std::fmt::Display| HubError::Local {
             hub: redact(url).into_owned(),
             context: context.to_owned(),

@@ -87,6 +87,9 @@ pub(super) struct Rounds {
     /// claim; `None` while they find work or it runs some. A quiet worker
     /// looks at the hub's refs before it fetches ([`Snapshot::read_if_changed`]).
     pub(super) quiet_since: Option<Instant>,
+    /// Backlogs (by value) that held no job this worker can run when it
+    /// last looked: not read again until they change.
+    pub(super) unrunnable_backlogs: HashSet<ObjectId>,
 }
 
 impl Rounds {
@@ -99,6 +102,7 @@ impl Rounds {
             job_docs: HashMap::new(),
             idle_poll: cfg.poll,
             quiet_since: None,
+            unrunnable_backlogs: HashSet::new(),
         }
     }
 
@@ -234,6 +238,10 @@ impl Worker {
                 },
             };
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
+        }
+        let claimable = candidates.iter().filter(|c| c.steal.is_none()).count();
+        if let Some(round) = self.promote_if_low(&snap, claimable, fresh)? {
+            return Ok(round);
         }
         let eligible = candidates.len();
         self.rounds.busy = eligible > free;

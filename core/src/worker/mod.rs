@@ -21,6 +21,7 @@ mod mask;
 mod needed;
 mod outputs;
 mod owner;
+mod promote;
 mod publish;
 mod registry;
 mod serve;
@@ -495,6 +496,61 @@ mod tests {
         assert_eq!(order.len(), 41, "every job published once: {order:?}");
         let at = order.iter().position(|id| *id == gpu_job.id).expect("the gpu job ran");
         assert!(order.len() - at > 8, "the gpu job ran {at}th of {}, behind nearly all the others", order.len());
+    }
+
+    /// A backlog whose oldest jobs need a gpu: the worker without one
+    /// promotes and runs the jobs behind them, the gpu worker the rest, and
+    /// the backlog ends empty with every job published once.
+    #[test]
+    fn parked_jobs_are_promoted_by_workers_that_can_run_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hub_path, commit, tree) = hub_with_a_commit(dir.path());
+        let hub: Arc<dyn Hub> = Arc::new(crate::hub::LocalHub::open(&hub_path).unwrap());
+        let jobs: Vec<Job> = (0..60)
+            .map(|i| {
+                let mut spec = JobSpec::ad_hoc("true");
+                if i < 25 {
+                    spec.requires.insert("gpu".into(), "yes".into());
+                }
+                spec.env.insert("N".into(), format!("{i}"));
+                Job::new(spec, &commit, &tree, "refs/heads/main", "t")
+            })
+            .collect();
+        hub.transact(&queue::submit_parking_edits(&*hub, &jobs, Some(0)).unwrap()).unwrap();
+        let published = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let threads: Vec<_> = [("plain", None), ("gpu", Some("yes"))]
+            .into_iter()
+            .map(|(name, gpu)| {
+                let mut cfg = Config::new(name.to_owned(), dir.path().join(name));
+                cfg.once = true;
+                cfg.poll = Duration::from_millis(50);
+                cfg.poll_max = cfg.poll;
+                if let Some(v) = gpu {
+                    cfg.labels.insert("gpu".into(), v.into());
+                }
+                let published = Arc::clone(&published);
+                let worker = Worker::new(Arc::clone(&hub), cfg, move |e| {
+                    if let Event::Published { result, .. } = e {
+                        published.lock().unwrap().push((result.id.clone(), result.worker.clone()));
+                    }
+                });
+                std::thread::spawn(move || worker.run())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let published = published.lock().unwrap();
+        let ids: HashSet<&JobId> = published.iter().map(|(id, _)| id).collect();
+        assert_eq!((published.len(), ids.len()), (60, 60), "every job published once: {published:?}");
+        for (id, worker) in published.iter() {
+            let needs_gpu = jobs.iter().position(|j| &j.id == id).unwrap() < 25;
+            assert!(!needs_gpu || worker == "gpu", "{id} needs a gpu, ran on {worker}");
+        }
+        assert!(published.iter().any(|(_, w)| w == "plain"), "the plain worker ran none");
+        for prefix in [refs::QUEUE, refs::BACKLOG, refs::PINS, refs::CLAIMS] {
+            assert!(hub.list(prefix).unwrap().is_empty(), "{prefix} left behind");
+        }
     }
 
     #[test]

@@ -116,11 +116,20 @@ fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec
     let mut edits = Vec::new();
     let jobs: Vec<&Job> = fresh.iter().map(|w| &w.job).collect();
     edits.extend(queue_edits(hub, &jobs)?);
+    // A parked job leaves its backlog instead: one rewrite per backlog.
+    let mut backlogs: std::collections::BTreeMap<(&str, ObjectId), HashSet<&str>> = Default::default();
     for c in cancels {
+        if let Some(p) = &c.queued.parked {
+            backlogs.entry((p.backlog.as_str(), p.tip)).or_default().insert(p.path.as_str());
+            continue;
+        }
         edits.push(RefEdit::delete(refs::queue(&c.queued.queue, &c.queued.id), c.queued.value));
         if let Some(pin) = queue::pin_of(hub, &c.queued.id, Some(&c.job))? {
             edits.push(RefEdit::delete(refs::pin(&c.queued.id), pin));
         }
+    }
+    for ((backlog, tip), paths) in backlogs {
+        edits.push(git_ci_core::backlog::without(hub, backlog, tip, &paths)?);
     }
     Ok(edits)
 }
@@ -150,7 +159,8 @@ fn find_cancels(hub: &dyn Hub, plan: &Plan, fresh: &[&Wanted], index: &Index<'_>
         .filter(|w| w.supersede)
         .map(|w| ((project_of(plan, &w.job), w.job.git_ref.as_str(), w.job.spec.name.as_str()), &w.job))
         .collect();
-    let snapshot = Snapshot::read(hub, &[])?;
+    // Parked jobs too: a newer push supersedes them as well.
+    let snapshot = Snapshot::read(hub, &[])?.with_parked(hub);
     let mut out = Vec::new();
     for queued in snapshot.unclaimed() {
         // A job we cannot read is not ours to judge: workers publish it as

@@ -200,3 +200,32 @@ fn a_batch_queued_in_part_before_is_not_queued_again() {
     assert_eq!(count(&events, |e| matches!(e, Event::Queued(_))), 0, "{events:?}");
     assert_eq!(live_refs(&hub).len(), 2);
 }
+
+/// Jobs submitted by hand and parked in a backlog are superseded like
+/// queued ones: published `cancelled`, their backlog rewritten away.
+#[test]
+fn a_newer_push_supersedes_parked_jobs_too() {
+    let (_dir, hub) = hub();
+    let old = commit(&hub, PIPELINE, "1");
+    let jobs: Vec<Job> = (0..4)
+        .map(|i| {
+            let mut spec = git_ci_core::model::JobSpec::ad_hoc("true");
+            spec.name = "a".into();
+            spec.env.insert("N".into(), i.to_string());
+            Job::new(spec, &old.to_string(), &"b".repeat(40), "refs/heads/main", "me")
+        })
+        .collect();
+    let h: &dyn Hub = &hub;
+    h.transact(&git_ci_core::queue::submit_parking_edits(h, &jobs, Some(1)).unwrap()).unwrap();
+    assert_eq!(h.list(git_ci_core::refs::BACKLOG).unwrap().len(), 1);
+    let new = commit(&hub, PIPELINE, "2");
+    let events = trigger(&hub, &[push("refs/heads/main", new)]);
+    assert_eq!(count(&events, |e| matches!(e, Event::Cancelled { .. })), 4, "{events:?}");
+    assert!(h.list(git_ci_core::refs::BACKLOG).unwrap().is_empty(), "the backlog is gone");
+    assert_eq!(live_refs(&hub).len(), 4, "a and b at new: queue refs and pins");
+    let board = git_ci_core::state::Board::read(h).unwrap();
+    for job in &jobs {
+        let view = board.view(h, &job.id).unwrap().expect("published");
+        assert_eq!(view.state.as_str(), "cancelled", "{}", job.id);
+    }
+}

@@ -32,6 +32,7 @@ pub fn read(hub: &dyn Hub, snapshot: &Snapshot, finished: &HashMap<JobId, Row>) 
         if row.queue.is_empty() {
             row.queue = q.queue.clone();
         }
+        row.parked = q.parked.is_some();
         out.push(row);
     }
     Ok(out)

@@ -56,7 +56,8 @@ impl Data {
 pub fn load(hub: &dyn Hub, last: &mut Manifest, progress: &dyn Fn(Progress)) -> Result<Data, SiteError> {
     // The queue before the chains: a job that finishes in between is then
     // seen twice (and taken as finished), never missed.
-    let snapshot = Snapshot::read(hub, &[])?;
+    // Parked jobs are pending like the others (`git_ci_core::backlog`).
+    let snapshot = Snapshot::read(hub, &[])?.with_parked(hub);
     hub.refresh(&[refs::DONE, refs::ARCHIVE, refs::WORKERS, refs::LOGS])?;
     let repo = hub.repo();
     let tips = chain_tips(hub)?;

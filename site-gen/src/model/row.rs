@@ -102,6 +102,11 @@ pub struct Row {
     /// [`key_by_project`] on every build), else empty: [`Row::branch`].
     #[serde(skip)]
     pub branch_key: String,
+    /// Pending in a backlog ref (`git_ci_core::backlog`), not yet queued.
+    /// Live rows are read afresh by every build: not kept in the manifest
+    /// (whose postcard layout this would change).
+    #[serde(skip)]
+    pub parked: bool,
 }
 
 /// Keys every row's branch by its project too (`app/main`, `lib/main`)
@@ -191,6 +196,7 @@ impl Row {
             source,
             project: String::new(),
             branch_key: String::new(),
+            parked: false,
         };
         // Checked against the ref's id, as the guard would have (a hosted
         // hub has none).

@@ -53,7 +53,7 @@ pub fn render_queue(b: &Build, out: &mut Output) -> Result<(), SiteError> {
 
 /// Why `row`, pending, is not running: the jobs of its pipeline it waits
 /// for, else no live worker able to run it (as `git ci show` says), else
-/// its turn in the queue.
+/// parked in a backlog, else its turn in the queue.
 fn why_waiting(b: &Build, row: &Row, job: Option<&Job>, live: &LiveWorkers) -> String {
     let unfinished: Vec<&str> = row
         .needs
@@ -67,6 +67,9 @@ fn why_waiting(b: &Build, row: &Row, job: Option<&Job>, live: &LiveWorkers) -> S
     match job.and_then(|j| live.why_unserved(j)) {
         Some(why) => why,
         None if job.is_none() => "its job document is unreadable".to_owned(),
+        None if row.parked => {
+            format!("parked in backlog: a worker of queue {} queues it when the queue runs low", row.queue)
+        }
         None => format!("waits its turn: a live worker serves queue {}", row.queue),
     }
 }

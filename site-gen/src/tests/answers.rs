@@ -180,3 +180,34 @@ fn the_queue_page_says_why_a_pending_job_waits() {
     assert!(test.0.contains("waits its turn"), "{rows:?}");
     assert!(train.1.ends_with('s') || train.1.ends_with('m'), "its wait time: {rows:?}");
 }
+
+/// Parked jobs (`git_ci_core::backlog`) are on the queue page, pending,
+/// and say so.
+#[test]
+fn the_queue_page_lists_parked_jobs_and_says_they_are_parked() {
+    let w = World::new();
+    let a = w.commit("first\n");
+    let now = git_ci_core::time::now_rfc3339();
+    w.register(
+        "cpu",
+        serde_json::json!({
+            "version": 1, "name": "cpu", "labels": {"os": "linux"}, "queues": [], "jobs": 1, "running": [],
+            "platform": "linux-x86_64", "git_ci_version": "0.1.0", "started_at": now,
+            "last_seen": now, "refresh_ms": 20000,
+        }),
+    );
+    let jobs: Vec<git_ci_core::Job> = (0..3)
+        .map(|i| {
+            let mut spec = git_ci_core::model::JobSpec::ad_hoc(&format!("make test{i}"));
+            spec.name = format!("t{i}");
+            git_ci_core::Job::new(spec, &a.0, &a.1, "refs/heads/main", "t@example.com")
+        })
+        .collect();
+    let hub: &dyn git_ci_core::hub::Hub = &w.hub;
+    hub.transact(&git_ci_core::queue::submit_parking_edits(hub, &jobs, Some(1)).unwrap()).unwrap();
+    w.build();
+    let rows = queue_rows(&w);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let parked = rows.iter().filter(|r| r.0.contains("parked in backlog")).count();
+    assert_eq!(parked, 2, "{rows:?}");
+}
