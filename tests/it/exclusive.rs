@@ -109,22 +109,9 @@ fn a_storm_of_eight_workers_runs_every_job_exactly_once() {
     let script = format!("echo $GIT_CI_JOB_ID >> {}", runs.display());
     let ids = submit_many(&env, &project, &url, &script, JOBS);
     assert_eq!(ids.len(), JOBS);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|i| {
-            let name = format!("s{i}");
-            // A lease no run of this test outlives, even on a loaded
-            // machine: a steal after a lease is a legitimate second run.
-            let args = [
-                "worker", "--hub", &url, "--once", "--name", &name, "--jobs", "2", "--poll", "100ms", "--lease", "10m",
-            ];
-            env.ci_cmd(&project, &args).stderr(std::process::Stdio::piped()).spawn().unwrap()
-        })
-        .collect();
+    let workers = spawn_workers(&env, &project, &url, "s", WORKERS, &["--jobs", "2", "--poll", "100ms"]);
     let mut refusals = Vec::new();
-    for w in workers {
-        let out = w.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{stderr}");
+    for stderr in wait_for_workers(workers) {
         refusals.extend(stderr.lines().filter(|l| l.contains("refused")).map(str::to_owned));
     }
     let ran = counts(&runs);
@@ -138,6 +125,39 @@ fn a_storm_of_eight_workers_runs_every_job_exactly_once() {
     assert!(refusals.is_empty(), "the guard refused the protocol's own pushes: {refusals:?}");
     let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !n.starts_with("refs/ci/done/")).collect();
     assert!(live.is_empty(), "leftover refs: {live:?}");
+}
+
+/// `n` workers `<prefix>0..` of `url` with `--once` and `extra`, their
+/// stderr piped. Their lease is one no run of a test outlives, even on a
+/// loaded machine: a steal after a lease is a legitimate second run.
+fn spawn_workers(
+    env: &TestEnv,
+    project: &Path,
+    url: &str,
+    prefix: &str,
+    n: usize,
+    extra: &[&str],
+) -> Vec<std::process::Child> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{prefix}{i}");
+            let args = [&["worker", "--hub", url, "--once", "--name", &name, "--lease", "10m"][..], extra].concat();
+            env.ci_cmd(project, &args).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect()
+}
+
+/// Waits for each worker; each must exit 0. Returns their stderr.
+fn wait_for_workers(workers: Vec<std::process::Child>) -> Vec<String> {
+    workers
+        .into_iter()
+        .map(|w| {
+            let out = w.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{stderr}");
+            stderr
+        })
+        .collect()
 }
 
 /// `jobs` jobs running `script`, defined in the project's `.git-ci.toml`
@@ -226,25 +246,14 @@ fn one_slot_workers_that_publish_as_they_claim_lose_and_repeat_nothing() {
     let script = format!("echo $GIT_CI_JOB_ID >> {}", runs.display());
     let ids = submit_many(&env, &project, &url, &script, JOBS);
     assert_eq!(ids.len(), JOBS);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|i| {
-            let name = format!("n{i}");
-            // A lease no run of this test outlives: a steal after a lease
-            // is a legitimate second run.
-            let args = ["worker", "--hub", &url, "--once", "--name", &name, "--lease", "10m"];
-            env.ci_cmd(&project, &args).stderr(std::process::Stdio::piped()).spawn().unwrap()
-        })
-        .collect();
+    let workers = spawn_workers(&env, &project, &url, "n", WORKERS, &[]);
     // Cancels from the back of the queue while the front is drained:
     // some meet pending jobs, some running ones, some finished ones.
     let cancelled: Vec<&String> = ids.iter().rev().step_by(JOBS / CANCELS).collect();
     for id in &cancelled {
         env.ci(&project, &["cancel", "--hub", &url, id]);
     }
-    for w in workers {
-        let out = w.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{stderr}");
+    for stderr in wait_for_workers(workers) {
         assert!(!stderr.contains("refused"), "the guard refused the protocol's own pushes: {stderr}");
     }
     let status = env.ci(&project, &["status", "--hub", &url, "--json", "--limit", "100000"]).expect(0).json();
