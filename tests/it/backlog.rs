@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::env::{TestEnv, wait_until};
+use crate::env::{TestEnv, counts, wait_until};
 
 /// `git ci submit --stdin` of `lines` with the backlog threshold `after`
 /// (`None`: the default); returns the ids, in order.
@@ -75,15 +75,6 @@ fn three_hundred_pending_jobs_are_few_refs_and_all_pending_to_readers() {
     env.ci(&repo, &["wait", "--hub", &hub, &ids[200]]).expect(1);
     let status = env.ci(&repo, &["status", "--hub", &hub, "--json", "--limit", "1000"]).expect(0).json();
     assert_eq!(status.as_array().unwrap().iter().filter(|j| j["parked"] == true).count(), 300 - 64 - 1);
-}
-
-/// How many times each line of `file` occurs.
-fn counts(file: &Path) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
-        *out.entry(line.to_owned()).or_default() += 1;
-    }
-    out
 }
 
 /// Four workers drain 120 jobs, 112 of them parked, over `git daemon` on a
