@@ -184,3 +184,52 @@ fn an_idle_worker_does_not_renew_its_first_claim_at_once() {
     let now = env.git(hub_dir, &["rev-parse", &claim_ref]);
     assert_eq!(now, claimed, "the claim was renewed right after it was made");
 }
+
+/// Whether process `pid` holds an inotify instance.
+fn holds_inotify(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to.as_os_str() == "anon_inode:inotify"))
+}
+
+/// Whether `pid` still runs (a zombie has ended).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+/// The children of `pid`, from every one of its threads.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let lists = tasks.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok());
+    lists.flat_map(|l| l.split_whitespace().filter_map(|c| c.parse().ok()).collect::<Vec<_>>()).collect()
+}
+
+/// Closing an inotify instance makes a process's exit wait out a kernel
+/// grace period (0.1–20 ms), which `submit --wait` of a no-op job paid
+/// after its answer was ready. A waiter leaves its watch to a helper
+/// process, which holds nothing of the waiter's output and ends once the
+/// waiter has: the waiter holds no inotify instance of its own.
+#[test]
+fn a_waiter_leaves_its_watch_to_a_helper_that_ends_after_it() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.noop]\nrun = \"true\"\n");
+    let id = env.ci(&repo, &["submit", "--hub", &hub, "--run", "true"]).expect(0).stdout().trim().to_owned();
+    let waiter = env.spawn_ci(&repo, &["wait", "--hub", &hub, &id]);
+    let mut helper = None;
+    crate::env::wait_until(std::time::Duration::from_secs(20), "a helper watching the hub", || {
+        helper = children(waiter.id()).into_iter().find(|&c| holds_inotify(c));
+        helper.is_some()
+    });
+    let helper = helper.unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{helper}/cmdline")).unwrap();
+    assert!(cmdline.contains("ref-watcher"), "the watching child is not the helper: {cmdline:?}");
+    assert!(!holds_inotify(waiter.id()), "the waiter watches by itself too");
+    let stderr = std::fs::read_link(format!("/proc/{helper}/fd/2")).unwrap();
+    assert_eq!(stderr, Path::new("/dev/null"), "the helper holds the waiter's stderr");
+    env.ci(&repo, &["worker", "--hub", &hub, "--once"]).expect(0);
+    let (status, _, err) = waiter.wait_within(std::time::Duration::from_secs(20));
+    assert!(status.success(), "the waiter saw the job pass: {err}");
+    crate::env::wait_until(std::time::Duration::from_secs(10), "the helper to end after its waiter", || {
+        !running(helper)
+    });
+}

@@ -57,3 +57,30 @@ fn submit_wait_log_follow_and_the_worker_sleep_while_a_job_runs() {
         assert!(cpu < BUDGET, "{what} used {cpu:.2} s of CPU over a 3-second job: {costs:?}");
     }
 }
+
+/// The `git` commands of a `-v` log, by what they do.
+fn count_git(stderr: &str, what: &str) -> usize {
+    stderr.lines().filter(|l| l.contains(" git: git ") && l.contains(what)).count()
+}
+
+/// A waiter on a remote hub looks at it with `git ls-remote` (a ref
+/// listing, no objects) and fetches only when its job moved: before, it
+/// fetched once a second for as long as the job ran, and saw the job
+/// finish up to a second late. A 4-second job is claimed (one move) and
+/// published (another): a handful of fetches, however long it runs.
+#[test]
+fn a_remote_waiter_looks_cheaply_and_fetches_when_its_job_moves() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.nap]\nrun = \"sleep 4\"\n");
+    let daemon = env.daemon(std::path::Path::new(&hub).parent().unwrap());
+    let url = daemon.url("hub.git");
+    let id = env.ci(&repo, &["submit", "--hub", &url]).expect(0).stdout().trim().to_owned();
+    let waiter = env.spawn_ci(&repo, &["-v", "wait", "--hub", &url, &id]);
+    let worker = env.spawn_ci(&repo, &["worker", "--hub", &url, "--once", "--name", "w"]);
+    let (status, _, err) = waiter.wait_within(Duration::from_secs(60));
+    assert!(status.success(), "{err}");
+    assert!(worker.wait().0.success());
+    let (looks, fetches) = (count_git(&err, "ls-remote"), count_git(&err, " fetch "));
+    assert!(looks >= 3, "{looks} looks at the hub over a 4-second job: {err}");
+    assert!(fetches <= 5, "{fetches} fetches over a 4-second job (its moves: 2): {err}");
+}

@@ -6,7 +6,8 @@ use git_ci_core::state::JobView;
 use git_ci_core::worker::parse_live_log;
 use git_ci_core::{Hub, JobId, done, refs};
 
-use super::{show, wait};
+use super::changes::Changes;
+use super::show;
 use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -58,12 +59,14 @@ fn print_final(ui: &Ui, hub: &dyn Hub, view: &JobView, from: u64) -> CliResult {
     ui.out_bytes(&log[start..]);
     Ok(())
 }
-/// Prints the live tail as it grows. Each look reads the live log ref (one
-/// fetch from a remote hub); the job's state only when that ref is absent
-/// or unchanged, which is how a finished job looks. Stops once stdout is
-/// gone.
+
+/// Prints the live tail as it grows. Each round reads the live log ref
+/// (one fetch from a remote hub), and the job's state only when that ref
+/// is absent or unchanged, which is how a finished job looks; the next
+/// round comes when the job's refs or its log moved ([`Changes`]). Stops
+/// once stdout is gone.
 fn follow(ui: &Ui, hub: &dyn Hub, id: &JobId) -> CliResult {
-    let changes = wait::Changes::new(hub);
+    let mut changes = Changes::with_logs(hub, std::slice::from_ref(id));
     let mut printed = 0u64;
     let mut last = None;
     while !ui.stdout_failed() {
@@ -86,7 +89,7 @@ fn follow(ui: &Ui, hub: &dyn Hub, id: &JobId) -> CliResult {
             ui.out_bytes(&tail[tail.len().saturating_sub(new)..]);
             printed = total;
         }
-        changes.wait();
+        changes.wait(hub);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod agent_state;
 mod artifact;
 mod cancel;
+mod changes;
 mod claim;
 mod complete;
 mod docs;
@@ -17,6 +18,7 @@ mod junit;
 mod log;
 mod notes;
 mod plan;
+mod ref_watcher;
 mod repeats;
 mod retry;
 mod run;
@@ -87,6 +89,8 @@ pub enum Command {
     Complete(complete::CompleteArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
+    #[command(hide = true)]
+    RefWatcher(ref_watcher::RefWatcherArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -120,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Complete(args) => complete::cmd_complete(&ui, args),
         Command::Completions(args) => docs::cmd_completions(args, Cli::command()),
         Command::Man(args) => docs::cmd_man(&ui, args, Cli::command()),
+        Command::RefWatcher(args) => ref_watcher::cmd_ref_watcher(args),
     };
     match result.and_then(|()| ui.finish()) {
         Ok(()) => ExitCode::SUCCESS,

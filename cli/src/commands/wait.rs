@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use git_ci_core::ref_watch::RefWatch;
 use git_ci_core::state::{Board, JobView, State};
 use git_ci_core::worker::backoff::Backoff;
 use git_ci_core::{Hub, HubError, Job, JobId, Status};
 
+use super::changes::Changes;
 use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -68,12 +68,11 @@ pub fn cmd_wait(ui: &Ui, args: WaitArgs) -> CliResult {
 }
 
 /// Follows the hub until every job is finished; prints state changes when
-/// `ui` is given. A local hub is read again when its refs change (and now
-/// and then, should an event be missed); a remote one once a second, one
-/// fetch each time. A hub that stops answering is retried with a growing
+/// `ui` is given. The hub is read again when the jobs' refs may have
+/// changed ([`Changes`]). A hub that stops answering is retried with a growing
 /// pause (see [`Outage`]).
 pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Vec<JobView>> {
-    let changes = Changes::new(hub);
+    let mut changes = Changes::new(hub, &ids);
     let started = Instant::now();
     let mut last: HashMap<JobId, State> = HashMap::new();
     let mut outage = Outage::default();
@@ -88,10 +87,13 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
                 continue;
             }
         };
-        for v in views.iter().filter(|_| ui.is_some()) {
-            let ui = ui.expect("filtered");
-            if last.get(&v.id) != Some(&v.state) {
-                last.insert(v.id.clone(), v.state);
+        for v in &views {
+            if last.get(&v.id) == Some(&v.state) {
+                continue;
+            }
+            last.insert(v.id.clone(), v.state);
+            changes.moved();
+            if let Some(ui) = ui {
                 let name = v.job.as_ref().map_or_else(|| "?".to_owned(), Job::label);
                 ui.err(&format!(
                     "{:>8}  {name} {} ({})",
@@ -104,7 +106,7 @@ pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Ve
         if views.len() == ids.len() && views.iter().all(|v| v.state.is_finished()) {
             return Ok(views);
         }
-        changes.wait();
+        changes.wait(hub);
     }
 }
 
@@ -171,36 +173,6 @@ impl Outage {
         if let Some(ui) = ui {
             let away = git_ci_core::time::human_duration(since.elapsed());
             ui.err(&format!("hub {} is back (away {away}); still waiting", hub.url()));
-        }
-    }
-}
-
-/// Waiting for the hub's refs to change, as cheaply as the hub allows.
-pub struct Changes(Option<RefWatch>);
-
-/// How often a remote hub is read.
-const REMOTE_POLL: Duration = Duration::from_secs(1);
-/// How often a watched local hub is read even without an event (a hub on a
-/// network filesystem sends none).
-const LOCAL_POLL: Duration = Duration::from_secs(2);
-
-impl Changes {
-    /// Starts watching before the first read, so no change is missed.
-    pub fn new(hub: &dyn Hub) -> Changes {
-        Changes(hub.watch_path().and_then(|dir| RefWatch::new(&dir)))
-    }
-
-    /// Until the refs may have changed.
-    pub fn wait(&self) {
-        match &self.0 {
-            Some(watch) => {
-                // No pause to let a transaction's several refs land: it
-                // was 10 ms of every `submit --wait`. A read that sees a
-                // transaction half done finds the job where it was (or
-                // not yet in `done`), and the next ref change wakes us.
-                watch.wait(LOCAL_POLL, Duration::ZERO);
-            }
-            None => std::thread::sleep(REMOTE_POLL),
         }
     }
 }

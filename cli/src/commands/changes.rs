@@ -1,0 +1,184 @@
+//! Waiting for the refs that say where some jobs are to change, as cheaply
+//! as the hub allows: for `submit --wait`, `run`, `retry --wait`, `wait`
+//! and `log --follow`.
+//!
+//! A local hub is watched (inotify, from a helper process: see
+//! [`super::ref_watcher`]) and read again when its refs change.
+//! A remote hub cannot tell us anything, so it is looked at: one `git
+//! ls-remote` (a ref listing, no objects) whose lines naming these jobs
+//! are compared with the last look's, and only a difference sends the
+//! caller to read the jobs again (a fetch). Looks come fast just after the
+//! jobs moved, when the next move tends to follow (a no-op job is claimed
+//! and published within a few hundred ms), and slow down to one a second,
+//! the old fixed pace of a fetch a second: a long wait costs the hub no
+//! more than it did, and a ref listing instead of a fetch.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use git_ci_core::hub::Fingerprint;
+use git_ci_core::ref_watch::RefWatch;
+use git_ci_core::{Hub, HubError, JobId, refs};
+
+use super::ref_watcher::RefWatcher;
+
+/// How often a watched local hub is read even without an event (a hub on
+/// a network filesystem sends none).
+const LOCAL_POLL: Duration = Duration::from_secs(2);
+/// The first pause before looking at a remote hub again after the jobs
+/// moved: a worker's fast poll is 200 ms, so a look at half of it sees
+/// most moves within one pause of them.
+const FIRST_LOOK: Duration = Duration::from_millis(100);
+/// The longest pause between looks at a remote hub (or reads of a local
+/// one that cannot be watched).
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// Where the refs of a job can be: its queue ref (`queue/<q>/<id>`), its
+/// claim, a cancel request; a parked job is in a backlog ref, which names
+/// no job. A finished job has none of these left.
+const JOB_PREFIXES: &[&str] = &[refs::QUEUE, refs::CLAIMS, refs::CANCEL, refs::BACKLOG];
+/// The same and the jobs' live logs, for following a log as it grows.
+const LOG_PREFIXES: &[&str] = &[refs::QUEUE, refs::CLAIMS, refs::CANCEL, refs::BACKLOG, refs::LOGS];
+
+pub struct Changes {
+    how: How,
+    ids: Vec<JobId>,
+    prefixes: &'static [&'static str],
+}
+
+enum How {
+    /// A local hub watched by a helper process ([`RefWatcher`]).
+    Helper(RefWatcher, PathBuf),
+    /// A local hub watched by this process, should the helper fail.
+    Watch(RefWatch),
+    Look(Look),
+}
+
+/// Looks at a hub's refs naming some jobs.
+struct Look {
+    prefixes: &'static [&'static str],
+    ids: Vec<String>,
+    /// What the last look saw; `None` when it failed.
+    last: Option<Fingerprint>,
+    pause: Duration,
+}
+
+impl Changes {
+    /// Starts watching (or takes a first look) before the caller's first
+    /// read of the jobs, so that no change after that read is missed.
+    pub fn new(hub: &dyn Hub, ids: &[JobId]) -> Changes {
+        Changes::of(hub, ids, JOB_PREFIXES)
+    }
+
+    /// [`Changes::new`], waking also when the jobs' live logs grow.
+    pub fn with_logs(hub: &dyn Hub, ids: &[JobId]) -> Changes {
+        Changes::of(hub, ids, LOG_PREFIXES)
+    }
+
+    fn of(hub: &dyn Hub, ids: &[JobId], prefixes: &'static [&'static str]) -> Changes {
+        let how = match hub.watch_path() {
+            Some(dir) => match RefWatcher::spawn(&dir) {
+                Some(helper) => Some(How::Helper(helper, dir)),
+                None => RefWatch::new(&dir).map(How::Watch),
+            },
+            None => None,
+        };
+        let how = how.unwrap_or_else(|| {
+            let mut look = Look::new(ids, prefixes);
+            look.last = look.take(hub).ok();
+            How::Look(look)
+        });
+        Changes { how, ids: ids.to_vec(), prefixes }
+    }
+
+    /// The jobs moved: the next move tends to come soon (a claim is
+    /// followed by a publish), so look fast again.
+    pub fn moved(&mut self) {
+        if let How::Look(look) = &mut self.how {
+            look.pause = FIRST_LOOK;
+        }
+    }
+
+    /// Until the jobs' refs may have changed.
+    pub fn wait(&mut self, hub: &dyn Hub) {
+        match &mut self.how {
+            // No pause to let a transaction's several refs land: it was
+            // 10 ms of every `submit --wait`. A read that sees a
+            // transaction half done finds the job where it was (or not
+            // yet in `done`), and the next ref change wakes us.
+            How::Helper(helper, dir) => {
+                if helper.wait(LOCAL_POLL).is_err() {
+                    // The helper is gone: watch here, after one more read.
+                    self.how = match RefWatch::new(dir) {
+                        Some(watch) => How::Watch(watch),
+                        None => How::Look(Look::new(&self.ids, self.prefixes)),
+                    };
+                }
+            }
+            How::Watch(watch) => {
+                watch.wait(LOCAL_POLL, Duration::ZERO);
+            }
+            How::Look(look) => look.until_changed(hub),
+        }
+    }
+}
+
+impl Look {
+    fn new(ids: &[JobId], prefixes: &'static [&'static str]) -> Look {
+        let ids = ids.iter().map(|id| id.to_string()).collect();
+        Look { prefixes, ids, last: None, pause: FIRST_LOOK }
+    }
+
+    /// Pauses, looks, and returns once a look differs from the last one
+    /// (or fails: the caller's read then says what is wrong).
+    fn until_changed(&mut self, hub: &dyn Hub) {
+        loop {
+            std::thread::sleep(self.pause);
+            self.pause = (self.pause * 2).min(LONGEST_PAUSE);
+            let now = self.take(hub).ok();
+            if now.is_none() || now != self.last {
+                self.last = now;
+                return;
+            }
+        }
+    }
+
+    /// The hub's refs naming these jobs, and its backlog refs, as one digest.
+    fn take(&self, hub: &dyn Hub) -> Result<Fingerprint, HubError> {
+        let refs = match hub.peek(self.prefixes)? {
+            Some(refs) => refs,
+            None => hub.list_all(self.prefixes)?,
+        };
+        let ours: Vec<_> = refs.into_iter().filter(|(name, _)| self.names_ours(name)).collect();
+        Ok(Fingerprint::of(&ours))
+    }
+
+    fn names_ours(&self, name: &str) -> bool {
+        name.starts_with(refs::BACKLOG)
+            || name.rsplit_once('/').is_some_and(|(_, last)| self.ids.iter().any(|id| id == last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_look_keeps_the_refs_of_its_jobs_and_the_backlogs() {
+        let ids = vec!["20261202T010203000-aaaaaaaaaaaa".into()];
+        let look = Look { prefixes: LOG_PREFIXES, ids, last: None, pause: FIRST_LOOK };
+        for ours in [
+            "refs/ci/queue/default/20261202T010203000-aaaaaaaaaaaa",
+            "refs/ci/claims/20261202T010203000-aaaaaaaaaaaa",
+            "refs/ci/logs/20261202T010203000-aaaaaaaaaaaa",
+            "refs/ci/backlog/default/b1",
+        ] {
+            assert!(look.names_ours(ours), "{ours}");
+        }
+        for theirs in
+            ["refs/ci/queue/default/20261202T010203000-bbbbbbbbbbbb", "refs/ci/claims/20261202T010203000-aaaaaaaaaaa"]
+        {
+            assert!(!look.names_ours(theirs), "{theirs}");
+        }
+    }
+}
