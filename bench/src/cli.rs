@@ -108,8 +108,36 @@ pub fn end_to_end(ctx: &Ctx) -> Res<Vec<Row>> {
         row("`git ci submit --run true --wait`, local hub, a `git ci worker` running", &ours, &floor, 12.0),
         row("`git ci run --run true --force` (the clone is the hub)", &run_ours, &run_floor, 15.0),
     ];
+    rows.push(remote_wait(ctx, &cli)?);
     rows.extend(ssh(ctx, &cli)?);
     Ok(rows)
+}
+
+/// `git ci submit --run true --wait` over git daemon, served by a `git ci
+/// worker` with its default settings: what a person feels of a remote hub.
+/// The floor is every git step of the job's trip, bare, as in group 3's
+/// remote rows (the submit push, one fetch, the claim and complete pushes)
+/// and the binary's start.
+fn remote_wait(ctx: &Ctx, cli: &Cli) -> Res<Row> {
+    let name = "cli-remote.git";
+    ctx.fx.hub(name)?;
+    let url = ctx.fx.url(name);
+    let mut worker = cli.command(&["worker", "--hub", &url, "--name", "bench-cli-remote"]);
+    let _worker = WorkerProcess(worker.stderr(Stdio::null()).spawn()?);
+    let floor_name = "cli-remote-floor.git";
+    let floor_path = ctx.fx.hub(floor_name)?;
+    let target = proto::Target::Url { url: ctx.fx.url(floor_name), client: ctx.fx.client("cli-remote-client.git")? };
+    let mut floor = proto::Floor::new(target, &floor_path)?;
+    let mut bare_trip = || -> Res<Duration> {
+        let t = floor.submit(&ctx.fx.commit)? + floor.fetch()?;
+        let cc = floor.claim_complete(&ctx.fx.commit)?;
+        Ok(t + cc.claim + cc.complete + cli.start_floor()?)
+    };
+    let submit = ["submit", "--hub", &url, "--run", "true", "--wait", "-q"];
+    let (ours, bare) = measure::pair(ctx.sizes.e2e_remote, || cli.timed(&submit, None), &mut bare_trip)?;
+    let name = "`git ci submit --run true --wait` over git daemon, a default `git ci worker` running \
+                (floor: submit + fetch + 2b floor + git-ci --version + sh -c true)";
+    Ok(Row::timed(name, &ours, &bare, Goal::RatioAtMost(3.0)))
 }
 
 /// The same no-op work, `git ci submit --run true` then `git ci status`
