@@ -64,8 +64,9 @@ struct Look {
 }
 
 impl Changes {
-    /// Starts watching (or takes a first look) before the caller's first
-    /// read of the jobs, so that no change after that read is missed.
+    /// Starts watching a local hub (a helper process, started now so that
+    /// its start overlaps the caller's own work); a remote hub is first
+    /// looked at by [`Changes::before_read`].
     pub fn new(hub: &dyn Hub, ids: &[JobId]) -> Changes {
         Changes::of(hub, ids, JOB_PREFIXES)
     }
@@ -83,12 +84,20 @@ impl Changes {
             },
             None => None,
         };
-        let how = how.unwrap_or_else(|| {
-            let mut look = Look::new(ids, prefixes);
-            look.last = look.take(hub).ok();
-            How::Look(look)
-        });
+        let how = how.unwrap_or_else(|| How::Look(Look::new(ids, prefixes)));
         Changes { how, ids: ids.to_vec(), prefixes }
+    }
+
+    /// To be called before each read of the jobs: a remote hub's first
+    /// look is taken here, so that whatever changes after the read shows
+    /// in the next look. (Later looks are taken by [`Changes::wait`],
+    /// which returns only after one, so they too come before the read.)
+    pub fn before_read(&mut self, hub: &dyn Hub) {
+        if let How::Look(look) = &mut self.how
+            && look.last.is_none()
+        {
+            look.last = look.take(hub).ok();
+        }
     }
 
     /// The jobs moved: the next move tends to come soon (a claim is

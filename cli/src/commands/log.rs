@@ -70,6 +70,7 @@ fn follow(ui: &Ui, hub: &dyn Hub, id: &JobId) -> CliResult {
     let mut printed = 0u64;
     let mut last = None;
     while !ui.stdout_failed() {
+        changes.before_read(hub);
         let live = hub.refresh_ref(&refs::log(id))?;
         if live.is_none() || live == last {
             let view = show::find(hub, id)?;

@@ -1,7 +1,7 @@
 //! `git ci submit`: queue jobs and print their ids.
 
 use clap::Args;
-use git_ci_core::queue;
+use git_ci_core::{JobId, queue};
 
 use git_ci_core::pipeline::{MAX_JOBS, SelectError};
 
@@ -78,6 +78,10 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
         }
     }
     let hub = context::hub(args.hub.hub.as_deref(), Some(&repo), "client")?;
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
+    // Watching a local hub starts a helper process: started before the
+    // push, it is up by the time the jobs are queued.
+    let changes = args.wait.then(|| wait::Changes::new(&*hub, &ids));
     // Every job of the submission in one transaction: a pipeline is queued
     // whole or not at all, and its needs never name a job that is missing.
     queue::submit(&*hub, &jobs)?;
@@ -89,7 +93,7 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
         }
     }
     report_queued(ui, &jobs, hub.url());
-    if args.wait {
+    if let Some(changes) = changes {
         // Said once, before waiting: a job no live worker can run would
         // otherwise wait silently until someone starts one.
         let live = git_ci_core::live_workers::LiveWorkers::read(&*hub)?;
@@ -98,8 +102,7 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
                 ui.err(&format!("{} waits: {why}", job.label()));
             }
         }
-        let ids = jobs.iter().map(|j| j.id.clone()).collect();
-        let views = wait::wait_for(Some(ui), &*hub, ids)?;
+        let views = wait::wait_with(Some(ui), &*hub, ids, changes)?;
         return wait::conclude(ui, &views, 0);
     }
     Ok(())
