@@ -1,5 +1,5 @@
 //! Parked jobs: the pending jobs of a big submission that wait in one ref
-//! instead of two refs each (docs/protocol.md, "The backlog").
+//! instead of two refs each (docs/protocol.md, "Parked jobs: the backlog").
 //!
 //! Every push to a hub is answered with the list of all its refs, so each
 //! pending job that is a queue ref and a pin makes every worker's every

@@ -6,7 +6,7 @@
 //! cost two process starts. gix's own checkout would also apply
 //! `.gitattributes` filters, but needs the heavy `worktree-mutation`
 //! feature; git-ci checks out content as committed (no eol conversion, no
-//! LFS smudge), which the README says.
+//! LFS smudge), which docs/workers.md says.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -147,8 +147,8 @@ fn submit_sets_the_priority_and_says_so_in_its_help() {
     env.ci(&repo, &["submit", "--hub", &hub, "--priority", "high"]).expect(2);
     let help = env.ci(&repo, &["submit", "-h"]).expect(0).stdout();
     assert!(help.contains("--priority <N>"), "{help}");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    assert!(readme.contains("--priority"), "the README says how to use it");
+    let usage = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/usage.md")).unwrap();
+    assert!(usage.contains("| `--priority N` |"), "docs/usage.md's table of submit flags says how to use it");
 }
 
 /// Item 11: an ad-hoc job was always `adhoc`; `--name` names it.

@@ -1,6 +1,7 @@
 //! `git ci worker --sandbox`: a job that tries each escape fails to, with
 //! real bubblewrap and real processes; without `--sandbox` the same
-//! escapes work, as the README's threat model says (so it stays true).
+//! escapes work, as the threat model in docs/security.md says (so it stays
+//! true).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -131,12 +132,35 @@ fn without_the_sandbox_the_same_escapes_work_as_documented() {
     let Some(w) = world("") else { return };
     let log = w.run(&[]);
     for escape in ["read-home", "other-cache", "write-outside", "network"] {
-        assert!(log.contains(&format!("ESCAPE {escape}")), "README says {escape} is possible: {log}");
+        assert!(log.contains(&format!("ESCAPE {escape}")), "docs/security.md says {escape} is possible: {log}");
     }
     assert!(w.env.path("outside/pwned").exists());
     // Processes that leave the session and clear their environment escape
-    // the worker's sweep (README: "a process that both leaves...").
+    // the worker's sweep (docs/security.md: "a process that also clears its
+    // environment survives").
     wait_until(Duration::from_secs(5), "the env -i daemons", || w.sleepers().len() == 2);
+}
+
+/// The threat model's rows for the escapes above: possible on a plain
+/// worker, stopped by `--sandbox`, so that the table and the tests agree.
+#[test]
+fn the_threat_model_lists_these_escapes_as_the_tests_find_them() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/security.md")).unwrap();
+    let row = |what: &str| -> Vec<String> {
+        let line = doc.lines().find(|l| l.starts_with("| ") && l.contains(what));
+        let line = line.unwrap_or_else(|| panic!("docs/security.md has no row for {what:?}"));
+        line.split(" | ").map(|c| c.trim_matches(|c| c == '|' || c == ' ').to_owned()).collect()
+    };
+    for what in ["read the worker's `~/.ssh`", "read other jobs' kept caches", "reach the network"] {
+        let cells = row(what);
+        assert_eq!(cells[1], "yes", "plain worker, {what}: {cells:?}");
+        assert!(cells[2].starts_with("no") || cells[2].starts_with("only"), "--sandbox, {what}: {cells:?}");
+    }
+    let outside = row("write outside its checkout");
+    assert!(outside[2].starts_with("only its checkout"), "{outside:?}");
+    let stay = row("leave processes running");
+    assert!(stay[1].contains("clears its environment survives"), "{stay:?}");
+    assert!(stay[2].starts_with("no"), "{stay:?}");
 }
 
 #[test]

@@ -248,3 +248,23 @@ const VISIBLE: &str = r#"(() => {
   });
   return {boxes, edges, scripts: document.scripts.length};
 })()"#;
+
+/// A job name's runs page shows each run as the other job lists do: why a
+/// run was skipped and the tick a scheduled one was queued for (it used to
+/// say neither). Matrix cells hide their icon from screen readers, which
+/// read the state's word instead.
+#[test]
+fn the_runs_page_says_why_a_run_was_skipped_and_cells_read_their_state() {
+    let p = pipelines();
+    p.world.build();
+    let deploy = text_of(&p.world.read(&paths::runs("main", "deploy")));
+    assert!(deploy.contains(WHY), "{deploy}");
+    let nightly = p.world.read(&paths::runs("main", "nightly"));
+    assert!(nightly.contains("queued by the schedule for 2026-05-01 03:00:00 UTC"), "{nightly}");
+    for page in ["branches.html".to_owned(), paths::branch("main")] {
+        let html = scraper::Html::parse_document(&p.world.read(&page));
+        let icons = scraper::Selector::parse("td.cell .icon").unwrap();
+        let hidden: Vec<Option<&str>> = html.select(&icons).map(|i| i.value().attr("aria-hidden")).collect();
+        assert!(!hidden.is_empty() && hidden.iter().all(|h| *h == Some("true")), "{page}: {hidden:?}");
+    }
+}
