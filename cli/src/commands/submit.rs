@@ -1,7 +1,12 @@
 //! `git ci submit`: queue jobs and print their ids.
 
 use clap::Args;
-use git_ci_core::{JobId, queue};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use git_ci_core::live_workers::LiveWorkers;
+use git_ci_core::state::{JobView, State};
+use git_ci_core::{Hub, Job, JobId, queue};
 
 use git_ci_core::pipeline::{MAX_JOBS, SelectError};
 
@@ -94,18 +99,44 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     }
     report_queued(ui, &jobs, hub.url());
     if let Some(changes) = changes {
-        // Said once, before waiting: a job no live worker can run would
-        // otherwise wait silently until someone starts one.
-        let live = git_ci_core::live_workers::LiveWorkers::read(&*hub)?;
-        for job in &jobs {
+        let mut unserved = Unserved { since: Instant::now(), told: false };
+        let views = wait::wait_with(Some(ui), &*hub, ids, changes, |views| unserved.tell(ui, &*hub, &jobs, views))?;
+        return wait::conclude(ui, &views, 0);
+    }
+    Ok(())
+}
+
+/// How long jobs may be pending before `submit --wait` looks whether any
+/// live worker can run them.
+const UNSERVED_AFTER: Duration = Duration::from_millis(500);
+
+/// Saying once why pending jobs wait, when no live worker can run them:
+/// they would otherwise wait silently until someone starts one. Not
+/// before [`UNSERVED_AFTER`]: the registrations are one more read of the
+/// hub (a fetch from a remote one), which a job done by then never needs.
+struct Unserved {
+    since: Instant,
+    told: bool,
+}
+
+impl Unserved {
+    fn tell(&mut self, ui: &Ui, hub: &dyn Hub, jobs: &[Job], views: &[JobView]) {
+        if self.told || self.since.elapsed() < UNSERVED_AFTER {
+            return;
+        }
+        let pending: HashSet<&JobId> = views.iter().filter(|v| v.state == State::Pending).map(|v| &v.id).collect();
+        if pending.is_empty() {
+            return;
+        }
+        self.told = true;
+        // A hub that does not answer now is the waiter's to report.
+        let Ok(live) = LiveWorkers::read(hub) else { return };
+        for job in jobs.iter().filter(|j| pending.contains(&j.id)) {
             if let Some(why) = live.why_unserved(job) {
                 ui.err(&format!("{} waits: {why}", job.label()));
             }
         }
-        let views = wait::wait_with(Some(ui), &*hub, ids, changes)?;
-        return wait::conclude(ui, &views, 0);
     }
-    Ok(())
 }
 
 /// Where the jobs come from: one definition, or with `--stdin` an ad-hoc

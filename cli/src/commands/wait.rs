@@ -73,11 +73,18 @@ pub fn cmd_wait(ui: &Ui, args: WaitArgs) -> CliResult {
 /// pause (see [`Outage`]).
 pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Vec<JobView>> {
     let changes = Changes::new(hub, &ids);
-    wait_with(ui, hub, ids, changes)
+    wait_with(ui, hub, ids, changes, |_| {})
 }
 
-/// [`wait_for`], with `changes` started earlier by the caller.
-pub fn wait_with(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>, mut changes: Changes) -> CliResult<Vec<JobView>> {
+/// [`wait_for`], with `changes` started earlier by the caller, and
+/// `after_read` shown the jobs after each read.
+pub fn wait_with(
+    ui: Option<&Ui>,
+    hub: &dyn Hub,
+    ids: Vec<JobId>,
+    mut changes: Changes,
+    mut after_read: impl FnMut(&[JobView]),
+) -> CliResult<Vec<JobView>> {
     let started = Instant::now();
     let mut last: HashMap<JobId, State> = HashMap::new();
     let mut outage = Outage::default();
@@ -112,6 +119,7 @@ pub fn wait_with(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>, mut changes: C
         if views.len() == ids.len() && views.iter().all(|v| v.state.is_finished()) {
             return Ok(views);
         }
+        after_read(&views);
         changes.wait(hub);
     }
 }
