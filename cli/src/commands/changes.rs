@@ -7,14 +7,15 @@
 //! A remote hub cannot tell us anything, so it is looked at: one `git
 //! ls-remote` (a ref listing, no objects) whose lines naming these jobs
 //! are compared with the last look's, and only a difference sends the
-//! caller to read the jobs again (a fetch). Looks come fast just after the
-//! jobs moved, when the next move tends to follow (a no-op job is claimed
-//! and published within a few hundred ms), and slow down to one a second,
-//! the old fixed pace of a fetch a second: a long wait costs the hub no
-//! more than it did, and a ref listing instead of a fetch.
+//! caller to read the jobs again (a fetch). Looks come every 100 ms for a
+//! second after the jobs moved, when the next move tends to follow (a
+//! no-op job is claimed and published within a few hundred ms), then
+//! slow down to one a second, the old fixed pace of a fetch a second: a
+//! long wait costs the hub no more requests than it did, and a ref
+//! listing instead of a fetch.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use git_ci_core::hub::Fingerprint;
 use git_ci_core::ref_watch::RefWatch;
@@ -25,10 +26,13 @@ use super::ref_watcher::RefWatcher;
 /// How often a watched local hub is read even without an event (a hub on
 /// a network filesystem sends none).
 const LOCAL_POLL: Duration = Duration::from_secs(2);
-/// The first pause before looking at a remote hub again after the jobs
-/// moved: a worker's fast poll is 200 ms, so a look at half of it sees
-/// most moves within one pause of them.
+/// The pause between looks at a remote hub for [`FAST_FOR`] after the jobs
+/// last moved: a worker's fast poll is 200 ms, so a look at half of it
+/// sees most moves within one pause of them.
 const FIRST_LOOK: Duration = Duration::from_millis(100);
+/// How long looks stay [`FIRST_LOOK`] apart after a move, before the pause
+/// doubles: a no-op job is claimed, run and published in less.
+const FAST_FOR: Duration = Duration::from_secs(1);
 /// The longest pause between looks at a remote hub (or reads of a local
 /// one that cannot be watched).
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
@@ -61,6 +65,8 @@ struct Look {
     /// What the last look saw; `None` when it failed.
     last: Option<Fingerprint>,
     pause: Duration,
+    /// When the jobs last moved.
+    moved: Instant,
 }
 
 impl Changes {
@@ -104,7 +110,7 @@ impl Changes {
     /// followed by a publish), so look fast again.
     pub fn moved(&mut self) {
         if let How::Look(look) = &mut self.how {
-            look.pause = FIRST_LOOK;
+            (look.pause, look.moved) = (FIRST_LOOK, Instant::now());
         }
     }
 
@@ -135,7 +141,7 @@ impl Changes {
 impl Look {
     fn new(ids: &[JobId], prefixes: &'static [&'static str]) -> Look {
         let ids = ids.iter().map(|id| id.to_string()).collect();
-        Look { prefixes, ids, last: None, pause: FIRST_LOOK }
+        Look { prefixes, ids, last: None, pause: FIRST_LOOK, moved: Instant::now() }
     }
 
     /// Pauses, looks, and returns once a look differs from the last one
@@ -143,7 +149,9 @@ impl Look {
     fn until_changed(&mut self, hub: &dyn Hub) {
         loop {
             std::thread::sleep(self.pause);
-            self.pause = (self.pause * 2).min(LONGEST_PAUSE);
+            if self.moved.elapsed() >= FAST_FOR {
+                self.pause = (self.pause * 2).min(LONGEST_PAUSE);
+            }
             let now = self.take(hub).ok();
             if now.is_none() || now != self.last {
                 self.last = now;
@@ -175,7 +183,7 @@ mod tests {
     #[test]
     fn a_look_keeps_the_refs_of_its_jobs_and_the_backlogs() {
         let ids = vec!["20261202T010203000-aaaaaaaaaaaa".into()];
-        let look = Look { prefixes: LOG_PREFIXES, ids, last: None, pause: FIRST_LOOK };
+        let look = Look { prefixes: LOG_PREFIXES, ids, last: None, pause: FIRST_LOOK, moved: Instant::now() };
         for ours in [
             "refs/ci/queue/default/20261202T010203000-aaaaaaaaaaaa",
             "refs/ci/claims/20261202T010203000-aaaaaaaaaaaa",
