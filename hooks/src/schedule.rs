@@ -7,7 +7,8 @@
 //! ref, `refs/ci/schedule/<job>/<branch>`, holding the last tick handled.
 //! Firing a tick is one transaction: the marker moved, by compare-and-swap,
 //! from the value read to the new tick, with the pins and queue refs of the
-//! job's whole expansion (matrix, needs). Of two watchers, or a watcher
+//! job's whole expansion (matrix, needs), those of a queue beyond its first
+//! few parked in a backlog as a `submit`'s are. Of two watchers, or a watcher
 //! restarted mid-tick, one wins; the other's transaction fails, it reads the
 //! marker again, finds the tick handled and does nothing. So each tick is
 //! queued exactly once, whatever runs.
@@ -189,9 +190,10 @@ fn fire(hub: &dyn Hub, t: &Target, (by, project): (&str, &str), now: SystemTime)
             by: by.to_owned(),
         };
         let blob = hub.write_blob(&serde_json::to_vec(&doc).expect("a marker serializes"))?;
-        let mut edits = vec![RefEdit::set(marker_ref.clone(), marker, blob)];
-        edits.extend(queue_edits(hub, &jobs.iter().collect::<Vec<_>>())?);
-        match hub.transact(&edits) {
+        let marker_edit = RefEdit::set(marker_ref.clone(), marker, blob);
+        let jobs: Vec<&Job> = jobs.iter().collect();
+        let edits = |after| Ok([vec![marker_edit.clone()], queue_edits(hub, &jobs, after)?].concat());
+        match git_ci_core::queue::transact_parking(hub, edits) {
             Ok(()) => return Ok(Some(event)),
             Err(e) if e.is_conflict() && attempt + 1 < ATTEMPTS => {
                 attempt += 1;
