@@ -358,9 +358,13 @@ mod tests {
         hub.transact(&submit_parking_edits(hub, &high, Some(1)).unwrap()).unwrap();
         let snap = Snapshot::read(hub, &[]).unwrap();
         assert_eq!(snap.queued.iter().map(|q| &q.id).collect::<Vec<_>>(), [&high[1].id], "the first priority 5");
-        let order: Vec<&JobId> =
-            snap.parked(hub).iter().map(|q| &q.id).filter(|id| high.iter().any(|j| &j.id == *id)).collect();
-        assert_eq!(order, [&high[3].id, &high[0].id, &high[2].id], "stored highest priority first, then oldest");
+        let order: Vec<JobId> =
+            snap.parked(hub).into_iter().map(|q| q.id).filter(|id| high.iter().any(|j| &j.id == id)).collect();
+        assert_eq!(
+            order,
+            [high[3].id.clone(), high[0].id.clone(), high[2].id.clone()],
+            "stored highest priority first, then oldest"
+        );
 
         assert_eq!(promote(hub, &snap, 2, |_| true).unwrap(), Some(2));
         let queued = |hub: &dyn Hub| -> HashSet<JobId> {
