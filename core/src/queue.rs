@@ -192,7 +192,8 @@ fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId
 /// ([`crate::backlog`]), in the same transaction.
 pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
     let jobs: Vec<&Job> = jobs.iter().collect();
-    transact_parking(hub, |after| parking_edits(hub, &jobs, after))
+    transact_parking(hub, &jobs, |after| parking_edits(hub, &jobs, after))?;
+    Ok(())
 }
 
 /// Applies the transaction `edits` makes for a parking threshold: the one
@@ -201,19 +202,22 @@ pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
 /// A guard older than backlogs refuses the backlog ref; one that refused
 /// the jobs for their content refuses them again. What submits jobs (a
 /// `submit`, the post-receive hook, a schedule's tick) goes through here.
+/// Returns how many of `jobs` (those `edits` queues) it parked.
 pub fn transact_parking(
     hub: &dyn Hub,
+    jobs: &[&Job],
     mut edits: impl FnMut(Option<usize>) -> Result<Vec<RefEdit>, HubError>,
-) -> Result<(), HubError> {
+) -> Result<usize, HubError> {
     let after = backlog::park_after().map_err(|e| hub.local_error("could not submit".into(), e))?;
     let first = edits(after)?;
     let parks = first.iter().any(|e| e.name.starts_with(refs::BACKLOG));
     match hub.transact(&first) {
+        Ok(()) => Ok(after.map_or(0, |n| backlog::to_park(jobs, n).into_iter().filter(|&p| p).count())),
         Err(e) if parks && e.declined_by_hook() => {
             tracing::debug!("the hub refused a backlog ({e}); queuing every job");
-            hub.transact(&edits(None)?)
+            hub.transact(&edits(None)?).map(|()| 0)
         }
-        other => other,
+        Err(e) => Err(e),
     }
 }
 

@@ -67,6 +67,7 @@ fn a_push_of_seventy_jobs_parks_six_and_a_worker_runs_them_all() {
         .map(|l| l.trim_end().rsplit_once(' ').unwrap().1.to_owned())
         .collect();
     assert_eq!(ids.len(), 70, "{out}");
+    assert!(out.contains("remote: git-ci: parked 6 of them in a backlog"), "{out}");
     assert_eq!(count(&env, &hub, "refs/ci/queue/default/"), 64);
     assert_eq!(count(&env, &hub, "refs/ci/pins/"), 64, "a parked job's commit is pinned by its backlog");
     assert_eq!(count(&env, &hub, "refs/ci/backlog/default/"), 1);
@@ -107,6 +108,7 @@ fn a_tick_of_seventy_jobs_parks_past_the_threshold_and_a_worker_runs_them_all() 
     let out = env.ci_cmd(&project, &["watch", "--hub", hub_s, "--once"]).env("GIT_CI_BACKLOG_AFTER", "8").output();
     let said = crate::env::Run(out.unwrap()).expect(0).stderr();
     assert!(said.contains("git-ci watch: queued tick "), "{said}");
+    assert!(said.contains("git-ci watch: parked 62 of them in a backlog"), "{said}");
     assert_eq!(count(&env, &hub, "refs/ci/queue/default/"), 8, "{said}");
     assert_eq!(count(&env, &hub, "refs/ci/backlog/default/"), 1);
     let ids = tick_ids(&env, &project, hub_s);
@@ -130,6 +132,7 @@ fn a_tick_on_a_hub_that_refuses_backlogs_is_queued_the_old_way() {
     let url = daemon.url("hub.git");
     let said = env.ci(&project, &["watch", "--hub", &url, "--once"]).expect(0).stderr();
     assert!(said.contains("git-ci watch: queued tick "), "{said}");
+    assert!(!said.contains("parked"), "{said}");
     assert_eq!(count(&env, &hub, "refs/ci/queue/default/"), 70, "{said}");
     assert_eq!(count(&env, &hub, "refs/ci/backlog/"), 0);
     let ids = tick_ids(&env, &project, &url);

@@ -77,7 +77,8 @@ fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
     edits.extend(follow.edits);
     // The new jobs park beyond the first few of a queue, as a `submit`'s.
     let jobs: Vec<&Job> = fresh.iter().map(|w| &w.job).collect();
-    queue::transact_parking(hub, |after| Ok([edits.clone(), queue_edits(hub, &jobs, after)?].concat()))?;
+    let parked =
+        queue::transact_parking(hub, &jobs, |after| Ok([edits.clone(), queue_edits(hub, &jobs, after)?].concat()))?;
 
     events.extend(broken.into_iter().map(|b| bad_pipeline(b, true)));
     events.extend(cancels.into_iter().map(|c| Event::Cancelled {
@@ -87,6 +88,9 @@ fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
         reason: c.reason,
     }));
     events.extend(fresh.into_iter().map(|w| Event::Queued(Box::new(w.job.clone()))));
+    if parked > 0 {
+        events.push(Event::Parked { count: parked });
+    }
     Ok(events)
 }
 
