@@ -31,7 +31,7 @@ use crate::id::JobId;
 use crate::model::Job;
 use crate::refs;
 
-mod order;
+pub mod order;
 
 pub use order::{head, to_park};
 

@@ -28,6 +28,7 @@ use crate::refs;
 /// Where a job stands in the claim order: smaller goes first.
 pub type Rank = (Reverse<i32>, JobId);
 
+/// A job's [`Rank`].
 pub fn rank(job: &Job) -> Rank {
     (Reverse(job.spec.priority), job.id.clone())
 }
