@@ -135,8 +135,8 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// Every parked job of the snapshot's backlogs, oldest first within
-    /// each; a job both parked and queued (promoted between two listings)
+    /// Every parked job of the snapshot's backlogs, in each one's order
+    /// (the claim order: [`backlog`]); a job both parked and queued (promoted between two listings)
     /// is left out as parked. A backlog that cannot be read is skipped: a
     /// hub without the guard may hold anything there.
     pub fn parked(&self, hub: &dyn Hub) -> Vec<Queued> {
@@ -191,22 +191,46 @@ fn by_id(list: Vec<(String, ObjectId)>, prefix: &str) -> HashMap<JobId, ObjectId
 /// waits for are parked in one backlog ref per queue instead
 /// ([`crate::backlog`]), in the same transaction.
 pub fn submit(hub: &dyn Hub, jobs: &[Job]) -> Result<(), HubError> {
+    let jobs: Vec<&Job> = jobs.iter().collect();
+    transact_parking(hub, &jobs, |after| parking_edits(hub, &jobs, after))?;
+    Ok(())
+}
+
+/// Applies the transaction `edits` makes for a parking threshold: the one
+/// of the environment ([`backlog::park_after`]), then, when the hub's
+/// guard refused a transaction that parked jobs, the one that parks none.
+/// A guard older than backlogs refuses the backlog ref; one that refused
+/// the jobs for their content refuses them again. What submits jobs (a
+/// `submit`, the post-receive hook, a schedule's tick) goes through here.
+/// Returns how many of `jobs` (those `edits` queues) it parked.
+pub fn transact_parking(
+    hub: &dyn Hub,
+    jobs: &[&Job],
+    mut edits: impl FnMut(Option<usize>) -> Result<Vec<RefEdit>, HubError>,
+) -> Result<usize, HubError> {
     let after = backlog::park_after().map_err(|e| hub.local_error("could not submit".into(), e))?;
-    let edits = submit_parking_edits(hub, jobs, after)?;
-    let parks = edits.iter().any(|e| e.name.starts_with(refs::BACKLOG));
-    match hub.transact(&edits) {
-        // A guard older than backlogs refuses the ref: queue them the old
-        // way (a guard that refused them for their content refuses again).
-        Err(e) if parks && e.declined_by_hook() => hub.transact(&submit_parking_edits(hub, jobs, None)?),
-        other => other,
+    let first = edits(after)?;
+    let parks = first.iter().any(|e| e.name.starts_with(refs::BACKLOG));
+    match hub.transact(&first) {
+        Ok(()) => Ok(after.map_or(0, |n| backlog::to_park(jobs, n).into_iter().filter(|&p| p).count())),
+        Err(e) if parks && e.declined_by_hook() => {
+            tracing::debug!("the hub refused a backlog ({e}); queuing every job");
+            hub.transact(&edits(None)?).map(|()| 0)
+        }
+        Err(e) => Err(e),
     }
 }
 
 /// The objects and edits of [`submit`], parking what a queue has beyond
 /// its first `after` jobs (`None`: nothing).
 pub fn submit_parking_edits(hub: &dyn Hub, jobs: &[Job], after: Option<usize>) -> Result<Vec<RefEdit>, HubError> {
-    let jobs: Vec<&Job> = jobs.iter().collect();
-    let park = after.map(|n| backlog::to_park(&jobs, n)).unwrap_or_else(|| vec![false; jobs.len()]);
+    parking_edits(hub, &jobs.iter().collect::<Vec<_>>(), after)
+}
+
+/// [`submit_parking_edits`] of borrowed jobs: what the hook and the
+/// scheduler add to transactions that do more.
+pub fn parking_edits(hub: &dyn Hub, jobs: &[&Job], after: Option<usize>) -> Result<Vec<RefEdit>, HubError> {
+    let park = after.map(|n| backlog::to_park(jobs, n)).unwrap_or_else(|| vec![false; jobs.len()]);
     let mut queued: Vec<&Job> = Vec::with_capacity(jobs.len());
     let mut by_queue: std::collections::BTreeMap<&str, Vec<&Job>> = std::collections::BTreeMap::new();
     for (job, parked) in jobs.iter().copied().zip(park) {
@@ -232,8 +256,7 @@ pub fn submit_parking_edits(hub: &dyn Hub, jobs: &[Job], after: Option<usize>) -
 
 /// The objects and ref creations that queue `jobs` as one submission:
 /// each job's pin and queue ref, the queue ref waiting for the jobs of
-/// the submission it needs. For a transaction that does more (the hook,
-/// a schedule).
+/// the submission it needs; none parked.
 pub fn submit_edits(hub: &dyn Hub, jobs: &[&Job]) -> Result<Vec<RefEdit>, HubError> {
     let mut edits = Vec::with_capacity(jobs.len() * 2);
     let ids: std::collections::BTreeSet<JobId> = jobs.iter().map(|j| j.id.clone()).collect();

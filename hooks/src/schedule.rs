@@ -7,7 +7,8 @@
 //! ref, `refs/ci/schedule/<job>/<branch>`, holding the last tick handled.
 //! Firing a tick is one transaction: the marker moved, by compare-and-swap,
 //! from the value read to the new tick, with the pins and queue refs of the
-//! job's whole expansion (matrix, needs). Of two watchers, or a watcher
+//! job's whole expansion (matrix, needs), those of a queue beyond its first
+//! few parked in a backlog as a `submit`'s are. Of two watchers, or a watcher
 //! restarted mid-tick, one wins; the other's transaction fails, it reads the
 //! marker again, finds the tick handled and does nothing. So each tick is
 //! queued exactly once, whatever runs.
@@ -160,8 +161,8 @@ fn decide(hub: &dyn Hub, marker: Option<ObjectId>, due: SystemTime) -> Decision 
 }
 
 /// Handles the latest tick of `t` at or before `now`, once.
-fn fire(hub: &dyn Hub, t: &Target, (by, project): (&str, &str), now: SystemTime) -> Result<Option<Event>, HubError> {
-    let Some(due) = t.schedule.latest_tick_at_or_before(now) else { return Ok(None) };
+fn fire(hub: &dyn Hub, t: &Target, (by, project): (&str, &str), now: SystemTime) -> Result<Vec<Event>, HubError> {
+    let Some(due) = t.schedule.latest_tick_at_or_before(now) else { return Ok(vec![]) };
     let tick = git_ci_core::time::rfc3339(due);
     let branch = t.git_ref.strip_prefix("refs/heads/").unwrap_or(&t.git_ref);
     let marker_ref = refs::schedule(&t.job, branch);
@@ -169,7 +170,7 @@ fn fire(hub: &dyn Hub, t: &Target, (by, project): (&str, &str), now: SystemTime)
     let mut attempt = 0;
     loop {
         let (jobs, event) = match decide(hub, marker, due) {
-            Decision::Handled => return Ok(None),
+            Decision::Handled => return Ok(vec![]),
             Decision::Arm => {
                 let next = t.schedule.next_tick_after(now).map(git_ci_core::time::rfc3339);
                 (vec![], Event::ScheduleArmed { name: t.job.clone(), git_ref: t.git_ref.clone(), next })
@@ -189,10 +190,12 @@ fn fire(hub: &dyn Hub, t: &Target, (by, project): (&str, &str), now: SystemTime)
             by: by.to_owned(),
         };
         let blob = hub.write_blob(&serde_json::to_vec(&doc).expect("a marker serializes"))?;
-        let mut edits = vec![RefEdit::set(marker_ref.clone(), marker, blob)];
-        edits.extend(queue_edits(hub, &jobs.iter().collect::<Vec<_>>())?);
-        match hub.transact(&edits) {
-            Ok(()) => return Ok(Some(event)),
+        let marker_edit = RefEdit::set(marker_ref.clone(), marker, blob);
+        let jobs: Vec<&Job> = jobs.iter().collect();
+        let edits = |after| Ok([vec![marker_edit.clone()], queue_edits(hub, &jobs, after)?].concat());
+        match git_ci_core::queue::transact_parking(hub, &jobs, edits) {
+            Ok(0) => return Ok(vec![event]),
+            Ok(count) => return Ok(vec![event, Event::Parked { count }]),
             Err(e) if e.is_conflict() && attempt + 1 < ATTEMPTS => {
                 attempt += 1;
                 tracing::debug!("schedule of {} on {}: lost a race ({e}); reading the marker again", t.job, t.git_ref);

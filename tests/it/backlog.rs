@@ -15,7 +15,12 @@ use crate::env::{TestEnv, counts, wait_until};
 /// `git ci submit --stdin` of `lines` with the backlog threshold `after`
 /// (`None`: the default); returns the ids, in order.
 fn submit_lines(env: &TestEnv, repo: &Path, hub: &str, after: Option<&str>, lines: &[String]) -> Vec<String> {
-    let mut cmd = env.ci_cmd(repo, &["submit", "--hub", hub, "--stdin"]);
+    submit_with(env, repo, &["--hub", hub], after, lines)
+}
+
+/// [`submit_lines`] with other arguments (`--hub` among them).
+fn submit_with(env: &TestEnv, repo: &Path, args: &[&str], after: Option<&str>, lines: &[String]) -> Vec<String> {
+    let mut cmd = env.ci_cmd(repo, &[&["submit", "--stdin"], args].concat());
     if let Some(after) = after {
         cmd.env("GIT_CI_BACKLOG_AFTER", after);
     }
@@ -200,4 +205,65 @@ fn a_bad_backlog_threshold_is_refused() {
     run.assert_clean_error();
     assert!(run.stderr().contains("GIT_CI_BACKLOG_AFTER=\"lots\" is not a number"), "{}", run.stderr());
     assert!(env.ci_refs(Path::new(&hub)).is_empty());
+}
+
+/// `tag` jobs that append `<tag> <id>` to `runs`, submitted with
+/// `--priority priority` and the threshold `after`.
+fn tagged(
+    env: &TestEnv,
+    repo: &Path,
+    hub: &str,
+    (tag, n, priority): (&str, usize, &str),
+    runs: &Path,
+    after: Option<&str>,
+) {
+    let lines: Vec<String> = (0..n).map(|_| format!("echo {tag} $GIT_CI_JOB_ID >> {}", runs.display())).collect();
+    let ids = submit_with(env, repo, &["--hub", hub, "--priority", priority], after, &lines);
+    assert_eq!(ids.len(), n);
+}
+
+/// The tags of `runs` in the order the jobs ran, each job once.
+fn run_order(runs: &Path) -> Vec<String> {
+    let ran = counts(runs);
+    assert!(ran.values().all(|&n| n == 1), "a job ran twice: {ran:?}");
+    let text = std::fs::read_to_string(runs).unwrap();
+    text.lines().map(|l| l.split(' ').next().unwrap().to_owned()).collect()
+}
+
+/// A low-priority batch parked first, a high-priority one parked after it:
+/// a 1-slot worker promotes and runs every high-priority job before any
+/// low-priority one (it used to promote the oldest first: the low ones).
+#[test]
+fn promotions_take_a_later_high_priority_batch_first() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("");
+    let runs = env.path("runs.txt");
+    tagged(&env, &repo, &hub, ("low", 60, "0"), &runs, Some("4"));
+    tagged(&env, &repo, &hub, ("high", 40, "5"), &runs, Some("4"));
+    assert_eq!(count(Path::new(&hub), &env, "refs/ci/backlog/default/"), 2);
+    env.ci(&repo, &["worker", "--hub", &hub, "--once", "--name", "w1", "--jobs", "1"]).expect(0);
+    let order = run_order(&runs);
+    assert_eq!(order.len(), 100);
+    let expected: Vec<&str> = [["high"; 40].as_slice(), ["low"; 60].as_slice()].concat();
+    assert_eq!(order, expected, "every high-priority job first");
+    assert_eq!(count(Path::new(&hub), &env, "refs/ci/backlog/"), 0);
+}
+
+/// 64 low-priority jobs queued and more parked, then 70 high-priority
+/// ones (64 queued, 6 parked): once the queued high ones are claimed, the
+/// 6 parked outrank the 64 low ones still queued, so the worker promotes
+/// them at once, though it has plenty to claim, and runs them next.
+#[test]
+fn parked_jobs_that_outrank_the_queue_are_promoted_before_it_runs_low() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("");
+    let runs = env.path("runs.txt");
+    tagged(&env, &repo, &hub, ("low", 80, "0"), &runs, None);
+    tagged(&env, &repo, &hub, ("high", 70, "5"), &runs, None);
+    assert_eq!(count(Path::new(&hub), &env, "refs/ci/queue/default/"), 128);
+    env.ci(&repo, &["worker", "--hub", &hub, "--once", "--name", "w1", "--jobs", "1"]).expect(0);
+    let order = run_order(&runs);
+    assert_eq!(order.len(), 150);
+    let expected: Vec<&str> = [["high"; 70].as_slice(), ["low"; 80].as_slice()].concat();
+    assert_eq!(order, expected, "every high-priority job first");
 }

@@ -7,6 +7,7 @@ mod agent;
 mod aimed;
 mod answers;
 mod backlog;
+mod backlog_triggers;
 mod batch;
 mod docs;
 mod doctor;

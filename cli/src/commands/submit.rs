@@ -24,10 +24,11 @@ use crate::ui::Ui;
 /// need; --queue, --require, --env and --timeout change them before they
 /// are queued. All the jobs of one submission are queued in one push.
 ///
-/// Of a big submission, the first 64 jobs of each queue are queued and the
-/// rest parked in one backlog ref, so that thousands of pending jobs do
-/// not slow down every push to the hub; workers queue parked jobs as the
-/// queue runs low, and `status` says `parked in backlog`. Set
+/// Of a big submission, the first 64 jobs of each queue (highest priority
+/// first) are queued and the rest parked in one backlog ref, so that
+/// thousands of pending jobs do not slow down every push to the hub;
+/// workers queue parked jobs, highest priority first, as the queue runs
+/// low, and `status` says `parked in backlog`. Set
 /// GIT_CI_BACKLOG_AFTER=N to queue N before parking, or =off to park none
 /// (for workers older than backlogs, which never run parked jobs).
 #[derive(Debug, Args)]

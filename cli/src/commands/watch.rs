@@ -27,6 +27,10 @@ use crate::ui::Ui;
 /// queued once, by whichever watcher comes first; a tick missed while no
 /// watcher ran is queued once when one starts (only the latest). Hubs with
 /// the post-receive hook need a watcher too for schedules.
+///
+/// As with `git ci submit`, the jobs of one push or tick beyond the first
+/// 64 of a queue are parked in one backlog ref (GIT_CI_BACKLOG_AFTER=N to
+/// queue N first, =off to park none); the post-receive hook does the same.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  git ci watch --hub https://example.com/team/project.git\n  git ci watch --once     one look, then exit (for cron)"
@@ -51,6 +55,8 @@ pub fn cmd_watch(ui: &Ui, args: WatchArgs) -> CliResult {
     if !args.once && args.interval < Duration::from_secs(1) {
         return Err(CliError::usage("--interval must be at least 1s (a hosted hub may also rate-limit fetches)"));
     }
+    // A bad threshold is refused at once, not at every push and tick.
+    git_ci_core::backlog::park_after().map_err(CliError::usage)?;
     let repo = context::user_repo();
     let hub = context::hub(args.hub.hub.as_deref(), repo.as_ref(), "watch")?;
     let by = format!("watch@{}", context::hostname());

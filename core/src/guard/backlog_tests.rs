@@ -108,3 +108,30 @@ fn a_backlog_never_grows() {
     let grown = crate::done::commit(&repo, "grown".into(), tree, Some(pin)).unwrap();
     refused(&w, &[Update { old: Some(tip), new: Some(grown), name }], false, "never added to");
 }
+
+/// A promotion by priority takes jobs out of two backlogs in one push,
+/// not the first of either in the order they were submitted: accepted,
+/// each backlog rewritten to a strict subset of itself.
+#[test]
+fn a_promotion_out_of_two_backlogs_at_once_is_accepted() {
+    let w = world();
+    let (low, low_name, low_tip) = parked_on_hub(&w);
+    let mut high = jobs(&w, 3);
+    for (job, priority) in high.iter_mut().zip([1, 9, 1]) {
+        job.spec.priority = priority;
+    }
+    let high: Vec<Job> = high.into_iter().map(Job::sealed).collect();
+    let edits = crate::queue::submit_parking_edits(&w.hub, &high, Some(0)).unwrap();
+    check(&w, &updates(&w, &edits), false).expect("a backlog stored highest priority first is accepted");
+    w.hub.transact(&edits).unwrap();
+    let (high_name, high_tip) = (edits[0].name.clone(), edits[0].new.unwrap());
+    // Stored highest priority first: high[1], then high[0] and high[2].
+    let picks = [
+        promotion(&w, &high_name, high_tip, 0, &high[1]),
+        promotion(&w, &high_name, high_tip, 2, &high[2]),
+        promotion(&w, &low_name, low_tip, 1, &low[1]),
+    ];
+    let edits = backlog::promote_edits(&w.hub, &picks).unwrap();
+    assert_eq!(edits.iter().filter(|e| e.name.starts_with(refs::BACKLOG) && e.new.is_some()).count(), 2);
+    check(&w, &updates(&w, &edits), false).expect("a promotion out of two backlogs is accepted");
+}

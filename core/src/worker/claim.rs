@@ -90,6 +90,9 @@ pub(super) struct Rounds {
     /// Backlogs (by value) that held no job this worker can run when it
     /// last looked: not read again until they change.
     pub(super) unrunnable_backlogs: HashSet<ObjectId>,
+    /// The priority of the job heading each backlog (by value), when this
+    /// worker can run it: whether parked work outranks the queue's.
+    pub(super) backlog_heads: HashMap<ObjectId, Option<i32>>,
 }
 
 impl Rounds {
@@ -103,6 +106,7 @@ impl Rounds {
             idle_poll: cfg.poll,
             quiet_since: None,
             unrunnable_backlogs: HashSet::new(),
+            backlog_heads: HashMap::new(),
         }
     }
 
@@ -239,7 +243,8 @@ impl Worker {
             };
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
         }
-        let claimable = candidates.iter().filter(|c| c.steal.is_none()).count();
+        let fresh_jobs = candidates.iter().filter(|c| c.steal.is_none());
+        let claimable = (fresh_jobs.clone().count(), fresh_jobs.map(|c| c.job.spec.priority).max());
         if let Some(round) = self.promote_if_low(&snap, claimable, fresh)? {
             return Ok(round);
         }

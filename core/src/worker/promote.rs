@@ -1,27 +1,39 @@
 //! A claim round that finds few jobs it could claim and parked ones
-//! behind them ([`crate::backlog`]) moves some into the queue first.
+//! behind them ([`crate::backlog`]), or parked ones of a higher priority
+//! than any it could claim, moves some into the queue first.
 
 use super::claim::Round;
 use super::*;
 
 impl Worker {
     /// Promotes up to [`crate::backlog::PROMOTE_AT_MOST`] parked jobs this
-    /// worker can run when a `fresh` snapshot shows fewer than
-    /// [`crate::backlog::low_water`] it could claim (`claimable`); `Some`:
-    /// the round to return, the queue to be read again at once.
+    /// worker can run, the first in the claim order, when a `fresh`
+    /// snapshot shows fewer than [`crate::backlog::low_water`] it could
+    /// claim, or a backlog headed by a job of a higher priority than all
+    /// of them (`claimable`: how many, and their highest priority); `Some`:
+    /// the round to return, the queue to be read again at once. Of an
+    /// older snapshot, only says whether to read afresh first.
     pub(super) fn promote_if_low(
         &mut self,
         snap: &Snapshot,
-        claimable: usize,
+        (claimable, best): (usize, Option<i32>),
         fresh: bool,
     ) -> Result<Option<Round>, HubError> {
-        if !fresh {
-            return Ok(None);
-        }
         let tips: HashSet<ObjectId> = snap.backlogs.iter().map(|(_, tip)| *tip).collect();
-        self.rounds.unrunnable_backlogs.retain(|t| tips.contains(t));
+        if fresh {
+            self.rounds.unrunnable_backlogs.retain(|t| tips.contains(t));
+            self.rounds.backlog_heads.retain(|t, _| tips.contains(t));
+        }
         let unread = tips.iter().any(|tip| !self.rounds.unrunnable_backlogs.contains(tip));
-        if !unread || claimable >= crate::backlog::low_water(self.cfg.jobs) {
+        if !fresh {
+            // An older view (the rest of the last snapshot) with parked
+            // work more urgent than any it shows: read afresh, and promote,
+            // before claiming from it.
+            let outranked = unread && self.parked_outranks(snap, best);
+            return Ok(outranked.then_some(Round { eligible: 0, retry_now: false }));
+        }
+        let low = claimable < crate::backlog::low_water(self.cfg.jobs);
+        if !unread || (!low && !self.parked_outranks(snap, best)) {
             return Ok(None);
         }
         // With work left, one worker refills the queue: the one the newest
@@ -36,12 +48,7 @@ impl Worker {
                 return Ok(None);
             }
         }
-        let cfg = &self.cfg;
-        let runnable = |job: &Job| {
-            cfg.serves(&job.spec.queue)
-                && cfg.can_run(job)
-                && cfg.only.as_ref().is_none_or(|only| only.contains(&job.id))
-        };
+        let runnable = |job: &Job| self.can_promote(job);
         match crate::backlog::promote(&*self.hub, snap, crate::backlog::PROMOTE_AT_MOST, runnable) {
             // Nothing here this worker can run: not read again until it changes.
             Ok(Some(0)) => self.rounds.unrunnable_backlogs.extend(tips),
@@ -58,5 +65,33 @@ impl Worker {
             Err(e) => return Err(e),
         }
         Ok(None)
+    }
+
+    fn can_promote(&self, job: &Job) -> bool {
+        let cfg = &self.cfg;
+        cfg.serves(&job.spec.queue) && cfg.can_run(job) && cfg.only.as_ref().is_none_or(|only| only.contains(&job.id))
+    }
+
+    /// Whether a backlog of `snap` is headed by a job this worker can run
+    /// of a priority above `best`, the highest it could claim. A backlog
+    /// holds its jobs in the claim order, so its head is its most urgent;
+    /// one document read per backlog value, remembered.
+    fn parked_outranks(&mut self, snap: &Snapshot, best: Option<i32>) -> bool {
+        let Some(best) = best else { return true };
+        for (name, tip) in &snap.backlogs {
+            let head = match self.rounds.backlog_heads.get(tip) {
+                Some(head) => *head,
+                None => {
+                    let job = crate::backlog::head(&*self.hub, name, *tip).filter(|j| self.can_promote(j));
+                    let head = job.map(|j| j.spec.priority);
+                    self.rounds.backlog_heads.insert(*tip, head);
+                    head
+                }
+            };
+            if head.is_some_and(|p| p > best) {
+                return true;
+            }
+        }
+        false
     }
 }

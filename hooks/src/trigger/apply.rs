@@ -72,10 +72,13 @@ fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
     let skipped: Vec<Entry> = follow.skipped.into_iter().map(|s| s.entry).collect();
     let new_tip = write_commit(hub, tip, &fresh, &broken, &cancels, skipped)?;
     let mut edits = vec![RefEdit::set(writer, tip, new_tip)];
-    edits.extend(ref_edits(hub, &fresh, &cancels)?);
+    edits.extend(cancel_edits(hub, &cancels)?);
     edits.extend(skip_edits);
     edits.extend(follow.edits);
-    hub.transact(&edits)?;
+    // The new jobs park beyond the first few of a queue, as a `submit`'s.
+    let jobs: Vec<&Job> = fresh.iter().map(|w| &w.job).collect();
+    let parked =
+        queue::transact_parking(hub, &jobs, |after| Ok([edits.clone(), queue_edits(hub, &jobs, after)?].concat()))?;
 
     events.extend(broken.into_iter().map(|b| bad_pipeline(b, true)));
     events.extend(cancels.into_iter().map(|c| Event::Cancelled {
@@ -85,6 +88,9 @@ fn try_apply(hub: &dyn Hub, plan: &Plan) -> Result<Vec<Event>, HubError> {
         reason: c.reason,
     }));
     events.extend(fresh.into_iter().map(|w| Event::Queued(Box::new(w.job.clone()))));
+    if parked > 0 {
+        events.push(Event::Parked { count: parked });
+    }
     Ok(events)
 }
 
@@ -111,11 +117,9 @@ fn unseen<'p>(plan: &'p Plan, index: &Index<'_>, events: &mut Vec<Event>) -> (Ve
     (fresh, broken)
 }
 
-/// Queue refs and pins created for the new jobs, deleted for the cancelled.
-fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec<RefEdit>, HubError> {
+/// Queue refs and pins deleted for the cancelled jobs.
+fn cancel_edits(hub: &dyn Hub, cancels: &[Cancel]) -> Result<Vec<RefEdit>, HubError> {
     let mut edits = Vec::new();
-    let jobs: Vec<&Job> = fresh.iter().map(|w| &w.job).collect();
-    edits.extend(queue_edits(hub, &jobs)?);
     // A parked job leaves its backlog instead: one rewrite per backlog.
     let mut backlogs: std::collections::BTreeMap<(&str, ObjectId), HashSet<&str>> = Default::default();
     for c in cancels {
@@ -135,10 +139,12 @@ fn ref_edits(hub: &dyn Hub, fresh: &[&Wanted], cancels: &[Cancel]) -> Result<Vec
 }
 
 /// The refs that queue `jobs` (one submission: a job waits for those of
-/// them it needs), created: pins and queue refs. The hook and the
-/// scheduler queue through here, as `queue::submit` does.
-pub(crate) fn queue_edits(hub: &dyn Hub, jobs: &[&Job]) -> Result<Vec<RefEdit>, HubError> {
-    queue::submit_edits(hub, jobs)
+/// them it needs), created: pins and queue refs, and those of a queue
+/// beyond its first `after` parked in a backlog ([`queue::parking_edits`]).
+/// The hook and the scheduler queue through here, in a transaction of
+/// [`queue::transact_parking`], as `queue::submit` does.
+pub(crate) fn queue_edits(hub: &dyn Hub, jobs: &[&Job], after: Option<usize>) -> Result<Vec<RefEdit>, HubError> {
+    queue::parking_edits(hub, jobs, after)
 }
 
 fn bad_pipeline(b: &Broken, recorded: bool) -> Event {

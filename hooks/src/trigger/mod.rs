@@ -75,6 +75,12 @@ pub enum Event {
         git_ref: String,
         message: String,
     },
+    /// Of the jobs just queued, `count` were parked in a backlog
+    /// ([`git_ci_core::backlog`]): pending, queued by workers as the queue
+    /// runs low.
+    Parked {
+        count: usize,
+    },
     /// A scheduled job's tick queued these jobs (its expansion).
     Scheduled {
         git_ref: String,
@@ -109,6 +115,9 @@ impl Event {
                     .collect();
                 lines.join("\n")
             }
+            Event::Parked { count } => format!(
+                "parked {count} of them in a backlog (pending; workers queue them, highest priority first, as the queue runs low)"
+            ),
             Event::ScheduleArmed { name, git_ref, next } => match next {
                 Some(next) => format!("scheduled {name} on {git_ref}: first run at {next}"),
                 None => format!("scheduled {name} on {git_ref}: its schedule never comes"),

@@ -6,13 +6,15 @@
 //! push slower. A submission of many jobs therefore queues the first
 //! [`DEFAULT_AFTER`] of each queue as usual and parks the rest in
 //! `refs/ci/backlog/<queue>/<batch>`: a commit whose tree holds their
-//! `job.json` blobs at `<bucket:04>/<index:06>-<id>` (submission order,
-//! [`BUCKET`] a bucket so a rewrite rewrites two small trees), whose single
+//! `job.json` blobs at `<bucket:04>/<index:06>-<id>` (in the order claimers
+//! take jobs: highest priority first, then oldest, see [`order`]; [`BUCKET`]
+//! a bucket so a rewrite rewrites two small trees), whose single
 //! parent is the *pin commit* (empty tree, parents = the commits under
 //! test) made once, which keeps those commits reachable.
 //!
 //! A worker short of claimable jobs moves up to [`PROMOTE_AT_MOST`] parked
-//! jobs it can run into ordinary queue refs (the same blobs) with their
+//! jobs it can run, the first in that order across the backlogs of the
+//! queues it serves, into ordinary queue refs (the same blobs) with their
 //! pins, and the backlog ref to the tree without them, in one transaction
 //! ([`promote_edits`]). Every other change of a parked job (a cancel)
 //! rewrites the backlog ref the same way in its own transaction. The
@@ -28,6 +30,10 @@ use crate::hub::{Hub, HubError, RefEdit};
 use crate::id::JobId;
 use crate::model::Job;
 use crate::refs;
+
+pub mod order;
+
+pub use order::{head, to_park};
 
 /// The environment variable that sets how many jobs of one queue a
 /// submission queues individually before it parks the rest: a number, or
@@ -70,7 +76,7 @@ pub struct Entry {
     pub blob: ObjectId,
 }
 
-/// What a backlog commit holds: its pin commit and its jobs, oldest first.
+/// What a backlog commit holds: its pin commit and its jobs, in its order.
 #[derive(Clone, Debug)]
 pub struct Contents {
     pub pin: ObjectId,
@@ -128,9 +134,11 @@ pub fn batch_id(jobs: &[&Job]) -> String {
     digest.iter().take(10).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes the objects of a backlog of `jobs` (all of `queue`, oldest
-/// first, their commits imported already) and returns the ref creation.
+/// Writes the objects of a backlog of `jobs` (all of `queue`, their
+/// commits imported already), in the claim order ([`order::sorted`]), and
+/// returns the ref creation.
 pub fn park(hub: &dyn Hub, queue: &str, jobs: &[&Job]) -> Result<RefEdit, HubError> {
+    let jobs = &order::sorted(jobs)[..];
     let repo = hub.repo();
     let err = |e: &dyn std::fmt::Display| hub.local_error(format!("could not write a backlog of queue {queue}"), e);
     let mut commits = Vec::new();
@@ -227,20 +235,6 @@ pub fn promote_edits(hub: &dyn Hub, jobs: &[Promotion]) -> Result<Vec<RefEdit>, 
     Ok(edits)
 }
 
-/// Which of `jobs` (one submission, in order) a submission parks, by
-/// index: beyond the first `after` of their queue, those nobody waits for
-/// that wait for nobody, and not live instances (`serve`).
-pub fn to_park(jobs: &[&Job], after: usize) -> Vec<bool> {
-    let mut per_queue: BTreeMap<&str, usize> = BTreeMap::new();
-    jobs.iter()
-        .map(|j| {
-            let n = per_queue.entry(j.spec.queue.as_str()).or_default();
-            *n += 1;
-            *n > after && j.needs.is_empty() && j.needed_by.is_empty() && !j.spec.serve
-        })
-        .collect()
-}
-
 /// How few claimable jobs a claimer with `slots` slots must see in a
 /// queue before it promotes parked ones: enough to keep every slot of a
 /// few claimers busy until the next promotion.
@@ -248,35 +242,19 @@ pub fn low_water(slots: usize) -> usize {
     2 * slots + 8
 }
 
-/// Moves up to `want` (at most [`PROMOTE_AT_MOST`]) of the oldest parked
-/// jobs of `snap` that `can_run` accepts into the queue, in one
-/// transaction ([`promote_edits`]). Returns how many moved (0: nothing
-/// to move), or `None` when another claimer rewrote the backlog first (a
-/// lost race costs nothing: the caller reads the hub again).
+/// Moves up to `want` (at most [`PROMOTE_AT_MOST`]) parked jobs of `snap`
+/// that `can_run` accepts into the queue, the first in the claim order
+/// (highest priority, then oldest: [`order::best`]), in one transaction
+/// ([`promote_edits`]). Returns how many moved (0: nothing to move), or
+/// `None` when another claimer rewrote the backlog first (a lost race
+/// costs nothing: the caller reads the hub again).
 pub fn promote(
     hub: &dyn Hub,
     snap: &crate::queue::Snapshot,
     want: usize,
     can_run: impl Fn(&Job) -> bool,
 ) -> Result<Option<usize>, HubError> {
-    let mut parked = snap.parked(hub);
-    // Oldest first across backlogs: ids sort by submission time.
-    parked.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut chosen = Vec::new();
-    // Every entry if need be: the jobs this claimer can run may all sit
-    // behind others' (a worker reads a backlog so once per value of it).
-    for q in parked {
-        if chosen.len() == want.min(PROMOTE_AT_MOST) {
-            break;
-        }
-        let Some(parked) = q.parked.clone() else { continue };
-        // A document the guard would refuse stays parked, for no one.
-        let Ok((job, _)) = q.read_job(hub) else { continue };
-        let Ok(commit) = ObjectId::from_hex(job.commit.as_bytes()) else { continue };
-        if can_run(&job) {
-            chosen.push(Promotion { queue: q.queue, id: q.id, blob: q.value, commit, parked });
-        }
-    }
+    let chosen = order::best(hub, snap, want.min(PROMOTE_AT_MOST), can_run);
     if chosen.is_empty() {
         return Ok(Some(0));
     }
@@ -360,6 +338,44 @@ mod tests {
         assert_eq!(snap.parked(hub).iter().map(|q| &q.id).collect::<Vec<_>>(), [&jobs[3].id]);
         assert_eq!(promote(hub, &snap, 9, |_| true).unwrap(), Some(1));
         assert!(hub.list(refs::BACKLOG).unwrap().is_empty(), "an emptied backlog is deleted");
+    }
+
+    /// Two batches, the older of low priority: promotions take the high
+    /// ones first, then the oldest; a batch is stored in the claim order
+    /// whatever order it came in, and the best of a mixed submission is
+    /// what it queues.
+    #[test]
+    fn promotions_take_the_highest_priority_first_across_backlogs() {
+        let (_dir, hub, commit) = hub();
+        let hub: &dyn Hub = &hub;
+        let low = jobs(&commit, 5);
+        hub.transact(&submit_parking_edits(hub, &low, Some(0)).unwrap()).unwrap();
+        let mut high = jobs(&commit, 4);
+        for (job, priority) in high.iter_mut().zip([1, 5, 1, 5]) {
+            job.spec.priority = priority;
+        }
+        let high: Vec<Job> = high.into_iter().map(Job::sealed).collect();
+        hub.transact(&submit_parking_edits(hub, &high, Some(1)).unwrap()).unwrap();
+        let snap = Snapshot::read(hub, &[]).unwrap();
+        assert_eq!(snap.queued.iter().map(|q| &q.id).collect::<Vec<_>>(), [&high[1].id], "the first priority 5");
+        let order: Vec<JobId> =
+            snap.parked(hub).into_iter().map(|q| q.id).filter(|id| high.iter().any(|j| &j.id == id)).collect();
+        assert_eq!(
+            order,
+            [high[3].id.clone(), high[0].id.clone(), high[2].id.clone()],
+            "stored highest priority first, then oldest"
+        );
+
+        assert_eq!(promote(hub, &snap, 2, |_| true).unwrap(), Some(2));
+        let queued = |hub: &dyn Hub| -> HashSet<JobId> {
+            Snapshot::read(hub, &[]).unwrap().queued.into_iter().map(|q| q.id).collect()
+        };
+        assert_eq!(queued(hub), HashSet::from([high[1].id.clone(), high[3].id.clone(), high[0].id.clone()]));
+        // What this claimer cannot run is passed over, not taken.
+        let snap = Snapshot::read(hub, &[]).unwrap();
+        assert_eq!(promote(hub, &snap, 2, |j| j.id != low[0].id).unwrap(), Some(2));
+        let now = queued(hub);
+        assert!(now.contains(&high[2].id) && now.contains(&low[1].id) && !now.contains(&low[0].id), "{now:?}");
     }
 }
 
