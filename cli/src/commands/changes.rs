@@ -2,8 +2,7 @@
 //! as the hub allows: for `submit --wait`, `run`, `retry --wait`, `wait`
 //! and `log --follow`.
 //!
-//! A local hub is watched (inotify, from a helper process: see
-//! [`super::ref_watcher`]) and read again when its refs change.
+//! A local hub is watched (inotify) and read again when its refs change.
 //! A remote hub cannot tell us anything, so it is looked at: one `git
 //! ls-remote` (a ref listing, no objects) whose lines naming these jobs
 //! are compared with the last look's, and only a difference sends the
@@ -14,14 +13,11 @@
 //! long wait costs the hub no more requests than it did, and a ref
 //! listing instead of a fetch.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use git_ci_core::hub::Fingerprint;
 use git_ci_core::ref_watch::RefWatch;
 use git_ci_core::{Hub, HubError, JobId, refs};
-
-use super::ref_watcher::RefWatcher;
 
 /// How often a watched local hub is read even without an event (a hub on
 /// a network filesystem sends none).
@@ -46,14 +42,10 @@ const LOG_PREFIXES: &[&str] = &[refs::QUEUE, refs::CLAIMS, refs::CANCEL, refs::B
 
 pub struct Changes {
     how: How,
-    ids: Vec<JobId>,
-    prefixes: &'static [&'static str],
 }
 
 enum How {
-    /// A local hub watched by a helper process ([`RefWatcher`]).
-    Helper(RefWatcher, PathBuf),
-    /// A local hub watched by this process, should the helper fail.
+    /// A local hub, watched.
     Watch(RefWatch),
     Look(Look),
 }
@@ -70,8 +62,8 @@ struct Look {
 }
 
 impl Changes {
-    /// Starts watching a local hub (a helper process, started now so that
-    /// its start overlaps the caller's own work); a remote hub is first
+    /// Starts watching a local hub, before the caller's first read of the
+    /// jobs so that no change after it is missed; a remote hub is first
     /// looked at by [`Changes::before_read`].
     pub fn new(hub: &dyn Hub, ids: &[JobId]) -> Changes {
         Changes::of(hub, ids, JOB_PREFIXES)
@@ -83,15 +75,11 @@ impl Changes {
     }
 
     fn of(hub: &dyn Hub, ids: &[JobId], prefixes: &'static [&'static str]) -> Changes {
-        let how = match hub.watch_path() {
-            Some(dir) => match RefWatcher::spawn(&dir) {
-                Some(helper) => Some(How::Helper(helper, dir)),
-                None => RefWatch::new(&dir).map(How::Watch),
-            },
-            None => None,
+        let how = match hub.watch_path().and_then(|dir| RefWatch::new(&dir)) {
+            Some(watch) => How::Watch(watch),
+            None => How::Look(Look::new(ids, prefixes)),
         };
-        let how = how.unwrap_or_else(|| How::Look(Look::new(ids, prefixes)));
-        Changes { how, ids: ids.to_vec(), prefixes }
+        Changes { how }
     }
 
     /// To be called before each read of the jobs: a remote hub's first
@@ -121,15 +109,6 @@ impl Changes {
             // 10 ms of every `submit --wait`. A read that sees a
             // transaction half done finds the job where it was (or not
             // yet in `done`), and the next ref change wakes us.
-            How::Helper(helper, dir) => {
-                if helper.wait(LOCAL_POLL).is_err() {
-                    // The helper is gone: watch here, after one more read.
-                    self.how = match RefWatch::new(dir) {
-                        Some(watch) => How::Watch(watch),
-                        None => How::Look(Look::new(&self.ids, self.prefixes)),
-                    };
-                }
-            }
             How::Watch(watch) => {
                 watch.wait(LOCAL_POLL, Duration::ZERO);
             }

@@ -18,7 +18,6 @@ mod junit;
 mod log;
 mod notes;
 mod plan;
-mod ref_watcher;
 mod repeats;
 mod retry;
 mod run;
@@ -89,19 +88,10 @@ pub enum Command {
     Complete(complete::CompleteArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
-    #[command(hide = true)]
-    RefWatcher(ref_watcher::RefWatcherArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The helper that watches a local hub for a waiting git-ci is on that
-    // waiter's path: it skips the set-up below (the user's repository and
-    // its config, read for colours), which is most of a git-ci start.
-    let cli = match cli.command {
-        Command::RefWatcher(args) => return exit_code(ref_watcher::cmd_ref_watcher(args)),
-        command => Cli { command, ..cli },
-    };
     init_tracing(cli.output.verbose);
     let ui = Ui::new(&cli.output);
     let result: CliResult = match cli.command {
@@ -131,14 +121,8 @@ pub fn main() -> ExitCode {
         Command::Complete(args) => complete::cmd_complete(&ui, args),
         Command::Completions(args) => docs::cmd_completions(args, Cli::command()),
         Command::Man(args) => docs::cmd_man(&ui, args, Cli::command()),
-        Command::RefWatcher(args) => ref_watcher::cmd_ref_watcher(args),
     };
-    exit_code(result.and_then(|()| ui.finish()))
-}
-
-/// The exit code of a command's result, its error reported on stderr.
-fn exit_code(result: CliResult) -> ExitCode {
-    match result {
+    match result.and_then(|()| ui.finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(report) = e.report() {

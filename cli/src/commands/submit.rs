@@ -84,10 +84,6 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
         }
     }
     let hub = context::hub(args.hub.hub.as_deref(), Some(&repo), "client")?;
-    let ids: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
-    // Watching a local hub starts a helper process: started before the
-    // push, it is up by the time the jobs are queued.
-    let changes = args.wait.then(|| wait::Changes::new(&*hub, &ids));
     // Every job of the submission in one transaction: a pipeline is queued
     // whole or not at all, and its needs never name a job that is missing.
     queue::submit(&*hub, &jobs)?;
@@ -99,7 +95,9 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
         }
     }
     report_queued(ui, &jobs, hub.url());
-    if let Some(changes) = changes {
+    if args.wait {
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
+        let changes = wait::Changes::new(&*hub, &ids);
         let mut unserved = Unserved { since: Instant::now(), told: false };
         let views = wait::wait_with(Some(ui), &*hub, ids, changes, |views| unserved.tell(ui, &*hub, &jobs, views))?;
         return wait::conclude(ui, &views, 0);
