@@ -252,7 +252,7 @@ mod tests {
         assert!(reg.due(), "the push did not go: still due");
 
         let edit = reg.ride(hub, vec![]).unwrap().unwrap();
-        hub.transact(&[edit.clone()]).unwrap();
+        hub.transact(std::slice::from_ref(&edit)).unwrap();
         reg.rode(true);
         assert!(!reg.due());
         assert_eq!(reg.current, edit.new, "the next refresh expects what the push wrote");
