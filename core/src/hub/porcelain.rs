@@ -52,6 +52,23 @@ pub fn parse(stdout: &str) -> Vec<RefStatus> {
         .collect()
 }
 
+/// The refs the hub names in `remote: error: cannot lock ref '<ref>': …`
+/// lines, with the rest of each line. An atomic push whose lease held on
+/// the client but not on the hub (another push moved the ref between the
+/// hub's ref advertisement and its transaction) comes back with every ref
+/// `(atomic transaction failed)`; only this line says which ref lost.
+pub fn locked_refs(stderr: &str) -> Vec<(&str, &str)> {
+    const SAYS: &str = "cannot lock ref '";
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let rest = &line[line.find(SAYS)? + SAYS.len()..];
+            let (name, why) = rest.split_once('\'')?;
+            Some((name, why.trim_start_matches(':').trim()))
+        })
+        .collect()
+}
+
 /// Texts by which git says a lease or a lock lost to someone else's update.
 pub fn is_race(text: &str) -> bool {
     const RACES: [&str; 6] = [
@@ -90,6 +107,16 @@ mod tests {
         // A verify is `=` whether or not the push went through.
         let failed = "!\tab:refs/ci/claims/x\t[remote rejected] (atomic transaction failed)\n=\tcd:refs/ci/queue/default/x\t[up to date]\n";
         assert!(parse(failed).iter().all(|s| !s.applied()));
+    }
+
+    #[test]
+    fn the_ref_that_lost_on_the_hub_is_read_from_its_error() {
+        // git 2.47 over git daemon: a claim that lost after the hub's ref
+        // advertisement; the porcelain blames no ref in particular.
+        let stderr = "remote: error: cannot lock ref 'refs/ci/queue/default/j': is at 7888 but expected b5e8        \n\
+                      error: failed to push some refs to 'git://127.0.0.1:40919/hub.git'\n";
+        assert_eq!(locked_refs(stderr), [("refs/ci/queue/default/j", "is at 7888 but expected b5e8")]);
+        assert!(locked_refs("error: failed to push some refs to 'x'\n").is_empty());
     }
 
     #[test]

@@ -212,7 +212,28 @@ impl RemoteHub {
         if rejected.is_empty() {
             return self.failed_talking(&stderr);
         }
-        let culprit = rejected.iter().find(|s| !s.only_atomic()).unwrap_or(&rejected[0]);
+        // Each ref's own reason, else the ref the hub's error names: an
+        // atomic push lost on the hub says `atomic transaction failed` of
+        // every ref (the first of them was taken for the loser, so a lost
+        // claim riding with a publish looked like a lost publish, which
+        // costs a reconcile: two fetches instead of none).
+        let locked = porcelain::locked_refs(&stderr);
+        let culprit = rejected
+            .iter()
+            .find(|s| !s.only_atomic())
+            .or_else(|| rejected.iter().find(|s| locked.iter().any(|(name, _)| *name == s.refname)))
+            .unwrap_or(&rejected[0]);
+        if culprit.only_atomic()
+            && let Some((_, why)) = locked.iter().find(|(name, _)| *name == culprit.refname)
+            && porcelain::is_race(&stderr)
+        {
+            let also = locked.iter().filter(|(name, _)| *name != culprit.refname).map(|(n, _)| (*n).to_owned());
+            return HubError::Conflict {
+                refname: culprit.refname.clone(),
+                detail: (*why).to_owned(),
+                also: also.collect(),
+            };
+        }
         if porcelain::is_race(culprit.reason()) || porcelain::is_race(&stderr) {
             let (refname, detail) = (culprit.refname.clone(), culprit.reason().to_owned());
             let also = rejected.iter().filter(|s| s.refname != refname && porcelain::is_race(s.reason()));
@@ -478,6 +499,38 @@ mod tests {
         names.sort();
         assert_eq!(names, ["refs/ci/claims/j", "refs/ci/claims/k"], "{lost:?}");
         assert_eq!(hub.get("refs/ci/claims/l").unwrap(), None, "atomic: nothing applied");
+    }
+
+    /// A ref moved on the hub after it advertised its refs to the push and
+    /// before its transaction (here by a pre-receive hook, as another
+    /// worker's push does): the porcelain says `atomic transaction failed`
+    /// of every ref, the hub's error names the one that lost. It used to be
+    /// blamed on the first ref of the push, here the log a publish deletes.
+    #[test]
+    fn a_race_lost_on_the_hub_blames_the_ref_the_hub_names() {
+        let (_dir, hub_dir, remote) = world();
+        let hub: &dyn Hub = &remote;
+        let (log, queued) = (blob(hub, "log"), blob(hub, "job"));
+        hub.transact(&[RefEdit::create("refs/ci/logs/a", log), RefEdit::create("refs/ci/queue/default/j", queued)])
+            .unwrap();
+        // The hook runs in the push's quarantine, where refs may not move:
+        // it steps out of it, as a concurrent push is.
+        let hook = hub_dir.join("hooks/pre-receive");
+        std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+        std::fs::write(
+            &hook,
+            "#!/bin/sh\ncat >/dev/null\nunset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n\
+             git update-ref refs/ci/queue/default/j $(echo another | git hash-object -w --stdin)\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let edits = [
+            RefEdit::delete("refs/ci/logs/a", log),
+            RefEdit::update("refs/ci/queue/default/j", queued, blob(hub, "claimed")),
+        ];
+        let e = hub.transact(&edits).unwrap_err();
+        assert!(e.is_conflict() && e.applied().is_empty(), "{e:?}");
+        assert_eq!(e.lost(), ["refs/ci/queue/default/j"], "{e:?}");
     }
 
     #[test]

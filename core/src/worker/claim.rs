@@ -273,7 +273,24 @@ impl Worker {
     /// A job of the batch taken by another worker meanwhile fails the
     /// whole push; the porcelain says which, so the rest is pushed again
     /// at once without it, a few times, before the publish goes alone.
-    pub(super) fn claim_batch(&mut self, mut picked: Vec<Candidate>, mut batch: Batch) -> Result<Round, HubError> {
+    /// A registration refresh that is due rides along (see
+    /// [`registry::Registration::ride`]).
+    pub(super) fn claim_batch(&mut self, picked: Vec<Candidate>, batch: Batch) -> Result<Round, HubError> {
+        let running = self.active.keys().chain(picked.iter().map(|c| &c.queued.id)).cloned().collect();
+        // A document that cannot be written: the refresh goes alone later.
+        let ride = self.registration.ride(&*self.hub, running).ok().flatten();
+        let round = self.claim_pushes(picked, batch, ride);
+        // Unless the push went (`rode(true)` then), the refresh stays due.
+        self.registration.rode(false);
+        round
+    }
+
+    fn claim_pushes(
+        &mut self,
+        mut picked: Vec<Candidate>,
+        mut batch: Batch,
+        ride: Option<RefEdit>,
+    ) -> Result<Round, HubError> {
         let eligible = batch.eligible;
         // A publish that cannot even be written (a full disk) must not stop
         // the claims: they go alone (`publish_edits` deals with it).
@@ -282,14 +299,16 @@ impl Worker {
             true => self.publish_edits().ok(),
         };
         let (append, also) = publishing.unzip();
-        let also = also.unwrap_or_default();
-        let publish_refs: HashSet<&str> = also.iter().map(|e| e.name.as_str()).collect();
+        let mut also = also.unwrap_or_default();
+        let publish_refs: HashSet<String> = also.iter().map(|e| e.name.clone()).collect();
+        also.extend(ride);
         let mut lost_here = 0;
         for attempt in 0.. {
             let requests = self.claim_requests(&picked);
             let plan = queue::plan_claims(&*self.hub, &requests, also.clone())?;
             let e = match self.hub.transact(&plan.edits) {
                 Ok(()) => {
+                    self.registration.rode(true);
                     let won = plan.won;
                     if let Some(append) = &append {
                         self.on_published(append);
@@ -310,6 +329,8 @@ impl Worker {
             };
             match e {
                 e @ HubError::Partial { .. } => {
+                    let registered = e.applied().iter().any(|r| r == self.registration.refname());
+                    self.registration.rode(registered);
                     if let Some(append) = &append {
                         self.published_in_part(append, e.applied());
                     }
@@ -325,6 +346,14 @@ impl Worker {
                     }
                     self.hub_failed(e);
                     return Ok(Round { eligible, retry_now: false });
+                }
+                e @ HubError::Conflict { .. } if e.lost().contains(&self.registration.refname()) => {
+                    // Only a process under our name moves it: the refresh
+                    // alone sorts that out (`Registration::refresh`), and
+                    // the claim goes next round without it.
+                    self.registration.rode(false);
+                    self.refresh_registration();
+                    return Ok(Round { eligible, retry_now: true });
                 }
                 e @ HubError::Conflict { .. } if publish_refs.contains(e.refname()) => {
                     // The publish lost (a cancel overtook a job, gc moved the
@@ -358,7 +387,7 @@ impl Worker {
                         // With jobs left in the snapshot, the publish rides
                         // on the next claim from it, at once: still one
                         // push a job. Else it goes alone.
-                        let publish_lost = e.lost().iter().any(|r| publish_refs.contains(r));
+                        let publish_lost = e.lost().iter().any(|r| publish_refs.contains(*r));
                         let left = eligible > lost_here && !lost.is_empty() && !publish_lost;
                         if left {
                             let Batch { snap, taken, read_at, .. } = batch;
@@ -409,6 +438,7 @@ impl Worker {
         if self.hub.get(&first).ok()?? != won.first()?.claim {
             return None;
         }
+        self.registration.rode(true);
         if let Some(append) = append {
             self.on_published(append);
         }

@@ -238,7 +238,8 @@ impl Worker {
             if holding && Instant::now() >= self.leases.next_heartbeat && self.health.backoff.ready() {
                 self.heartbeat();
             }
-            self.housekeeping();
+            // A claim push to come carries a registration refresh that is due.
+            self.housekeeping(combine && self.registration.may_ride());
             let idle = self.active.is_empty() && self.publishing.queue.is_empty();
             if self.draining && idle || self.leaving() {
                 break;
@@ -293,7 +294,7 @@ impl Worker {
     }
 
     /// The registration and live logs, when due; failures only delay them.
-    fn housekeeping(&mut self) {
+    fn housekeeping(&mut self, registration_rides: bool) {
         if self.shrink.due(self.summary.published) {
             self.shrink_caches();
         }
@@ -310,11 +311,8 @@ impl Worker {
             return;
         }
         self.instances_housekeeping();
-        if self.registration.due() {
-            let running = self.active.keys().cloned().collect();
-            if let Err(e) = self.registration.refresh(&*self.hub, running) {
-                self.emit(Event::HubError { error: format!("could not refresh the worker's registration: {e}") });
-            }
+        if self.registration.due() && !registration_rides {
+            self.refresh_registration();
         }
         if !self.active.is_empty() && self.live_logs.due() {
             let logs: Vec<(JobId, &std::path::Path)> = self
@@ -326,6 +324,13 @@ impl Worker {
             if let Err(e) = self.live_logs.publish(&*self.hub, &logs, &self.masker) {
                 self.emit(Event::HubError { error: format!("could not push live logs: {e}") });
             }
+        }
+    }
+
+    fn refresh_registration(&mut self) {
+        let running = self.active.keys().cloned().collect();
+        if let Err(e) = self.registration.refresh(&*self.hub, running) {
+            self.emit(Event::HubError { error: format!("could not refresh the worker's registration: {e}") });
         }
     }
 
@@ -352,7 +357,9 @@ impl Worker {
 
     fn next_wake(&self) -> Duration {
         let now = Instant::now();
-        let mut wait = self.rounds.idle_poll.min(self.registration.next().saturating_duration_since(now));
+        // While claims go, a refresh that is due waits for one to carry it.
+        let refresh = if self.rounds.busy { self.registration.alone_by() } else { self.registration.next() };
+        let mut wait = self.rounds.idle_poll.min(refresh.saturating_duration_since(now));
         if let Some(check) = self.instances.next() {
             wait = wait.min(check.saturating_duration_since(now));
         }
