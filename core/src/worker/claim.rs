@@ -2,72 +2,9 @@
 //! take (shared out with the others, see [`super::share`]), claiming them
 //! in one push that also carries the publish, and starting them.
 
+use super::pace::*;
 use super::*;
 
-/// The poll interval after a look at the queue: `cfg.poll` while there is
-/// work and for [`Config::idle_poll`] after the queue emptied (more jobs
-/// tend to follow soon: the next push, a retry), then doubled after each
-/// look up to `cfg.idle_poll()`. `quiet_for`: how long since work was last
-/// seen, `None` while there is some.
-pub(super) fn next_idle_poll(current: Duration, cfg: &Config, quiet_for: Option<Duration>) -> Duration {
-    match quiet_for {
-        Some(quiet) if quiet >= cfg.idle_poll() => (current * 2).clamp(cfg.poll, cfg.idle_poll()),
-        _ => cfg.poll,
-    }
-}
-
-/// How many times a claim batch that lost one job to another worker is
-/// pushed again at once without it (and with its publish), before the
-/// worker reads the hub afresh.
-pub(super) const BATCH_RETRIES: usize = 3;
-
-/// How many of the first eligible jobs a claim of `free` may take other
-/// workers' jobs from (its own are looked for deeper: see `Worker::pick`):
-/// a batch per worker claiming (us and `rivals`), widened by `spread` after
-/// lost races. The window scales with the batch: a batch of claims is one
-/// atomic transaction, lost whole if any of its jobs is taken.
-pub(super) fn claim_window(spread: usize, rivals: usize, free: usize, candidates: usize) -> usize {
-    (spread.max(rivals + 1) * free).clamp(1, candidates.max(1))
-}
-
-/// How long a worker seen claiming is counted among those sharing the
-/// queue after its last claim was seen: longer than a snapshot is reused
-/// and than a worker sits between jobs, short enough that a worker gone
-/// leaves its share of the queue to the others soon (they would take it
-/// anyway, newest first: see [`share`]).
-pub(super) const SHARERS_KEPT_FOR: Duration = Duration::from_secs(30);
-
-/// How long another worker's job may sit unclaimed at the front of the
-/// queue before any worker takes it as its own: two idle polls, time for its
-/// first worker to have looked, and at least 2 s. A worker busy with long
-/// jobs, gone, or unable to run the job (labels) then holds it up no more.
-pub(super) fn stuck_after(cfg: &Config) -> Duration {
-    (cfg.idle_poll() * 2).max(Duration::from_secs(2))
-}
-
-/// How often a worker that lost a race may read every registration again
-/// to learn who else claims: a fetch of every worker's document, cheap for
-/// a few workers, not for a thousand (docs/scale.md).
-pub(super) const REGISTRATIONS_EVERY: Duration = Duration::from_secs(60);
-
-/// How long the unclaimed rest of a snapshot may be claimed from without
-/// reading the hub again, on a local hub (see [`reuse_snapshot_for`]).
-pub(super) const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
-
-/// How long the unclaimed rest of a snapshot may be claimed from without
-/// reading the hub again. A claim is a compare-and-swap (claim absent, job
-/// still queued), so a stale view costs at worst a lost race, and an old
-/// snapshot is used only for this worker's own share of the queue, which
-/// the others leave alone until it is overdue ([`stuck_after`]): on a
-/// remote hub a fetch is a round trip saved each time, so a 1-slot
-/// worker's cycle is one push (publish and the next claim) until its share
-/// runs out; on a local hub a listing of every queue ref.
-pub(super) fn reuse_snapshot_for(hub: &dyn Hub, cfg: &Config) -> Duration {
-    match hub.watch_path() {
-        Some(_) => REUSE_SNAPSHOT_FOR,
-        None => (stuck_after(cfg) / 2).max(REUSE_SNAPSHOT_FOR),
-    }
-}
 /// What claim rounds carry from one to the next.
 pub(super) struct Rounds {
     /// The last claim round left eligible jobs unclaimed: the next one is

@@ -21,6 +21,7 @@ mod mask;
 mod needed;
 mod outputs;
 mod owner;
+mod pace;
 mod promote;
 mod publish;
 mod registry;
@@ -425,7 +426,7 @@ fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::Recommen
 
 #[cfg(test)]
 mod tests {
-    use super::claim::{claim_window, next_idle_poll};
+    use super::pace::{claim_window, next_idle_poll};
     use super::*;
     use crate::model::JobSpec;
 
