@@ -141,12 +141,7 @@ impl Look {
 
     /// The hub's refs naming these jobs, and its backlog refs, as one digest.
     fn take(&self, hub: &dyn Hub) -> Result<Fingerprint, HubError> {
-        let refs = match hub.peek(self.prefixes)? {
-            Some(refs) => refs,
-            None => hub.list_all(self.prefixes)?,
-        };
-        let ours: Vec<_> = refs.into_iter().filter(|(name, _)| self.names_ours(name)).collect();
-        Ok(Fingerprint::of(&ours))
+        hub.fingerprint(self.prefixes, |name| self.names_ours(name))
     }
 
     fn names_ours(&self, name: &str) -> bool {

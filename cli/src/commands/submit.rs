@@ -97,9 +97,8 @@ pub fn cmd_submit(ui: &Ui, args: SubmitArgs) -> CliResult {
     report_queued(ui, &jobs, hub.url());
     if args.wait {
         let ids: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
-        let changes = wait::Changes::new(&*hub, &ids);
         let mut unserved = Unserved { since: Instant::now(), told: false };
-        let views = wait::wait_with(Some(ui), &*hub, ids, changes, |views| unserved.tell(ui, &*hub, &jobs, views))?;
+        let views = wait::wait_with(Some(ui), &*hub, ids, |views| unserved.tell(ui, &*hub, &jobs, views))?;
         return wait::conclude(ui, &views, 0);
     }
     Ok(())

@@ -10,7 +10,7 @@ use git_ci_core::state::{Board, JobView, State};
 use git_ci_core::worker::backoff::Backoff;
 use git_ci_core::{Hub, HubError, Job, JobId, Status};
 
-pub use super::changes::Changes;
+use super::changes::Changes;
 use crate::cli::HubArgs;
 use crate::context;
 use crate::error::{CliError, CliResult};
@@ -72,19 +72,18 @@ pub fn cmd_wait(ui: &Ui, args: WaitArgs) -> CliResult {
 /// changed ([`Changes`]). A hub that stops answering is retried with a growing
 /// pause (see [`Outage`]).
 pub fn wait_for(ui: Option<&Ui>, hub: &dyn Hub, ids: Vec<JobId>) -> CliResult<Vec<JobView>> {
-    let changes = Changes::new(hub, &ids);
-    wait_with(ui, hub, ids, changes, |_| {})
+    wait_with(ui, hub, ids, |_| {})
 }
 
-/// [`wait_for`], with `changes` started earlier by the caller, and
-/// `after_read` shown the jobs after each read.
+/// [`wait_for`], showing `after_read` the jobs after each read that finds
+/// some unfinished.
 pub fn wait_with(
     ui: Option<&Ui>,
     hub: &dyn Hub,
     ids: Vec<JobId>,
-    mut changes: Changes,
     mut after_read: impl FnMut(&[JobView]),
 ) -> CliResult<Vec<JobView>> {
+    let mut changes = Changes::new(hub, &ids);
     let started = Instant::now();
     let mut last: HashMap<JobId, State> = HashMap::new();
     let mut outage = Outage::default();

@@ -272,16 +272,18 @@ impl dyn Hub + '_ {
         Ok(out)
     }
 
-    /// A digest of the hub's refs under `prefixes` that changes whenever
-    /// one of them does: the cheapest "did anything change" there is (one
-    /// `git ls-remote` for a URL, a listing for a local hub). A waiter
-    /// compares it with the last one before reading anything more.
-    pub fn fingerprint(&self, prefixes: &[&str]) -> Result<Fingerprint, HubError> {
+    /// A digest of the hub's refs under `prefixes` whose names `keep`
+    /// accepts, that changes whenever one of them does: the cheapest "did
+    /// anything change" there is (one `git ls-remote` for a URL, a listing
+    /// for a local hub). A waiter compares it with the last one before
+    /// reading anything more.
+    pub fn fingerprint(&self, prefixes: &[&str], keep: impl Fn(&str) -> bool) -> Result<Fingerprint, HubError> {
         let refs = match self.peek(prefixes)? {
             Some(refs) => refs,
             None => self.list_all(prefixes)?,
         };
-        Ok(Fingerprint::of(&refs))
+        let kept: Vec<_> = refs.into_iter().filter(|(name, _)| keep(name)).collect();
+        Ok(Fingerprint::of(&kept))
     }
 
     /// [`Hub::refresh`], but only when a [`Hub::peek`] shows the hub's refs
