@@ -96,11 +96,17 @@ pub fn claim(hub: &dyn Hub, who: &Claimer<'_>) -> Result<Option<Claimed>, AgentE
     loop {
         let snap = Snapshot::read(hub, &[who.queue.to_owned()])?;
         let candidates = candidates(hub, &snap, who);
-        // Nothing queued it can take, but parked jobs behind: move some
-        // it can run into the queue ([`crate::backlog`]) and read again.
-        let fresh = candidates.iter().filter(|c| c.3.is_none()).count();
-        if fresh == 0 && !snap.backlogs.is_empty() && tried < TRIES {
-            let runnable = |job: &Job| job.spec.requires.iter().all(|(k, v)| has_label(who.name, who.labels, k, v));
+        // Nothing queued it can take, or a parked job it can run more
+        // urgent than all of them: move some parked jobs it can run into
+        // the queue ([`crate::backlog`]), the most urgent first, and read
+        // again.
+        let runnable = |job: &Job| job.spec.requires.iter().all(|(k, v)| has_label(who.name, who.labels, k, v));
+        let best = candidates.iter().filter(|c| c.3.is_none()).map(|c| c.1.spec.priority).max();
+        let outranked = |best: i32| {
+            let head = |(name, tip): &(String, ObjectId)| crate::backlog::head(hub, name, *tip);
+            snap.backlogs.iter().filter_map(head).any(|job| runnable(&job) && job.spec.priority > best)
+        };
+        if !snap.backlogs.is_empty() && tried < TRIES && best.is_none_or(outranked) {
             tried += 1;
             if crate::backlog::promote(hub, &snap, crate::backlog::low_water(1), runnable)? != Some(0) {
                 continue;

@@ -134,3 +134,37 @@ fn a_stale_claim_cannot_heartbeat_or_publish() {
     assert_eq!((result.worker.as_str(), result.attempt), ("thief", 2));
     assert!(lost(complete(&*hub, &held, &passed()).map(drop)).contains("published"));
 }
+
+/// A job parked behind a queue of lower-priority ones it can claim is
+/// promoted and claimed first: `git ci claim` keeps to the claim order
+/// across the queue and its backlogs, as a worker does.
+#[test]
+fn a_parked_job_that_outranks_the_queue_is_claimed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, low) = hub_with_jobs(dir.path(), 3);
+    let snap = Snapshot::read(&*hub, &[]).unwrap();
+    let (like, _) = snap.queued[0].read_job(&*hub).unwrap();
+    let urgent: Vec<Job> = (0..2)
+        .map(|i| {
+            let mut spec = JobSpec::ad_hoc("true");
+            spec.priority = 5;
+            spec.env.insert("URGENT".into(), i.to_string());
+            Job::new(spec, &like.commit, &like.tree, "refs/heads/main", "t")
+        })
+        .collect();
+    // Parked whole: the queue holds the three low-priority jobs.
+    hub.transact(&queue::submit_parking_edits(&*hub, &urgent, Some(0)).unwrap()).unwrap();
+    assert_eq!(hub.list(refs::QUEUE).unwrap().len(), 3);
+    assert_eq!(hub.list(refs::BACKLOG).unwrap().len(), 1);
+    let labels = BTreeMap::new();
+    let who = Claimer { name: "agent", queue: "default", labels: &labels, lease: Duration::from_secs(60) };
+    let mut order = Vec::new();
+    while let Some(c) = claim(&*hub, &who).unwrap() {
+        complete(&*hub, &c.held, &passed()).unwrap();
+        order.push(c.job.id);
+    }
+    let urgent: Vec<JobId> = urgent.into_iter().map(|j| j.id).collect();
+    assert_eq!(order.len(), 5, "{order:?}");
+    assert_eq!(order[..2], urgent[..], "the urgent parked jobs first: {order:?}");
+    assert!(low.iter().all(|id| order[2..].contains(id)), "{order:?}");
+}

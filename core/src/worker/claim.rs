@@ -16,6 +16,9 @@ pub(super) struct Rounds {
     pub(super) leftover: Option<Leftover>,
     /// Others' jobs at the front of the queue, by when first seen there.
     pub(super) front_since: HashMap<JobId, Instant>,
+    /// Others' jobs anywhere in the queue, by when first seen there since
+    /// this worker ran out of its own.
+    pub(super) seen_since: HashMap<JobId, Instant>,
     /// Keyed by the ref's job id too: a document is checked against its ref.
     pub(super) job_docs: HashMap<(JobId, ObjectId), JobDoc>,
     /// The poll interval now: `cfg.poll`, stretched while idle.
@@ -39,6 +42,7 @@ impl Rounds {
             spread: 1,
             leftover: None,
             front_since: HashMap::new(),
+            seen_since: HashMap::new(),
             job_docs: HashMap::new(),
             idle_poll: cfg.poll,
             quiet_since: None,
@@ -94,9 +98,11 @@ pub(super) struct Leftover {
 
 impl Worker {
     pub(super) fn claim_round(&mut self, free: usize) -> Result<Round, HubError> {
-        self.meet_sharers();
         let reuse_for = reuse_snapshot_for(&*self.hub, &self.cfg);
-        if let Some(left) = self.rounds.leftover.take().filter(|l| l.read_at.elapsed() < reuse_for) {
+        // A read of the registrations that is due (a worker starting, or
+        // one that lost a race to a worker it did not know) comes first.
+        let fresh_due = self.sharers_due();
+        if let Some(left) = self.rounds.leftover.take().filter(|l| l.read_at.elapsed() < reuse_for && !fresh_due) {
             let round = self.claim_from(left.snap, left.taken, left.read_at, free, false)?;
             if round.eligible > 0 {
                 return Ok(round);
@@ -105,10 +111,13 @@ impl Worker {
         let read_at = Instant::now();
         // While there is work, something surely changed: fetch at once.
         // Else a look at the refs first, which an idle hub answers cheaply.
+        // The registrations, when due, come in the same fetch.
+        let meet = self.sharers_due() && self.rounds.quiet_since.is_none();
         let snap = match self.rounds.quiet_since {
-            None => Snapshot::read(&*self.hub, &self.cfg.queues)?,
+            None => Snapshot::read_with(&*self.hub, &self.cfg.queues, if meet { &[refs::WORKERS] } else { &[] })?,
             Some(_) => Snapshot::read_if_changed(&*self.hub, &self.cfg.queues)?.0,
         };
+        self.meet_sharers(meet);
         self.claim_from(snap, HashSet::new(), read_at, free, true)
     }
 
@@ -180,9 +189,9 @@ impl Worker {
             };
             candidates.push(Candidate { queued: q.clone(), job, json, steal });
         }
-        let fresh_jobs = candidates.iter().filter(|c| c.steal.is_none());
-        let claimable = (fresh_jobs.clone().count(), fresh_jobs.map(|c| c.job.spec.priority).max());
-        if let Some(round) = self.promote_if_low(&snap, claimable, fresh)? {
+        let claimable: Vec<(i32, &JobId)> =
+            candidates.iter().filter(|c| c.steal.is_none()).map(|c| (c.job.spec.priority, &c.queued.id)).collect();
+        if let Some(round) = self.promote_if_low(&snap, &claimable, fresh)? {
             return Ok(round);
         }
         let eligible = candidates.len();
@@ -403,101 +412,6 @@ impl Worker {
             .collect()
     }
 
-    /// Highest priority first, then oldest first; with contention, the
-    /// jobs other claimers leave to us first (see [`share`]), and others'
-    /// only from a `fresh` snapshot.
-    pub(super) fn pick(
-        &mut self,
-        mut candidates: Vec<Candidate>,
-        free: usize,
-        sharers: &Sharers,
-        fresh: bool,
-    ) -> Vec<Candidate> {
-        candidates.sort_by(|a, b| b.job.spec.priority.cmp(&a.job.spec.priority).then(a.queued.id.cmp(&b.queued.id)));
-        // Others' jobs from a batch per worker; ours from four times as
-        // deep, so that a batch is ours even when the snapshot is old.
-        let window = claim_window(self.rounds.spread, sharers.rivals(), free, candidates.len());
-        let depth = share::Depth { own: 4 * window, others: if fresh { window } else { 0 } };
-        let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
-        // `claim_window` is never past the candidates.
-        let overdue = if fresh { self.overdue(&queue[..window], sharers) } else { HashSet::new() };
-        let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name, &overdue);
-        let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
-        chosen.into_iter().filter_map(|i| slots[i].take()).collect()
-    }
-
-    /// Others' jobs at the `front` of a fresh snapshot that have sat there
-    /// unclaimed for [`stuck_after`]: their first worker is not taking them.
-    pub(super) fn overdue(&mut self, front: &[(i32, &JobId)], sharers: &Sharers) -> HashSet<JobId> {
-        let now = Instant::now();
-        let theirs: HashSet<&JobId> =
-            front.iter().map(|(_, id)| *id).filter(|id| sharers.rank(&self.cfg.name, id) > 0).collect();
-        self.rounds.front_since.retain(|id, _| theirs.contains(id));
-        for id in theirs {
-            self.rounds.front_since.entry(id.clone()).or_insert(now);
-        }
-        let after = stuck_after(&self.cfg);
-        self.rounds.front_since.iter().filter(|(_, since)| now - **since >= after).map(|(id, _)| id.clone()).collect()
-    }
-
-    /// Reads the other workers' registrations, at the first claim round and
-    /// after a lost race (the first at once, then at most every
-    /// [`REGISTRATIONS_EVERY`]): a worker that has not claimed yet is named
-    /// by no claim, and workers starting together would otherwise all claim
-    /// the oldest jobs; they also register together, so the first read may
-    /// miss some.
-    pub(super) fn meet_sharers(&mut self) {
-        let due = match self.peers.reads {
-            0 => true,
-            1 => self.peers.unsure,
-            _ => self.peers.unsure && self.peers.read_at.is_none_or(|at| at.elapsed() >= REGISTRATIONS_EVERY),
-        };
-        if !due {
-            return;
-        }
-        self.peers.reads += 1;
-        self.peers.read_at = Some(Instant::now());
-        self.peers.unsure = false;
-        // Only a preference rides on it: a hub that cannot say is no error.
-        let Ok(registrations) = self.hub.refresh(&[refs::WORKERS]).and_then(|()| self.hub.list(refs::WORKERS)) else {
-            return;
-        };
-        let now = std::time::SystemTime::now();
-        for (refname, blob) in registrations {
-            let name = &refname[refs::WORKERS.len()..];
-            let Some(info) = self.hub.read_blob(blob).ok().and_then(|b| crate::validate::worker_blob(&b, name).ok())
-            else {
-                continue;
-            };
-            let shares_a_queue = self.cfg.queues.is_empty() || self.cfg.queues.iter().any(|q| info.serves(q));
-            if info.name != self.cfg.name && info.seen_lately(now) && shares_a_queue {
-                self.peers.seen.insert(info.name, Instant::now());
-            }
-        }
-    }
-
-    /// The workers claiming beside us: those named by the claims of this
-    /// snapshot that are not ours, and those seen so in the last
-    /// [`SHARERS_KEPT_FOR`] (a snapshot reused for a while is missing the
-    /// claims made since, and a worker between jobs holds none).
-    pub(super) fn sharers(&mut self, snap: &Snapshot, read_at: Instant) -> Sharers {
-        let hub = Arc::clone(&self.hub);
-        for (id, oid) in &snap.claims {
-            if self.active.contains_key(id) {
-                continue;
-            }
-            let claim = self.leases.claim_docs.entry(*oid).or_insert_with(|| queue::read_claim(&*hub, *oid, id));
-            if let Some(claim) = claim
-                && claim.worker != self.cfg.name
-            {
-                let seen = self.peers.seen.entry(claim.worker.clone()).or_insert(read_at);
-                *seen = (*seen).max(read_at);
-            }
-        }
-        self.peers.seen.retain(|_, seen| seen.elapsed() < SHARERS_KEPT_FOR);
-        Sharers::new(&self.cfg.name, self.peers.seen.keys().map(String::as_str))
-    }
-
     pub(super) fn start(&mut self, c: Candidate, claim: Claim, won: queue::Won) {
         self.summary.claims += 1;
         self.registration.soon();
@@ -538,5 +452,12 @@ impl Worker {
         let renew_at = Instant::now() + self.cfg.lease / 3;
         let held_before = self.active.len() > 1 || self.publishing.queue.iter().any(|p| p.claim.is_some());
         self.leases.next_heartbeat = if held_before { self.leases.next_heartbeat.min(renew_at) } else { renew_at };
+        // So does the first job running for the cancel clock: a cancel
+        // request for a job can only come after its claim (a pending job's
+        // cancel publishes it, and the claim fails), so a look now would
+        // find none. Jobs shorter than a look's interval cost none.
+        if self.active.len() == 1 {
+            self.leases.next_cancel_check = Instant::now() + cancel_check_every(&self.cfg);
+        }
     }
 }

@@ -27,6 +27,7 @@ mod publish;
 mod registry;
 mod serve;
 mod share;
+mod sharing;
 mod stop;
 mod trust;
 mod unpublishable;
@@ -239,8 +240,11 @@ impl Worker {
             if holding && Instant::now() >= self.leases.next_heartbeat && self.health.backoff.ready() {
                 self.heartbeat();
             }
-            // A claim push to come carries a registration refresh that is due.
-            self.housekeeping(combine && self.registration.may_ride());
+            // A claim push to come carries a registration refresh that is
+            // due: while the queue is busy, the next one is at most a job
+            // away (a 1-slot worker is here mostly while its job runs).
+            let claims_to_come = self.rounds.busy && !self.draining && !lingering;
+            self.housekeeping(claims_to_come && self.registration.may_ride());
             let idle = self.active.is_empty() && self.publishing.queue.is_empty();
             if self.draining && idle || self.leaving() {
                 break;

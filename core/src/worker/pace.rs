@@ -47,6 +47,13 @@ pub(super) fn stuck_after(cfg: &Config) -> Duration {
     (cfg.idle_poll() * 2).max(Duration::from_secs(2))
 }
 
+/// How long a job waiting at the front of the queue is left to each
+/// worker ranked before this one on it, past the second (see
+/// `Worker::due`): about a poll, time for a worker with a free slot to
+/// look. With 16 workers the last-ranked waits 3.5 s, under
+/// [`stuck_after`]'s default.
+pub(super) const RANK_WAIT: Duration = Duration::from_millis(250);
+
 /// How often a worker that lost a race may read every registration again
 /// to learn who else claims: a fetch of every worker's document, cheap for
 /// a few workers, not for a thousand (docs/scale.md).
@@ -63,10 +70,13 @@ pub(super) const REUSE_SNAPSHOT_FOR: Duration = Duration::from_secs(1);
 /// the others leave alone until it is overdue ([`stuck_after`]): on a
 /// remote hub a fetch is a round trip saved each time, so a 1-slot
 /// worker's cycle is one push (publish and the next claim) until its share
-/// runs out; on a local hub a listing of every queue ref.
+/// runs out; on a local hub a listing of every queue ref. Over the network
+/// up to [`stuck_after`]: 16 one-slot workers sharing 2 cores with their
+/// hub take a second a job each, and half of it made every third claim a
+/// fetch.
 pub(super) fn reuse_snapshot_for(hub: &dyn Hub, cfg: &Config) -> Duration {
     match hub.watch_path() {
         Some(_) => REUSE_SNAPSHOT_FOR,
-        None => (stuck_after(cfg) / 2).max(REUSE_SNAPSHOT_FOR),
+        None => stuck_after(cfg).max(REUSE_SNAPSHOT_FOR),
     }
 }

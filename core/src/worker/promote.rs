@@ -6,19 +6,21 @@ use super::claim::Round;
 use super::*;
 
 impl Worker {
-    /// Promotes up to [`crate::backlog::PROMOTE_AT_MOST`] parked jobs this
-    /// worker can run, the first in the claim order, when a `fresh`
-    /// snapshot shows fewer than [`crate::backlog::low_water`] it could
-    /// claim, or a backlog headed by a job of a higher priority than all
-    /// of them (`claimable`: how many, and their highest priority); `Some`:
+    /// Promotes parked jobs this worker can run, the first in the claim
+    /// order, as many as the fleet claiming beside it needs
+    /// ([`crate::backlog::Fleet`]), when a `fresh` snapshot shows fewer
+    /// than its low water that it could claim (`claimable`: their
+    /// priorities and ids), or a backlog headed by a job of a higher
+    /// priority than all of them; `Some`:
     /// the round to return, the queue to be read again at once. Of an
     /// older snapshot, only says whether to read afresh first.
     pub(super) fn promote_if_low(
         &mut self,
         snap: &Snapshot,
-        (claimable, best): (usize, Option<i32>),
+        claimable: &[(i32, &JobId)],
         fresh: bool,
     ) -> Result<Option<Round>, HubError> {
+        let best = claimable.iter().map(|(priority, _)| *priority).max();
         let tips: HashSet<ObjectId> = snap.backlogs.iter().map(|(_, tip)| *tip).collect();
         if fresh {
             self.rounds.unrunnable_backlogs.retain(|t| tips.contains(t));
@@ -32,24 +34,27 @@ impl Worker {
             let outranked = unread && self.parked_outranks(snap, best);
             return Ok(outranked.then_some(Round { eligible: 0, retry_now: false }));
         }
-        let low = claimable < crate::backlog::low_water(self.cfg.jobs);
+        // Enough queued for the whole fleet claiming beside us, so that
+        // each finds jobs of its own (see `crate::backlog::QUEUED_PER_SLOT`).
+        let sharers = self.sharers(snap, Instant::now());
+        let fleet = crate::backlog::Fleet { claimers: sharers.rivals() + 1, slots: self.cfg.jobs };
+        let low = claimable.len() < fleet.low_water();
         if !unread || (!low && !self.parked_outranks(snap, best)) {
             return Ok(None);
         }
-        // With work left, one worker refills the queue: the one the newest
-        // queued job ranks first among those claiming (all of them see
-        // about the same queue). The others promote only once they run
-        // dry, so a fleet does not push a promotion each and lose all but
-        // one (or the first-ranked worker is gone or busy).
+        // One worker refills the queue: the one the newest queued job
+        // ranks first among those claiming (all of them see about the same
+        // queue). The others promote only once none of the jobs is theirs
+        // (their first worker gone or busy): rather than take another's
+        // and race its owner for it, they make jobs of their own. So a
+        // fleet does not push a promotion each and lose all but one.
         let newest = snap.queued.iter().map(|q| &q.id).max();
-        if let Some(newest) = newest.filter(|_| claimable > 0) {
-            let sharers = self.sharers(snap, Instant::now());
-            if sharers.rank(&self.cfg.name, newest) > 0 {
-                return Ok(None);
-            }
+        let own_left = claimable.iter().any(|(_, id)| sharers.rank(&self.cfg.name, id) == 0);
+        if own_left && newest.is_some_and(|newest| sharers.rank(&self.cfg.name, newest) > 0) {
+            return Ok(None);
         }
         let runnable = |job: &Job| self.can_promote(job);
-        match crate::backlog::promote(&*self.hub, snap, crate::backlog::PROMOTE_AT_MOST, runnable) {
+        match crate::backlog::promote(&*self.hub, snap, fleet.promotion(), runnable) {
             // Nothing here this worker can run: not read again until it changes.
             Ok(Some(0)) => self.rounds.unrunnable_backlogs.extend(tips),
             // Moved, or lost the race to another promotion: read again.

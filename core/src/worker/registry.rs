@@ -134,9 +134,25 @@ impl Registration {
     /// live process. Each write is a compare-and-swap against what was
     /// read, so of two workers starting together under one name, one
     /// finds the other's document.
+    ///
+    /// The first write expects what the cache holds, so that a worker
+    /// starting on a hub it has not seen, or after its own earlier run,
+    /// registers in one push: if the hub holds that value, the document
+    /// checked is the hub's; if not, the write fails and the hub is read.
     pub fn take(&mut self, hub: &dyn Hub) -> Result<(), NameError> {
         if !self.enabled {
             return Ok(());
+        }
+        let cached = hub.get(&self.name)?;
+        let held = cached
+            .and_then(|oid| self.read(hub, oid))
+            .and_then(|info| self.owner.other_holder(&info, std::time::SystemTime::now()));
+        if held.is_none() {
+            self.current = cached;
+            match self.write(hub, vec![]) {
+                Err(e) if e.is_conflict() => {}
+                other => return other.map_err(NameError::Hub),
+            }
         }
         for _ in 0..3 {
             let current = hub.refresh_ref(&self.name)?;

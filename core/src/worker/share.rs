@@ -87,7 +87,8 @@ pub struct Depth {
 /// best on, its own oldest first, others' newest first. An `overdue` job
 /// counts as everyone's own: its first worker is not taking it (busy with
 /// long jobs, gone, or unable to run it), and it must not wait for ever
-/// behind the jobs that keep coming for the others.
+/// behind the jobs that keep coming for the others. A `held_back` job is
+/// left to the workers ranked before `me` on it for now.
 pub fn choose(
     queue: &[(i32, &JobId)],
     depth: Depth,
@@ -95,11 +96,13 @@ pub fn choose(
     sharers: &Sharers,
     me: &str,
     overdue: &HashSet<JobId>,
+    held_back: &HashSet<JobId>,
 ) -> Vec<usize> {
     let mut order: Vec<(usize, usize)> = queue
         .iter()
         .take(depth.own.max(depth.others))
         .enumerate()
+        .filter(|(_, (_, id))| !held_back.contains(*id))
         .map(|(i, (_, id))| (i, if overdue.contains(*id) { 0 } else { sharers.rank(me, id) }))
         .filter(|&(i, rank)| i < if rank == 0 { depth.own } else { depth.others })
         .collect();
@@ -190,7 +193,7 @@ mod tests {
         let jobs = ids(20);
         assert!(jobs.iter().all(|id| alone.owner(id) == "w0" && alone.rank("w0", id) == 0));
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        assert_eq!(choose(&queue, deep(20), 3, &alone, "w0", &none()), [0, 1, 2]);
+        assert_eq!(choose(&queue, deep(20), 3, &alone, "w0", &none(), &none()), [0, 1, 2]);
     }
 
     #[test]
@@ -210,7 +213,8 @@ mod tests {
         let sharers = Sharers::new("w0", ["w1", "w2", "w3"]);
         let jobs = ids(64);
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        let chosen: Vec<Vec<usize>> = names.iter().map(|w| choose(&queue, deep(64), 4, &sharers, w, &none())).collect();
+        let chosen: Vec<Vec<usize>> =
+            names.iter().map(|w| choose(&queue, deep(64), 4, &sharers, w, &none(), &none())).collect();
         for (w, picks) in names.iter().zip(&chosen) {
             assert_eq!(picks.len(), 4);
             assert!(picks.windows(2).all(|p| p[0] < p[1]), "{w}: its own, oldest first: {picks:?}");
@@ -219,11 +223,11 @@ mod tests {
         // One worker's jobs are all gone: it helps with those it ranks
         // second on, newest first, while their owners take the oldest.
         let others: Vec<(i32, &JobId)> = queue.iter().copied().filter(|(_, id)| sharers.owner(id) != "w0").collect();
-        let stolen = choose(&others, deep(64), 4, &sharers, "w0", &none());
+        let stolen = choose(&others, deep(64), 4, &sharers, "w0", &none(), &none());
         assert!(stolen.iter().all(|&i| sharers.rank("w0", others[i].1) == 1), "{stolen:?}");
         assert!(stolen.windows(2).all(|p| p[0] > p[1]), "newest first: {stolen:?}");
         for w in &names[1..] {
-            let own = choose(&others, deep(64), 4, &sharers, w, &none());
+            let own = choose(&others, deep(64), 4, &sharers, w, &none(), &none());
             assert!(own.iter().all(|i| !stolen.contains(i)), "{w} took {own:?}, w0 stole {stolen:?}");
         }
     }
@@ -236,7 +240,7 @@ mod tests {
         let queue: Vec<(i32, &JobId)> = std::iter::once((5, &jobs[urgent]))
             .chain(jobs.iter().enumerate().filter(|(i, _)| *i != urgent).map(|(_, id)| (0, id)))
             .collect();
-        assert_eq!(choose(&queue, deep(8), 1, &sharers, "w0", &none()), [0]);
+        assert_eq!(choose(&queue, deep(8), 1, &sharers, "w0", &none(), &none()), [0]);
     }
 
     #[test]
@@ -248,10 +252,10 @@ mod tests {
         jobs.drain(..first_of_w1);
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
         let theirs = 0;
-        let before = choose(&queue, deep(40), 1, &sharers, "w0", &none());
+        let before = choose(&queue, deep(40), 1, &sharers, "w0", &none(), &none());
         assert_ne!(before, [theirs], "w0 takes its own first");
         let overdue = HashSet::from([jobs[theirs].clone()]);
-        assert_eq!(choose(&queue, deep(40), 1, &sharers, "w0", &overdue), [theirs]);
+        assert_eq!(choose(&queue, deep(40), 1, &sharers, "w0", &overdue, &none()), [theirs]);
     }
 
     #[test]
@@ -259,7 +263,7 @@ mod tests {
         let sharers = Sharers::new("w0", ["w1", "w2"]);
         let jobs = ids(60);
         let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
-        let picks = choose(&queue, Depth { own: 40, others: 6 }, 30, &sharers, "w0", &none());
+        let picks = choose(&queue, Depth { own: 40, others: 6 }, 30, &sharers, "w0", &none(), &none());
         let own = picks.iter().filter(|&&i| sharers.rank("w0", queue[i].1) == 0).count();
         assert_eq!(own, (0..40).filter(|&i| sharers.rank("w0", queue[i].1) == 0).count());
         assert!(picks.iter().all(|&i| i < 40), "{picks:?}");
@@ -267,5 +271,20 @@ mod tests {
             picks.iter().all(|&i| i < 6 || sharers.rank("w0", queue[i].1) == 0),
             "others' jobs only from the first 6: {picks:?}"
         );
+    }
+
+    #[test]
+    fn a_held_back_job_is_left_to_the_workers_ranked_before() {
+        let sharers = Sharers::new("w0", ["w1", "w2"]);
+        let jobs = ids(30);
+        let queue: Vec<(i32, &JobId)> = jobs.iter().filter(|id| sharers.rank("w0", id) > 0).map(|id| (0, id)).collect();
+        let first = choose(&queue, deep(30), 1, &sharers, "w0", &none(), &none());
+        assert_eq!(first.len(), 1);
+        let held = HashSet::from([queue[first[0]].1.clone()]);
+        let next = choose(&queue, deep(30), 1, &sharers, "w0", &none(), &held);
+        assert_eq!(next.len(), 1);
+        assert_ne!(next, first, "the held-back job is not taken");
+        let all: HashSet<JobId> = queue.iter().map(|(_, id)| (*id).clone()).collect();
+        assert!(choose(&queue, deep(30), 3, &sharers, "w0", &none(), &all).is_empty());
     }
 }
