@@ -60,6 +60,10 @@ pub const PROMOTE_CEILING: usize = 512;
 /// one slot that refilled the queue 32 jobs at a time lost 0.74 races per
 /// claim and drained at two thirds of 4 workers' rate.
 pub const QUEUED_PER_SLOT: usize = 8;
+/// Queued jobs a fleet keeps at most before promoting more: every push
+/// advertises them (two refs each), so a fleet of hundreds of workers
+/// shares fewer per worker rather than slow every push down.
+pub const QUEUED_CEILING: usize = 4 * PROMOTE_CEILING;
 
 /// How many jobs of a queue one submission queues before parking the
 /// rest, from [`AFTER_ENV`]; `None`: parking is off.
@@ -268,9 +272,9 @@ pub struct Fleet {
 impl Fleet {
     /// Below how many claimable queued jobs a claimer promotes:
     /// [`low_water`] for its own slots, or [`QUEUED_PER_SLOT`] for every
-    /// slot of the fleet, whichever is more.
+    /// slot of the fleet up to [`QUEUED_CEILING`], whichever is more.
     pub fn low_water(self) -> usize {
-        low_water(self.slots).max(self.queued_per_slot())
+        low_water(self.slots).max(self.queued_per_slot().min(QUEUED_CEILING))
     }
 
     /// How many jobs one promotion moves: [`PROMOTE_AT_MOST`], or enough
@@ -339,7 +343,7 @@ mod tests {
         let sixteen = Fleet { claimers: 16, slots: 1 };
         assert_eq!((sixteen.low_water(), sixteen.promotion()), (16 * QUEUED_PER_SLOT, 16 * QUEUED_PER_SLOT));
         let huge = Fleet { claimers: 1000, slots: 8 };
-        assert_eq!(huge.promotion(), PROMOTE_CEILING);
+        assert_eq!((huge.low_water(), huge.promotion()), (QUEUED_CEILING, PROMOTE_CEILING));
         assert_eq!(Fleet { claimers: 0, slots: 0 }.low_water(), low_water(0));
     }
 

@@ -8,7 +8,8 @@
 //! oldest first; with none of those left it helps out with the jobs it
 //! ranks second on, newest first, the farthest from where their first
 //! worker is taking its own (work stealing, as in a deque: the owner pops
-//! one end, thieves the other).
+//! one end, thieves the other), then, in turn, those it ranks lower on
+//! (the worker holds those back for a while: `Worker::waits`).
 //!
 //! It is a preference, never a rule: a claim is still a compare-and-swap,
 //! so two workers that disagree (one saw a name the other did not yet)
