@@ -112,7 +112,7 @@ impl Worker {
         // While there is work, something surely changed: fetch at once.
         // Else a look at the refs first, which an idle hub answers cheaply.
         // The registrations, when due, come in the same fetch.
-        let meet = self.sharers_due() && self.rounds.quiet_since.is_none();
+        let meet = fresh_due && self.rounds.quiet_since.is_none();
         let snap = match self.rounds.quiet_since {
             None => Snapshot::read_with(&*self.hub, &self.cfg.queues, if meet { &[refs::WORKERS] } else { &[] })?,
             Some(_) => Snapshot::read_if_changed(&*self.hub, &self.cfg.queues)?.0,
@@ -191,7 +191,9 @@ impl Worker {
         }
         let claimable: Vec<(i32, &JobId)> =
             candidates.iter().filter(|c| c.steal.is_none()).map(|c| (c.job.spec.priority, &c.queued.id)).collect();
-        if let Some(round) = self.promote_if_low(&snap, &claimable, fresh)? {
+        // Who claims beside us: for whether to promote, and what to pick.
+        let sharers = self.sharers(&snap, read_at);
+        if let Some(round) = self.promote_if_low(&snap, &claimable, &sharers, fresh)? {
             return Ok(round);
         }
         let eligible = candidates.len();
@@ -204,7 +206,6 @@ impl Worker {
             }
             return Ok(Round { eligible, retry_now });
         }
-        let sharers = self.sharers(&snap, read_at);
         let picked = self.pick(candidates, free, &sharers, fresh);
         if picked.is_empty() {
             // An old snapshot with none of our jobs left: the others' it

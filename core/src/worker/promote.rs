@@ -18,6 +18,7 @@ impl Worker {
         &mut self,
         snap: &Snapshot,
         claimable: &[(i32, &JobId)],
+        sharers: &Sharers,
         fresh: bool,
     ) -> Result<Option<Round>, HubError> {
         let best = claimable.iter().map(|(priority, _)| *priority).max();
@@ -36,7 +37,6 @@ impl Worker {
         }
         // Enough queued for the whole fleet claiming beside us, so that
         // each finds jobs of its own (see `crate::backlog::QUEUED_PER_SLOT`).
-        let sharers = self.sharers(snap, Instant::now());
         let fleet = crate::backlog::Fleet { claimers: sharers.rivals() + 1, slots: self.cfg.jobs };
         let low = claimable.len() < fleet.low_water();
         if !unread || (!low && !self.parked_outranks(snap, best)) {
