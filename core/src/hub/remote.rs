@@ -113,6 +113,8 @@ impl RemoteHub {
         let n = self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let maintain = if n % MAINTAIN_EVERY == MAINTAIN_EVERY - 1 { "true" } else { "false" };
         loop {
+            // One writer of the cache's refs at a time (see `refs_lock`).
+            let lock = self.refs_lock();
             let out = self
                 .git()?
                 .args(["-c", &format!("maintenance.auto={maintain}")])
@@ -122,6 +124,7 @@ impl RemoteHub {
                 .args(specs)
                 .output()
                 .map_err(|e| self.unreachable(e))?;
+            drop(lock);
             tries += 1;
             let stderr = String::from_utf8_lossy(&out.stderr);
             if !out.status.success() && !healed && stderr.contains(DANGLING) {
@@ -182,7 +185,27 @@ impl RemoteHub {
         }
     }
 
+    /// Holds the cache's ref lock while it lives: fetches and mirror
+    /// updates into one cache, from this process's threads or from other
+    /// git-ci processes of this user (a worker, `git ci cancel`, `show`),
+    /// take turns instead of failing each other's ref transactions
+    /// (`cannot lock ref … but expected`, seen with two cancels beside
+    /// 3 workers over git daemon, failing 5 fetches in a row). `None`
+    /// when the lock file cannot be had: then they race as before, and
+    /// the fetch's retries cover it.
+    fn refs_lock(&self) -> Option<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.cache.git_dir().join("git-ci-refs.lock"))
+            .ok()?;
+        file.lock().ok()?;
+        Some(file)
+    }
+
     fn mirror_once(&self, edits: &[RefEdit]) -> Result<(), HubError> {
+        let _lock = self.refs_lock();
         let gix_edits = edits.iter().filter_map(|e| {
             let name = FullName::try_from(e.name.as_str()).ok()?;
             let change = match e.new {
