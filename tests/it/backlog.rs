@@ -267,3 +267,45 @@ fn parked_jobs_that_outrank_the_queue_are_promoted_before_it_runs_low() {
     let expected: Vec<&str> = [["high"; 70].as_slice(), ["low"; 80].as_slice()].concat();
     assert_eq!(order, expected, "every high-priority job first");
 }
+
+/// A crowded fleet (issue 18, goal 4): ten `--once` workers of one slot,
+/// more than `CROWDED_AFTER`, drain a backlog over `git daemon` on a
+/// guarded hub, taking turns at promotions and leaving each other their
+/// next jobs: every job runs and is published exactly once, each worker
+/// leaves when nothing is left (its last publish removing its
+/// registration), and no live ref stays behind.
+#[test]
+fn a_crowded_fleet_of_once_workers_drains_a_backlog_exactly_once() {
+    const JOBS: usize = 150;
+    let env = TestEnv::new();
+    let hub = env.guarded_hub("hub.git");
+    let project = env.project("p", "");
+    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let runs = env.path("runs.txt");
+    let lines: Vec<String> = (0..JOBS).map(|_| format!("echo $GIT_CI_JOB_ID >> {}", runs.display())).collect();
+    let ids = submit_lines(&env, &project, &url, Some("16"), &lines);
+    assert_eq!(count(&hub, &env, "refs/ci/queue/"), 16, "16 queued, the rest parked");
+    let workers: Vec<_> = (0..10)
+        .map(|i| {
+            let name = format!("w{i}");
+            env.spawn_ci(&project, &["worker", "--hub", &url, "--name", &name, "--once", "--lease", "10m"])
+        })
+        .collect();
+    for w in workers {
+        let (status, _, stderr) = w.wait_within(Duration::from_secs(240));
+        assert!(status.success(), "{status:?}: {stderr}");
+    }
+    let ran = counts(&runs);
+    let mut published = HashMap::new();
+    for id in env.published_ids(&hub) {
+        *published.entry(id).or_insert(0) += 1;
+    }
+    for id in &ids {
+        assert_eq!(ran.get(id), Some(&1), "{id} ran {:?} times", ran.get(id));
+        assert_eq!(published.get(id), Some(&1), "{id} published {:?} times", published.get(id));
+    }
+    let live: Vec<_> = env.ci_refs(&hub).into_iter().filter(|(n, _)| !n.starts_with("refs/ci/done/")).collect();
+    assert!(live.is_empty(), "leftover refs (registrations among them): {live:?}");
+}

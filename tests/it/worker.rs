@@ -242,3 +242,30 @@ fn a_poll_max_shorter_than_the_poll_is_refused() {
     let args = ["worker", "--hub", hub.to_str().unwrap(), "--once", "--poll", "1s", "--poll-max", "1s"];
     env.ci(&repo, &args).expect(0);
 }
+
+/// What a `--once` worker over `git daemon` asks of the hub for the one
+/// job it finds (issue 18, goal 4): its registration, a look at the
+/// queue, the claim, a look that finds nothing more, and the publish,
+/// which carries the registration's removal. It used to fetch its `done`
+/// chain before the first look, and leave with a push of its own.
+#[test]
+fn a_once_worker_runs_a_job_in_three_pushes_and_two_fetches() {
+    let env = TestEnv::new();
+    let (repo, hub) = env.project_on_hub("[job.a]\nrun = \"true\"\n");
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    let id = env.ci(&repo, &["submit", "--hub", &url]).expect(0).stdout().trim().to_owned();
+    let run = env.ci(&repo, &["-v", "worker", "--hub", &url, "--name", "w", "--once"]).expect(0);
+    let stderr = run.stderr();
+    let git: Vec<&str> = stderr.lines().filter(|l| l.contains(" git: git ")).collect();
+    let (pushes, fetches) =
+        (git.iter().filter(|l| l.contains(" push ")).count(), git.iter().filter(|l| l.contains(" fetch ")).count());
+    assert_eq!((pushes, fetches), (3, 2), "{stderr}");
+    assert_eq!(show(&env, &repo, &hub, &id)["state"], "passed", "{stderr}");
+    let registered: Vec<_> = env
+        .ci_refs(std::path::Path::new(&hub))
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("refs/ci/workers/"))
+        .collect();
+    assert!(registered.is_empty(), "the worker left its registration: {registered:?}");
+}

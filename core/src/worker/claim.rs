@@ -33,6 +33,15 @@ pub(super) struct Rounds {
     /// The priority of the job heading each backlog (by value), when this
     /// worker can run it: whether parked work outranks the queue's.
     pub(super) backlog_heads: HashMap<ObjectId, Option<i32>>,
+    /// The backlogs a promotion waits on, and since when they have stood
+    /// so ([`Worker::promotion_turn`]).
+    pub(super) low_since: Option<(HashSet<ObjectId>, Instant)>,
+    /// This round left a promotion to workers ranked before this one, and
+    /// how long until its own turn: until then it takes none of the
+    /// others' jobs, and looks again only then.
+    pub(super) promotion_in: Option<Duration>,
+    /// The next look at the queue, when a round said (`saw_work` takes it).
+    pub(super) look_again: Option<Duration>,
 }
 
 impl Rounds {
@@ -48,6 +57,9 @@ impl Rounds {
             quiet_since: None,
             unrunnable_backlogs: HashSet::new(),
             backlog_heads: HashMap::new(),
+            low_since: None,
+            promotion_in: None,
+            look_again: None,
         }
     }
 
@@ -56,6 +68,9 @@ impl Rounds {
     pub(super) fn saw_work(&mut self, cfg: &Config, work: bool) {
         self.quiet_since = if work { None } else { Some(self.quiet_since.unwrap_or_else(Instant::now)) };
         self.idle_poll = next_idle_poll(self.idle_poll, cfg, self.quiet_since.map(|t| t.elapsed()));
+        if let Some(wait) = self.look_again.take().filter(|_| work) {
+            self.idle_poll = wait.clamp(cfg.poll, cfg.idle_poll());
+        }
     }
 }
 
@@ -193,6 +208,7 @@ impl Worker {
             candidates.iter().filter(|c| c.steal.is_none()).map(|c| (c.job.spec.priority, &c.queued.id)).collect();
         // Who claims beside us: for whether to promote, and what to pick.
         let sharers = self.sharers(&snap, read_at);
+        self.rounds.promotion_in = None;
         if let Some(round) = self.promote_if_low(&snap, &claimable, &sharers, fresh)? {
             return Ok(round);
         }
@@ -202,15 +218,43 @@ impl Worker {
             // Nothing to claim with it: publish alone (after an old
             // snapshot, a fresh one is read first).
             if fresh && self.publish_due() {
-                retry_now |= self.publish();
+                retry_now |= self.publish_leaving();
             }
             return Ok(Round { eligible, retry_now });
         }
         let picked = self.pick(candidates, free, &sharers, fresh);
-        if picked.is_empty() {
+        if picked.is_empty()
+            && fresh
+            && let Some(wait) = self.rounds.promotion_in
+        {
+            // Waiting for a promotion, which another worker makes first
+            // unless it does not: no look until this one's turn to.
+            if self.publish_due() {
+                self.publish();
+            }
+            self.rounds.look_again = Some(wait);
+            return Ok(Round { eligible, retry_now: false });
+        }
+        if picked.is_empty() && !fresh {
             // An old snapshot with none of our jobs left: the others' it
-            // shows are likely taken since. Read afresh before helping out.
-            return Ok(Round { eligible: 0, retry_now: false });
+            // shows are likely taken since. Read afresh, at once, before
+            // helping out (a poll's wait here was a fifth of a second idle
+            // every time a worker's share of a snapshot ran out).
+            return Ok(Round { eligible: 0, retry_now: true });
+        }
+        if picked.is_empty() {
+            // Nothing to take now: the rest is left to the workers ranked
+            // before us for a while. What is finished goes at once, alone,
+            // rather than wait for a claim that is not coming; the next look
+            // comes a turn later. A `once` worker stays for it: the jobs it
+            // left may be those of a worker gone since, which it is to take
+            // when their turn comes.
+            self.rounds.busy = false;
+            if self.publish_due() {
+                retry_now |= self.publish();
+            }
+            self.rounds.look_again = Some(RANK_WAIT);
+            return Ok(Round { eligible, retry_now });
         }
         let batch = Batch { snap, taken, read_at, eligible };
         self.claim_batch(picked, batch)

@@ -230,9 +230,12 @@ impl Worker {
             // While the queue is busy, a claim round publishes what is
             // finished too, in the claim's own transaction: one push a round,
             // not two. Else the result goes at once, without waiting for a
-            // look at the queue first.
+            // look at the queue first; but for a `once` worker with nothing
+            // running on a remote hub, whose publish may then carry its
+            // leaving (`publish_leaving`), a push saved.
             let claiming = free > 0 && !self.draining && !lingering;
-            let combine = claiming && self.rounds.busy;
+            let leaving_soon = self.cfg.once && self.active.is_empty() && self.hub.watch_path().is_none();
+            let combine = claiming && (self.rounds.busy || leaving_soon);
             if !combine && !lingering && self.publish_due() && self.health.backoff.ready() {
                 busy |= self.publish();
             }
@@ -571,39 +574,5 @@ mod tests {
         assert_eq!(claim_window(1, 3, 4, 100), 16, "four workers of four slots: a batch each");
         assert_eq!(claim_window(4, 1, 2, 100), 8, "lost races widen it further");
         assert_eq!(claim_window(1, 15, 1, 5), 5, "never past the candidates");
-    }
-
-    #[test]
-    fn an_idle_worker_stretches_its_poll_and_snaps_back_on_work() {
-        let secs = Duration::from_secs;
-        let cfg = Config { poll: secs(2), poll_max: secs(30), ..Config::new("w".to_owned(), PathBuf::from("/tmp")) };
-        let mut poll = cfg.poll;
-        let mut seen = Vec::new();
-        for _ in 0..6 {
-            poll = next_idle_poll(poll, &cfg, Some(secs(30)));
-            seen.push(poll.as_secs());
-        }
-        assert_eq!(seen, [4, 8, 16, 30, 30, 30]);
-        assert_eq!(next_idle_poll(poll, &cfg, None), secs(2));
-        let fixed = Config { poll_max: secs(1), ..cfg };
-        assert_eq!(next_idle_poll(secs(2), &fixed, Some(secs(60))), secs(2), "poll_max below poll keeps it fixed");
-    }
-
-    /// The defaults: fast for as long as an idle poll after the queue
-    /// emptied, then doubling to `poll_max`; never faster than `poll`.
-    #[test]
-    fn a_worker_whose_queue_just_emptied_keeps_polling_fast_for_a_while() {
-        let ms = Duration::from_millis;
-        let cfg = Config::new("w".to_owned(), PathBuf::from("/tmp"));
-        assert_eq!((cfg.poll, cfg.idle_poll()), (ms(200), ms(2000)));
-        assert_eq!(next_idle_poll(ms(200), &cfg, Some(ms(1900))), ms(200), "just emptied: still fast");
-        let mut poll = ms(200);
-        let seen: Vec<u128> = (0..5)
-            .map(|_| {
-                poll = next_idle_poll(poll, &cfg, Some(ms(2000)));
-                poll.as_millis()
-            })
-            .collect();
-        assert_eq!(seen, [400, 800, 1600, 2000, 2000]);
     }
 }

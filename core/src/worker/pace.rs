@@ -54,6 +54,26 @@ pub(super) fn stuck_after(cfg: &Config) -> Duration {
 /// [`stuck_after`]'s default.
 pub(super) const RANK_WAIT: Duration = Duration::from_millis(250);
 
+/// How many of another worker's next jobs a helper in a [`crowded`]
+/// fleet leaves to it (`Worker::waits`).
+pub(super) const OWNERS_NEXT: usize = 2;
+
+/// Past how many workers claiming from one queue a fleet is [`crowded`].
+pub(super) const CROWDED_AFTER: usize = 8;
+
+/// Whether the fleet claiming beside this worker is large enough that
+/// its lost races cost more than an idle worker: then a worker out of
+/// jobs of its own waits its turn to promote parked ones, and leaves the
+/// others their next jobs, rather than race them. Each lost race is a push
+/// and a fetch the hub serves while every other request waits; a worker
+/// that waits costs the fleet one worker's pace. Measured over `git
+/// daemon` on 2 cores (BENCHMARKS.md): 4 one-slot workers keep the hub
+/// about 60% busy, and made patient they drained 15% slower; 16 keep it
+/// saturated, and made patient spent 10% less CPU a drain.
+pub(super) fn crowded(sharers: &Sharers) -> bool {
+    sharers.rivals() + 1 > CROWDED_AFTER
+}
+
 /// How often a worker that lost a race may read every registration again
 /// to learn who else claims: a fetch of every worker's document, cheap for
 /// a few workers, not for a thousand (docs/scale.md).
@@ -78,5 +98,44 @@ pub(super) fn reuse_snapshot_for(hub: &dyn Hub, cfg: &Config) -> Duration {
     match hub.watch_path() {
         Some(_) => REUSE_SNAPSHOT_FOR,
         None => stuck_after(cfg).max(REUSE_SNAPSHOT_FOR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_worker_stretches_its_poll_and_snaps_back_on_work() {
+        let secs = Duration::from_secs;
+        let cfg = Config { poll: secs(2), poll_max: secs(30), ..Config::new("w".to_owned(), PathBuf::from("/tmp")) };
+        let mut poll = cfg.poll;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            poll = next_idle_poll(poll, &cfg, Some(secs(30)));
+            seen.push(poll.as_secs());
+        }
+        assert_eq!(seen, [4, 8, 16, 30, 30, 30]);
+        assert_eq!(next_idle_poll(poll, &cfg, None), secs(2));
+        let fixed = Config { poll_max: secs(1), ..cfg };
+        assert_eq!(next_idle_poll(secs(2), &fixed, Some(secs(60))), secs(2), "poll_max below poll keeps it fixed");
+    }
+
+    /// The defaults: fast for as long as an idle poll after the queue
+    /// emptied, then doubling to `poll_max`; never faster than `poll`.
+    #[test]
+    fn a_worker_whose_queue_just_emptied_keeps_polling_fast_for_a_while() {
+        let ms = Duration::from_millis;
+        let cfg = Config::new("w".to_owned(), PathBuf::from("/tmp"));
+        assert_eq!((cfg.poll, cfg.idle_poll()), (ms(200), ms(2000)));
+        assert_eq!(next_idle_poll(ms(200), &cfg, Some(ms(1900))), ms(200), "just emptied: still fast");
+        let mut poll = ms(200);
+        let seen: Vec<u128> = (0..5)
+            .map(|_| {
+                poll = next_idle_poll(poll, &cfg, Some(ms(2000)));
+                poll.as_millis()
+            })
+            .collect();
+        assert_eq!(seen, [400, 800, 1600, 2000, 2000]);
     }
 }

@@ -47,11 +47,21 @@ impl Worker {
         // queue). The others promote only once none of the jobs is theirs
         // (their first worker gone or busy): rather than take another's
         // and race its owner for it, they make jobs of their own. So a
-        // fleet does not push a promotion each and lose all but one.
+        // fleet does not push a promotion each and lose all but one; in a
+        // crowded one, those out of jobs also take turns at it.
         let newest = snap.queued.iter().map(|q| &q.id).max();
         let own_left = claimable.iter().any(|(_, id)| sharers.rank(&self.cfg.name, id) == 0);
-        if own_left && newest.is_some_and(|newest| sharers.rank(&self.cfg.name, newest) > 0) {
-            return Ok(None);
+        let rank = newest.map_or(0, |newest| sharers.rank(&self.cfg.name, newest));
+        if rank > 0 {
+            if own_left {
+                return Ok(None);
+            }
+            if super::pace::crowded(sharers)
+                && let Some(wait) = self.promotion_turn(&tips, rank)
+            {
+                self.rounds.promotion_in = Some(wait);
+                return Ok(None);
+            }
         }
         let runnable = |job: &Job| self.can_promote(job);
         match crate::backlog::promote(&*self.hub, snap, fleet.promotion(), runnable) {
@@ -70,6 +80,29 @@ impl Worker {
             Err(e) => return Err(e),
         }
         Ok(None)
+    }
+
+    /// Whether it is this worker's turn to promote, ranked `rank` on the
+    /// newest queued job, with none of its own left, in a crowded fleet:
+    /// the backlogs `tips` must have stayed as they are for [`RANK_WAIT`]
+    /// per worker ranked before it, counted from when it first saw them
+    /// so. The first-ranked promotes at once; the others step in one after
+    /// another only if it does not (busy with its jobs, gone), rather than
+    /// all push a promotion and all but one lose it. `None`: its turn;
+    /// else how long until it.
+    ///
+    /// [`RANK_WAIT`]: super::pace::RANK_WAIT
+    fn promotion_turn(&mut self, tips: &HashSet<ObjectId>, rank: usize) -> Option<Duration> {
+        let now = Instant::now();
+        let since = match &self.rounds.low_since {
+            Some((seen, at)) if seen == tips => *at,
+            _ => {
+                self.rounds.low_since = Some((tips.clone(), now));
+                now
+            }
+        };
+        let turn = since + super::pace::RANK_WAIT.saturating_mul(u32::try_from(rank).unwrap_or(u32::MAX));
+        (now < turn).then(|| turn - now)
     }
 
     fn can_promote(&self, job: &Job) -> bool {
@@ -98,5 +131,33 @@ impl Worker {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Workers out of jobs in a crowded fleet promote in turns: the one
+    /// ranked `r` on the newest job waits `r` turns from when it first saw
+    /// the backlogs as they are, and a backlog that changed starts the
+    /// count again.
+    #[test]
+    fn promotions_go_in_turns_counted_from_when_the_backlog_last_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub_path = dir.path().join("hub.git");
+        gix::init_bare(&hub_path).unwrap();
+        let hub: Arc<dyn Hub> = Arc::new(crate::hub::LocalHub::open(&hub_path).unwrap());
+        let mut w = Worker::new(hub, Config::new("w".to_owned(), dir.path().join("work")), |_| {});
+        let tips: HashSet<ObjectId> = [ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap()].into();
+        let wait = w.promotion_turn(&tips, 2).expect("ranked third: not its turn yet");
+        let turns = super::super::pace::RANK_WAIT * 2;
+        assert!(wait <= turns && wait > turns - Duration::from_millis(100), "{wait:?}");
+        std::thread::sleep(super::super::pace::RANK_WAIT + Duration::from_millis(20));
+        assert!(w.promotion_turn(&tips, 1).is_none(), "ranked second, a turn later: its turn");
+        assert!(w.promotion_turn(&tips, 2).is_some(), "ranked third: one more turn to wait");
+        let moved: HashSet<ObjectId> =
+            [ObjectId::from_hex(b"2222222222222222222222222222222222222222").unwrap()].into();
+        assert!(w.promotion_turn(&moved, 1).is_some(), "a backlog that changed: the turns count again");
     }
 }

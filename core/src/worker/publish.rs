@@ -98,10 +98,30 @@ impl Worker {
 
     /// One transaction for everything finished; returns whether to go again at once.
     pub(super) fn publish(&mut self) -> bool {
+        self.publish_and(None)
+    }
+
+    /// The last publish of a `once` worker that found nothing more to
+    /// claim: it carries the registration's removal too, the push the
+    /// worker would make as it leaves (16 workers leaving a drained queue
+    /// made 16 pushes while the last jobs' claims waited behind them).
+    pub(super) fn publish_leaving(&mut self) -> bool {
+        let leaving = self.cfg.once && self.active.is_empty();
+        self.publish_and(self.registration.removal().filter(|_| leaving))
+    }
+
+    fn publish_and(&mut self, also: Option<RefEdit>) -> bool {
+        let riding = also.is_some();
         match self.publish_edits() {
-            Ok((append, edits)) => match self.hub.transact(&edits) {
+            Ok((append, mut edits)) => match self.hub.transact({
+                edits.extend(also);
+                &edits
+            }) {
                 Ok(()) => {
                     self.on_published(&append);
+                    if riding {
+                        self.registration.rode_out();
+                    }
                     false
                 }
                 Err(e) => self.publish_failed(e, &append),

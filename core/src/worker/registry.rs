@@ -25,6 +25,8 @@ pub struct Registration {
     next: Instant,
     /// [`Config::register`]: off, every method is a no-op.
     enabled: bool,
+    /// Removed by a publish of the worker leaving ([`Registration::rode_out`]).
+    left: bool,
 }
 
 /// Why a worker may not start under its name.
@@ -57,6 +59,7 @@ impl Registration {
             every,
             next,
             enabled: cfg.register,
+            left: false,
         }
     }
 
@@ -102,6 +105,7 @@ impl Registration {
         if let Some(blob) = self.riding.take()
             && went
         {
+            self.left = false;
             self.current = Some(blob);
             self.next = Instant::now() + self.every;
         }
@@ -192,6 +196,8 @@ impl Registration {
         let blob = hub.write_blob(&self.info.to_json())?;
         hub.transact(&[RefEdit::set(self.name.clone(), self.current, blob)])?;
         self.current = Some(blob);
+        // Written again after a publish removed it (a worker that stayed).
+        self.left = false;
         Ok(())
     }
 
@@ -204,13 +210,27 @@ impl Registration {
         crate::validate::worker_blob(&bytes, &self.info.name).ok()
     }
 
+    /// The registration's removal, for the last publish of a worker about
+    /// to leave to carry ([`Registration::rode_out`] tells how it went).
+    pub fn removal(&self) -> Option<RefEdit> {
+        let current = self.current.filter(|_| self.enabled && !self.left)?;
+        Some(RefEdit::delete(self.name.clone(), current))
+    }
+
+    /// The push carrying [`Registration::removal`] went through: nothing
+    /// is left to remove.
+    pub fn rode_out(&mut self) {
+        self.left = true;
+        self.current = None;
+    }
+
     /// Removes the registration. The value we last wrote may not be the
     /// hub's: a refresh whose push was cut off (a signal to the process
     /// group kills git too) may have been applied all the same. So a
     /// delete that fails is tried again against what the hub holds, as
     /// long as that is a document of this run; another's is left alone.
     pub fn remove(&mut self, hub: &dyn Hub) -> Result<(), HubError> {
-        if !self.enabled {
+        if !self.enabled || self.left {
             return Ok(());
         }
         let mut expected = self.current.take();
@@ -275,5 +295,30 @@ mod tests {
 
         reg.next = Instant::now() - reg.every;
         assert!(!reg.may_ride(), "due for half a period: it goes alone");
+    }
+
+    /// A leaving worker's last publish carries the removal: once it went,
+    /// leaving removes nothing more (no request); a worker that stays and
+    /// writes its registration again removes it as it leaves.
+    #[test]
+    fn a_removal_that_rode_a_publish_is_not_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        gix::init_bare(dir.path().join("hub.git")).unwrap();
+        let local = crate::hub::LocalHub::open(&dir.path().join("hub.git")).unwrap();
+        let hub: &dyn Hub = &local;
+        let mut reg = Registration::new(&Config::new("w", dir.path().join("work")));
+        reg.take(hub).unwrap();
+        let edit = reg.removal().expect("registered: a removal to carry");
+        assert_eq!((edit.expected, edit.new), (hub.get(reg.refname()).unwrap(), None));
+        hub.transact(std::slice::from_ref(&edit)).unwrap();
+        reg.rode_out();
+        assert!(reg.removal().is_none());
+        reg.remove(hub).unwrap();
+        assert_eq!(hub.get(reg.refname()).unwrap(), None);
+
+        reg.refresh(hub, vec![]).unwrap();
+        assert!(hub.get(reg.refname()).unwrap().is_some(), "written again");
+        reg.remove(hub).unwrap();
+        assert_eq!(hub.get(reg.refname()).unwrap(), None, "removed as it left");
     }
 }

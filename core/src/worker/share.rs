@@ -57,7 +57,6 @@ impl Sharers {
     }
 
     /// The name that wins `job`: the highest weight of name and job id.
-    #[cfg(test)]
     pub fn owner(&self, job: &JobId) -> &str {
         let job = key(job.as_str().as_bytes());
         self.names.iter().max_by_key(|(_, name)| weight(*name, job)).map_or("", |(n, _)| n.as_str())

@@ -24,7 +24,10 @@ impl Worker {
         let depth = share::Depth { own: candidates.len(), others: if fresh { candidates.len() } else { 0 } };
         let queue: Vec<(i32, &JobId)> = candidates.iter().map(|c| (c.job.spec.priority, &c.queued.id)).collect();
         let (overdue, held_back) = match fresh {
-            true => self.waits(&queue, claim_window(self.rounds.spread, sharers.rivals(), free, queue.len()), sharers),
+            true => {
+                let front = claim_window(self.rounds.spread, sharers.rivals(), free, queue.len());
+                self.waits(&queue, front, sharers)
+            }
             false => Default::default(),
         };
         let chosen = share::choose(&queue, depth, free, sharers, &self.cfg.name, &overdue, &held_back);
@@ -66,6 +69,29 @@ impl Worker {
         rounds.seen_since.retain(|id, _| ids.contains(id));
         rounds.front_since.retain(|id, _| at_front.contains(id));
         let stuck = stuck_after(&self.cfg);
+        // In a crowded fleet, each other worker's next jobs (its first two
+        // in the claim order): it takes them at its next claims, from a
+        // snapshot maybe seconds old, so a helper racing it for those
+        // mostly loses (at the end of a drain, where owners have one or two
+        // left, nearly always), and a job helped with is a race its owner
+        // loses later: a push and a fetch for nothing each time. While a
+        // promotion is awaited (`rounds.promotion_in`), the others' jobs
+        // are theirs alone.
+        let leave = match (crowded(sharers), rounds.promotion_in.is_some()) {
+            (false, _) => 0,
+            (true, false) => OWNERS_NEXT,
+            (true, true) => usize::MAX,
+        };
+        let mut ahead: HashMap<&str, usize> = HashMap::new();
+        let owners_next: HashSet<&JobId> = queue
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| {
+                let n = ahead.entry(sharers.owner(id)).or_default();
+                *n += 1;
+                *n <= leave
+            })
+            .collect();
         let (mut overdue, mut held_back) = (HashSet::new(), HashSet::new());
         for (i, id, rank) in theirs {
             let seen = now - *rounds.seen_since.entry(id.clone()).or_insert(now);
@@ -74,7 +100,7 @@ impl Worker {
             // Overdue in turn too: rank by rank, not all workers at once.
             if at_front.is_some_and(|waited| waited >= stuck + turn) {
                 overdue.insert(id.clone());
-            } else if seen < turn {
+            } else if seen < turn || owners_next.contains(id) {
                 held_back.insert(id.clone());
             }
         }
@@ -149,5 +175,64 @@ impl Worker {
         }
         self.peers.seen.retain(|_, seen| seen.elapsed() < SHARERS_KEPT_FOR);
         Sharers::new(&self.cfg.name, self.peers.seen.keys().map(String::as_str))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn worker(dir: &std::path::Path) -> Worker {
+        let hub_path = dir.join("hub.git");
+        gix::init_bare(&hub_path).unwrap();
+        let hub: Arc<dyn Hub> = Arc::new(crate::hub::LocalHub::open(&hub_path).unwrap());
+        Worker::new(hub, Config::new("w0".to_owned(), dir.join("work")), |_| {})
+    }
+
+    fn ids(n: usize) -> Vec<JobId> {
+        (0..n).map(|i| JobId::new(UNIX_EPOCH + Duration::from_secs(1_796_000_000), &i.to_le_bytes())).collect()
+    }
+
+    /// The jobs `w0` ranks second on (others' it would help with at once),
+    /// and which of them `waits` holds back.
+    fn second_ranked_held(names: usize) -> (Vec<(JobId, bool, usize)>, Sharers) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = worker(dir.path());
+        let others: Vec<String> = (1..names).map(|i| format!("w{i}")).collect();
+        let sharers = Sharers::new("w0", others.iter().map(String::as_str));
+        let jobs = ids(200);
+        let queue: Vec<(i32, &JobId)> = jobs.iter().map(|id| (0, id)).collect();
+        let (_, held) = w.waits(&queue, queue.len(), &sharers);
+        // Where each job stands among its owner's, in the claim order.
+        let mut ahead: HashMap<&str, usize> = HashMap::new();
+        let seconds = jobs
+            .iter()
+            .map(|id| {
+                let n = ahead.entry(sharers.owner(id)).or_default();
+                *n += 1;
+                (id.clone(), held.contains(id), *n)
+            })
+            .filter(|(id, _, _)| sharers.rank("w0", id) == 1)
+            .collect();
+        (seconds, sharers)
+    }
+
+    /// In a crowded fleet a helper leaves each owner its next two jobs,
+    /// which it would mostly lose the race for, and helps with the rest at
+    /// once; in a small fleet it helps with any of them at once.
+    #[test]
+    fn a_crowded_fleet_leaves_each_worker_its_next_jobs() {
+        let (seconds, sharers) = second_ranked_held(CROWDED_AFTER + 2);
+        assert!(crowded(&sharers));
+        assert!(seconds.iter().any(|(_, _, nth)| *nth <= OWNERS_NEXT), "no owner's next job to check");
+        assert!(seconds.iter().any(|(_, _, nth)| *nth > OWNERS_NEXT), "no later job to check");
+        for (id, held, nth) in &seconds {
+            assert_eq!(*held, *nth <= OWNERS_NEXT, "{id}, its owner's job {nth}");
+        }
+        let (seconds, sharers) = second_ranked_held(4);
+        assert!(!crowded(&sharers));
+        assert!(seconds.iter().all(|(_, held, _)| !held), "a small fleet held some back: {seconds:?}");
     }
 }

@@ -26,8 +26,8 @@ pub(super) struct Health {
 }
 
 impl Worker {
-    /// Connects: takes the worker's name on the hub and reads its `done`
-    /// chain, waiting for a hub that does not answer yet. `Ok(false)` when
+    /// Connects: takes the worker's name on the hub, waiting for a hub
+    /// that does not answer yet, and picks up its `done` chain. `Ok(false)` when
     /// asked to stop first; an error when the name is another live
     /// worker's. [`Worker::run`] does it when it was not done before.
     pub fn connect(&mut self) -> Result<bool, NameError> {
@@ -44,16 +44,14 @@ impl Worker {
                 return Ok(false);
             }
         }
-        let name = crate::refs::done(&self.cfg.name);
-        let tip: Option<ObjectId> = loop {
-            match self.hub.refresh_ref(&name) {
-                Ok(tip) => break tip,
-                Err(e) => self.hub_failed(e),
-            }
-            if !self.sleep_unless_stopped(self.health.backoff.remaining().unwrap_or_default()) {
-                return Ok(false);
-            }
-        };
+        // Our `done` chain as this machine last saw it, without asking the
+        // hub: only this worker moves it (and `git ci gc`, rarely), so the
+        // copy is mostly right, and when it is not (a new cache, a chain
+        // compacted since) the first publish loses its compare-and-swap
+        // and reads the chain then (`Worker::reconcile`). Asking cost
+        // every worker a fetch as it started: 16 workers starting together
+        // on a busy hub paid 16.
+        let tip: Option<ObjectId> = self.hub.get(&crate::refs::done(&self.cfg.name))?;
         self.hub_ok();
         self.chain.reset(tip);
         self.health.connected = true;
