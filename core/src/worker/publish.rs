@@ -105,8 +105,10 @@ impl Worker {
     /// claim: it carries the registration's removal too, the push the
     /// worker would make as it leaves (16 workers leaving a drained queue
     /// made 16 pushes while the last jobs' claims waited behind them).
+    /// Not with live instances: those are stopped before the registration
+    /// that lists them goes (docs/instances.md).
     pub(super) fn publish_leaving(&mut self) -> bool {
-        let leaving = self.cfg.once && self.active.is_empty();
+        let leaving = self.cfg.once && self.active.is_empty() && self.instances.next().is_none();
         self.publish_and(self.registration.removal().filter(|_| leaving))
     }
 
