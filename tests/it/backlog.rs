@@ -31,6 +31,17 @@ fn submit_with(env: &TestEnv, repo: &Path, args: &[&str], after: Option<&str>, l
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
 }
 
+/// A guarded hub holding a project's `main`, served by `git daemon`: the
+/// hub's path, the project, the daemon (alive while held) and its URL.
+fn guarded_over_daemon(env: &TestEnv) -> (std::path::PathBuf, std::path::PathBuf, crate::env::Daemon, String) {
+    let hub = env.guarded_hub("hub.git");
+    let project = env.project("p", "");
+    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
+    let daemon = env.daemon(env.root.path());
+    let url = daemon.url("hub.git");
+    (hub, project, daemon, url)
+}
+
 fn count(hub: &Path, env: &TestEnv, prefix: &str) -> usize {
     env.ci_refs(hub).iter().filter(|(n, _)| n.starts_with(prefix)).count()
 }
@@ -90,11 +101,7 @@ fn three_hundred_pending_jobs_are_few_refs_and_all_pending_to_readers() {
 fn workers_drain_a_backlog_while_cancels_race_them() {
     const JOBS: usize = 120;
     let env = TestEnv::new();
-    let hub = env.guarded_hub("hub.git");
-    let project = env.project("p", "");
-    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
-    let daemon = env.daemon(env.root.path());
-    let url = daemon.url("hub.git");
+    let (hub, project, _daemon, url) = guarded_over_daemon(&env);
     let runs = env.path("runs.txt");
     let lines: Vec<String> =
         (0..JOBS).map(|i| format!("echo $GIT_CI_JOB_ID >> {}; sleep 0.0{}", runs.display(), i % 10)).collect();
@@ -278,11 +285,7 @@ fn parked_jobs_that_outrank_the_queue_are_promoted_before_it_runs_low() {
 fn a_crowded_fleet_of_once_workers_drains_a_backlog_exactly_once() {
     const JOBS: usize = 150;
     let env = TestEnv::new();
-    let hub = env.guarded_hub("hub.git");
-    let project = env.project("p", "");
-    env.git(&project, &["push", "-q", hub.to_str().unwrap(), "main"]);
-    let daemon = env.daemon(env.root.path());
-    let url = daemon.url("hub.git");
+    let (hub, project, _daemon, url) = guarded_over_daemon(&env);
     let runs = env.path("runs.txt");
     let lines: Vec<String> = (0..JOBS).map(|_| format!("echo $GIT_CI_JOB_ID >> {}", runs.display())).collect();
     let ids = submit_lines(&env, &project, &url, Some("16"), &lines);

@@ -433,7 +433,7 @@ fn watch(git_dir: &std::path::Path, tx: Sender<Wake>) -> Option<notify::Recommen
 
 #[cfg(test)]
 mod tests {
-    use super::pace::{claim_window, next_idle_poll};
+    use super::pace::claim_window;
     use super::*;
     use crate::model::JobSpec;
 

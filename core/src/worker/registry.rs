@@ -266,17 +266,23 @@ impl Registration {
 mod tests {
     use super::*;
 
+    /// A worker `w` registered on a new local hub (the directory kept alive).
+    fn registered() -> (tempfile::TempDir, crate::hub::LocalHub, Registration) {
+        let dir = tempfile::tempdir().unwrap();
+        gix::init_bare(dir.path().join("hub.git")).unwrap();
+        let hub = crate::hub::LocalHub::open(&dir.path().join("hub.git")).unwrap();
+        let mut reg = Registration::new(&Config::new("w", dir.path().join("work")));
+        reg.take(&hub).unwrap();
+        (dir, hub, reg)
+    }
+
     /// A refresh that is due rides on a claim push: it is an edit of our
     /// ref from what we last wrote, done once the push went and due still
     /// when it did not; it may wait for a push for half a period only.
     #[test]
     fn a_due_refresh_rides_on_a_claim_push_or_stays_due() {
-        let dir = tempfile::tempdir().unwrap();
-        gix::init_bare(dir.path().join("hub.git")).unwrap();
-        let local = crate::hub::LocalHub::open(&dir.path().join("hub.git")).unwrap();
+        let (_dir, local, mut reg) = registered();
         let hub: &dyn Hub = &local;
-        let mut reg = Registration::new(&Config::new("w", dir.path().join("work")));
-        reg.take(hub).unwrap();
         let written = hub.get(reg.refname()).unwrap();
         assert!(!reg.due() && reg.ride(hub, vec![]).unwrap().is_none(), "just registered: nothing to carry");
 
@@ -302,12 +308,8 @@ mod tests {
     /// writes its registration again removes it as it leaves.
     #[test]
     fn a_removal_that_rode_a_publish_is_not_made_again() {
-        let dir = tempfile::tempdir().unwrap();
-        gix::init_bare(dir.path().join("hub.git")).unwrap();
-        let local = crate::hub::LocalHub::open(&dir.path().join("hub.git")).unwrap();
+        let (_dir, local, mut reg) = registered();
         let hub: &dyn Hub = &local;
-        let mut reg = Registration::new(&Config::new("w", dir.path().join("work")));
-        reg.take(hub).unwrap();
         let edit = reg.removal().expect("registered: a removal to carry");
         assert_eq!((edit.expected, edit.new), (hub.get(reg.refname()).unwrap(), None));
         hub.transact(std::slice::from_ref(&edit)).unwrap();
