@@ -222,6 +222,7 @@ impl Worker {
             }
             return Ok(Round { eligible, retry_now });
         }
+        let left_ids: Vec<JobId> = candidates.iter().map(|c| c.queued.id.clone()).collect();
         let picked = self.pick(candidates, free, &sharers, fresh);
         if picked.is_empty()
             && fresh
@@ -246,10 +247,17 @@ impl Worker {
             // Nothing to take now: the rest is left to the workers ranked
             // before us for a while. What is finished goes at once, alone,
             // rather than wait for a claim that is not coming; the next look
-            // comes a turn later. A `once` worker stays for it: the jobs it
-            // left may be those of a worker gone since, which it is to take
-            // when their turn comes.
+            // comes a turn later. A `once` worker stays for it only if a
+            // job it left is a worker's that runs nothing now (gone since,
+            // maybe, and then the job is this one's when its turn comes);
+            // else their workers are there to take them, and it leaves.
             self.rounds.busy = false;
+            if self.cfg.once && self.owners_all_running(&snap, &left_ids, &sharers) {
+                if self.publish_due() {
+                    retry_now |= self.publish_leaving();
+                }
+                return Ok(Round { eligible: 0, retry_now });
+            }
             if self.publish_due() {
                 retry_now |= self.publish();
             }

@@ -107,6 +107,22 @@ impl Worker {
         (overdue, held_back)
     }
 
+    /// Whether every job of `left` is another worker's (by `sharers`)
+    /// that runs a job now, by the claims of `snap`: a worker busy with a
+    /// job comes back for its next one.
+    pub(super) fn owners_all_running(&self, snap: &Snapshot, left: &[JobId], sharers: &Sharers) -> bool {
+        let running: HashSet<&str> = snap
+            .claims
+            .values()
+            .filter_map(|oid| self.leases.claim_docs.get(oid)?.as_ref())
+            .map(|claim| claim.worker.as_str())
+            .collect();
+        left.iter().all(|id| {
+            let owner = sharers.owner(id);
+            owner != self.cfg.name && running.contains(owner)
+        })
+    }
+
     /// Reads the other workers' registrations: at the first claim round,
     /// again a second later or after a lost race, then after a lost race
     /// at most every [`REGISTRATIONS_EVERY`]. A worker that has not claimed
@@ -234,5 +250,27 @@ mod tests {
         let (seconds, sharers) = second_ranked_held(4);
         assert!(!crowded(&sharers));
         assert!(seconds.iter().all(|(_, held, _)| !held), "a small fleet held some back: {seconds:?}");
+    }
+
+    /// A `once` worker leaves the jobs it holds back to their owners only
+    /// while each of those owners runs a job (a claim of theirs is in the
+    /// snapshot): an owner that runs nothing may be gone.
+    #[test]
+    fn a_job_is_left_to_its_owner_only_while_the_owner_runs_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = worker(dir.path());
+        let sharers = Sharers::new("w0", ["w1", "w2"]);
+        let jobs = ids(30);
+        let of = |name: &str| jobs.iter().find(|id| sharers.owner(id) == name).unwrap().clone();
+        let (w1_job, w2_job) = (of("w1"), of("w2"));
+        let mut snap = Snapshot { queued: vec![], claims: HashMap::new(), cancels: HashMap::new(), backlogs: vec![] };
+        let running = ids(31).pop().unwrap();
+        let claim_oid = ObjectId::from_hex(b"3333333333333333333333333333333333333333").unwrap();
+        snap.claims.insert(running.clone(), claim_oid);
+        w.leases.claim_docs.insert(claim_oid, Some(Claim::new(&running, "w1", 1, Duration::from_secs(60))));
+        assert!(w.owners_all_running(&snap, std::slice::from_ref(&w1_job), &sharers), "w1 runs a job");
+        assert!(!w.owners_all_running(&snap, &[w1_job, w2_job], &sharers), "w2 runs none: maybe gone");
+        let own = of("w0");
+        assert!(!w.owners_all_running(&snap, &[own], &sharers), "our own job is never left");
     }
 }
