@@ -222,7 +222,11 @@ impl Worker {
             }
             return Ok(Round { eligible, retry_now });
         }
-        let left_ids: Vec<JobId> = candidates.iter().map(|c| c.queued.id.clone()).collect();
+        // What a `once` worker may leave to others, should it pick none.
+        let left_ids: Vec<JobId> = match self.cfg.once {
+            true => candidates.iter().map(|c| c.queued.id.clone()).collect(),
+            false => Vec::new(),
+        };
         let picked = self.pick(candidates, free, &sharers, fresh);
         if picked.is_empty()
             && fresh
