@@ -228,18 +228,6 @@ impl Worker {
             false => Vec::new(),
         };
         let picked = self.pick(candidates, free, &sharers, fresh);
-        if picked.is_empty()
-            && fresh
-            && let Some(wait) = self.rounds.promotion_in
-        {
-            // Waiting for a promotion, which another worker makes first
-            // unless it does not: no look until this one's turn to.
-            if self.publish_due() {
-                self.publish();
-            }
-            self.rounds.look_again = Some(wait);
-            return Ok(Round { eligible, retry_now: false });
-        }
         if picked.is_empty() && !fresh {
             // An old snapshot with none of our jobs left: the others' it
             // shows are likely taken since. Read afresh, at once, before
@@ -251,12 +239,15 @@ impl Worker {
             // Nothing to take now: the rest is left to the workers ranked
             // before us for a while. What is finished goes at once, alone,
             // rather than wait for a claim that is not coming; the next look
-            // comes a turn later. A `once` worker stays for it only if a
-            // job it left is a worker's that runs nothing now (gone since,
-            // maybe, and then the job is this one's when its turn comes);
-            // else their workers are there to take them, and it leaves.
+            // comes a turn later, or when this worker's turn to promote
+            // comes if it waits for another's promotion. A `once` worker
+            // stays for it only then, or if a job it left is a worker's
+            // that runs nothing now (gone since, maybe, and then the job is
+            // this one's when its turn comes); else their workers are there
+            // to take them, and it leaves.
             self.rounds.busy = false;
-            if self.cfg.once && self.owners_all_running(&snap, &left_ids, &sharers) {
+            let awaiting = self.rounds.promotion_in;
+            if self.cfg.once && awaiting.is_none() && self.owners_all_running(&snap, &left_ids, &sharers) {
                 if self.publish_due() {
                     retry_now |= self.publish_leaving();
                 }
@@ -265,7 +256,7 @@ impl Worker {
             if self.publish_due() {
                 retry_now |= self.publish();
             }
-            self.rounds.look_again = Some(RANK_WAIT);
+            self.rounds.look_again = Some(awaiting.unwrap_or(RANK_WAIT));
             return Ok(Round { eligible, retry_now });
         }
         let batch = Batch { snap, taken, read_at, eligible };

@@ -57,7 +57,7 @@ impl Worker {
                 return Ok(None);
             }
             if super::pace::crowded(sharers)
-                && let Some(wait) = self.promotion_turn(&tips, rank)
+                && let Some(wait) = self.promotion_turn(&tips, rank, Instant::now())
             {
                 self.rounds.promotion_in = Some(wait);
                 return Ok(None);
@@ -92,8 +92,7 @@ impl Worker {
     /// else how long until it.
     ///
     /// [`RANK_WAIT`]: super::pace::RANK_WAIT
-    fn promotion_turn(&mut self, tips: &HashSet<ObjectId>, rank: usize) -> Option<Duration> {
-        let now = Instant::now();
+    fn promotion_turn(&mut self, tips: &HashSet<ObjectId>, rank: usize, now: Instant) -> Option<Duration> {
         let since = match &self.rounds.low_since {
             Some((seen, at)) if seen == tips => *at,
             _ => {
@@ -150,14 +149,13 @@ mod tests {
         let hub: Arc<dyn Hub> = Arc::new(crate::hub::LocalHub::open(&hub_path).unwrap());
         let mut w = Worker::new(hub, Config::new("w".to_owned(), dir.path().join("work")), |_| {});
         let tips: HashSet<ObjectId> = [ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap()].into();
-        let wait = w.promotion_turn(&tips, 2).expect("ranked third: not its turn yet");
-        let turns = super::super::pace::RANK_WAIT * 2;
-        assert!(wait <= turns && wait > turns - Duration::from_millis(100), "{wait:?}");
-        std::thread::sleep(super::super::pace::RANK_WAIT + Duration::from_millis(20));
-        assert!(w.promotion_turn(&tips, 1).is_none(), "ranked second, a turn later: its turn");
-        assert!(w.promotion_turn(&tips, 2).is_some(), "ranked third: one more turn to wait");
+        let (turn, start) = (super::super::pace::RANK_WAIT, Instant::now());
+        assert_eq!(w.promotion_turn(&tips, 2, start), Some(turn * 2), "ranked third: two turns to wait");
+        let later = start + turn;
+        assert_eq!(w.promotion_turn(&tips, 1, later), None, "ranked second, a turn later: its turn");
+        assert_eq!(w.promotion_turn(&tips, 2, later), Some(turn), "ranked third: one more turn to wait");
         let moved: HashSet<ObjectId> =
             [ObjectId::from_hex(b"2222222222222222222222222222222222222222").unwrap()].into();
-        assert!(w.promotion_turn(&moved, 1).is_some(), "a backlog that changed: the turns count again");
+        assert_eq!(w.promotion_turn(&moved, 1, later), Some(turn), "a backlog that changed: the turns count again");
     }
 }
